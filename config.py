@@ -1,0 +1,73 @@
+"""Configuration classes; values come from environment variables with safe defaults."""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name, default)
+
+
+class Config:
+    """Production-safe defaults; anything secret must come from the environment."""
+
+    SECRET_KEY = _env("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'xinyong.db'}")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    DATA_DIR = Path(_env("DATA_DIR", str(BASE_DIR / "var")))
+    # Evidence files and issued letters live outside the web root under generated ids.
+    FILE_STORE = Path(_env("FILE_STORE", str(BASE_DIR / "var" / "files")))
+    MAX_CONTENT_LENGTH = int(_env("MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
+    ALLOWED_UPLOAD_TYPES = ("application/pdf", "image/jpeg", "image/png", "application/ofd")
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "0") == "1"
+    REMEMBER_COOKIE_DURATION = timedelta(hours=8)
+    IDLE_TIMEOUT = timedelta(minutes=30)
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCK_MINUTES = 30
+    WTF_CSRF_TIME_LIMIT = 3600
+
+    TIMEZONE = "Asia/Shanghai"
+    # Issuer shown on letters (the credit office) and the document-number prefix per series.
+    ISSUER_NAME = _env("ISSUER_NAME", "随州市社会信用体系建设领导小组办公室")
+    ISSUER_SHORT = _env("ISSUER_SHORT", "随信用")
+    PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    LETTER_FONT_DIR = _env("LETTER_FONT_DIR")  # optional directory with licensed 方正/仿宋 fonts
+    LETTER_SEAL_IMAGE = _env("LETTER_SEAL_IMAGE")  # optional PNG of the office seal
+    # A shifted clock is only honoured when explicitly enabled (tests, training demo).
+    ALLOW_CLOCK_SHIFT = _env("ALLOW_CLOCK_SHIFT", "0") == "1"
+    DEMO_MODE = False
+    TESTING = False
+
+
+class DevelopmentConfig(Config):
+    """Local demo on SQLite."""
+
+    SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret-" + "x" * 16)
+    DEMO_MODE = True
+    ALLOW_CLOCK_SHIFT = True
+
+
+class TestConfig(Config):
+    """Tests: their own database, CSRF on (tests fetch tokens), fast password hashing."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret-key-0123456789"
+    SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
+    ALLOW_CLOCK_SHIFT = True
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    SERVER_NAME = "localhost"
+    PREFERRED_URL_SCHEME = "http"
+
+
+class ProductionConfig(Config):
+    """Production: everything secret from the environment; refuses to start without it."""
+
+
+CONFIGS = {"development": DevelopmentConfig, "test": TestConfig, "production": ProductionConfig}
