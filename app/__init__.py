@@ -1,0 +1,77 @@
+"""Application factory."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from app.extensions import csrf, db, login_manager, migrate
+from config import CONFIGS, Config
+
+
+def create_app(config_class: type[Config] | None = None) -> Flask:
+    """Build and configure the app; nothing happens at import time."""
+    app = Flask(__name__)
+    if config_class is None:
+        config_class = CONFIGS[os.environ.get("APP_ENV", "development")]
+    app.config.from_object(config_class)
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY must be set in the environment for this configuration")
+    _configure_database(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from app import models  # noqa: F401  (register tables)
+    from app.services import objections  # noqa: F401  (register BPMN effect handlers)
+    from app.web import register_web
+    from app.api import bp as api_bp
+    from app.cli import register_cli
+
+    register_web(app)
+    csrf.exempt(api_bp)  # the API uses bearer tokens, never cookies
+    app.register_blueprint(api_bp)
+    register_cli(app)
+    return app
+
+
+def _configure_database(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgresql://"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    if uri.startswith("sqlite"):
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options.setdefault("connect_args", {})["timeout"] = 30
+        if uri in ("sqlite://", "sqlite:///:memory:"):
+            from sqlalchemy.pool import StaticPool
+
+            options["poolclass"] = StaticPool
+            options["connect_args"]["check_same_thread"] = False
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+        path = uri.removeprefix("sqlite:///")
+        if path and uri not in ("sqlite://", "sqlite:///:memory:"):
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_connect(dbapi_connection, connection_record):
+    """WAL, busy timeout and foreign keys on SQLite; let SQLAlchemy issue BEGIN itself."""
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn):
+    """Start SQLite transactions as IMMEDIATE: writers queue instead of racing (ENGINE.md)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

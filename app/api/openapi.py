@@ -1,0 +1,69 @@
+"""The OpenAPI 3.1 document served at /api/v1/openapi.json."""
+
+_ERR = {"description": "错误", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_OBJ = {"application/json": {"schema": {"type": "object"}}}
+
+
+def _op(summary: str, *, body: dict | None = None, params: list | None = None, ok: int = 200) -> dict:
+    op = {"summary": summary, "responses": {str(ok): {"description": "成功", "content": _OBJ},
+                                            "401": _ERR, "404": _ERR, "409": _ERR, "422": _ERR}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": body}
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, kind: str = "string") -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "随州市政务诚信异议与信用修复系统 API", "version": "1.0.0"},
+    "servers": [{"url": "/api/v1"}],
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"}, "fields": {"type": "object"}}}}},
+        },
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/auth/token": {"post": {**_op("获取令牌", body={"application/json": {"schema": {
+            "type": "object", "required": ["username", "password"],
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}), "security": []}},
+        "/records": {"get": _op("可见的失信记录")},
+        "/records/{record_id}": {"get": _op("失信记录详情", params=[_path_param("record_id", "integer")])},
+        "/records/{record_id}/objection-eligibility": {"get": _op("能否提出异议",
+                                                                  params=[_path_param("record_id", "integer")])},
+        "/cases": {"post": _op("创建申请草稿", ok=201, body={"application/json": {"schema": {
+            "type": "object", "required": ["type", "record_id"],
+            "properties": {"type": {"enum": ["objection", "rectification", "repair", "restoration"]},
+                           "record_id": {"type": "integer"}, "reason": {"type": "string"},
+                           "statement": {"type": "string"}}}}})},
+        "/cases/{case_id}": {"get": _op("办件详情（状态、过程、待办、文书）", params=[_path_param("case_id", "integer")])},
+        "/cases/{case_id}/attachments": {"post": _op("上传材料", ok=201, params=[_path_param("case_id", "integer")],
+                                                     body={"multipart/form-data": {"schema": {
+                                                         "type": "object", "required": ["file"],
+                                                         "properties": {"file": {"type": "string", "format": "binary"},
+                                                                        "kind": {"enum": ["evidence", "commitment",
+                                                                                          "supplement", "other"]}}}}})},
+        "/cases/{case_id}/submit": {"post": _op("提交申请并启动流程", params=[_path_param("case_id", "integer")])},
+        "/tasks": {"get": _op("任务列表", params=[
+            {"name": "scope", "in": "query", "schema": {"enum": ["mine", "group", "all"]}},
+            {"name": "after", "in": "query", "schema": {"type": "string"}}])},
+        "/tasks/{task_id}": {"get": _op("任务详情及表单字段", params=[_path_param("task_id")])},
+        "/tasks/{task_id}/claim": {"post": _op("领取任务", params=[_path_param("task_id")])},
+        "/tasks/{task_id}/release": {"post": _op("退回任务", params=[_path_param("task_id")])},
+        "/tasks/{task_id}/complete": {"post": _op("办理任务", params=[_path_param("task_id")], body=_OBJ)},
+        "/letters/{letter_id}.pdf": {"get": {**_op("下载文书 PDF", params=[_path_param("letter_id", "integer")]),
+                                             "responses": {"200": {"description": "PDF", "content": {
+                                                 "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+                                                 "404": _ERR}}},
+        "/calendar/deadline": {"get": _op("计算工作日期限", params=[
+            {"name": "start", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+            {"name": "working_days", "in": "query", "required": True, "schema": {"type": "integer"}}])},
+    },
+}

@@ -1,0 +1,266 @@
+"""API routes: bearer-token auth, JSON in and out, stable error codes."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from functools import wraps
+from zoneinfo import ZoneInfo
+
+from flask import Response, g, jsonify, request
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from app.api import bp
+from app.api.openapi import OPENAPI
+from app.extensions import db
+from app.models import Case, CreditRecord, HumanTask
+from app.services import access, attachments, audit, auth, calendar, objections, process, tasks
+from app.services.errors import Invalid, NotFound, ServiceError
+from app.services.taskforms import form_for
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def _error(status: int, code: str, message: str, fields: dict | None = None):
+    body = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return jsonify(body), status
+
+
+@bp.errorhandler(ServiceError)
+def service_error(exc: ServiceError):
+    db.session.rollback()
+    return _error(exc.status, exc.code, exc.message, exc.fields)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException):
+    db.session.rollback()
+    messages = {404: "未找到该对象，或您无权查看。", 405: "不支持该请求方法。", 413: "上传内容超过大小上限。",
+                400: "请求格式不正确。", 401: "请先获取令牌。"}
+    return _error(exc.code or 500, str(exc.code), messages.get(exc.code, exc.description or "请求无效。"))
+
+
+def token_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        user = auth.resolve_session(token, "api")
+        if user is None:
+            return _error(401, "unauthorized", "令牌无效或已过期，请重新获取。")
+        g.api_user = user
+        audit.set_actor(audit.Actor(user_id=user.id, username=user.username, unit_id=user.unit_id,
+                                    ip=request.remote_addr or ""))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise Invalid("请求体应为 JSON 对象。", code="bad_payload")
+    return data
+
+
+def _iso(value):
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def record_json(r: CreditRecord) -> dict:
+    return {
+        "id": r.id, "status": r.status, "status_label": r.status_label, "category": r.category,
+        "severity": r.severity, "subject": r.subject_label, "subject_unit_id": r.subject_unit_id,
+        "recording_unit": r.recording_unit.name, "basis_doc_no": r.basis_doc_no, "basis_date": _iso(r.basis_date),
+        "facts": r.facts, "legal_basis": r.legal_basis, "annotation": r.annotation,
+        "earliest_repair_date": _iso(r.earliest_repair_date), "auto_end_date": _iso(r.auto_end_date),
+        "rule_set": r.rule_set.code,
+    }
+
+
+def task_json(t: HumanTask) -> dict:
+    return {"id": t.id, "case_id": t.case_id, "bpmn_id": t.bpmn_id, "title": t.title, "lane": t.lane,
+            "status": t.status, "assignee_id": t.assignee_id, "due_at": _iso(t.due_at),
+            "due_provisional": t.due_provisional, "form_key": t.form_key}
+
+
+def case_json(c: Case, user) -> dict:
+    internal = access.can_see_internal(user)
+    open_tasks = db.session.scalars(select(HumanTask).where(HumanTask.case_id == c.id, HumanTask.status == "open")).all()
+    return {
+        "id": c.id, "number": c.number, "type": c.type, "status": c.status, "outcome": c.outcome,
+        "record_id": c.record_id, "applicant_unit_id": c.applicant_unit_id, "current_step": c.current_step,
+        "rule_set": c.rule_set.code, "form": c.form, "created_at": _iso(c.created_at),
+        "submitted_at": _iso(c.submitted_at), "closed_at": _iso(c.closed_at),
+        "query_code": c.query_code if c.applicant_unit_id == user.unit_id else None,
+        "history": [
+            {"at": _iso(e.at), "action": e.action, "step": e.step, "choice": e.choice, "from_status": e.from_status,
+             "to_status": e.to_status, "comment": e.comment, "internal": e.internal}
+            for e in c.events if internal or not e.internal
+        ],
+        "open_tasks": [task_json(t) for t in open_tasks],
+        "attachments": [{"id": a.id, "kind": a.kind, "name": a.display_name, "content_type": a.content_type,
+                         "size": a.size, "sha256": a.sha256} for a in c.attachments],
+        "letters": [{"id": l.id, "type": l.type, "title": l.title, "doc_number": l.doc_number,
+                     "issued_on": _iso(l.issued_on), "sha256": l.sha256, "pdf": f"/api/v1/letters/{l.id}.pdf"}
+                    for l in c.letters],
+    }
+
+
+@bp.route("/openapi.json")
+def openapi():
+    return jsonify(OPENAPI)
+
+
+@bp.route("/auth/token", methods=["POST"])
+def token():
+    data = _json_body()
+    username, password = data.get("username"), data.get("password")
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise Invalid("请提供用户名和密码。", fields={"username": "必填", "password": "必填"})
+    user = auth.authenticate(username, password, request.remote_addr or "")
+    if user is None:
+        db.session.commit()
+        return _error(401, "login_failed", auth.LOGIN_FAILED)
+    value = auth.open_session(user, "api", request.remote_addr or "")
+    db.session.commit()
+    return jsonify({"token": value, "token_type": "Bearer"})
+
+
+@bp.route("/records")
+@token_required
+def records():
+    rows = db.session.scalars(access.visible_records(g.api_user).order_by(CreditRecord.id)).all()
+    return jsonify({"items": [record_json(r) for r in rows]})
+
+
+@bp.route("/records/<int:record_id>")
+@token_required
+def record(record_id: int):
+    return jsonify(record_json(access.get_record(g.api_user, record_id)))
+
+
+@bp.route("/cases", methods=["POST"])
+@token_required
+def create_case():
+    data = _json_body()
+    if data.get("type") != "objection":
+        raise Invalid("暂只支持 type=objection。", code="unsupported_type", fields={"type": "objection"})
+    record_id = data.get("record_id")
+    if not isinstance(record_id, int):
+        raise Invalid("record_id 应为整数。", fields={"record_id": "必填，整数"})
+    case = objections.create_objection(g.api_user, record_id, data.get("reason") or "", data.get("statement") or "")
+    db.session.commit()
+    return jsonify(case_json(case, g.api_user)), 201
+
+
+@bp.route("/cases/<int:case_id>")
+@token_required
+def get_case(case_id: int):
+    return jsonify(case_json(access.get_case(g.api_user, case_id), g.api_user))
+
+
+@bp.route("/cases/<int:case_id>/attachments", methods=["POST"])
+@token_required
+def add_attachment(case_id: int):
+    case = access.get_case(g.api_user, case_id)
+    if case.applicant_unit_id != g.api_user.unit_id or case.status not in ("draft", "supplement"):
+        raise NotFound() if case.applicant_unit_id != g.api_user.unit_id else Invalid(
+            "该办件当前不接受补充材料。", code="closed_for_uploads")
+    upload = request.files.get("file")
+    if upload is None:
+        raise Invalid("请以 multipart 字段 file 上传文件。", fields={"file": "必填"})
+    row = attachments.store_attachment(g.api_user, case, request.form.get("kind", "evidence"), upload.filename or "",
+                                       upload.read())
+    db.session.commit()
+    return jsonify({"id": row.id, "kind": row.kind, "name": row.display_name, "content_type": row.content_type,
+                    "size": row.size, "sha256": row.sha256}), 201
+
+
+@bp.route("/cases/<int:case_id>/submit", methods=["POST"])
+@token_required
+def submit_case(case_id: int):
+    case = objections.submit_case(g.api_user, case_id)
+    db.session.commit()
+    return jsonify(case_json(case, g.api_user))
+
+
+@bp.route("/tasks")
+@token_required
+def list_tasks():
+    scope = request.args.get("scope", "mine")
+    if scope not in tasks.SCOPES:
+        raise Invalid("scope 应为 mine、group 或 all。", fields={"scope": "mine|group|all"})
+    page = tasks.task_page(g.api_user, scope, after=request.args.get("after"))
+    return jsonify({"items": [task_json(t) for t in page.rows], "next_after": page.next_after})
+
+
+@bp.route("/tasks/<task_id>")
+@token_required
+def get_task(task_id: str):
+    row = access.get_task(g.api_user, task_id)
+    return jsonify({**task_json(row), "fields": [f.as_dict() for f in form_for(row.form_key).fields]})
+
+
+@bp.route("/tasks/<task_id>/claim", methods=["POST"])
+@token_required
+def claim(task_id: str):
+    row = process.claim_task(g.api_user, task_id)
+    db.session.commit()
+    return jsonify(task_json(row))
+
+
+@bp.route("/tasks/<task_id>/release", methods=["POST"])
+@token_required
+def release(task_id: str):
+    row = process.release_task(g.api_user, task_id)
+    db.session.commit()
+    return jsonify(task_json(row))
+
+
+@bp.route("/tasks/<task_id>/complete", methods=["POST"])
+@token_required
+def complete(task_id: str):
+    row = process.complete_task(g.api_user, task_id, _json_body())
+    db.session.commit()
+    return jsonify(task_json(row))
+
+
+@bp.route("/letters/<int:letter_id>.pdf")
+@token_required
+def letter_pdf(letter_id: int):
+    row = access.get_letter(g.api_user, letter_id)
+    audit.record("letter.download", object_type="letter", object_id=row.id)
+    db.session.commit()
+    response = Response(row.pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="letter-{row.id}.pdf"'
+    return response
+
+
+@bp.route("/calendar/deadline")
+@token_required
+def deadline():
+    try:
+        start = date.fromisoformat(request.args.get("start", ""))
+        n = int(request.args.get("working_days", ""))
+    except ValueError:
+        raise Invalid("start 应为 YYYY-MM-DD，working_days 应为整数。",
+                      fields={"start": "YYYY-MM-DD", "working_days": "0–366"}) from None
+    if not 0 <= n <= 366:
+        raise Invalid("working_days 应在 0 到 366 之间。", fields={"working_days": "0–366"})
+    received = datetime.combine(start, time(12, 0), TZ)
+    result = calendar.deadline(received, n)
+    return jsonify({"due": result.due.isoformat(), "due_date": result.due_date.isoformat(),
+                    "provisional": result.provisional})
+
+
+@bp.route("/records/<int:record_id>/objection-eligibility")
+@token_required
+def objection_eligibility(record_id: int):
+    row = access.get_record(g.api_user, record_id)
+    block = objections.objection_block(row)
+    return jsonify({"record_id": row.id, "eligible": block is None, "reason": block})

@@ -1,0 +1,1 @@
+"""BPMN engine layer: deploy definitions, run instances, keep SQL projections (ENGINE.md)."""

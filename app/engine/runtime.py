@@ -1,0 +1,238 @@
+"""Run process instances: load, step, save and project tasks and timers in one transaction."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import OperationalError
+
+from app.engine.definitions import SERIALIZER
+from app.extensions import db
+from app.models import HumanTask, ProcessDefinition, ProcessInstance, TimerJob
+from app.services import clock
+from app.services.errors import Conflict
+
+
+class _ClockDatetime(datetime):
+    """datetime whose now() is the app clock, so BPMN timers and the app agree on time."""
+
+    @classmethod
+    def now(cls, tz=None):
+        current = clock.now()
+        return current.astimezone(tz) if tz else current.replace(tzinfo=None)
+
+
+# SpiffWorkflow's timers call datetime.now(timezone.utc) directly; point that at the one clock.
+spiff_timer.datetime = _ClockDatetime
+
+
+@dataclass
+class Effect:
+    """A side effect a BPMN script asked for; the service layer applies it in the same transaction."""
+
+    name: str
+    args: dict
+
+
+@dataclass
+class RunContext:
+    """What one engine run collected: effects in the order the scripts emitted them."""
+
+    effects: list[Effect] = field(default_factory=list)
+
+
+def _script_engine(ctx: RunContext) -> PythonScriptEngine:
+    # The only function a BPMN script can call; it records, it does not act.
+    def emit(name: str, **kwargs):
+        ctx.effects.append(Effect(name, kwargs))
+
+    return PythonScriptEngine(environment=TaskDataEnvironment({"emit": emit}))
+
+
+@lru_cache(maxsize=64)
+def _spec_dicts(definition_id: int, spec_json: str) -> tuple[dict, dict]:
+    parsed = json.loads(spec_json)
+    return parsed["spec"], parsed["subprocess_specs"]
+
+
+def _spec_objects(definition: ProcessDefinition):
+    spec, subs = _spec_dicts(definition.id, definition.spec_json)
+    return SERIALIZER.from_dict(spec), {k: SERIALIZER.from_dict(v) for k, v in subs.items()}
+
+
+def new_workflow(definition: ProcessDefinition, data: dict, ctx: RunContext) -> BpmnWorkflow:
+    """Create a workflow for a definition with initial data and run it to its first wait."""
+    spec, subs = _spec_objects(definition)
+    wf = BpmnWorkflow(spec, subs, script_engine=_script_engine(ctx))
+    wf.data.update(data)
+    for task in wf.get_tasks(state=TaskState.READY):
+        task.data.update(data)
+    wf.do_engine_steps()
+    return wf
+
+
+def load_workflow(instance: ProcessInstance, ctx: RunContext) -> BpmnWorkflow:
+    """Deserialize an instance's state, re-attaching its stored spec and a fresh script engine."""
+    spec, subs = _spec_dicts(instance.definition.id, instance.definition.spec_json)
+    dct = json.loads(instance.state)
+    dct["spec"], dct["subprocess_specs"] = spec, subs
+    SERIALIZER.migrate(dct)
+    wf = SERIALIZER.from_dict(dct)
+    wf.script_engine = _script_engine(ctx)  # the engine is never serialized
+    return wf
+
+
+def dump_state(wf: BpmnWorkflow) -> str:
+    """Serialize a workflow without its spec (the definition row holds that)."""
+    dct = json.loads(SERIALIZER.serialize_json(wf))
+    dct.pop("spec", None)
+    dct.pop("subprocess_specs", None)
+    return json.dumps(dct, ensure_ascii=False, separators=(",", ":"))
+
+
+def lock_instance(instance_id: int, *, wait: bool) -> ProcessInstance:
+    """Lock an instance row for this transaction; NOWAIT turns a held lock into Conflict."""
+    bind = db.session.get_bind()
+    if bind.dialect.name == "postgresql":
+        clause = "FOR UPDATE" if wait else "FOR UPDATE NOWAIT"
+        try:
+            db.session.execute(text(f"SELECT id FROM process_instance WHERE id = :id {clause}"), {"id": instance_id})
+        except OperationalError as exc:
+            db.session.rollback()
+            raise Conflict("该办件正由他人处理，请稍后重试。", code="locked") from exc
+    # SQLite: every write transaction is BEGIN IMMEDIATE, so writers are already serialized;
+    # save_workflow's version check still catches a lost update.
+    instance = db.session.get(ProcessInstance, instance_id, populate_existing=True)
+    return instance
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the domain says about a newly ready user task."""
+
+    candidate_unit_id: int | None
+    due_at: datetime | None
+    due_provisional: bool
+    due_days: int | None
+
+
+def save_workflow(
+    instance: ProcessInstance, wf: BpmnWorkflow, describe: Callable[[object], TaskInfo], *, actor_id: int | None = None
+) -> list[HumanTask]:
+    """Store state and bring human_task and timer_job in line with it; return newly opened tasks."""
+    current = clock.now()
+    state = dump_state(wf)
+    result = db.session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == instance.id, ProcessInstance.lock_version == instance.lock_version)
+        .values(
+            state=state,
+            status="completed" if wf.is_completed() else "running",
+            lock_version=ProcessInstance.lock_version + 1,
+            serializer_version=SERIALIZER.VERSION,
+            updated_at=current,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise Conflict("该办件已被他人更新，请刷新后重试。", code="stale")
+    db.session.refresh(instance)
+    opened = _project_tasks(instance, wf, describe, current, actor_id)
+    _project_timers(instance, wf, current)
+    return opened
+
+
+def _project_tasks(instance, wf, describe, current, actor_id) -> list[HumanTask]:
+    ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY, manual=True)}
+    open_rows = db.session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
+    ).all()
+    for row in open_rows:
+        if row.id in ready:
+            continue
+        spiff_task = wf.get_task_from_id(_uuid(row.id))
+        finished = spiff_task is not None and spiff_task.state == TaskState.COMPLETED
+        row.status = "completed" if finished else "cancelled"
+        row.completed_at = current
+        row.completed_by_id = actor_id if finished else None
+    known = {r.id for r in open_rows}
+    opened = []
+    for task_id, task in ready.items():
+        if task_id in known:
+            continue
+        info = describe(task)
+        props = task.task_spec.extensions.get("properties", {})
+        row = HumanTask(
+            id=task_id,
+            instance_id=instance.id,
+            case_id=instance.case_id,
+            bpmn_id=task.task_spec.bpmn_id,
+            title=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+            form_key=props.get("formKey", ""),
+            lane=task.task_spec.lane or "",
+            candidate_unit_id=info.candidate_unit_id,
+            status="open",
+            due_at=info.due_at,
+            due_provisional=info.due_provisional,
+            due_days=info.due_days,
+            created_at=current,
+        )
+        db.session.add(row)
+        opened.append(row)
+    db.session.flush()
+    return opened
+
+
+def _project_timers(instance, wf, current) -> None:
+    waiting = {}
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        event = getattr(task.task_spec, "event_definition", None)
+        if isinstance(event, TimerEventDefinition):
+            value = task._get_internal_data("event_value")
+            if value:
+                waiting[str(task.id)] = (task.task_spec.bpmn_id, _parse_instant(value))
+    rows = db.session.scalars(select(TimerJob).where(TimerJob.instance_id == instance.id, TimerJob.status == "pending")).all()
+    for row in rows:
+        if row.id not in waiting:
+            spiff_task = wf.get_task_from_id(_uuid(row.id))
+            fired = spiff_task is not None and spiff_task.state == TaskState.COMPLETED
+            row.status = "fired" if fired else "cancelled"
+            row.fired_at = current if fired else None
+    known = {r.id for r in rows}
+    for task_id, (bpmn_id, fire_at) in waiting.items():
+        if task_id not in known:
+            db.session.add(TimerJob(id=task_id, instance_id=instance.id, bpmn_id=bpmn_id, fire_at=fire_at, status="pending"))
+    db.session.flush()
+
+
+def _uuid(value: str):
+    from uuid import UUID
+
+    return UUID(value)
+
+
+def _parse_instant(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def ready_task(wf: BpmnWorkflow, task_id: str):
+    """Return the READY user task with this id, or None when it is no longer open."""
+    task = wf.get_task_from_id(_uuid(task_id))
+    if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+        return None
+    return task
+
+
+def completed_task_ids(wf: BpmnWorkflow) -> set[str]:
+    """Ids of completed tasks (for drawing progress on the diagram)."""
+    return {t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id}

@@ -1,0 +1,1 @@
+"""Official decision letter rendering (see ``app.letters.render``)."""

@@ -1,0 +1,345 @@
+"""Render official decision letters to PDF in the GB/T 9704-2012 layout.
+
+The renderer is self-contained: it needs no Flask app context and no
+database. Callers pass a plain dict (see ``render_letter_pdf``).
+
+Fonts: the Noto Serif CJK collection is large enough that embedding it
+dominates render time, so at first use a GB2312 subset is built with
+fontTools and cached (``LETTER_FONT_CACHE`` or ``var/fonts``). The full
+system font stays in the font stack so characters outside the subset still
+render. Call ``ensure_font_subsets()`` at deploy time to avoid paying the
+one-off build (about 15 s) inside a request.
+"""
+
+import hashlib
+import math
+import mimetypes
+import os
+import subprocess
+import threading
+from contextlib import contextmanager
+from functools import lru_cache
+from contextvars import ContextVar
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import segno
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup, escape
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parents[1]
+STYLESHEET_PATH = PACKAGE_DIR / "letter.css"
+DEFAULT_FONT_CACHE = REPO_ROOT / "var" / "fonts"
+
+# GB/T 9704 asks for FangSong; these faces are not free, so they are used
+# only when installed on the system or supplied through ``font_dir``.
+BODY_FONT_STACK = ("FangSong_GB2312", "仿宋_GB2312", "FangSong", "仿宋")
+SUBSET_FAMILY = "Letter Serif"
+SYSTEM_SERIF = "Noto Serif CJK SC"
+FALLBACK_FONT_STACK = (SUBSET_FAMILY, SYSTEM_SERIF, "serif")
+FALLBACK_FAMILIES = ", ".join(f"'{name}'" for name in FALLBACK_FONT_STACK)
+FONT_FILE_SUFFIXES = {".ttf", ".otf", ".ttc", ".woff", ".woff2"}
+
+# Bump when the subset recipe changes so stale cache files are not reused.
+SUBSET_RECIPE_VERSION = "1"
+# Only features used by horizontal Simplified Chinese text; "locl" would
+# drag in the Japanese/Korean/Traditional variants and double the glyphs.
+SUBSET_LAYOUT_FEATURES = ["ccmp", "kern", "liga", "calt", "mark", "mkmk"]
+SUBSET_WEIGHTS = {"regular": 400, "bold": 700}
+
+TYPE_AREA_WIDTH_PT = 156 / 25.4 * 72
+MAX_MARK_SIZE_PT = 26.0
+SEAL_RED = "#d00"
+
+_template_env = Environment(
+    loader=FileSystemLoader(PACKAGE_DIR / "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_allowed_paths: ContextVar[frozenset] = ContextVar("letter_allowed_paths", default=frozenset())
+_subset_lock = threading.Lock()
+_thread_state = threading.local()
+
+
+class ResourceRefused(PermissionError):
+    """Raised by ``safe_url_fetcher`` for any URL the renderer did not whitelist."""
+
+
+def render_letter_pdf(data: dict, *, draft: bool = False, font_dir: str | None = None,
+                      seal_image: str | None = None) -> bytes:
+    """Render one decision letter described by ``data`` to PDF bytes."""
+    seal_path = Path(seal_image).resolve() if seal_image and not draft else None
+    font_files = find_font_files(font_dir)
+    subsets = ensure_font_subsets()
+    html = _template_env.get_template("letter.html").render(
+        build_context(data, draft=draft, seal_path=seal_path))
+    allowed = {*font_files, *subsets.values(), *([seal_path] if seal_path else [])}
+    with allowing(allowed):
+        stylesheets = stylesheets_for(font_files, subsets)
+        document = HTML(string=html, url_fetcher=safe_url_fetcher)
+        return document.write_pdf(stylesheets=stylesheets.css,
+                                  font_config=stylesheets.font_config)
+
+
+def safe_url_fetcher(url: str, *args, **kwargs):
+    """Serve only whitelisted local files; refuse every other URL."""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        raise ResourceRefused(f"letter renderer refuses to fetch {url[:80]!r}")
+    path = Path(url2pathname(parts.path)).resolve()
+    if path not in _allowed_paths.get():
+        raise ResourceRefused(f"letter renderer refuses to fetch {url[:80]!r}")
+    return {
+        "string": path.read_bytes(),
+        "mime_type": mimetypes.guess_type(path.name)[0],
+        "redirected_url": url,
+    }
+
+
+@contextmanager
+def allowing(paths):
+    """Whitelist ``paths`` for ``safe_url_fetcher`` within this context only."""
+    token = _allowed_paths.set(frozenset(Path(p).resolve() for p in paths))
+    try:
+        yield
+    finally:
+        _allowed_paths.reset(token)
+
+
+# ---------------------------------------------------------------- content
+
+def build_context(data: dict, *, draft: bool, seal_path: Path | None) -> dict:
+    """Turn the caller's letter dict into template variables."""
+    issuer = data["issuer_name"]
+    verify_url = data.get("verify_url")
+    return {
+        "draft": draft,
+        "title": data["title"],
+        "doc_number": data["doc_number"],
+        "issuer_name": issuer,
+        "mark_size_pt": issuer_mark_size(issuer),
+        "addressee_line": addressee_line(data["addressee"]),
+        "paragraphs": data["paragraphs"],
+        "issued_text": chinese_date(data["issued_on"]),
+        "cc_text": cc_text(data.get("cc") or []),
+        "printed_by": data["printed_by"],
+        "printed_text": chinese_date(data["printed_on"]) + "印发",
+        "verify_url": verify_url,
+        "qr_svg": qr_svg(verify_url) if verify_url else None,
+        "sha_note": data.get("sha_note"),
+        "seal_url": seal_path.as_uri() if seal_path else None,
+        "seal_svg": None if draft or seal_path else placeholder_seal_svg(issuer),
+    }
+
+
+def chinese_date(value) -> str:
+    """Format a date as GB/T 9704 wants: Arabic numerals, no zero padding."""
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def addressee_line(addressee: str) -> str:
+    """End the addressee with exactly one full-width colon."""
+    return addressee.rstrip().rstrip(":：") + "："
+
+
+def cc_text(units: list[str]) -> str:
+    """Join 抄送 units with full-width commas and close with a full stop."""
+    return "，".join(units) + "。" if units else ""
+
+
+def issuer_mark_size(issuer: str) -> float:
+    """Pick a mark size that keeps the issuer name on one line of the type area."""
+    fitting = TYPE_AREA_WIDTH_PT * 0.95 / max(len(issuer), 1)
+    return round(min(MAX_MARK_SIZE_PT, fitting), 1)
+
+
+def qr_svg(url: str) -> Markup:
+    """Encode ``url`` as inline SVG so no data: URL ever has to be fetched."""
+    code = segno.make(url, error="m", micro=False)
+    return Markup(code.svg_inline(omitsize=True, border=2, dark="#000", light="#fff"))
+
+
+def placeholder_seal_svg(issuer: str) -> Markup:
+    """Draw a red round seal: ring, issuer name along the top arc, central star."""
+    chars = list(issuer) or [" "]
+    span = math.radians(min(250.0, 22.0 * len(chars)))
+    radius = 33.0
+    font_size = min(12.0, radius * span / len(chars) / 0.8)
+    glyphs = []
+    for i, char in enumerate(chars):
+        angle = -span / 2 + span * (i + 0.5) / len(chars)
+        x, y = 50 + radius * math.sin(angle), 50 - radius * math.cos(angle)
+        glyphs.append(
+            f'<text transform="translate({x:.2f} {y:.2f}) rotate({math.degrees(angle):.2f}) '
+            f'scale(0.8 1)" font-size="{font_size:.2f}" text-anchor="middle">'
+            f"{escape(char)}</text>")
+    return Markup(
+        f'<svg class="seal" viewBox="0 0 100 100" xmlns="http://www.w3.org/2000/svg">'
+        f'<circle cx="50" cy="50" r="47" fill="none" stroke="{SEAL_RED}" stroke-width="2.6"/>'
+        f'<polygon points="{star_points(50, 52, 14)}" fill="{SEAL_RED}"/>'
+        f'<g fill="{SEAL_RED}" font-family="{escape(FALLBACK_FAMILIES)}" font-weight="bold">'
+        f'{"".join(glyphs)}</g></svg>')
+
+
+def star_points(cx: float, cy: float, outer: float) -> str:
+    """Return SVG polygon points for a five-pointed star pointing up."""
+    inner = outer * 0.382
+    points = []
+    for k in range(10):
+        r = outer if k % 2 == 0 else inner
+        angle = math.pi * k / 5
+        points.append(f"{cx + r * math.sin(angle):.2f},{cy - r * math.cos(angle):.2f}")
+    return " ".join(points)
+
+
+# ---------------------------------------------------------------- stylesheets
+
+class _Stylesheets:
+    """Parsed stylesheets bound to the font configuration they registered fonts in."""
+
+    def __init__(self, font_files: tuple, subsets: dict):
+        self.font_config = FontConfiguration()
+        self.css = [
+            CSS(filename=str(STYLESHEET_PATH), url_fetcher=safe_url_fetcher),
+            CSS(string=font_css(font_files, subsets), url_fetcher=safe_url_fetcher,
+                font_config=self.font_config),
+        ]
+
+
+def stylesheets_for(font_files: tuple, subsets: dict) -> _Stylesheets:
+    """Return this thread's cached stylesheets for the given fonts."""
+    # Reusing the FontConfiguration skips re-registering @font-face files and
+    # keeps Pango's font caches warm; Pango objects are not thread-safe, so
+    # the cache is per thread.
+    cache = _thread_state.__dict__.setdefault("stylesheets", {})
+    key = (font_files, tuple(sorted(subsets.items())))
+    if key not in cache:
+        cache[key] = _Stylesheets(font_files, subsets)
+    return cache[key]
+
+
+def font_css(font_files: tuple, subsets: dict) -> str:
+    """Build @font-face rules and the font stacks for body and headings."""
+    rules = [font_face(SUBSET_FAMILY, path, SUBSET_WEIGHTS[name])
+             for name, path in sorted(subsets.items())]
+    rules += [font_face(*font_file_family_and_weight(path), path=path) for path in font_files]
+    body = ", ".join(css_string(name) for name in BODY_FONT_STACK + FALLBACK_FONT_STACK)
+    heading = ", ".join(css_string(name) for name in FALLBACK_FONT_STACK)
+    rules.append(f"html {{ font-family: {body}; }}")
+    rules.append(f".heading {{ font-family: {heading}; }}")
+    return "\n".join(rules)
+
+
+def font_face(family: str, path: Path, weight: int) -> str:
+    """Return one @font-face rule loading ``path`` through the safe fetcher."""
+    return (f"@font-face {{ font-family: {css_string(family)}; "
+            f"src: url({css_string(path.as_uri())}); font-weight: {weight}; }}")
+
+
+def css_string(value: str) -> str:
+    """Quote ``value`` as a CSS string literal."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    return f'"{escaped}"'
+
+
+def find_font_files(font_dir: str | None) -> tuple:
+    """List the font files directly inside ``font_dir``, sorted for stable caching."""
+    if not font_dir:
+        return ()
+    return tuple(sorted(path.resolve() for path in Path(font_dir).iterdir()
+                        if path.suffix.lower() in FONT_FILE_SUFFIXES))
+
+
+def font_file_family_and_weight(path: Path) -> tuple[str, int]:
+    """Read the family name and CSS weight a font file declares about itself."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(path, lazy=True, fontNumber=0) as font:
+        family = font["name"].getBestFamilyName() or path.stem
+        weight = font["OS/2"].usWeightClass if "OS/2" in font else 400
+    return family, min(900, max(100, round(weight / 100) * 100))
+
+
+# ---------------------------------------------------------------- font subsets
+
+def font_cache_dir() -> Path:
+    """Return the directory holding pre-built font subsets."""
+    return Path(os.environ.get("LETTER_FONT_CACHE") or DEFAULT_FONT_CACHE)
+
+
+def ensure_font_subsets() -> dict:
+    """Return {weight name: subset path}, building missing subsets on first use."""
+    with _subset_lock:
+        subsets = {}
+        for name in SUBSET_WEIGHTS:
+            source = find_system_serif(name)
+            if source is None:
+                continue
+            target = font_cache_dir() / f"letter-serif-{name}-{source_digest(*source)}.otf"
+            if not target.exists():
+                build_subset(*source, target)
+            subsets[name] = target
+        return subsets
+
+
+@lru_cache(maxsize=None)
+def find_system_serif(weight_name: str) -> tuple[Path, int] | None:
+    """Locate the Noto Serif CJK SC file and collection index for a weight."""
+    pattern = f"{SYSTEM_SERIF}:weight={weight_name}"
+    try:
+        out = subprocess.run(
+            ["fc-match", "--format", "%{family}\n%{file}\n%{index}", pattern],
+            capture_output=True, text=True, check=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    families, file, index = (out.split("\n") + ["", "", ""])[:3]
+    if SYSTEM_SERIF not in families.split(","):
+        return None
+    return Path(file), int(index or 0)
+
+
+def source_digest(path: Path, index: int) -> str:
+    """Fingerprint a source font so a changed system font invalidates the cache."""
+    stat = path.stat()
+    key = f"{path}:{index}:{stat.st_size}:{stat.st_mtime_ns}:{SUBSET_RECIPE_VERSION}"
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def build_subset(source: Path, index: int, target: Path) -> None:
+    """Write a GB2312 + ASCII + punctuation subset of ``source`` to ``target``."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    options = subset.Options()
+    options.layout_features = SUBSET_LAYOUT_FEATURES
+    options.name_IDs = ["*"]
+    options.notdef_outline = True
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(unicodes=subset_codepoints())
+    with TTFont(source, fontNumber=index, recalcBBoxes=False, recalcTimestamp=False) as font:
+        subsetter.subset(font)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename so a concurrent process never reads a half file.
+        partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        font.save(partial)
+    partial.replace(target)
+
+
+def subset_codepoints() -> set[int]:
+    """Return GB2312 characters plus ASCII, Latin-1 and common punctuation blocks."""
+    codepoints = set(range(0x20, 0x7F)) | set(range(0xA0, 0x100))
+    codepoints |= set(range(0x2000, 0x2070))  # general punctuation: — “ ” …
+    codepoints |= set(range(0x3000, 0x3040))  # CJK punctuation: 、。〔〕《》
+    codepoints |= set(range(0xFF00, 0xFFF0))  # full-width forms: ，：（）
+    for row in range(0xA1, 0xF8):
+        for cell in range(0xA1, 0xFF):
+            try:
+                codepoints.add(ord(bytes((row, cell)).decode("gb2312")))
+            except UnicodeDecodeError:
+                continue
+    return codepoints

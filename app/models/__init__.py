@@ -1,0 +1,26 @@
+"""All models, importable from one place."""
+from app.models.audit import AuditEvent
+from app.models.cases import (
+    CASE_STATUSES,
+    CASE_TYPES,
+    Attachment,
+    Case,
+    CaseEvent,
+    Letter,
+    NumberSequence,
+    Notification,
+)
+from app.models.org import ROLES, UNIT_KINDS, LoginSession, Unit, User, UserRole
+from app.models.records import (
+    CATEGORIES,
+    RECORD_STATUSES,
+    SEVERITIES,
+    CalendarDay,
+    CalendarYear,
+    CreditRecord,
+    RecordHistory,
+    RuleSet,
+)
+from app.models.workflow import HumanTask, OutboxMessage, ProcessDefinition, ProcessInstance, TimerJob
+
+__all__ = [name for name in dir() if not name.startswith("_")]

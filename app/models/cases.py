@@ -1,0 +1,172 @@
+"""Cases (one per process run), their history, attachments, letters and notifications."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models._types import UTCDateTime
+from app.models.org import Unit, User
+from app.models.records import CreditRecord, RuleSet
+
+CASE_TYPES = {
+    "objection": "异议处理",
+    "rectification": "限期整改",
+    "repair": "信用修复",
+    "restoration": "荣誉评选资格恢复",
+}
+CASE_STATUSES = {
+    "draft": "草稿",
+    "in_progress": "办理中",
+    "supplement": "待补正",
+    "closed": "已办结",
+    "rejected": "不予受理",
+    "withdrawn": "已撤回",
+}
+
+
+class Case(db.Model):
+    __tablename__ = "case"
+    __table_args__ = (
+        CheckConstraint("type IN ('objection','rectification','repair','restoration')", name="type"),
+        CheckConstraint(
+            "status IN ('draft','in_progress','supplement','closed','rejected','withdrawn')", name="status"
+        ),
+        # A closed case always says when it closed and how.
+        CheckConstraint("status NOT IN ('closed','rejected','withdrawn') OR closed_at IS NOT NULL", name="closed_at"),
+        # One open objection per record (SPEC §4.1.1), enforced by the database as well.
+        Index(
+            "uq_case_open_objection",
+            "record_id",
+            unique=True,
+            sqlite_where=db.text("type='objection' AND status IN ('in_progress','supplement')"),
+            postgresql_where=db.text("type='objection' AND status IN ('in_progress','supplement')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str | None] = mapped_column(String(24), unique=True)
+    query_code: Mapped[str] = mapped_column(String(16))
+    type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    record_id: Mapped[int] = mapped_column(ForeignKey("credit_record.id"), index=True)
+    applicant_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    rule_set_id: Mapped[int] = mapped_column(ForeignKey("rule_set.id"))
+    # The application form as filed: reason code, statement, requested corrections...
+    form: Mapped[dict] = mapped_column(JSON, default=dict)
+    current_step: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    record: Mapped[CreditRecord] = relationship()
+    applicant_unit: Mapped[Unit] = relationship()
+    created_by: Mapped[User] = relationship()
+    rule_set: Mapped[RuleSet] = relationship()
+    events: Mapped[list[CaseEvent]] = relationship(order_by="CaseEvent.id", back_populates="case")
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.uploaded_at", back_populates="case")
+    letters: Mapped[list[Letter]] = relationship(order_by="Letter.id", back_populates="case")
+
+    @property
+    def type_label(self) -> str:
+        return CASE_TYPES[self.type]
+
+    @property
+    def status_label(self) -> str:
+        return CASE_STATUSES[self.status]
+
+
+class CaseEvent(db.Model):
+    """Append-only case history: every step, decision, comment and letter."""
+
+    __tablename__ = "case_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    step: Mapped[str] = mapped_column(String(60), default="")
+    choice: Mapped[str | None] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # Internal opinions are for staff only; the applicant sees only public events.
+    internal: Mapped[bool] = mapped_column(default=False)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+    user: Mapped[User | None] = relationship()
+
+
+class Attachment(db.Model):
+    __tablename__ = "attachment"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # generated; also the storage key
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    display_name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(60))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    case: Mapped[Case] = relationship(back_populates="attachments")
+
+
+class NumberSequence(db.Model):
+    """Gap-free counter per series and year (letters, case numbers), bumped in the using transaction."""
+
+    __tablename__ = "number_sequence"
+
+    series: Mapped[str] = mapped_column(String(20), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(default=0)
+
+
+class Letter(db.Model):
+    """An issued letter: immutable once issued (content, number and hash never change)."""
+
+    __tablename__ = "letter"
+    __table_args__ = (UniqueConstraint("series", "year", "seq", name="uq_letter_series_year_seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    type: Mapped[str] = mapped_column(String(30))
+    title: Mapped[str] = mapped_column(String(60))
+    series: Mapped[str] = mapped_column(String(20))
+    year: Mapped[int] = mapped_column()
+    seq: Mapped[int] = mapped_column()
+    doc_number: Mapped[str] = mapped_column(String(60), unique=True)
+    addressee: Mapped[str] = mapped_column(String(120))
+    issued_on: Mapped[date] = mapped_column(Date)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    issuer_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    verify_code: Mapped[str] = mapped_column(String(24), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[dict] = mapped_column(JSON)
+
+    case: Mapped[Case] = relationship(back_populates="letters")
+
+
+class Notification(db.Model):
+    """An in-app message to a unit (optionally one role there) or to one user."""
+
+    __tablename__ = "notification"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"), index=True)
+    role: Mapped[str | None] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,118 @@
+"""Units, users, roles and login sessions."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models._types import UTCDateTime
+
+UNIT_KINDS = {
+    "government": "政府",
+    "department": "部门",
+    "institution": "事业单位",
+    "grassroots": "基层自治组织",
+}
+
+ROLES = {
+    "applicant": "申请单位经办人",
+    "intake": "信用办受理员",
+    "verifier": "认定单位核查员",
+    "approver": "信用办负责人",
+    "admin": "系统管理员",
+    "auditor": "审计管理员",
+}
+
+
+class Unit(db.Model):
+    __tablename__ = "unit"
+    __table_args__ = (
+        CheckConstraint("kind IN ('government','department','institution','grassroots')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    region: Mapped[str] = mapped_column(String(40), default="")
+    # The credit office itself: its staff hold intake/approver roles for the whole city.
+    is_credit_office: Mapped[bool] = mapped_column(default=False)
+
+    parent: Mapped[Unit | None] = relationship(remote_side=[id])
+
+    @property
+    def kind_label(self) -> str:
+        return UNIT_KINDS.get(self.kind, self.kind)
+
+
+class User(db.Model):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    email: Mapped[str | None] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    active: Mapped[bool] = mapped_column(default=True)
+
+    unit: Mapped[Unit] = relationship()
+    role_rows: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    # Flask-Login protocol. The id handed to the session cookie is the server-side session
+    # token, so logging out (revoking the row) kills every copy of the cookie.
+    session_token = None  # set per request from the server-side session
+    is_anonymous = False
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str | None:
+        return self.session_token
+
+    @property
+    def roles(self) -> set[str]:
+        return {r.role for r in self.role_rows}
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+class UserRole(db.Model):
+    __tablename__ = "user_role"
+    __table_args__ = (
+        UniqueConstraint("user_id", "role"),
+        CheckConstraint("role IN ('applicant','intake','verifier','approver','admin','auditor')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))
+
+
+class LoginSession(db.Model):
+    """A server-side session (web cookie or API bearer token); revoking it logs the holder out."""
+
+    __tablename__ = "login_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10), default="web")  # web | api
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+    user: Mapped[User] = relationship()

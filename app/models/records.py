@@ -1,0 +1,146 @@
+"""Dishonesty records, their history, rule sets and the working-day calendar."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models._types import UTCDateTime
+from app.models.org import Unit, User
+
+CATEGORIES = {
+    "judgment": "司法判决",
+    "admin_penalty": "行政处罚",
+    "discipline": "纪律处分",
+    "accountability": "问责处理",
+    "breach": "政务违约",
+}
+SEVERITIES = {"minor": "轻微", "general": "一般", "serious": "严重"}
+RECORD_STATUSES = {
+    "published": "公示中",
+    "disputed": "异议中",
+    "corrected": "已更正",
+    "revoked": "已撤销",
+    "repaired": "已修复",
+    "expired": "已届满",
+}
+
+
+class RuleSet(db.Model):
+    """A versioned rule set: publication periods by severity and default time limits."""
+
+    __tablename__ = "rule_set"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    legal_basis: Mapped[str] = mapped_column(Text)
+    effective_from: Mapped[date] = mapped_column(Date)
+    effective_to: Mapped[date | None] = mapped_column(Date)
+    # {"minor": {"min_months": 0, "max_months": 3, "published": false}, ...}
+    periods: Mapped[dict] = mapped_column(JSON)
+    # {"objection_intake": 2, "objection_verify": 5, ...} in working days
+    time_limits: Mapped[dict] = mapped_column(JSON)
+
+
+class CreditRecord(db.Model):
+    __tablename__ = "credit_record"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('published','disputed','corrected','revoked','repaired','expired')", name="status"
+        ),
+        CheckConstraint("severity IN ('minor','general','serious')", name="severity"),
+        CheckConstraint(
+            "category IN ('judgment','admin_penalty','discipline','accountability','breach')", name="category"
+        ),
+        CheckConstraint("subject_type IN ('unit','person')", name="subject_type"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_type: Mapped[str] = mapped_column(String(10))
+    subject_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    person_name: Mapped[str | None] = mapped_column(String(40))
+    person_post: Mapped[str | None] = mapped_column(String(80))
+    category: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(10))
+    recording_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    basis_doc_no: Mapped[str] = mapped_column(String(80))
+    basis_date: Mapped[date] = mapped_column(Date)
+    facts: Mapped[str] = mapped_column(Text)
+    legal_basis: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="published", index=True)
+    annotation: Mapped[str | None] = mapped_column(Text)
+    publication_start: Mapped[date] = mapped_column(Date)
+    earliest_repair_date: Mapped[date] = mapped_column(Date)
+    auto_end_date: Mapped[date] = mapped_column(Date)
+    rule_set_id: Mapped[int] = mapped_column(ForeignKey("rule_set.id"))
+    rectified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    subject_unit: Mapped[Unit] = relationship(foreign_keys=[subject_unit_id])
+    recording_unit: Mapped[Unit] = relationship(foreign_keys=[recording_unit_id])
+    rule_set: Mapped[RuleSet] = relationship()
+    history: Mapped[list[RecordHistory]] = relationship(
+        order_by="RecordHistory.id", back_populates="record", lazy="selectin"
+    )
+
+    @property
+    def status_label(self) -> str:
+        return RECORD_STATUSES[self.status]
+
+    @property
+    def category_label(self) -> str:
+        return CATEGORIES[self.category]
+
+    @property
+    def severity_label(self) -> str:
+        return SEVERITIES[self.severity]
+
+    @property
+    def subject_label(self) -> str:
+        if self.subject_type == "person":
+            return f"{self.subject_unit.name} {self.person_post or ''} {self.person_name or ''}".strip()
+        return self.subject_unit.name
+
+
+class RecordHistory(db.Model):
+    """Append-only change history of a record: who changed what, when, why, in which case."""
+
+    __tablename__ = "record_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("credit_record.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str | None] = mapped_column(String(12))
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)  # {field: [old, new]}
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+    record: Mapped[CreditRecord] = relationship(back_populates="history")
+    user: Mapped[User | None] = relationship()
+
+
+class CalendarDay(db.Model):
+    """A date that differs from Monday–Friday: a weekday rest day or a weekend make-up workday."""
+
+    __tablename__ = "calendar_day"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column()
+    name: Mapped[str] = mapped_column(String(40), default="")
+    source: Mapped[str] = mapped_column(String(120))
+
+
+class CalendarYear(db.Model):
+    """A year whose State Council schedule is loaded; other years are provisional (weekends only)."""
+
+    __tablename__ = "calendar_year"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    source: Mapped[str] = mapped_column(String(120))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,132 @@
+"""Deployed process definitions, running instances and their SQL projections (ENGINE.md)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models._types import UTCDateTime
+
+
+class ProcessDefinition(db.Model):
+    """One immutable row per deployed version of a process (keyed by the files' hash)."""
+
+    __tablename__ = "process_definition"
+    __table_args__ = (
+        UniqueConstraint("process_key", "version", name="uq_process_definition_key_version"),
+        UniqueConstraint("process_key", "file_hash", name="uq_process_definition_key_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(60))
+    version: Mapped[int] = mapped_column()
+    file_hash: Mapped[str] = mapped_column(String(64))
+    sources: Mapped[dict] = mapped_column(JSON)  # {filename: xml text}
+    spec_json: Mapped[str] = mapped_column(Text)  # serialized top-level spec + subprocess specs
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProcessInstance(db.Model):
+    __tablename__ = "process_instance"
+    __table_args__ = (CheckConstraint("status IN ('running','completed','error')", name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="running")
+    state: Mapped[str] = mapped_column(Text)  # serialized workflow without the spec
+    serializer_version: Mapped[str] = mapped_column(String(10))
+    lock_version: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    definition: Mapped[ProcessDefinition] = relationship()
+
+
+class HumanTask(db.Model):
+    """Projection of an open (or finished) BPMN user task; queues read only this table."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        CheckConstraint("status IN ('open','completed','cancelled')", name="status"),
+        CheckConstraint("status <> 'completed' OR (completed_at IS NOT NULL)", name="completed"),
+        Index(
+            "ix_human_task_open_lane_due",
+            "lane",
+            "candidate_unit_id",
+            "due_at",
+            "id",
+            sqlite_where=db.text("status='open'"),
+            postgresql_where=db.text("status='open'"),
+        ),
+        Index(
+            "ix_human_task_open_assignee_due",
+            "assignee_id",
+            "due_at",
+            "id",
+            sqlite_where=db.text("status='open'"),
+            postgresql_where=db.text("status='open'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task UUID
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    bpmn_id: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(120))
+    form_key: Mapped[str] = mapped_column(String(60))
+    lane: Mapped[str] = mapped_column(String(20))
+    # Applicant and verifier tasks belong to one unit; credit-office tasks to the office.
+    candidate_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    due_provisional: Mapped[bool] = mapped_column(default=False)
+    due_days: Mapped[int | None] = mapped_column()  # the time limit in working days, to recompute
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+    case = relationship("Case")
+    assignee = relationship("User", foreign_keys=[assignee_id])
+
+
+class TimerJob(db.Model):
+    """Projection of a waiting BPMN timer; the worker picks due rows from here."""
+
+    __tablename__ = "timer_job"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','fired','cancelled')", name="status"),
+        Index("ix_timer_job_pending_fire_at", "fire_at", sqlite_where=db.text("status='pending'"),
+              postgresql_where=db.text("status='pending'")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # timer task UUID
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    bpmn_id: Mapped[str] = mapped_column(String(60))
+    fire_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxMessage(db.Model):
+    """A side effect outside the database, delivered after commit and retried until done."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending','delivered','failed')", name="status"),
+        Index("ix_outbox_pending_next", "next_attempt_at", sqlite_where=db.text("status='pending'"),
+              postgresql_where=db.text("status='pending'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))  # email | push | notify
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,105 @@
+"""The one authorization path: who may see and do what (SPEC §1, QUALITY.md §3).
+
+Objects outside a user's reach are reported as not found, never as forbidden, so nothing leaks.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Select, false, or_, select, true
+
+from app.extensions import db
+from app.models import Attachment, Case, CreditRecord, HumanTask, Letter, User
+from app.services.errors import NotFound
+
+STAFF_ROLES = ("intake", "approver")
+
+
+def record_filter(user: User):
+    """SQL condition for the records a user may see."""
+    if user.has_role(*STAFF_ROLES):
+        return true()
+    conditions = []
+    if user.has_role("applicant"):
+        conditions.append(CreditRecord.subject_unit_id == user.unit_id)
+    if user.has_role("verifier"):
+        # 谁认定、谁修复: a verifier sees only records its own unit made.
+        conditions.append(CreditRecord.recording_unit_id == user.unit_id)
+    return or_(*conditions) if conditions else false()
+
+
+def case_filter(user: User):
+    """SQL condition for the cases a user may see (joins the record for verifiers)."""
+    if user.has_role(*STAFF_ROLES):
+        return true()
+    conditions = []
+    if user.has_role("applicant"):
+        conditions.append(Case.applicant_unit_id == user.unit_id)
+    if user.has_role("verifier"):
+        conditions.append(
+            Case.record_id.in_(select(CreditRecord.id).where(CreditRecord.recording_unit_id == user.unit_id))
+            & (Case.status != "draft")
+        )
+    return or_(*conditions) if conditions else false()
+
+
+def task_filter(user: User):
+    """SQL condition for the tasks a user may see and work: its lanes, and its unit where the lane is unit-bound."""
+    conditions = []
+    for role in user.roles:
+        if role in STAFF_ROLES:
+            conditions.append(HumanTask.lane == role)
+        elif role in ("applicant", "verifier"):
+            conditions.append((HumanTask.lane == role) & (HumanTask.candidate_unit_id == user.unit_id))
+    return or_(*conditions) if conditions else false()
+
+
+def visible_records(user: User) -> Select:
+    return select(CreditRecord).where(record_filter(user))
+
+
+def visible_cases(user: User) -> Select:
+    return select(Case).where(case_filter(user))
+
+
+def get_record(user: User, record_id: int) -> CreditRecord:
+    """Load a record the user may see, else NotFound."""
+    row = db.session.scalar(visible_records(user).where(CreditRecord.id == record_id))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def get_case(user: User, case_id: int) -> Case:
+    """Load a case the user may see, else NotFound."""
+    row = db.session.scalar(visible_cases(user).where(Case.id == case_id))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def get_task(user: User, task_id: str) -> HumanTask:
+    """Load a task the user may see (any state), else NotFound."""
+    row = db.session.scalar(select(HumanTask).where(HumanTask.id == str(task_id), task_filter(user)))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def get_letter(user: User, letter_id: int) -> Letter:
+    """Load a letter of a case the user may see, else NotFound."""
+    row = db.session.scalar(select(Letter).join(Case).where(Letter.id == letter_id, case_filter(user)))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def get_attachment(user: User, attachment_id: str) -> Attachment:
+    """Load an attachment of a case the user may see, else NotFound."""
+    row = db.session.scalar(select(Attachment).join(Case).where(Attachment.id == str(attachment_id), case_filter(user)))
+    if row is None:
+        raise NotFound()
+    return row
+
+
+def can_see_internal(user: User) -> bool:
+    """Internal opinions are for the credit office and the recording unit, not the applicant."""
+    return user.has_role("intake", "approver", "verifier")

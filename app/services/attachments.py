@@ -1,0 +1,87 @@
+"""Evidence files: checked by content, stored outside the web root under generated ids."""
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import unicodedata
+import zipfile
+from pathlib import Path
+
+from flask import current_app
+
+from app.extensions import db
+from app.models import Attachment, Case, CaseEvent, User
+from app.services import audit
+from app.services.clock import now
+from app.services.errors import Invalid
+
+KINDS = {"evidence": "证据材料", "commitment": "信用承诺书", "supplement": "补正材料", "other": "其他材料"}
+TYPE_LABELS = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG", "application/ofd": "OFD"}
+
+
+def sniff_type(head: bytes, data: bytes) -> str | None:
+    """Decide the type from magic bytes (never from the name or the client's claim)."""
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"PK\x03\x04"):
+        # OFD (GB/T 33190) is a ZIP container whose root holds OFD.xml.
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                if "OFD.xml" in zf.namelist():
+                    return "application/ofd"
+        except zipfile.BadZipFile:
+            return None
+    return None
+
+
+def display_name(filename: str) -> str:
+    """Keep the original (e.g. Chinese) name as display text only: strip paths and control characters."""
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    return name[:200] or "未命名文件"
+
+
+def _path(attachment_id: str) -> Path:
+    root = Path(current_app.config["FILE_STORE"])
+    return root / "attachments" / attachment_id[:2] / attachment_id
+
+
+def store_attachment(user: User, case: Case, kind: str, filename: str, data: bytes) -> Attachment:
+    """Validate and store one file for a case; raises Invalid and stores nothing when it is refused."""
+    if kind not in KINDS:
+        raise Invalid("材料类别不正确。", fields={"kind": "可选：" + "、".join(KINDS)})
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if not data:
+        raise Invalid("文件为空。", fields={"file": "请选择文件。"})
+    if len(data) > limit:
+        raise Invalid(f"文件超过 {limit // (1024 * 1024)} MB 上限。", code="too_large", fields={"file": "文件过大。"})
+    content_type = sniff_type(data[:16], data)
+    if content_type not in current_app.config["ALLOWED_UPLOAD_TYPES"]:
+        raise Invalid("文件类型不允许：仅接受 PDF、JPEG、PNG 或 OFD 文件（按文件内容判断）。", code="bad_type",
+                      fields={"file": "文件类型不允许。"})
+    attachment = Attachment(
+        id=secrets.token_hex(16), case_id=case.id, kind=kind, display_name=display_name(filename),
+        content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        uploaded_by_id=user.id, uploaded_at=now(),
+    )
+    path = _path(attachment.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written before commit under a fresh random id: a rollback leaves an orphan file, never a
+    # row without its file. Orphans are harmless and can be swept by comparing ids.
+    path.write_bytes(data)
+    db.session.add(attachment)
+    db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="attachment_added",
+                             comment=f"{KINDS[kind]}：{attachment.display_name}", details={"attachment_id": attachment.id}))
+    audit.record("attachment.upload", object_type="attachment", object_id=attachment.id,
+                 details={"case_id": case.id, "kind": kind, "size": len(data), "type": content_type})
+    return attachment
+
+
+def read_attachment(attachment: Attachment) -> bytes:
+    """Return the stored bytes of an attachment."""
+    return _path(attachment.id).read_bytes()

@@ -1,0 +1,130 @@
+"""Logins, lockout and server-side sessions (web cookies and API bearer tokens)."""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+from app.models import LoginSession, User, UserRole
+from app.services import audit
+from app.services.clock import now
+from app.services.errors import Invalid
+
+# Same answer for a wrong password, an unknown user and a locked account: nothing leaks.
+LOGIN_FAILED = "用户名或密码错误，或账户已被临时锁定。"
+# A dummy hash so that unknown users cost the same time as known ones.
+_DUMMY_HASH = generate_password_hash("timing-equaliser-not-a-password")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def password_problem(password: str) -> str | None:
+    """Say what is wrong with a new password (≥ 12 characters, 3 of 4 character classes)."""
+    if len(password) < 12:
+        return "密码长度至少 12 位。"
+    classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
+    if classes < 3:
+        return "密码须包含大写字母、小写字母、数字、符号中的至少三类。"
+    return None
+
+
+def hash_password(password: str) -> str:
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    return generate_password_hash(password, method=method)
+
+
+def create_user(username: str, display_name: str, unit_id: int, roles: list[str], password: str,
+                email: str | None = None) -> User:
+    """Create a user after checking the password policy (flushes only)."""
+    problem = password_problem(password)
+    if problem:
+        raise Invalid(problem, fields={"password": problem})
+    if db.session.scalar(select(User.id).where(User.username == username)):
+        raise Invalid("用户名已存在。", fields={"username": "用户名已存在。"})
+    user = User(username=username, display_name=display_name, unit_id=unit_id, email=email,
+                password_hash=hash_password(password), password_changed_at=now(), failed_logins=0)
+    user.role_rows = [UserRole(role=r) for r in roles]
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", object_type="user", object_id=user.id, details={"username": username, "roles": roles})
+    return user
+
+
+def authenticate(username: str, password: str, ip: str) -> User | None:
+    """Check credentials with lockout after repeated failures; audit every attempt."""
+    cfg = current_app.config
+    user = db.session.scalar(select(User).where(User.username == (username or "").strip()))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        audit.record("auth.login", outcome="failure", details={"username": (username or "")[:64], "why": "unknown"},
+                     actor=audit.Actor(username=(username or "")[:64], ip=ip))
+        return None
+    actor = audit.Actor(user_id=user.id, username=user.username, unit_id=user.unit_id, ip=ip)
+    if user.locked_until and user.locked_until > now():
+        check_password_hash(_DUMMY_HASH, password or "")
+        audit.record("auth.login", outcome="denied", details={"why": "locked"}, actor=actor)
+        return None
+    if not user.active or not check_password_hash(user.password_hash, password or ""):
+        user.failed_logins += 1
+        details = {"why": "password", "failures": user.failed_logins}
+        if user.failed_logins >= cfg["LOGIN_MAX_FAILURES"]:
+            user.locked_until = now() + timedelta(minutes=cfg["LOGIN_LOCK_MINUTES"])
+            user.failed_logins = 0
+            details["locked_until"] = user.locked_until.isoformat()
+            audit.record("auth.lockout", outcome="denied", object_type="user", object_id=user.id, actor=actor)
+        audit.record("auth.login", outcome="failure", details=details, actor=actor)
+        return None
+    user.failed_logins = 0
+    user.locked_until = None
+    audit.record("auth.login", actor=actor)
+    return user
+
+
+def open_session(user: User, kind: str, ip: str) -> str:
+    """Create a server-side session and return its secret token (only its hash is stored)."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(LoginSession(token_hash=_token_hash(token), kind=kind, user_id=user.id, created_at=now(),
+                                last_seen_at=now(), ip=ip))
+    db.session.flush()
+    return token
+
+
+def resolve_session(token: str, kind: str) -> User | None:
+    """Return the user of a live session, touching it; None when revoked, unknown or idle too long."""
+    if not token:
+        return None
+    row = db.session.scalar(select(LoginSession).where(LoginSession.token_hash == _token_hash(token),
+                                                       LoginSession.kind == kind))
+    if row is None or row.revoked_at is not None:
+        return None
+    idle = current_app.config["IDLE_TIMEOUT"] if kind == "web" else timedelta(hours=8)
+    if now() - row.last_seen_at > idle:
+        row.revoked_at = now()
+        return None
+    if now() - row.last_seen_at > timedelta(minutes=1):  # avoid a write on every request
+        row.last_seen_at = now()
+    user = row.user
+    if not user.active:
+        return None
+    user.session_token = token
+    return user
+
+
+def revoke_session(token: str) -> None:
+    """Revoke one session (logout): every copy of its cookie or token stops working."""
+    db.session.execute(update(LoginSession).where(LoginSession.token_hash == _token_hash(token),
+                                                  LoginSession.revoked_at.is_(None)).values(revoked_at=now()))
+
+
+def revoke_all_sessions(user: User) -> None:
+    """Revoke every session of a user (password change, deactivation)."""
+    db.session.execute(update(LoginSession).where(LoginSession.user_id == user.id,
+                                                  LoginSession.revoked_at.is_(None)).values(revoked_at=now()))

@@ -1,0 +1,45 @@
+"""The one clock: every "now" in the app (and in the BPMN engine's timers) comes from here."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+_frozen: datetime | None = None
+_offset = timedelta(0)
+
+
+def now() -> datetime:
+    """Return the current instant in UTC, honouring a frozen or shifted clock."""
+    if _frozen is not None:
+        return _frozen
+    return datetime.now(timezone.utc) + _offset
+
+
+def is_shifted() -> bool:
+    """Say whether the clock is not the wall clock (the UI shows a banner then)."""
+    return _frozen is not None or _offset != timedelta(0)
+
+
+def set_frozen(at: datetime | None) -> None:
+    """Freeze the clock at an aware instant (None thaws it)."""
+    global _frozen
+    if at is not None and at.tzinfo is None:
+        raise ValueError("the clock needs an aware datetime")
+    _frozen = at.astimezone(timezone.utc) if at else None
+
+
+def set_offset(delta: timedelta) -> None:
+    """Shift the running clock by a fixed amount (training and demo only)."""
+    global _offset
+    _offset = delta
+
+
+@contextmanager
+def frozen_at(at: datetime):
+    """Freeze the clock for the duration of a block."""
+    previous = _frozen
+    set_frozen(at)
+    try:
+        yield
+    finally:
+        set_frozen(previous)

@@ -1,0 +1,192 @@
+"""The objection-review domain (SPEC §4.1): filing, and the effects its BPMN asks for."""
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Attachment, Case, CaseEvent, CreditRecord, OutboxMessage, User
+from app.services import access, audit, calendar, letters, rules, sequences
+from app.services.clock import now
+from app.services.errors import Conflict, Invalid
+from app.services.process import completion_hook, effect, last_values, start_process
+from app.services.transitions import change_case_status, change_record_status
+
+REASONS = {
+    "wrong_content": "信息错误",
+    "omission": "遗漏",
+    "duplicate": "重复公示",
+    "should_not_publish": "不应公示",
+    "overdue_publication": "超期公示",
+    "inconsistent_with_decision": "与认定文书不一致",
+    "decision_revoked": "认定文书已被撤销/变更",
+}
+OBJECTIONABLE = ("published", "corrected")
+CASE_PREFIX = {"objection": "YY", "rectification": "ZG", "repair": "XF", "restoration": "HF"}
+
+
+def objection_block(record: CreditRecord) -> str | None:
+    """Say why no objection can be filed against a record now (None when one can)."""
+    if record.status not in OBJECTIONABLE:
+        return f"该记录当前状态为“{record.status_label}”，不能提出异议。"
+    open_case = db.session.scalar(
+        select(Case.number).where(Case.record_id == record.id, Case.type == "objection",
+                                  Case.status.in_(("in_progress", "supplement")))
+    )
+    if open_case:
+        return f"该记录已有正在办理的异议（受理编号 {open_case}），同一记录同时只能有一件异议。"
+    return None
+
+
+def create_objection(user: User, record_id: int, reason: str, statement: str) -> Case:
+    """Create a draft objection for one of the user's unit's records (flushes only)."""
+    if not user.has_role("applicant"):
+        raise Invalid("只有申请单位经办人可以提出异议。", code="role")
+    record = access.get_record(user, record_id)
+    if record.subject_unit_id != user.unit_id:
+        raise Invalid("只能对本单位的记录提出异议。", code="not_own_record")
+    errors = {}
+    if reason not in REASONS:
+        errors["reason"] = "请选择异议理由。"
+    statement = (statement or "").strip()
+    if not statement:
+        errors["statement"] = "请填写异议陈述。"
+    elif len(statement) > 4000:
+        errors["statement"] = "异议陈述不能超过 4000 字。"
+    if errors:
+        raise Invalid("申请内容有误，请修改后重新提交。", fields=errors)
+    block = objection_block(record)
+    if block:
+        raise Conflict(block, code="objection_blocked")
+    case = Case(
+        type="objection", status="draft", record_id=record.id, applicant_unit_id=user.unit_id,
+        created_by_id=user.id, rule_set_id=rules.rule_set_on(record.basis_date).id,
+        form={"reason": reason, "statement": statement}, query_code=secrets.token_hex(4).upper(), created_at=now(),
+    )
+    db.session.add(case)
+    db.session.flush()
+    db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="created", to_status="draft",
+                             comment=f"异议理由：{REASONS[reason]}"))
+    audit.record("case.create", object_type="case", object_id=case.id, details={"type": "objection", "record_id": record.id})
+    return case
+
+
+def missing_materials(case: Case) -> list[str]:
+    """Name what a draft still lacks before it can be submitted."""
+    kinds = set(db.session.scalars(select(Attachment.kind).where(Attachment.case_id == case.id)))
+    missing = []
+    if "evidence" not in kinds:
+        missing.append("证据材料（evidence）")
+    if "commitment" not in kinds:
+        missing.append("加盖公章的异议申诉信用承诺书（commitment）")
+    return missing
+
+
+def submit_case(user: User, case_id: int) -> Case:
+    """Submit a complete draft: give it a number and start its process (flushes only)."""
+    case = access.get_case(user, case_id)
+    if case.applicant_unit_id != user.unit_id or not user.has_role("applicant"):
+        raise Invalid("只有申请单位经办人可以提交本单位的申请。", code="role")
+    if case.status != "draft":
+        raise Conflict("该申请已提交，请勿重复提交。", code="duplicate_submission")
+    missing = missing_materials(case)
+    if missing:
+        raise Invalid("材料不全：缺少" + "、".join(missing) + "。", code="missing_materials",
+                      fields={"materials": "、".join(missing)})
+    block = objection_block(case.record)
+    if block:
+        raise Conflict(block, code="objection_blocked")
+    year = calendar_year_local()
+    case.number = f"{CASE_PREFIX[case.type]}-{year}-{sequences.next_number('case:' + case.type, year):06d}"
+    case.submitted_at = now()
+    change_case_status(case, "in_progress", user_id=user.id, reason="提交申请")
+    start_process(case, user)
+    return case
+
+
+def calendar_year_local() -> int:
+    return letters.local_today().year
+
+
+@completion_hook("objection_intake_review")
+def _intake_decided(case: Case, user: User, values: dict) -> dict:
+    if values["intake_choice"] == "request_supplement":
+        change_case_status(case, "supplement", user_id=user.id, reason="要求补正：" + values["supplement_items"],
+                           step="intake_review")
+        due = calendar.deadline(now(), rules.time_limit(case.rule_set, "supplement"))
+        return {"supplement_due": due.due.isoformat()}
+    if values["intake_choice"] == "accept":
+        due = calendar.deadline(now(), rules.time_limit(case.rule_set, "objection_verify"))
+        return {"verify_due": due.due.isoformat()}
+    return {}
+
+
+@completion_hook("supplement_materials")
+def _supplied(case: Case, user: User, values: dict) -> dict:
+    change_case_status(case, "in_progress", user_id=user.id, reason="已补正材料", step="supplement_materials")
+    return {}
+
+
+@effect("flag_disputed")
+def _flag_disputed(case: Case, user_id: int | None) -> None:
+    change_record_status(case.record, "disputed", user_id=user_id, case_id=case.id,
+                         reason=f"异议受理（{case.number}），标注“异议中”，继续公示")
+
+
+@effect("issue_letter")
+def _issue_letter(case: Case, user_id: int | None, *, letter: str) -> None:
+    context = {}
+    if letter == "rejection_notice":
+        context = {"reason": last_values(case, "intake_review").get("reason", "")}
+    elif letter == "objection_decision":
+        context = last_values(case, "draft_decision")
+    letters.issue_letter(case, letter, user_id=user_id, context=context)
+
+
+@effect("apply_objection_decision")
+def _apply_decision(case: Case, user_id: int | None) -> None:
+    draft = last_values(case, "draft_decision")
+    decision, reasons = draft["decision"], draft["reasons"]
+    record = case.record
+    if decision == "correct":
+        verified = last_values(case, "verify_record")
+        changes = _corrections(record, verified)
+        for field, (_, new) in changes.items():
+            setattr(record, field, new)
+        change_record_status(record, "corrected", user_id=user_id, case_id=case.id,
+                             reason=f"异议处理决定：更正。{reasons}", changes=_jsonable(changes))
+    elif decision == "revoke":
+        change_record_status(record, "revoked", user_id=user_id, case_id=case.id, reason=f"异议处理决定：撤销。{reasons}")
+    else:
+        if decision == "annotate":
+            record.annotation = f"异议（{case.number}）：{reasons}"
+        change_record_status(record, "published", user_id=user_id, case_id=case.id,
+                             reason=f"异议处理决定：{'维持' if decision == 'maintain' else '记载异议'}。{reasons}",
+                             changes={"annotation": [None, record.annotation]} if decision == "annotate" else None)
+    # The result goes to the provincial platform (信用中国（湖北）) through the outbox, after commit.
+    db.session.add(OutboxMessage(
+        kind="push", idempotency_key=f"push:record:{record.id}:case:{case.id}",
+        payload={"action": "withdraw" if decision == "revoke" else "update", "record_id": record.id, "case_id": case.id},
+        status="pending", attempts=0, next_attempt_at=now(), created_at=now(),
+    ))
+
+
+def _corrections(record: CreditRecord, verified: dict) -> dict:
+    mapping = {"facts": "corrected_facts", "basis_doc_no": "corrected_basis_doc_no", "severity": "corrected_severity"}
+    changes = {}
+    for field, key in mapping.items():
+        new = verified.get(key)
+        if new and new != getattr(record, field):
+            changes[field] = (getattr(record, field), new)
+    if "severity" in changes:
+        record_rules = record.rule_set
+        earliest, end = rules.publication_dates(record_rules, changes["severity"][1], record.basis_date)
+        changes["earliest_repair_date"] = (record.earliest_repair_date, earliest)
+        changes["auto_end_date"] = (record.auto_end_date, end)
+    return changes
+
+
+def _jsonable(changes: dict) -> dict:
+    return {k: [str(o) if isinstance(o, date) else o, str(n) if isinstance(n, date) else n] for k, (o, n) in changes.items()}

@@ -1,0 +1,249 @@
+"""Drive cases through their BPMN processes: start, claim, complete, fire timers (ENGINE.md)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+
+from app.engine import runtime
+from app.engine.definitions import latest_definition
+from app.extensions import db
+from app.models import Case, CaseEvent, HumanTask, Notification, ProcessInstance, TimerJob, Unit, User
+from app.services import access, audit, calendar, rules
+from app.services.clock import now
+from app.services.errors import Conflict, Forbidden, NotFound
+from app.services.taskforms import form_for
+
+PROCESS_KEYS = {"objection": "objection_review"}
+
+# Effect handlers by name: BPMN scripts emit(name, **args); handler(case, user_id, **args).
+EFFECTS: dict[str, Callable] = {}
+# Per-form hooks: formKey -> hook(case, user, clean_values) returning extra routing data.
+COMPLETION_HOOKS: dict[str, Callable] = {}
+
+
+def effect(name: str):
+    """Register a handler for a BPMN effect."""
+    def register(fn):
+        EFFECTS[name] = fn
+        return fn
+    return register
+
+
+def completion_hook(form_key: str):
+    """Register a hook that runs before a user task with this form completes."""
+    def register(fn):
+        COMPLETION_HOOKS[form_key] = fn
+        return fn
+    return register
+
+
+def credit_office_id() -> int | None:
+    return db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)).limit(1))
+
+
+def _describer(case: Case) -> Callable:
+    def describe(task) -> runtime.TaskInfo:
+        lane = task.task_spec.lane
+        unit = {
+            "applicant": case.applicant_unit_id,
+            "verifier": case.record.recording_unit_id,
+        }.get(lane, credit_office_id())
+        key = task.task_spec.extensions.get("properties", {}).get("timeLimit")
+        days = rules.time_limit(case.rule_set, key) if key else None
+        if days is None:
+            return runtime.TaskInfo(unit, None, False, None)
+        due = calendar.deadline(now(), days)
+        return runtime.TaskInfo(unit, due.due, due.provisional, days)
+    return describe
+
+
+def _apply_effects(case: Case, ctx: runtime.RunContext, user_id: int | None) -> None:
+    # Effects may emit further engine work only through the workflow, so a simple loop suffices.
+    for item in ctx.effects:
+        EFFECTS[item.name](case, user_id, **item.args)
+    ctx.effects.clear()
+
+
+def _after_save(case: Case, opened: list[HumanTask], wf) -> None:
+    open_titles = db.session.scalars(
+        select(HumanTask.title).where(HumanTask.case_id == case.id, HumanTask.status == "open").order_by(HumanTask.created_at)
+    ).all()
+    case.current_step = "、".join(open_titles) if open_titles else ("已办结" if wf.is_completed() else "")
+    for task in opened:
+        db.session.add(CaseEvent(case_id=case.id, at=now(), action="task_opened", step=task.bpmn_id, comment=task.title,
+                                 details={"task_id": task.id, "due_at": task.due_at.isoformat() if task.due_at else None}))
+        db.session.add(Notification(unit_id=task.candidate_unit_id, role=task.lane, case_id=case.id, kind="new_task",
+                                    title=f"新待办：{task.title}", body=f"办件 {case.number}", created_at=now()))
+
+
+def start_process(case: Case, user: User) -> ProcessInstance:
+    """Create the case's process instance and run it to its first human task (flushes only)."""
+    definition = latest_definition(PROCESS_KEYS[case.type])
+    if definition is None:
+        raise RuntimeError(f"process {PROCESS_KEYS[case.type]} is not deployed (run: flask --app wsgi processes deploy)")
+    ctx = runtime.RunContext()
+    wf = runtime.new_workflow(definition, {"case_id": case.id}, ctx)
+    instance = ProcessInstance(definition_id=definition.id, case_id=case.id, status="running",
+                               state=runtime.dump_state(wf), serializer_version=runtime.SERIALIZER.VERSION,
+                               lock_version=0, updated_at=now())
+    db.session.add(instance)
+    db.session.flush()
+    _apply_effects(case, ctx, user.id)
+    opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=user.id)
+    _after_save(case, opened, wf)
+    audit.record("process.start", object_type="case", object_id=case.id,
+                 details={"process": definition.process_key, "version": definition.version})
+    return instance
+
+
+def _open_task_for(user: User, task_id: str, *, lock: bool) -> tuple[HumanTask, ProcessInstance | None]:
+    task = access.get_task(user, task_id)
+    instance = runtime.lock_instance(task.instance_id, wait=False) if lock else None
+    if lock:
+        db.session.refresh(task)
+    if task.status != "open":
+        raise Conflict("该任务已被他人办理完毕。", code="task_closed")
+    if task.assignee_id not in (None, user.id):
+        raise Conflict("该任务已由他人领取。", code="task_held")
+    return task, instance
+
+
+def claim_task(user: User, task_id: str) -> HumanTask:
+    """Take a group task for oneself; only one claimant wins (conditional update)."""
+    task = access.get_task(user, task_id)
+    result = db.session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == task.id, HumanTask.status == "open", HumanTask.assignee_id.is_(None))
+        .values(assignee_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(task)
+    if result.rowcount != 1:
+        if task.status == "open" and task.assignee_id == user.id:
+            return task
+        raise Conflict("该任务已由他人领取或已办结。", code="task_held")
+    db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=user.id, action="claimed", step=task.bpmn_id,
+                             comment=task.title, internal=True))
+    audit.record("task.claim", object_type="task", object_id=task.id, details={"case_id": task.case_id})
+    return task
+
+
+def release_task(user: User, task_id: str) -> HumanTask:
+    """Give a claimed task back to the group."""
+    task = access.get_task(user, task_id)
+    result = db.session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == task.id, HumanTask.status == "open", HumanTask.assignee_id == user.id)
+        .values(assignee_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(task)
+    if result.rowcount != 1:
+        raise Conflict("只能退回自己领取且未办结的任务。", code="not_holder")
+    db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=user.id, action="released", step=task.bpmn_id,
+                             comment=task.title, internal=True))
+    audit.record("task.release", object_type="task", object_id=task.id, details={"case_id": task.case_id})
+    return task
+
+
+def _check_separation(user: User, case: Case, task: HumanTask) -> None:
+    # Nobody approves their own work: the approver must not be who drafted or filed it.
+    if task.lane != "approver":
+        return
+    drafted_by = db.session.scalars(
+        select(CaseEvent.user_id).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed",
+                                        CaseEvent.step.like("draft_%"))
+    ).all()
+    if user.id in drafted_by or user.id == case.created_by_id:
+        raise Forbidden("不能审批本人拟定或提交的事项（职责分离）。", code="separation_of_duties")
+
+
+def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
+    """Validate and complete a user task, run the engine on, and save everything in one transaction."""
+    task = access.get_task(user, task_id)
+    form = form_for(task.form_key)
+    clean = form.validate(values)  # before locking: bad input changes nothing
+    task, instance = _open_task_for(user, task_id, lock=True)
+    case = db.session.get(Case, task.case_id)
+    _check_separation(user, case, task)
+    ctx = runtime.RunContext()
+    wf = runtime.load_workflow(instance, ctx)
+    spiff_task = runtime.ready_task(wf, task.id)
+    if spiff_task is None:
+        raise Conflict("该任务已被他人办理完毕。", code="task_closed")
+    hook = COMPLETION_HOOKS.get(task.form_key)
+    extra = hook(case, user, clean) if hook else {}
+    spiff_task.data.update(form.routing_values(clean))
+    spiff_task.data.update(extra)
+    spiff_task.run()
+    wf.do_engine_steps()
+    db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="task_completed", step=task.bpmn_id,
+                             choice=next(iter(form.routing_values(clean).values()), None), comment=task.title,
+                             internal=not form.public, details={"values": clean}))
+    audit.record("task.complete", object_type="task", object_id=task.id,
+                 details={"case_id": case.id, "step": task.bpmn_id, "routing": form.routing_values(clean)})
+    _apply_effects(case, ctx, user.id)
+    opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=user.id)
+    _after_save(case, opened, wf)
+    return task
+
+
+def fire_timer(job_id: str) -> bool:
+    """Fire one due timer under the instance lock; False when another worker already did."""
+    job = db.session.get(TimerJob, job_id)
+    if job is None or job.status != "pending":
+        return False
+    instance = runtime.lock_instance(job.instance_id, wait=True)
+    db.session.refresh(job)
+    if job.status != "pending" or job.fire_at > now():
+        return False
+    case = db.session.get(Case, instance.case_id)
+    ctx = runtime.RunContext()
+    wf = runtime.load_workflow(instance, ctx)
+    wf.refresh_timers()
+    wf.do_engine_steps()
+    db.session.add(CaseEvent(case_id=case.id, at=now(), action="timer_fired", step=job.bpmn_id, comment="期限届满"))
+    audit.record("timer.fire", object_type="timer", object_id=job.id, details={"case_id": case.id, "step": job.bpmn_id})
+    _apply_effects(case, ctx, None)
+    opened = runtime.save_workflow(instance, wf, _describer(case))
+    _after_save(case, opened, wf)
+    return True
+
+
+def due_timer_ids(limit: int = 100) -> list[str]:
+    """Ids of pending timers that are due by the app clock (read from the projection only)."""
+    return list(db.session.scalars(
+        select(TimerJob.id).where(TimerJob.status == "pending", TimerJob.fire_at <= now()).order_by(TimerJob.fire_at).limit(limit)
+    ))
+
+
+def last_values(case: Case, step: str) -> dict:
+    """Return the values last submitted at a step of this case (from the history)."""
+    event = db.session.scalar(
+        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed", CaseEvent.step == step)
+        .order_by(CaseEvent.id.desc()).limit(1)
+    )
+    return dict(event.details.get("values", {})) if event else {}
+
+
+@effect("close_case")
+def _close_case(case: Case, user_id: int | None, *, status: str, outcome: str) -> None:
+    from app.services.transitions import change_case_status
+
+    case.outcome = outcome
+    change_case_status(case, status, user_id=user_id, reason=f"办结：{outcome}")
+
+
+@effect("notify_overdue")
+def _notify_overdue(case: Case, user_id: int | None, *, step: str) -> None:
+    task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.bpmn_id == step,
+                                                     HumanTask.status == "open"))
+    if task is None:
+        return
+    db.session.add(Notification(unit_id=task.candidate_unit_id, role=task.lane, case_id=case.id, kind="overdue",
+                                title=f"催办：{task.title}已超期", body=f"办件 {case.number}", created_at=now()))
+    db.session.add(Notification(unit_id=credit_office_id(), role="intake", case_id=case.id, kind="escalation",
+                                title=f"超期报告：{task.title}", body=f"办件 {case.number}", created_at=now()))
+    db.session.add(CaseEvent(case_id=case.id, at=now(), action="overdue_escalated", step=step, internal=True,
+                             comment=f"{task.title}超期，已催办并报受理员"))

@@ -1,0 +1,95 @@
+"""Rule sets as data: publication periods and default time limits (SPEC §3)."""
+from __future__ import annotations
+
+from datetime import date
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import RuleSet
+
+# Local policy defaults in working days (modelled on the Shanghai social-credit regulation
+# art. 36–38 and national repair practice); editable per rule set version.
+DEFAULT_TIME_LIMITS = {
+    "objection_intake": 2,  # 受理审查
+    "objection_verify": 5,  # 认定单位核查，可经批准延长一次
+    "objection_draft": 2,  # 拟定处理意见
+    "objection_approve": 2,  # 审批
+    "supplement": 5,  # 补正，逾期按撤回
+    "repair_intake": 2,
+    "repair_verify": 5,  # 认定单位意见
+    "repair_approve": 2,
+    "repair_total": 10,
+    "rectification_default": 20,  # 整改期限（由受理员按件设定）
+    "rectification_reminder": 3,  # 期满前提醒
+    "restoration_review": 2,
+    "restoration_approve": 2,
+    "push": 3,  # 结果推送省平台
+}
+
+SEED_RULE_SETS = [
+    {
+        "code": "NDRC-58",
+        "name": "国家发展改革委令第58号《失信行为纠正后的信用信息修复管理办法（试行）》",
+        "legal_basis": "国家发展和改革委员会令第58号，2023年5月1日起施行",
+        "effective_from": date(2023, 5, 1),
+        "effective_to": date(2026, 3, 31),
+        "periods": {
+            # 第58号令未单列轻微失信信息：按一般失信信息的公示期处理。
+            "minor": {"min_months": 3, "max_months": 12, "published": True},
+            "general": {"min_months": 3, "max_months": 12, "published": True},
+            "serious": {"min_months": 12, "max_months": 36, "published": True},
+        },
+    },
+    {
+        "code": "NDRC-36",
+        "name": "国家发展改革委令第36号《信用修复管理办法》",
+        "legal_basis": "国家发展和改革委员会令第36号，2026年4月1日起施行",
+        "effective_from": date(2026, 4, 1),
+        "effective_to": None,
+        "periods": {
+            # 轻微失信信息原则上不公示，最长3个月，履行义务后即可修复。
+            "minor": {"min_months": 0, "max_months": 3, "published": False},
+            "general": {"min_months": 3, "max_months": 12, "published": True},
+            "serious": {"min_months": 12, "max_months": 36, "published": True},
+        },
+    },
+]
+
+
+def seed_rule_sets() -> None:
+    """Insert the national rule sets that are missing (flushes only)."""
+    for spec in SEED_RULE_SETS:
+        if db.session.scalar(select(RuleSet).where(RuleSet.code == spec["code"])) is None:
+            db.session.add(RuleSet(time_limits=dict(DEFAULT_TIME_LIMITS), **spec))
+    db.session.flush()
+
+
+def rule_set_on(day: date) -> RuleSet:
+    """Return the rule set in force on a date (the basis-document date decides, SPEC §3)."""
+    rows = db.session.scalars(select(RuleSet).order_by(RuleSet.effective_from)).all()
+    chosen = None
+    for row in rows:
+        if row.effective_from <= day and (row.effective_to is None or day <= row.effective_to):
+            chosen = row
+    if chosen is None:
+        # Before the first rule set: the earliest one applies (records predate the data).
+        if not rows:
+            raise LookupError("no rule set is loaded")
+        chosen = rows[0]
+    return chosen
+
+
+def publication_dates(rule_set: RuleSet, severity: str, basis_date: date) -> tuple[date, date]:
+    """Return (earliest repair date, automatic end date), counted from the basis document date."""
+    period = rule_set.periods[severity]
+    return (
+        basis_date + relativedelta(months=period["min_months"]),
+        basis_date + relativedelta(months=period["max_months"]),
+    )
+
+
+def time_limit(rule_set: RuleSet, key: str) -> int:
+    """Return a time limit in working days from a rule set, falling back to the local default."""
+    return int(rule_set.time_limits.get(key, DEFAULT_TIME_LIMITS[key]))

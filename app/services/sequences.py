@@ -1,0 +1,25 @@
+"""Gap-free numbers per series and year, allocated inside the caller's transaction."""
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.extensions import db
+from app.models import NumberSequence
+
+
+def next_number(series: str, year: int) -> int:
+    """Bump and return the counter; the row lock (or SQLite's write lock) serializes issuers.
+
+    The number is only used if the transaction commits; a rollback returns it, so no gaps.
+    """
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(insert(NumberSequence).values(series=series, year=year, last_seq=0).on_conflict_do_nothing())
+    result = db.session.execute(
+        update(NumberSequence)
+        .where(NumberSequence.series == series, NumberSequence.year == year)
+        .values(last_seq=NumberSequence.last_seq + 1)
+        .returning(NumberSequence.last_seq)
+    )
+    return int(result.scalar_one())

@@ -1,0 +1,133 @@
+"""Task forms as data: one definition serves the web form, the API field list and validation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.services.errors import Invalid
+
+MAX_TEXT = 4000
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    type: str = "textarea"  # choice | text | textarea
+    required: bool = False
+    choices: tuple[tuple[str, str], ...] = ()
+    # Required only when another field has one of these values, e.g. {"intake_choice": ("reject",)}.
+    required_if: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Routing fields go into the workflow's task data; the rest only into the case history.
+    routing: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "required": self.required,
+            "required_if": {k: list(v) for k, v in self.required_if.items()},
+            "choices": [{"value": v, "label": label} for v, label in self.choices],
+        }
+
+
+@dataclass(frozen=True)
+class TaskForm:
+    key: str
+    fields: tuple[Field, ...]
+    # Opinions of this step stay internal (staff and recording unit) unless public.
+    public: bool = False
+
+    def validate(self, data: dict) -> dict:
+        """Return cleaned values or raise Invalid naming every bad field (changes nothing)."""
+        if not isinstance(data, dict):
+            raise Invalid("提交内容格式不正确。", code="bad_payload")
+        unknown = set(data) - {f.name for f in self.fields}
+        errors: dict[str, str] = {name: "未知字段。" for name in sorted(unknown)}
+        clean: dict[str, str] = {}
+        for f in self.fields:
+            raw = data.get(f.name)
+            if raw is not None and not isinstance(raw, str):
+                errors[f.name] = "应为文本。"
+                continue
+            value = (raw or "").strip()
+            if len(value) > MAX_TEXT:
+                errors[f.name] = f"不能超过 {MAX_TEXT} 字。"
+                continue
+            if f.choices and value and value not in {c for c, _ in f.choices}:
+                errors[f.name] = "请从给定选项中选择。"
+                continue
+            clean[f.name] = value
+        for f in self.fields:
+            if f.name in errors or clean.get(f.name):
+                continue
+            needed = f.required or any(clean.get(other) in values for other, values in f.required_if.items())
+            if needed:
+                errors[f.name] = f"请填写“{f.label}”。"
+        if errors:
+            raise Invalid("表单有误，请修改后重新提交。", fields=errors)
+        return clean
+
+    def routing_values(self, clean: dict) -> dict:
+        return {f.name: clean[f.name] for f in self.fields if f.routing}
+
+
+INTAKE_CHOICES = (("accept", "受理"), ("request_supplement", "要求补正"), ("reject", "不予受理"))
+VERIFY_CHOICES = (("error_confirmed", "确认有误"), ("no_error", "核实无误"), ("cannot_confirm", "无法确认"))
+DECISION_CHOICES = (
+    ("correct", "更正"),
+    ("revoke", "撤销"),
+    ("maintain", "维持，不予更正"),
+    ("annotate", "无法确认，记载异议"),
+)
+APPROVAL_CHOICES = (("approve", "批准"), ("return", "退回修改"))
+SEVERITY_CHOICES = (("minor", "轻微"), ("general", "一般"), ("serious", "严重"))
+
+FORMS = {
+    form.key: form
+    for form in (
+        TaskForm(
+            "objection_intake_review",
+            (
+                Field("intake_choice", "审查结论", "choice", True, INTAKE_CHOICES, routing=True),
+                Field("supplement_items", "需补正的材料", required_if={"intake_choice": ("request_supplement",)}),
+                Field("reason", "理由", required_if={"intake_choice": ("reject", "request_supplement")}),
+            ),
+            public=True,
+        ),
+        TaskForm(
+            "supplement_materials",
+            (Field("statement", "补正说明", required=True),),
+            public=True,
+        ),
+        TaskForm(
+            "verify_record",
+            (
+                Field("verify_choice", "核查结论", "choice", True, VERIFY_CHOICES, routing=True),
+                Field("opinion", "核查意见", required=True),
+                Field("corrected_facts", "更正后的失信事实", required_if={"verify_choice": ("error_confirmed",)}),
+                Field("corrected_basis_doc_no", "更正后的认定文书号", "text"),
+                Field("corrected_severity", "更正后的失信程度", "choice", choices=SEVERITY_CHOICES),
+            ),
+        ),
+        TaskForm(
+            "draft_decision",
+            (
+                Field("decision", "处理意见", "choice", True, DECISION_CHOICES, routing=True),
+                Field("reasons", "理由", required=True),
+            ),
+        ),
+        TaskForm(
+            "approve_decision",
+            (
+                Field("approval", "审批结论", "choice", True, APPROVAL_CHOICES, routing=True),
+                Field("comment", "审批意见", required_if={"approval": ("return",)}),
+            ),
+        ),
+    )
+}
+
+
+def form_for(key: str) -> TaskForm:
+    """Return the form of a task's formKey (deploy lint guarantees every task has one)."""
+    return FORMS[key]

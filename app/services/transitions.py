@@ -1,0 +1,60 @@
+"""Allowed status changes: one reviewed table per object, validated in exactly one function each."""
+from __future__ import annotations
+
+from app.extensions import db
+from app.models import Case, CaseEvent, CreditRecord, RecordHistory
+from app.services import audit
+from app.services.clock import now
+
+# (from, to): rule or legal basis.
+CASE_TRANSITIONS = {
+    ("draft", "in_progress"): "申请单位提交，材料齐全 (SPEC §4.1.1)",
+    ("in_progress", "supplement"): "受理审查要求补正",
+    ("supplement", "in_progress"): "申请单位补正材料",
+    ("supplement", "withdrawn"): "补正期满未补正，按撤回处理 (SPEC §3)",
+    ("in_progress", "rejected"): "不予受理 (SPEC §4.1.2)",
+    ("in_progress", "closed"): "处理决定经批准后办结 (SPEC §4.1.7)",
+}
+
+RECORD_TRANSITIONS = {
+    ("published", "disputed"): "异议受理，同一事务中标注“异议中”，继续公示 (SPEC §3)",
+    ("corrected", "disputed"): "更正后的记录再次被异议并受理",
+    ("disputed", "published"): "异议处理决定：维持或记载异议，撤销“异议中”标注",
+    ("disputed", "corrected"): "异议处理决定：更正",
+    ("disputed", "revoked"): "异议处理决定：撤销",
+}
+
+
+class TransitionError(Exception):
+    """A status change that the table does not allow (a programming error, never user input)."""
+
+
+def change_case_status(case: Case, to: str, *, user_id: int | None, reason: str, step: str = "") -> None:
+    """Move a case to a new status, with a history row and an audit event."""
+    if (case.status, to) not in CASE_TRANSITIONS:
+        raise TransitionError(f"case {case.id}: {case.status} -> {to} is not allowed")
+    frm = case.status
+    case.status = to
+    if to in ("closed", "rejected", "withdrawn"):
+        case.closed_at = now()
+    db.session.add(
+        CaseEvent(case_id=case.id, at=now(), user_id=user_id, action="status_changed", step=step,
+                  from_status=frm, to_status=to, comment=reason)
+    )
+    audit.record("case.status", object_type="case", object_id=case.id, details={"from": frm, "to": to, "reason": reason})
+
+
+def change_record_status(record: CreditRecord, to: str, *, user_id: int | None, case_id: int | None, reason: str,
+                         changes: dict | None = None) -> None:
+    """Move a record to a new status, with its history row and an audit event."""
+    if (record.status, to) not in RECORD_TRANSITIONS:
+        raise TransitionError(f"record {record.id}: {record.status} -> {to} is not allowed")
+    frm = record.status
+    record.status = to
+    record.updated_at = now()
+    db.session.add(
+        RecordHistory(record_id=record.id, at=now(), user_id=user_id, case_id=case_id, action="status",
+                      from_status=frm, to_status=to, changes=changes or {}, reason=reason)
+    )
+    audit.record("record.status", object_type="credit_record", object_id=record.id,
+                 details={"from": frm, "to": to, "case_id": case_id})

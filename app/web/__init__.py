@@ -1,0 +1,93 @@
+"""Web UI: blueprints, request context for audit, security headers, error pages."""
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_login import current_user
+
+from app.extensions import db, login_manager
+from app.services import audit, auth, clock
+from app.services.errors import ServiceError
+
+
+def register_web(app: Flask) -> None:
+    from app.web.auth import bp as auth_bp
+    from app.web.cases import bp as cases_bp
+    from app.web.portal import bp as portal_bp
+    from app.web.public import bp as public_bp
+    from app.web.staff import bp as staff_bp
+
+    from app.web.filters import register_filters
+
+    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp):
+        app.register_blueprint(bp)
+    register_filters(app)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录。"
+    login_manager.session_protection = None  # the server-side session row is the protection
+
+    @login_manager.user_loader
+    def load_user(token: str):
+        return auth.resolve_session(token, "web")
+
+    @app.before_request
+    def bind_actor():
+        user = current_user if current_user and current_user.is_authenticated else None
+        audit.set_actor(audit.Actor(
+            user_id=user.id if user else None, username=user.username if user else "",
+            unit_id=user.unit_id if user else None, ip=request.remote_addr or "",
+        ))
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if request.endpoint and not request.endpoint.startswith(("static", "public.")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.teardown_request
+    def commit_touches(exc):
+        # Session touches (last_seen) made while loading the user are committed when the view
+        # itself did not write; views commit their own work explicitly.
+        if exc is None and db.session.dirty:
+            try:
+                db.session.commit()
+            except Exception:  # a failed touch must never break a response already sent
+                db.session.rollback()
+
+    @app.context_processor
+    def globals_for_templates():
+        return {"clock_shifted": clock.is_shifted(), "clock_now": clock.now()}
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return _error_page(404, "未找到该页面或对象，或您无权查看。")
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        db.session.rollback()
+        return _error_page(exc.status, exc.message)
+
+    @app.errorhandler(413)
+    def too_large(exc):
+        return _error_page(413, "上传内容超过大小上限。")
+
+    @app.errorhandler(400)
+    def bad_request(exc):
+        return _error_page(400, "请求无效或表单已过期，请刷新页面后重试。")
+
+
+def _error_page(status: int, message: str):
+    if request.path.startswith("/api/"):
+        from flask import jsonify
+
+        return jsonify({"error": {"code": str(status), "message": message}}), status
+    return render_template("errors/error.html", status=status, message=message), status
+

@@ -1,0 +1,51 @@
+"""Login and logout."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.extensions import db
+from app.services import audit, auth
+from forms.auth import LoginForm
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = auth.authenticate(form.username.data, form.password.data, request.remote_addr or "")
+        if user is None:
+            db.session.commit()  # keep the failure count and the audit row
+            flash(auth.LOGIN_FAILED, "error")
+            return render_template("auth/login.html", form=form), 200
+        session.clear()
+        user.session_token = auth.open_session(user, "web", request.remote_addr or "")
+        db.session.commit()
+        login_user(user, remember=False)
+        return redirect(url_for("auth.home"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    auth.revoke_session(current_user.session_token)
+    audit.record("auth.logout")
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("您已安全退出。", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/")
+def home():
+    if not current_user.is_authenticated:
+        return redirect(url_for("public.index"))
+    if current_user.has_role("applicant"):
+        return redirect(url_for("portal.records"))
+    if current_user.has_role("intake", "approver", "verifier"):
+        return redirect(url_for("staff.tasks"))
+    return render_template("auth/home.html")

@@ -1,0 +1,78 @@
+"""Case pages shared by applicants and staff: detail, attachments, letters."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import HumanTask
+from app.services import access, attachments, audit
+from app.services.errors import ServiceError
+from forms.cases import UploadForm
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+
+@bp.before_request
+@login_required
+def require_login():
+    pass
+
+
+@bp.route("/<int:case_id>")
+def show(case_id: int):
+    case = access.get_case(current_user, case_id)
+    internal = access.can_see_internal(current_user)
+    events = [e for e in case.events if internal or not e.internal]
+    open_tasks = db.session.scalars(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")).all()
+    can_upload = current_user.has_role("applicant") and case.applicant_unit_id == current_user.unit_id and case.status in (
+        "draft", "supplement")
+    return render_template("cases/show.html", case=case, events=events, open_tasks=open_tasks,
+                           upload_form=UploadForm() if can_upload else None, kinds=attachments.KINDS)
+
+
+@bp.route("/<int:case_id>/attachments", methods=["POST"])
+def upload(case_id: int):
+    case = access.get_case(current_user, case_id)
+    if not (current_user.has_role("applicant") and case.applicant_unit_id == current_user.unit_id
+            and case.status in ("draft", "supplement")):
+        abort(404)
+    form = UploadForm()
+    if not form.validate_on_submit() or not form.file.data:
+        flash("请选择文件。", "error")
+        return redirect(url_for("cases.show", case_id=case.id))
+    try:
+        attachments.store_attachment(current_user, case, form.kind.data, form.file.data.filename, form.file.data.read())
+        db.session.commit()
+        flash("材料已上传。", "success")
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("cases.show", case_id=case.id))
+
+
+@bp.route("/attachments/<attachment_id>")
+def download(attachment_id: str):
+    row = access.get_attachment(current_user, attachment_id)
+    audit.record("attachment.download", object_type="attachment", object_id=row.id)
+    db.session.commit()
+    return _file_response(attachments.read_attachment(row), row.content_type, row.display_name)
+
+
+@bp.route("/letters/<int:letter_id>.pdf")
+def letter_pdf(letter_id: int):
+    row = access.get_letter(current_user, letter_id)
+    audit.record("letter.download", object_type="letter", object_id=row.id)
+    db.session.commit()
+    return _file_response(row.pdf, "application/pdf", f"{row.title}-{row.doc_number}.pdf")
+
+
+def _file_response(data: bytes, content_type: str, name: str) -> Response:
+    from urllib.parse import quote
+
+    response = Response(data, mimetype=content_type)
+    # RFC 5987: the Chinese display name travels percent-encoded; the ASCII fallback is generic.
+    response.headers["Content-Disposition"] = f"attachment; filename=\"download\"; filename*=UTF-8''{quote(name)}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

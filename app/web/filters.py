@@ -1,0 +1,41 @@
+"""Jinja filters: local times, Chinese dates and labels for codes."""
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+from app.models import ROLES
+from app.services.letters import chinese_date
+from app.services.objections import REASONS
+from app.services.taskforms import FORMS
+from app.services.tasks import remaining_label
+
+TZ = ZoneInfo("Asia/Shanghai")
+EVENT_LABELS = {
+    "created": "创建申请",
+    "status_changed": "状态变更",
+    "task_opened": "进入环节",
+    "task_completed": "办理完成",
+    "claimed": "领取任务",
+    "released": "退回任务",
+    "letter_issued": "出具文书",
+    "attachment_added": "上传材料",
+    "timer_fired": "期限届满",
+    "overdue_escalated": "超期催办",
+}
+OUTCOME_LABELS = {"rejected": "不予受理", "supplement_overdue": "逾期未补正，按撤回处理"}
+CHOICE_LABELS = {v: label for form in FORMS.values() for f in form.fields for v, label in f.choices}
+FIELD_LABELS = {f.name: f.label for form in FORMS.values() for f in form.fields}
+
+
+def register_filters(app: Flask) -> None:
+    app.add_template_filter(lambda dt: dt.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if dt else "", "localtime")
+    app.add_template_filter(lambda d: chinese_date(d) if d else "", "cndate")
+    app.add_template_filter(lambda code: ROLES.get(code, code), "role_label")
+    app.add_template_filter(lambda code: REASONS.get(code, code or ""), "reason_label")
+    app.add_template_filter(lambda code: EVENT_LABELS.get(code, code), "event_label")
+    app.add_template_filter(lambda code: CHOICE_LABELS.get(code, code), "choice_label")
+    app.add_template_filter(lambda code: FIELD_LABELS.get(code, code), "field_label")
+    app.add_template_filter(lambda code: OUTCOME_LABELS.get(code, CHOICE_LABELS.get(code, code)), "outcome_label")
+    app.add_template_filter(remaining_label, "remaining")

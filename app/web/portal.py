@@ -1,0 +1,64 @@
+"""Applicant portal: my unit's records, filing an objection, my cases."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Case, CreditRecord
+from app.services import access, attachments, objections
+from app.services.errors import ServiceError
+from forms.cases import ObjectionForm
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+
+@bp.before_request
+@login_required
+def require_applicant():
+    if not current_user.has_role("applicant"):
+        abort(404)
+
+
+@bp.route("/records")
+def records():
+    rows = db.session.scalars(access.visible_records(current_user).order_by(CreditRecord.basis_date.desc())).all()
+    return render_template("portal/records.html", records=rows)
+
+
+@bp.route("/records/<int:record_id>", methods=["GET", "POST"])
+def record(record_id: int):
+    row = access.get_record(current_user, record_id)
+    form = ObjectionForm()
+    block = objections.objection_block(row)
+    if form.validate_on_submit() and not block:
+        try:
+            case = objections.create_objection(current_user, row.id, form.reason.data, form.statement.data)
+            for storage in form.evidence.data or []:
+                if storage and storage.filename:
+                    attachments.store_attachment(current_user, case, "evidence", storage.filename, storage.read())
+            if form.commitment.data and form.commitment.data.filename:
+                attachments.store_attachment(current_user, case, "commitment", form.commitment.data.filename,
+                                             form.commitment.data.read())
+            objections.submit_case(current_user, case.id)
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()  # nothing of a refused application is kept
+            flash(exc.message, "error")
+            for name, message in exc.fields.items():
+                flash(message, "error")
+        else:
+            flash(f"异议申请已提交，受理编号 {case.number}，查询码 {case.query_code}。", "success")
+            return redirect(url_for("cases.show", case_id=case.id))
+    cases = db.session.scalars(
+        access.visible_cases(current_user).where(Case.record_id == row.id).order_by(Case.id.desc())
+    ).all()
+    return render_template("portal/record.html", record=row, form=form, block=block, cases=cases,
+                           reasons=objections.REASONS)
+
+
+@bp.route("/cases")
+def cases():
+    rows = db.session.scalars(access.visible_cases(current_user).order_by(Case.id.desc())).all()
+    return render_template("portal/cases.html", cases=rows)

@@ -1,0 +1,88 @@
+"""Staff task inbox: mine and my group, claim, release, complete."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Case, HumanTask
+from app.services import access, process, tasks
+from app.services.errors import ServiceError
+from app.services.taskforms import form_for
+from forms.cases import ActionForm
+from forms.tasks import build_task_form
+
+bp = Blueprint("staff", __name__, url_prefix="/tasks")
+
+
+@bp.before_request
+@login_required
+def require_worker():
+    if not current_user.has_role("intake", "approver", "verifier", "applicant"):
+        abort(404)
+
+
+@bp.route("/")
+def tasks_index():
+    return redirect(url_for("staff.tasks"))
+
+
+@bp.route("/inbox")
+def tasks():
+    scope = request.args.get("scope", "mine")
+    if scope not in tasks.SCOPES:
+        scope = "mine"
+    after = request.args.get("after")
+    page = tasks.task_page(current_user, scope, after=after)
+    counts = {s: tasks.count_tasks(current_user, s) for s in tasks.SCOPES}
+    return render_template("staff/tasks.html", page=page, scope=scope, counts=counts, action_form=ActionForm())
+
+
+@bp.route("/<task_id>", methods=["GET", "POST"])
+def task(task_id: str):
+    row = access.get_task(current_user, task_id)
+    definition = form_for(row.form_key)
+    form = build_task_form(definition)
+    errors: dict[str, str] = {}
+    if request.method == "POST" and form.validate_on_submit():
+        values = {f.name: (getattr(form, f.name).data or "") for f in definition.fields}
+        try:
+            process.complete_task(current_user, row.id, values)
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            errors = exc.fields
+            flash(exc.message, "error")
+        else:
+            flash(f"已办理：{row.title}", "success")
+            return redirect(url_for("staff.tasks"))
+    case = db.session.get(Case, row.case_id)
+    return render_template("staff/task.html", task=row, case=case, form=form, definition=definition, errors=errors,
+                           action_form=ActionForm(), context=tasks.task_context(case))
+
+
+@bp.route("/<task_id>/claim", methods=["POST"])
+def claim(task_id: str):
+    ActionForm().validate_on_submit() or abort(400)
+    try:
+        process.claim_task(current_user, task_id)
+        db.session.commit()
+        flash("已领取任务。", "success")
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(request.form.get("next") or url_for("staff.task", task_id=task_id))
+
+
+@bp.route("/<task_id>/release", methods=["POST"])
+def release(task_id: str):
+    ActionForm().validate_on_submit() or abort(400)
+    try:
+        process.release_task(current_user, task_id)
+        db.session.commit()
+        flash("已退回任务到本组待领。", "success")
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("staff.tasks", scope="group"))

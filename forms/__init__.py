@@ -1,0 +1,1 @@
+"""WTForms classes for the web UI (validation of business rules lives in app.services)."""

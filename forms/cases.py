@@ -1,0 +1,24 @@
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, MultipleFileField
+from wtforms import SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from app.services.attachments import KINDS
+from app.services.objections import REASONS
+
+
+class ObjectionForm(FlaskForm):
+    reason = SelectField("异议理由", choices=[("", "请选择")] + list(REASONS.items()),
+                         validators=[DataRequired("请选择异议理由。")])
+    statement = TextAreaField("异议陈述", validators=[DataRequired("请填写异议陈述。"), Length(max=4000)])
+    evidence = MultipleFileField("证据材料（PDF、JPEG、PNG 或 OFD，可多选）")
+    commitment = FileField("异议申诉信用承诺书（加盖公章后扫描上传）")
+
+
+class UploadForm(FlaskForm):
+    kind = SelectField("材料类别", choices=list(KINDS.items()))
+    file = FileField("文件")
+
+
+class ActionForm(FlaskForm):
+    """An empty form that only carries the CSRF token (claim, release, logout)."""

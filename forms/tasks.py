@@ -1,0 +1,23 @@
+"""Build a WTForms form from a task's form definition (app.services.taskforms)."""
+from flask_wtf import FlaskForm
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.validators import Length, Optional
+
+from app.services.taskforms import TaskForm
+
+
+def build_task_form(definition: TaskForm, formdata=None) -> FlaskForm:
+    """Return a bound form whose fields mirror the definition; rules are checked by the service."""
+
+    class _Form(FlaskForm):
+        pass
+
+    for f in definition.fields:
+        if f.type == "choice":
+            field = RadioField(f.label, choices=list(f.choices), validators=[Optional()], validate_choice=False)
+        elif f.type == "text":
+            field = StringField(f.label, validators=[Length(max=200)])
+        else:
+            field = TextAreaField(f.label, validators=[Length(max=4000)])
+        setattr(_Form, f.name, field)
+    return _Form(formdata=formdata)
