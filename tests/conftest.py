@@ -38,7 +38,10 @@ def _app(tmp_path_factory):
             with db.engine.begin() as conn:
                 conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         upgrade()
-    return app
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # close pooled connections before the interpreter does
 
 
 def _empty_tables():

@@ -1,6 +1,7 @@
 """Run process instances: load, step, save and project tasks and timers in one transaction."""
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,9 +60,15 @@ def _script_engine(ctx: RunContext) -> PythonScriptEngine:
 
 
 @lru_cache(maxsize=64)
-def _spec_dicts(definition_id: int, spec_json: str) -> tuple[dict, dict]:
+def _cached_spec(definition_id: int, spec_json: str) -> tuple[dict, dict]:
     parsed = json.loads(spec_json)
     return parsed["spec"], parsed["subprocess_specs"]
+
+
+def _spec_dicts(definition_id: int, spec_json: str) -> tuple[dict, dict]:
+    # The serializer consumes the dicts it is given, so every load gets its own copy.
+    spec, subs = _cached_spec(definition_id, spec_json)
+    return copy.deepcopy(spec), copy.deepcopy(subs)
 
 
 def _spec_objects(definition: ProcessDefinition):

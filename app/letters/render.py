@@ -12,19 +12,21 @@ one-off build (about 15 s) inside a request.
 """
 
 import hashlib
+import logging
 import math
 import mimetypes
 import os
 import subprocess
 import threading
 from contextlib import contextmanager
-from functools import lru_cache
 from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import segno
+from fontTools.ttLib import TTFont
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 from weasyprint import CSS, HTML
@@ -41,7 +43,7 @@ BODY_FONT_STACK = ("FangSong_GB2312", "仿宋_GB2312", "FangSong", "仿宋")
 SUBSET_FAMILY = "Letter Serif"
 SYSTEM_SERIF = "Noto Serif CJK SC"
 FALLBACK_FONT_STACK = (SUBSET_FAMILY, SYSTEM_SERIF, "serif")
-FALLBACK_FAMILIES = ", ".join(f"'{name}'" for name in FALLBACK_FONT_STACK)
+GENERIC_FAMILIES = {"serif", "sans-serif", "monospace"}
 FONT_FILE_SUFFIXES = {".ttf", ".otf", ".ttc", ".woff", ".woff2"}
 
 # Bump when the subset recipe changes so stale cache files are not reused.
@@ -53,7 +55,15 @@ SUBSET_WEIGHTS = {"regular": 400, "bold": 700}
 
 TYPE_AREA_WIDTH_PT = 156 / 25.4 * 72
 MAX_MARK_SIZE_PT = 26.0
+# Body text sits on a 28-character grid; these mirror letter.css.
+GRID_CHAR_MM = 156 / 28
+BODY_EM_MM = 16 / 72 * 25.4
+# Latin letters and digits in Noto Serif CJK average about 0.55 em.
+HALF_WIDTH_ADVANCE = 0.55
+SEAL_DIAMETER_MM = 42
 SEAL_RED = "#d00"
+
+LOGGER = logging.getLogger(__name__)
 
 _template_env = Environment(
     loader=FileSystemLoader(PACKAGE_DIR / "templates"),
@@ -74,13 +84,18 @@ def render_letter_pdf(data: dict, *, draft: bool = False, font_dir: str | None =
                       seal_image: str | None = None) -> bytes:
     """Render one decision letter described by ``data`` to PDF bytes."""
     seal_path = Path(seal_image).resolve() if seal_image and not draft else None
-    font_files = find_font_files(font_dir)
-    subsets = ensure_font_subsets()
     html = _template_env.get_template("letter.html").render(
         build_context(data, draft=draft, seal_path=seal_path))
-    allowed = {*font_files, *subsets.values(), *([seal_path] if seal_path else [])}
-    with allowing(allowed):
+    return html_to_pdf(html, font_dir=font_dir, extra_files=[seal_path] if seal_path else [])
+
+
+def html_to_pdf(html: str, *, font_dir: str | None = None, extra_files=()) -> bytes:
+    """Lay out letter HTML with the letter stylesheets, fetching only whitelisted files."""
+    font_files = find_font_files(font_dir)
+    subsets = ensure_font_subsets()
+    with allowing({*font_files, *subsets.values(), *extra_files}):
         stylesheets = stylesheets_for(font_files, subsets)
+        # No base_url: relative URLs cannot be resolved, so they are dropped.
         document = HTML(string=html, url_fetcher=safe_url_fetcher)
         return document.write_pdf(stylesheets=stylesheets.css,
                                   font_config=stylesheets.font_config)
@@ -116,6 +131,7 @@ def allowing(paths):
 def build_context(data: dict, *, draft: bool, seal_path: Path | None) -> dict:
     """Turn the caller's letter dict into template variables."""
     issuer = data["issuer_name"]
+    issued_text = chinese_date(data["issued_on"])
     verify_url = data.get("verify_url")
     return {
         "draft": draft,
@@ -125,7 +141,8 @@ def build_context(data: dict, *, draft: bool, seal_path: Path | None) -> dict:
         "mark_size_pt": issuer_mark_size(issuer),
         "addressee_line": addressee_line(data["addressee"]),
         "paragraphs": data["paragraphs"],
-        "issued_text": chinese_date(data["issued_on"]),
+        "issued_text": issued_text,
+        "signoff": signoff_offsets(issuer, issued_text),
         "cc_text": cc_text(data.get("cc") or []),
         "printed_by": data["printed_by"],
         "printed_text": chinese_date(data["printed_on"]) + "印发",
@@ -158,6 +175,29 @@ def issuer_mark_size(issuer: str) -> float:
     return round(min(MAX_MARK_SIZE_PT, fitting), 1)
 
 
+def signoff_offsets(signer: str, date_text: str) -> dict:
+    """Return right indents (mm) for signer, date and seal around a shared centre.
+
+    GB/T 9704 puts the date four characters from the right and centres the
+    signer and the seal on it; a signer too long for that keeps two
+    characters of right indent instead and the date is centred under it.
+    """
+    signer_width, date_width = text_width_mm(signer), text_width_mm(date_text)
+    centre = max(4 * GRID_CHAR_MM + date_width / 2, 2 * GRID_CHAR_MM + signer_width / 2)
+    return {
+        "signer": centre - signer_width / 2,
+        "date": centre - date_width / 2,
+        "seal": centre - SEAL_DIAMETER_MM / 2,
+    }
+
+
+def text_width_mm(text: str) -> float:
+    """Estimate the width of body-size text set on the character grid."""
+    squeeze = BODY_EM_MM - GRID_CHAR_MM  # per-character letter-spacing in letter.css
+    return sum((HALF_WIDTH_ADVANCE if ord(char) < 0x2E80 else 1) * BODY_EM_MM - squeeze
+               for char in text)
+
+
 def qr_svg(url: str) -> Markup:
     """Encode ``url`` as inline SVG so no data: URL ever has to be fetched."""
     code = segno.make(url, error="m", micro=False)
@@ -179,10 +219,11 @@ def placeholder_seal_svg(issuer: str) -> Markup:
             f'scale(0.8 1)" font-size="{font_size:.2f}" text-anchor="middle">'
             f"{escape(char)}</text>")
     return Markup(
-        f'<svg class="seal" viewBox="0 0 100 100" xmlns="http://www.w3.org/2000/svg">'
+        f'<svg viewBox="0 0 100 100" xmlns="http://www.w3.org/2000/svg">'
         f'<circle cx="50" cy="50" r="47" fill="none" stroke="{SEAL_RED}" stroke-width="2.6"/>'
         f'<polygon points="{star_points(50, 52, 14)}" fill="{SEAL_RED}"/>'
-        f'<g fill="{SEAL_RED}" font-family="{escape(FALLBACK_FAMILIES)}" font-weight="bold">'
+        f'<g fill="{SEAL_RED}" font-family="{escape(font_family_list(FALLBACK_FONT_STACK))}" '
+        f'font-weight="bold">'
         f'{"".join(glyphs)}</g></svg>')
 
 
@@ -216,7 +257,9 @@ def stylesheets_for(font_files: tuple, subsets: dict) -> _Stylesheets:
     # Reusing the FontConfiguration skips re-registering @font-face files and
     # keeps Pango's font caches warm; Pango objects are not thread-safe, so
     # the cache is per thread.
-    cache = _thread_state.__dict__.setdefault("stylesheets", {})
+    cache = getattr(_thread_state, "stylesheets", None)
+    if cache is None:
+        cache = _thread_state.stylesheets = {}
     key = (font_files, tuple(sorted(subsets.items())))
     if key not in cache:
         cache[key] = _Stylesheets(font_files, subsets)
@@ -227,18 +270,27 @@ def font_css(font_files: tuple, subsets: dict) -> str:
     """Build @font-face rules and the font stacks for body and headings."""
     rules = [font_face(SUBSET_FAMILY, path, SUBSET_WEIGHTS[name])
              for name, path in sorted(subsets.items())]
-    rules += [font_face(*font_file_family_and_weight(path), path=path) for path in font_files]
-    body = ", ".join(css_string(name) for name in BODY_FONT_STACK + FALLBACK_FONT_STACK)
-    heading = ", ".join(css_string(name) for name in FALLBACK_FONT_STACK)
-    rules.append(f"html {{ font-family: {body}; }}")
-    rules.append(f".heading {{ font-family: {heading}; }}")
+    rules += [font_dir_face(path) for path in font_files]
+    rules.append(f"html {{ font-family: {font_family_list(BODY_FONT_STACK + FALLBACK_FONT_STACK)}; }}")
+    rules.append(f".heading {{ font-family: {font_family_list(FALLBACK_FONT_STACK)}; }}")
     return "\n".join(rules)
+
+
+def font_family_list(names) -> str:
+    """Format a CSS font-family value, quoting every name but generic keywords."""
+    return ", ".join(name if name in GENERIC_FAMILIES else css_string(name) for name in names)
 
 
 def font_face(family: str, path: Path, weight: int) -> str:
     """Return one @font-face rule loading ``path`` through the safe fetcher."""
     return (f"@font-face {{ font-family: {css_string(family)}; "
             f"src: url({css_string(path.as_uri())}); font-weight: {weight}; }}")
+
+
+def font_dir_face(path: Path) -> str:
+    """Return an @font-face rule declaring ``path`` under its own family name."""
+    family, weight = font_file_family_and_weight(path)
+    return font_face(family, path, weight)
 
 
 def css_string(value: str) -> str:
@@ -257,8 +309,6 @@ def find_font_files(font_dir: str | None) -> tuple:
 
 def font_file_family_and_weight(path: Path) -> tuple[str, int]:
     """Read the family name and CSS weight a font file declares about itself."""
-    from fontTools.ttLib import TTFont
-
     with TTFont(path, lazy=True, fontNumber=0) as font:
         family = font["name"].getBestFamilyName() or path.stem
         weight = font["OS/2"].usWeightClass if "OS/2" in font else 400
@@ -281,9 +331,8 @@ def ensure_font_subsets() -> dict:
             if source is None:
                 continue
             target = font_cache_dir() / f"letter-serif-{name}-{source_digest(*source)}.otf"
-            if not target.exists():
-                build_subset(*source, target)
-            subsets[name] = target
+            if target.exists() or try_build_subset(*source, target):
+                subsets[name] = target
         return subsets
 
 
@@ -310,10 +359,19 @@ def source_digest(path: Path, index: int) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
+def try_build_subset(source: Path, index: int, target: Path) -> bool:
+    """Build a subset, or log why not so rendering falls back to the full font."""
+    try:
+        build_subset(source, index, target)
+    except OSError as error:
+        LOGGER.warning("letter font subset not built (%s); using the full font", error)
+        return False
+    return True
+
+
 def build_subset(source: Path, index: int, target: Path) -> None:
     """Write a GB2312 + ASCII + punctuation subset of ``source`` to ``target``."""
-    from fontTools import subset
-    from fontTools.ttLib import TTFont
+    from fontTools import subset  # heavy import, needed only on a cache miss
 
     options = subset.Options()
     options.layout_features = SUBSET_LAYOUT_FEATURES

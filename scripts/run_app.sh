@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run the app locally on http://127.0.0.1:5000 with the timer worker beside it.
+# The first run creates var/xinyong.db with the demo data (accounts: see README).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh
+export FLASK_APP=wsgi
+FLASK=(.venv/bin/flask --app wsgi)
+
+if [[ ! -e var/xinyong.db ]]; then
+    "${FLASK[@]}" demo seed  # migrates, deploys the processes and loads the demo data
+fi
+"${FLASK[@]}" processes deploy
+
+"${FLASK[@]}" worker &
+worker_pid=$!
+trap 'kill "$worker_pid" 2>/dev/null || true' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+"${FLASK[@]}" run --host 127.0.0.1 --port 5000

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Prepare this machine: Debian packages for PDF letters, the virtualenv and the Python packages.
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# CJK fonts for letters, WeasyPrint's Pango/HarfBuzz libraries, pdftotext/pdftoppm for checking PDFs.
+DEBIAN_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    if ! dpkg -s "$pkg" 2>/dev/null | grep -q '^Status: install ok installed'; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]})); then
+    sudo=()
+    if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+    echo "setup: installing Debian packages: ${missing[*]}"
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+    echo "setup: creating .venv"
+    python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt

@@ -1,0 +1,113 @@
+"""Demo data meets SPEC §7: districts, recording units, accounts and records for both applicants."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import CATEGORIES, SEVERITIES, CreditRecord, RecordHistory, RuleSet, Unit, User
+from app.services.demo import seed_demo
+from app.services.uscc import validate_uscc
+
+TODAY = date(2026, 11, 27)
+DEMO_ROLES = {
+    "applicant1": {"applicant"},
+    "applicant2": {"applicant"},
+    "intake1": {"intake"},
+    "verifier1": {"verifier"},
+    "approver1": {"approver"},
+    "admin1": {"admin"},
+    "auditor1": {"auditor"},
+    "verifier2": {"verifier"},
+}
+
+
+@pytest.fixture()
+def demo(app):
+    counts = seed_demo(TODAY)
+    db.session.commit()
+    return counts
+
+
+def _user(username: str) -> User:
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def test_counts_match_the_database(demo):
+    assert demo == {
+        "units": db.session.query(Unit).count(),
+        "users": db.session.query(User).count(),
+        "records": db.session.query(CreditRecord).count(),
+    }
+
+
+def test_demo_accounts_have_their_roles(demo):
+    for username, roles in DEMO_ROLES.items():
+        user = _user(username)
+        assert user is not None, username
+        assert user.roles == roles, username
+    office = _user("intake1").unit
+    assert office.is_credit_office and office.name == "随州市社会信用体系建设领导小组办公室"
+    for username in ("approver1", "admin1", "auditor1"):
+        assert _user(username).unit_id == office.id
+
+
+def test_applicants_have_records_by_verifier1s_unit_on_both_sides_of_the_minimum_period(demo):
+    recording_unit = _user("verifier1").unit_id
+    applicant_units = {_user(name).unit_id for name in ("applicant1", "applicant2")}
+    assert len(applicant_units) == 2
+    for unit_id in applicant_units:
+        records = db.session.scalars(select(CreditRecord).where(
+            CreditRecord.subject_unit_id == unit_id, CreditRecord.recording_unit_id == recording_unit,
+            CreditRecord.status == "published")).all()
+        assert len(records) >= 3
+        assert any(r.earliest_repair_date <= TODAY for r in records)
+        assert any(r.earliest_repair_date > TODAY for r in records)
+
+
+def test_records_cover_categories_severities_and_both_rule_sets(demo):
+    records = db.session.scalars(select(CreditRecord)).all()
+    assert len(records) >= 20
+    assert {r.category for r in records} == set(CATEGORIES)
+    assert {r.severity for r in records} == set(SEVERITIES)
+    assert {r.subject_type for r in records} == {"unit", "person"}
+    assert {r.rule_set.code for r in records} == {code for code in db.session.scalars(select(RuleSet.code))}
+    assert any(r.basis_date < date(2026, 4, 1) for r in records)
+    assert any(r.basis_date >= date(2026, 4, 1) for r in records)
+    assert any(r.earliest_repair_date <= TODAY for r in records)
+    assert any(r.earliest_repair_date > TODAY for r in records)
+    for r in records:
+        assert r.status == "published" and r.publication_start == r.basis_date
+        assert r.auto_end_date > TODAY, r.facts  # nothing should already have expired
+        if r.subject_type == "person":
+            assert r.person_name and r.person_post
+        assert [(h.action, h.to_status) for h in r.history] == [("published", "published")]
+    assert db.session.query(RecordHistory).count() == len(records)
+
+
+def test_units_have_valid_codes_districts_and_recording_units(demo):
+    units = db.session.scalars(select(Unit)).all()
+    for unit in units:
+        assert validate_uscc(unit.uscc) is None, (unit.name, unit.uscc)
+    city = next(u for u in units if u.name == "随州市人民政府")
+    districts = [u for u in units if u.parent_id == city.id and u.kind == "government"]
+    assert len(districts) >= 3
+    assert {u.kind for u in units} == {"government", "department", "institution", "grassroots"}
+    recorders = {u.name for u in units if u.id in {r.recording_unit_id for r in db.session.scalars(select(CreditRecord))}}
+    assert {"随州市中级人民法院", "随州市人力资源和社会保障局", "随州市纪委监委", "随州市财政局"} <= recorders
+
+
+def test_codes_are_the_same_on_every_run(app):
+    seed_demo(TODAY)
+    first = {u.name: u.uscc for u in db.session.scalars(select(Unit))}
+    db.session.rollback()
+    db.session.expunge_all()  # rolled-back rule sets can linger in the identity map
+    seed_demo(TODAY)
+    assert {u.name: u.uscc for u in db.session.scalars(select(Unit))} == first
+
+
+def test_seeding_twice_is_refused(demo):
+    with pytest.raises(RuntimeError, match="演示数据已存在"):
+        seed_demo(TODAY)
