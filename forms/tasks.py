@@ -6,7 +6,7 @@ from wtforms.validators import Length, Optional
 from app.services.taskforms import TaskForm
 
 
-def build_task_form(definition: TaskForm, formdata=None) -> FlaskForm:
+def build_task_form(definition: TaskForm) -> FlaskForm:
     """Return a bound form whose fields mirror the definition; rules are checked by the service."""
 
     class _Form(FlaskForm):
@@ -20,4 +20,4 @@ def build_task_form(definition: TaskForm, formdata=None) -> FlaskForm:
         else:
             field = TextAreaField(f.label, validators=[Length(max=4000)])
         setattr(_Form, f.name, field)
-    return _Form(formdata=formdata)
+    return _Form()  # bound to the request's form data, like any FlaskForm

@@ -13,10 +13,13 @@ if [[ ! -e var/xinyong.db ]]; then
 fi
 "${FLASK[@]}" processes deploy
 
-"${FLASK[@]}" worker &
-worker_pid=$!
-trap 'kill "$worker_pid" 2>/dev/null || true' EXIT
+# Worker and server run in the background so that the traps fire at once on Ctrl-C or TERM.
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-"${FLASK[@]}" run --host 127.0.0.1 --port 5000
+"${FLASK[@]}" worker &
+pids+=($!)
+"${FLASK[@]}" run --host 127.0.0.1 --port 5000 &
+pids+=($!)
+wait "${pids[1]}"

@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+from flask import g
 from flask_migrate import upgrade
 from sqlalchemy import text
 
@@ -95,6 +96,17 @@ def pdf_file(name: str = "证据材料.pdf"):
     return (io.BytesIO(PDF_BYTES), name)
 
 
+def fresh_g() -> None:
+    """Empty flask.g before a request.
+
+    Tests keep one app context open (for db.session), and Flask reuses it for test requests, so
+    g would carry the previous request's user (Flask-Login) and CSRF token (Flask-WTF) into the
+    next one. Real requests never share g.
+    """
+    for name in list(g):
+        g.pop(name)
+
+
 class WebClient:
     """A logged-in browser: keeps cookies and pulls CSRF tokens out of pages like a person would."""
 
@@ -104,7 +116,7 @@ class WebClient:
             self.login(username)
 
     def csrf(self, path: str) -> str:
-        page = self.client.get(path).get_data(as_text=True)
+        page = self.get(path).get_data(as_text=True)
         match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"', page)
         assert match, f"no CSRF token on {path}"
         return match.group(1) or match.group(2)
@@ -114,11 +126,13 @@ class WebClient:
         return self.client.post("/login", data={"csrf_token": token, "username": username, "password": password})
 
     def get(self, path, **kw):
+        fresh_g()
         return self.client.get(path, **kw)
 
     def post(self, path, data=None, *, form_page: str | None = None, **kw):
         data = dict(data or {})
         data["csrf_token"] = self.csrf(form_page or path)
+        fresh_g()
         return self.client.post(path, data=data, **kw)
 
 
@@ -127,14 +141,17 @@ class ApiClient:
 
     def __init__(self, app, username: str, password: str = PASSWORD):
         self.client = app.test_client()
+        fresh_g()
         response = self.client.post("/api/v1/auth/token", json={"username": username, "password": password})
         assert response.status_code == 200, response.get_json()
         self.headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
 
     def get(self, path, **kw):
+        fresh_g()
         return self.client.get(path, headers=self.headers, **kw)
 
     def post(self, path, **kw):
+        fresh_g()
         return self.client.post(path, headers=self.headers, **kw)
 
 

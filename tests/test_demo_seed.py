@@ -95,7 +95,8 @@ def test_units_have_valid_codes_districts_and_recording_units(demo):
     districts = [u for u in units if u.parent_id == city.id and u.kind == "government"]
     assert len(districts) >= 3
     assert {u.kind for u in units} == {"government", "department", "institution", "grassroots"}
-    recorders = {u.name for u in units if u.id in {r.recording_unit_id for r in db.session.scalars(select(CreditRecord))}}
+    recorder_ids = set(db.session.scalars(select(CreditRecord.recording_unit_id)))
+    recorders = {u.name for u in units if u.id in recorder_ids}
     assert {"随州市中级人民法院", "随州市人力资源和社会保障局", "随州市纪委监委", "随州市财政局"} <= recorders
 
 

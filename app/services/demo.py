@@ -2,10 +2,10 @@
 
 `seed_demo(today)` fills the current session (flushes, never commits: the CLI commits). Everything is
 deterministic: the same units get the same 统一社会信用代码 on every run, and record dates are counted back
-from `today` so that some records are past their minimum publication period and some are not, whatever day
-the demo is seeded. The day counts are chosen for a demo seeded in late 2026 so that the records fall under
-both rule sets (国家发展改革委令第58号 before 2026-04-01, 第36号 after): minor records all lie before
-2026-04-01, because under order No. 36 a minor record is in principle not published at all.
+from `today`, so that some records are past their minimum publication period and some are not. The day counts
+are chosen for a demo seeded in late 2026, so that records fall under both rule sets (国家发展改革委令第58号
+up to 2026-03-31, 第36号 from 2026-04-01) and none has reached its automatic end date. Minor records all lie
+before 2026-04-01: under order No. 36 a minor record is in principle not published at all.
 
 No cases are created here: the processes create them.
 """
@@ -105,7 +105,7 @@ RECORDS = [
     (APPLICANT1_UNIT, None, "admin_penalty", "general", FINANCE, "随财罚〔{y}〕12号", 40,
      "将城区雨污分流改造项目拆分为4个标段分别采用询价方式采购，化整为零规避公开招标，涉及金额1,280万元。",
      f"《中华人民共和国政府采购法》第二十八条、第七十一条第（一）项；{GPL_REG_67}第（二）项"),
-    (APPLICANT1_UNIT, None, "breach", "serious", FINANCE, "随财PPP〔{y}〕5号", 420,
+    (APPLICANT1_UNIT, None, "breach", "serious", FINANCE, "随财金〔{y}〕5号", 420,
      "城区棚户区改造PPP项目中，作为政府方实施机构未按PPP项目合同约定将可行性缺口补助纳入预算并按期支付，"
      "累计拖欠社会资本方2,150万元，经书面催告逾期6个月仍未支付。",
      "PPP项目合同；《政府和社会资本合作项目财政管理暂行办法》"),

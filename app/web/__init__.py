@@ -5,7 +5,8 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 
 from app.extensions import db, login_manager
-from app.services import audit, auth, clock
+from app.services import audit, clock
+from app.services import auth as auth_service
 from app.services.errors import ServiceError
 
 
@@ -28,7 +29,7 @@ def register_web(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        return auth.resolve_session(token, "web")
+        return auth_service.resolve_session(token, "web")
 
     @app.before_request
     def bind_actor():

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, HumanTask
-from app.services import access, process, tasks
+from app.services import access, process
+from app.services import tasks as task_queries
 from app.services.errors import ServiceError
 from app.services.taskforms import form_for
 from forms.cases import ActionForm
@@ -31,11 +32,11 @@ def tasks_index():
 @bp.route("/inbox")
 def tasks():
     scope = request.args.get("scope", "mine")
-    if scope not in tasks.SCOPES:
+    if scope not in task_queries.SCOPES:
         scope = "mine"
     after = request.args.get("after")
-    page = tasks.task_page(current_user, scope, after=after)
-    counts = {s: tasks.count_tasks(current_user, s) for s in tasks.SCOPES}
+    page = task_queries.task_page(current_user, scope, after=after)
+    counts = {s: task_queries.count_tasks(current_user, s) for s in task_queries.SCOPES}
     return render_template("staff/tasks.html", page=page, scope=scope, counts=counts, action_form=ActionForm())
 
 
@@ -59,7 +60,7 @@ def task(task_id: str):
             return redirect(url_for("staff.tasks"))
     case = db.session.get(Case, row.case_id)
     return render_template("staff/task.html", task=row, case=case, form=form, definition=definition, errors=errors,
-                           action_form=ActionForm(), context=tasks.task_context(case))
+                           action_form=ActionForm(), context=task_queries.task_context(case))
 
 
 @bp.route("/<task_id>/claim", methods=["POST"])
