@@ -1,0 +1,85 @@
+"""Isolation: a unit sees only its own records, cases, attachments, tasks and letters (404 otherwise)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Attachment, CreditRecord, HumanTask, Letter, User
+from tests.test_objection_api import do_task, file_objection
+
+
+@pytest.fixture()
+def filed(api, seeded):
+    case = file_objection(api, "applicant1")
+    do_task(api, "intake1", case["id"], "intake_review", {"intake_choice": "accept"})
+    db.session.expire_all()
+    return {
+        "case": case["id"],
+        "record": case["record_id"],
+        "attachment": db.session.scalar(select(Attachment.id).where(Attachment.case_id == case["id"])),
+        "letter": db.session.scalar(select(Letter.id).where(Letter.case_id == case["id"])),
+        "task": db.session.scalar(select(HumanTask.id).where(HumanTask.case_id == case["id"], HumanTask.status == "open")),
+    }
+
+
+def test_applicant2_cannot_reach_applicant1_objects_via_api(api, filed):
+    other = api("applicant2")
+    for path in (f"/api/v1/cases/{filed['case']}", f"/api/v1/records/{filed['record']}",
+                 f"/api/v1/letters/{filed['letter']}.pdf", f"/api/v1/tasks/{filed['task']}"):
+        response = other.get(path)
+        assert response.status_code == 404, path
+        assert "申请" not in response.get_data(as_text=True)
+    assert other.post(f"/api/v1/tasks/{filed['task']}/claim").status_code == 404
+    assert other.post(f"/api/v1/cases/{filed['case']}/submit").status_code == 404
+    ids = {r["id"] for r in other.get("/api/v1/records").get_json()["items"]}
+    assert filed["record"] not in ids
+    assert other.get("/api/v1/tasks?scope=all").get_json()["items"] == []
+
+
+def test_applicant2_cannot_reach_applicant1_objects_via_web(web, filed):
+    other = web("applicant2")
+    for path in (f"/cases/{filed['case']}", f"/portal/records/{filed['record']}",
+                 f"/cases/letters/{filed['letter']}.pdf", f"/cases/attachments/{filed['attachment']}",
+                 f"/tasks/{filed['task']}"):
+        assert other.get(path).status_code == 404, path
+    assert "YY-2026" not in other.get("/portal/cases").get_data(as_text=True)
+
+
+def test_owner_can_download_attachment(web, filed):
+    response = web("applicant1").get(f"/cases/attachments/{filed['attachment']}")
+    assert response.status_code == 200 and response.data.startswith(b"%PDF")
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
+
+
+def test_verifier_sees_only_records_its_unit_made(api, seeded, users):
+    items = api("verifier1").get("/api/v1/records").get_json()["items"]
+    unit = users["verifier1"].unit
+    assert items and all(item["recording_unit"] == unit.name for item in items)
+    foreign = db.session.scalar(select(CreditRecord.id).where(CreditRecord.recording_unit_id != unit.id))
+    assert api("verifier1").get(f"/api/v1/records/{foreign}").status_code == 404
+
+
+def test_other_verifier_cannot_take_the_verification(api, filed):
+    assert api("verifier2").get(f"/api/v1/tasks/{filed['task']}").status_code == 404
+    assert api("verifier1").get(f"/api/v1/tasks/{filed['task']}").status_code == 200
+
+
+def test_auditor_and_admin_see_no_case_content(api, filed):
+    for username in ("auditor1", "admin1"):
+        client = api(username)
+        assert client.get(f"/api/v1/cases/{filed['case']}").status_code == 404
+        assert client.get("/api/v1/records").get_json()["items"] == []
+
+
+def test_applicant_cannot_object_to_another_units_record(api, seeded, users):
+    foreign = db.session.scalar(select(CreditRecord.id).where(CreditRecord.subject_unit_id != users["applicant1"].unit_id))
+    response = api("applicant1").post("/api/v1/cases", json={"type": "objection", "record_id": foreign,
+                                                             "reason": "duplicate", "statement": "x"})
+    assert response.status_code == 404
+
+
+def test_unauthenticated_api_is_401(seeded):
+    client = seeded.test_client()
+    assert client.get("/api/v1/records").status_code == 401
+    assert client.get("/api/v1/records", headers={"Authorization": "Bearer forged"}).status_code == 401
