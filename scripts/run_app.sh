@@ -11,7 +11,8 @@ FLASK=(.venv/bin/flask --app wsgi)
 if [[ ! -e var/xinyong.db ]]; then
     "${FLASK[@]}" demo seed  # migrates, deploys the processes and loads the demo data
 fi
-"${FLASK[@]}" processes deploy
+"${FLASK[@]}" db upgrade         # an existing database gets any new migrations
+"${FLASK[@]}" processes deploy  # a new process version only when the BPMN files changed
 
 # Worker and server run in the background so that the traps fire at once on Ctrl-C or TERM.
 pids=()
