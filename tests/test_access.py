@@ -83,3 +83,13 @@ def test_unauthenticated_api_is_401(seeded):
     client = seeded.test_client()
     assert client.get("/api/v1/records").status_code == 401
     assert client.get("/api/v1/records", headers={"Authorization": "Bearer forged"}).status_code == 401
+
+
+def test_denials_are_audited(api, web, filed):
+    from app.models import AuditEvent
+
+    api("applicant2").get(f"/api/v1/cases/{filed['case']}")
+    web("applicant2").get(f"/cases/{filed['case']}")
+    denials = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "access.denied")).all()
+    assert {d.object_id for d in denials} >= {f"/api/v1/cases/{filed['case']}", f"/cases/{filed['case']}"}
+    assert all(d.username == "applicant2" and d.outcome == "denied" for d in denials)

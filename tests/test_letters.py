@@ -71,3 +71,13 @@ def _issue_one(case_id: int) -> str:
         db.session.remove()
         db.engine.dispose()
         return number
+
+
+def test_issued_letter_is_immutable(api, seeded):
+    case = file_objection(api)
+    do_task(api, "intake1", case["id"], "intake_review", {"intake_choice": "accept"})
+    letter = db.session.scalar(select(Letter))
+    letter.addressee = "别的单位"
+    with pytest.raises(ValueError, match="immutable"):
+        db.session.flush()
+    db.session.rollback()

@@ -51,7 +51,7 @@ def test_web_happy_path(web, seeded):
     names = sorted(a.display_name for a in db.session.scalars(select(Attachment).where(Attachment.case_id == case.id)))
     assert names == ["异议申诉信用承诺书.pdf", "撤销决定书.pdf"]  # Chinese names kept as display text
     mine = applicant.get("/portal/cases").get_data(as_text=True)
-    assert case.number in mine and "受理审查" in mine
+    assert case.number in mine and "受理审查" in mine and "2026-12-01 23:59" in mine  # due date shown
 
     work(web, "intake1", case.id, "intake_review", {"intake_choice": "accept"})
     work(web, "verifier1", case.id, "verify_record", {"verify_choice": "no_error", "opinion": "核实无误。"})

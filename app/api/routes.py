@@ -27,9 +27,18 @@ def _error(status: int, code: str, message: str, fields: dict | None = None):
     return jsonify(body), status
 
 
+def _audit_denial(status: int, code: str) -> None:
+    db.session.rollback()
+    audit.record("access.denied", outcome="denied", object_type="route", object_id=request.path[:64],
+                 details={"status": status, "method": request.method, "code": code})
+    db.session.commit()
+
+
 @bp.errorhandler(ServiceError)
 def service_error(exc: ServiceError):
     db.session.rollback()
+    if exc.status in (403, 404) and g.get("api_user") is not None:
+        _audit_denial(exc.status, exc.code)
     return _error(exc.status, exc.code, exc.message, exc.fields)
 
 
@@ -48,6 +57,8 @@ def token_required(view):
         token = header[7:] if header.startswith("Bearer ") else ""
         user = auth.resolve_session(token, "api")
         if user is None:
+            audit.set_actor(audit.Actor(ip=request.remote_addr or ""))
+            _audit_denial(401, "unauthorized")
             return _error(401, "unauthorized", "令牌无效或已过期，请重新获取。")
         g.api_user = user
         audit.set_actor(audit.Actor(user_id=user.id, username=user.username, unit_id=user.unit_id,

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -170,3 +172,9 @@ class Notification(db.Model):
     body: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+@event.listens_for(Letter, "before_update")
+def _letters_are_immutable(mapper, connection, target):
+    """An issued letter never changes: refuse any UPDATE through the ORM."""
+    raise ValueError(f"letter {target.id} is issued and immutable")

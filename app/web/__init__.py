@@ -69,11 +69,14 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(404)
     def not_found(exc):
+        audit_denial(404)
         return _error_page(404, "未找到该页面或对象，或您无权查看。")
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
         db.session.rollback()
+        if exc.status in (403, 404):
+            audit_denial(exc.status, exc.code)
         return _error_page(exc.status, exc.message)
 
     @app.errorhandler(413)
@@ -83,6 +86,16 @@ def register_web(app: Flask) -> None:
     @app.errorhandler(400)
     def bad_request(exc):
         return _error_page(400, "请求无效或表单已过期，请刷新页面后重试。")
+
+
+def audit_denial(status: int, code: str = "") -> None:
+    """Record a refused access by a signed-in user (objects outside reach answer 404, QUALITY.md §3)."""
+    if not (current_user and current_user.is_authenticated):
+        return
+    db.session.rollback()
+    audit.record("access.denied", outcome="denied", object_type="route", object_id=request.path[:64],
+                 details={"status": status, "method": request.method, "code": code})
+    db.session.commit()
 
 
 def _error_page(status: int, message: str):

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Case, CreditRecord
+from app.models import Case, CreditRecord, HumanTask
 from app.services import access, attachments, objections
 from app.services.errors import ServiceError
 from forms.cases import ObjectionForm
@@ -61,4 +61,9 @@ def record(record_id: int):
 @bp.route("/cases")
 def cases():
     rows = db.session.scalars(access.visible_cases(current_user).order_by(Case.id.desc())).all()
-    return render_template("portal/cases.html", cases=rows)
+    due = dict(db.session.execute(
+        select(HumanTask.case_id, func.min(HumanTask.due_at))
+        .where(HumanTask.status == "open", HumanTask.case_id.in_([c.id for c in rows]))
+        .group_by(HumanTask.case_id)
+    ).all())
+    return render_template("portal/cases.html", cases=rows, due=due)
