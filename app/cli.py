@@ -73,6 +73,8 @@ def register_cli(app: Flask) -> None:
                 except Exception as exc:  # one bad instance must not stop the sweep
                     db.session.rollback()
                     click.echo(f"计时器 {job_id} 失败：{exc}", err=True)
+            # End the transaction before sleeping: on SQLite every transaction holds the write lock.
+            db.session.remove()
             if fired:
                 click.echo(f"触发计时器 {fired} 个")
             if once:
