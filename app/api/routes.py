@@ -56,6 +56,7 @@ def token_required(view):
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else ""
         user = auth.resolve_session(token, "api")
+        db.session.commit()  # keep the session touch before the view's own work
         if user is None:
             audit.set_actor(audit.Actor(ip=request.remote_addr or ""))
             _audit_denial(401, "unauthorized")

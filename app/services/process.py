@@ -97,16 +97,15 @@ def start_process(case: Case, user: User) -> ProcessInstance:
     return instance
 
 
-def _open_task_for(user: User, task_id: str, *, lock: bool) -> tuple[HumanTask, ProcessInstance | None]:
-    task = access.get_task(user, task_id)
-    instance = runtime.lock_instance(task.instance_id, wait=False) if lock else None
-    if lock:
-        db.session.refresh(task)
+def _lock_open_task(user: User, task: HumanTask) -> ProcessInstance:
+    """Lock the task's instance, then re-check under the lock that the task is still the user's to do."""
+    instance = runtime.lock_instance(task.instance_id, wait=False)
+    db.session.refresh(task)
     if task.status != "open":
         raise Conflict("该任务已被他人办理完毕。", code="task_closed")
     if task.assignee_id not in (None, user.id):
         raise Conflict("该任务已由他人领取。", code="task_held")
-    return task, instance
+    return instance
 
 
 def claim_task(user: User, task_id: str) -> HumanTask:
@@ -164,7 +163,7 @@ def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
     task = access.get_task(user, task_id)
     form = form_for(task.form_key)
     clean = form.validate(values)  # before locking: bad input changes nothing
-    task, instance = _open_task_for(user, task_id, lock=True)
+    instance = _lock_open_task(user, task)
     case = db.session.get(Case, task.case_id)
     _check_separation(user, case, task)
     ctx = runtime.RunContext()

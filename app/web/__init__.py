@@ -29,7 +29,9 @@ def register_web(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(token: str):
-        return auth_service.resolve_session(token, "web")
+        user = auth_service.resolve_session(token, "web")
+        db.session.commit()  # keep the session touch (or its idle expiry) before the view's own work
+        return user
 
     @app.before_request
     def bind_actor():
@@ -52,16 +54,6 @@ def register_web(app: Flask) -> None:
         if request.endpoint and not request.endpoint.startswith(("static", "public.")):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
-
-    @app.teardown_request
-    def commit_touches(exc):
-        # Session touches (last_seen) made while loading the user are committed when the view
-        # itself did not write; views commit their own work explicitly.
-        if exc is None and db.session.dirty:
-            try:
-                db.session.commit()
-            except Exception:  # a failed touch must never break a response already sent
-                db.session.rollback()
 
     @app.context_processor
     def globals_for_templates():

@@ -9,7 +9,7 @@ from app.extensions import db
 from app.models import Case, HumanTask
 from app.services import access, process
 from app.services import tasks as task_queries
-from app.services.errors import ServiceError
+from app.services.errors import Conflict, ServiceError
 from app.services.taskforms import form_for
 from forms.cases import ActionForm
 from forms.tasks import build_task_form
@@ -63,27 +63,26 @@ def task(task_id: str):
                            action_form=ActionForm(), context=task_queries.task_context(case))
 
 
-@bp.route("/<task_id>/claim", methods=["POST"])
-def claim(task_id: str):
-    ActionForm().validate_on_submit() or abort(400)
+def _task_action(action, task_id: str, done_message: str) -> None:
+    """Run claim or release for the signed-in user and flash the outcome (NotFound propagates as 404)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
     try:
-        process.claim_task(current_user, task_id)
+        action(current_user, task_id)
         db.session.commit()
-        flash("已领取任务。", "success")
-    except ServiceError as exc:
+        flash(done_message, "success")
+    except Conflict as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return redirect(request.form.get("next") or url_for("staff.task", task_id=task_id))
+
+
+@bp.route("/<task_id>/claim", methods=["POST"])
+def claim(task_id: str):
+    _task_action(process.claim_task, task_id, "已领取任务。")
+    return redirect(url_for("staff.task", task_id=task_id))
 
 
 @bp.route("/<task_id>/release", methods=["POST"])
 def release(task_id: str):
-    ActionForm().validate_on_submit() or abort(400)
-    try:
-        process.release_task(current_user, task_id)
-        db.session.commit()
-        flash("已退回任务到本组待领。", "success")
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    _task_action(process.release_task, task_id, "已退回任务到本组待领。")
     return redirect(url_for("staff.tasks", scope="group"))
