@@ -42,6 +42,13 @@ class Config:
     LETTER_SEAL_IMAGE = _env("LETTER_SEAL_IMAGE")  # optional PNG of the office seal
     # A shifted clock is only honoured when explicitly enabled (tests, training demo).
     ALLOW_CLOCK_SHIFT = _env("ALLOW_CLOCK_SHIFT", "0") == "1"
+    # Side effects through the outbox: SMTP for e-mail (off when MAIL_SERVER is empty), the
+    # provincial platform's push endpoint, and how often a message is tried before it shows as failed.
+    MAIL_SERVER = _env("MAIL_SERVER", "")
+    MAIL_PORT = int(_env("MAIL_PORT", "25"))
+    MAIL_SENDER = _env("MAIL_SENDER", "xinyong@localhost")
+    PUSH_URL = _env("PUSH_URL", "")
+    OUTBOX_MAX_ATTEMPTS = int(_env("OUTBOX_MAX_ATTEMPTS", "8"))
     DEMO_MODE = False
     TESTING = False
 

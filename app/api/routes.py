@@ -13,7 +13,7 @@ from app.api import bp
 from app.api.openapi import OPENAPI
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
-from app.services import access, attachments, audit, auth, calendar, objections, process, tasks
+from app.services import access, attachments, audit, auth, calendar, objections, process, rectification, sanctions, tasks
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.services.taskforms import form_for
 
@@ -160,12 +160,17 @@ def record(record_id: int):
 @token_required
 def create_case():
     data = _json_body()
-    if data.get("type") != "objection":
-        raise Invalid("暂只支持 type=objection。", code="unsupported_type", fields={"type": "objection"})
     record_id = data.get("record_id")
     if not isinstance(record_id, int):
         raise Invalid("record_id 应为整数。", fields={"record_id": "必填，整数"})
-    case = objections.create_objection(g.api_user, record_id, data.get("reason") or "", data.get("statement") or "")
+    if data.get("type") == "objection":
+        case = objections.create_objection(g.api_user, record_id, data.get("reason") or "", data.get("statement") or "")
+    elif data.get("type") == "rectification":  # staff-opened: starts at once
+        case = rectification.open_rectification(g.api_user, record_id, data.get("deadline_days", ""),
+                                                 data.get("requirements") or "")
+    else:
+        raise Invalid("暂支持 type=objection 或 rectification。", code="unsupported_type",
+                      fields={"type": "objection | rectification"})
     db.session.commit()
     return jsonify(case_json(case, g.api_user)), 201
 
@@ -276,3 +281,20 @@ def objection_eligibility(record_id: int):
     row = access.get_record(g.api_user, record_id)
     block = objections.objection_block(row)
     return jsonify({"record_id": row.id, "eligible": block is None, "reason": block})
+
+
+@bp.route("/sanctions")
+@token_required
+def list_sanctions():
+    unit_id = request.args.get("unit_id", type=int)
+    rows = sanctions.visible_sanctions(g.api_user, unit_id)
+    return jsonify({"items": [sanction_json(s) for s in rows]})
+
+
+def sanction_json(s) -> dict:
+    return {"id": s.id, "kind": s.kind, "kind_label": s.kind_label, "status": s.status, "unit_id": s.unit_id,
+            "unit": s.unit.name, "record_ids": [r.id for r in s.records], "start_date": _iso(s.start_date),
+            "term_end": _iso(s.term_end), "created_by_case_id": s.created_by_case_id,
+            "lifted_by_case_id": s.lifted_by_case_id, "lifted_reason": s.lifted_reason,
+            "history": [{"at": _iso(h.at), "from": h.from_status, "to": h.to_status, "reason": h.reason,
+                         "case_id": h.case_id} for h in s.history]}

@@ -58,8 +58,9 @@ def lint_bpmn(name: str, xml: bytes) -> list[str]:
         props = {p.get("name"): p.get("value") for p in task.iterfind(".//spiffworkflow:property", NS)}
         if not props.get("formKey"):
             problems.append(f"{name}: user task {tid} has no formKey property")
-        if not props.get("timeLimit"):
-            problems.append(f"{name}: user task {tid} has no timeLimit property (every task has a due date)")
+        if not props.get("timeLimit") and not TIMER_VARIABLE.match(props.get("dueVariable") or ""):
+            problems.append(f"{name}: user task {tid} has neither a timeLimit nor a *_due dueVariable property "
+                            "(every task has a due date)")
     for tag in ("timeDate", "timeDuration", "timeCycle"):
         for expr in root.iterfind(f".//bpmn:{tag}", NS):
             text = (expr.text or "").strip()

@@ -206,7 +206,7 @@ def _project_timers(instance, wf, current) -> None:
         if isinstance(event, TimerEventDefinition):
             value = task._get_internal_data("event_value")
             if value:
-                waiting[str(task.id)] = (task.task_spec.bpmn_id, _parse_instant(value))
+                waiting[str(task.id)] = (task.task_spec.bpmn_id, parse_instant(value))
     rows = db.session.scalars(select(TimerJob).where(TimerJob.instance_id == instance.id, TimerJob.status == "pending")).all()
     for row in rows:
         if row.id not in waiting:
@@ -227,7 +227,8 @@ def _uuid(value: str):
     return UUID(value)
 
 
-def _parse_instant(value: str) -> datetime:
+def parse_instant(value: str) -> datetime:
+    """Read an ISO 8601 instant; a naive one is taken as UTC."""
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 

@@ -12,6 +12,12 @@ from app.models.cases import (
 )
 from app.models.org import ROLES, UNIT_KINDS, LoginSession, Unit, User, UserRole
 from app.models.records import (
+    SANCTION_KINDS,
+    SANCTION_STATUSES,
+    AppSetting,
+    Sanction,
+    SanctionHistory,
+    sanction_record,
     CATEGORIES,
     RECORD_STATUSES,
     SEVERITIES,

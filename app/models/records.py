@@ -144,3 +144,81 @@ class CalendarYear(db.Model):
     year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     source: Mapped[str] = mapped_column(String(120))
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+SANCTION_KINDS = {
+    "rectification_order": "限期整改",
+    "honor_disqualification": "取消荣誉评选资格",
+    "public_criticism": "公开通报批评",
+    "award_restriction": "限制评优评先",
+}
+SANCTION_STATUSES = {"proposed": "拟实施", "active": "实施中", "lifted": "已解除", "declined": "未批准"}
+
+sanction_record = db.Table(
+    "sanction_record",
+    db.Column("sanction_id", db.ForeignKey("sanction.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("record_id", db.ForeignKey("credit_record.id"), primary_key=True),
+)
+
+
+class Sanction(db.Model):
+    """A disciplinary measure (惩戒措施) resting on one or more records."""
+
+    __tablename__ = "sanction"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('rectification_order','honor_disqualification','public_criticism','award_restriction')",
+            name="kind",
+        ),
+        CheckConstraint("status IN ('proposed','active','lifted','declined')", name="status"),
+        # A lifted sanction always says when, by which case and why.
+        CheckConstraint("status <> 'lifted' OR (lifted_at IS NOT NULL AND lifted_reason IS NOT NULL)", name="lifted"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12), index=True)
+    start_date: Mapped[date | None] = mapped_column(Date)
+    term_end: Mapped[date | None] = mapped_column(Date)
+    created_by_case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    lifted_by_case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lifted_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    unit: Mapped[Unit] = relationship()
+    records: Mapped[list[CreditRecord]] = relationship(secondary=sanction_record, lazy="selectin")
+    history: Mapped[list[SanctionHistory]] = relationship(order_by="SanctionHistory.id", lazy="selectin")
+
+    @property
+    def kind_label(self) -> str:
+        return SANCTION_KINDS[self.kind]
+
+    @property
+    def status_label(self) -> str:
+        return SANCTION_STATUSES[self.status]
+
+
+class SanctionHistory(db.Model):
+    """Append-only history of a sanction's status changes."""
+
+    __tablename__ = "sanction_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sanction_id: Mapped[int] = mapped_column(ForeignKey("sanction.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class AppSetting(db.Model):
+    """Small shared settings every process reads (e.g. the training clock's offset)."""
+
+    __tablename__ = "app_setting"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

@@ -115,7 +115,7 @@ class OutboxMessage(db.Model):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint("status IN ('pending','delivered','failed')", name="status"),
+        CheckConstraint("status IN ('pending','sending','delivered','failed')", name="status"),
         Index("ix_outbox_pending_next", "next_attempt_at", sqlite_where=db.text("status='pending'"),
               postgresql_where=db.text("status='pending'")),
     )
@@ -127,6 +127,8 @@ class OutboxMessage(db.Model):
     status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A worker that claimed the row holds it until then; a crashed worker's claim simply expires.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -11,8 +11,8 @@ from flask import current_app
 
 from app.extensions import db
 from app.letters.render import render_letter_pdf
-from app.models import Case, CaseEvent, Letter, Notification
-from app.services import audit, sequences
+from app.models import Case, CaseEvent, Letter
+from app.services import audit, notifications, sequences
 from app.services.clock import now
 
 
@@ -26,6 +26,8 @@ LETTER_TYPES = {
     "acceptance_notice": LetterType("受理通知书", "异受"),
     "rejection_notice": LetterType("不予受理通知书", "异不受"),
     "objection_decision": LetterType("异议处理决定书", "异决"),
+    "rectification_notice": LetterType("限期整改通知书", "整改"),
+    "public_criticism_decision": LetterType("通报批评决定", "通报"),
 }
 
 DECISION_TEXT = {
@@ -60,6 +62,32 @@ def _record_phrase(case: Case) -> str:
 
 def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
     """Compose the body of a letter from the case (plain strings; the renderer escapes them)."""
+    if letter_type in ("acceptance_notice", "rejection_notice", "objection_decision"):
+        return _objection_paragraphs(case, letter_type, context)
+    record = case.record
+    if letter_type == "rectification_notice":
+        return [
+            f"经查，你单位存在以下政务失信行为：{record.facts}（{_record_phrase(case)}）。",
+            "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），"
+            f"请你单位书面说明原因，并于{context['due_text']}前完成整改，通过本系统提交书面说明和整改情况报告"
+            f"（办件编号：{case.number}）。",
+            f"整改要求：{context.get('requirements') or '纠正失信行为，消除不良影响，建立健全防范机制。'}",
+            "逾期未提交的，将取消你单位荣誉评选资格，并视情予以公开通报批评。",
+            "特此通知。",
+        ]
+    if letter_type == "public_criticism_decision":
+        return [
+            f"{case.applicant_unit.name}存在政务失信行为：{record.facts}（{_record_phrase(case)}）。本办于"
+            f"{context['notice_text']}出具限期整改通知（办件编号：{case.number}），该单位未在{context['due_text']}"
+            "前提交书面说明和整改情况报告。",
+            "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），"
+            "经研究，决定对该单位予以公开通报批评，并取消其荣誉评选资格。",
+            "希望该单位引以为戒，切实履行整改责任，依法依规重塑政务诚信。",
+        ]
+    raise KeyError(letter_type)
+
+
+def _objection_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
     submitted = chinese_date(case.submitted_at.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date())
     opening = f"你单位于{submitted}提交的关于{_record_phrase(case)}的异议申请（受理编号：{case.number}）收悉。"
     if letter_type == "acceptance_notice":
@@ -67,7 +95,7 @@ def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
             opening + "经审查，符合受理条件，本办决定予以受理。",
             "受理期间，该条记录在“信用随州”网站标注“异议中”并继续公示。本办将会同认定单位在规定时限内完成核查，"
             "并书面告知处理结果。",
-            f"你单位可凭受理编号和查询码在“信用随州”网站查询办理进度。",
+            "你单位可凭受理编号和查询码在“信用随州”网站查询办理进度。",
         ]
     if letter_type == "rejection_notice":
         return [
@@ -76,14 +104,12 @@ def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
             "及有关规定，本办决定不予受理。",
             "特此通知。",
         ]
-    if letter_type == "objection_decision":
-        return [
-            opening + f"经认定单位{case.record.recording_unit.name}核查，本办研究，决定如下：",
-            DECISION_TEXT[context["decision"]],
-            f"理由：{context.get('reasons', '')}",
-            "特此决定。",
-        ]
-    raise KeyError(letter_type)
+    return [
+        opening + f"经认定单位{case.record.recording_unit.name}核查，本办研究，决定如下：",
+        DECISION_TEXT[context["decision"]],
+        f"理由：{context.get('reasons', '')}",
+        "特此决定。",
+    ]
 
 
 def letter_data(case: Case, letter_type: str, number: str, verify_code: str, context: dict) -> dict:
@@ -94,10 +120,13 @@ def letter_data(case: Case, letter_type: str, number: str, verify_code: str, con
         "title": LETTER_TYPES[letter_type].title,
         "doc_number": number,
         "issuer_name": cfg["ISSUER_NAME"],
-        "addressee": case.applicant_unit.name,
+        # A public criticism is addressed to all units, not to the criticised one (通报).
+        "addressee": "各县、市、区人民政府，市直各有关单位" if letter_type == "public_criticism_decision"
+        else case.applicant_unit.name,
         "paragraphs": letter_paragraphs(case, letter_type, context),
         "issued_on": today,
-        "cc": [case.record.recording_unit.name] if letter_type == "objection_decision" else [],
+        "cc": [case.record.recording_unit.name] if letter_type in ("objection_decision", "public_criticism_decision")
+        else [],
         "printed_by": cfg["ISSUER_NAME"],
         "printed_on": today,
         "verify_url": f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/v/{verify_code}",
@@ -135,8 +164,8 @@ def issue_letter(case: Case, letter_type: str, *, user_id: int | None, context: 
     db.session.flush()
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user_id, action="letter_issued",
                              comment=f"{kind.title}（{number}）", details={"letter_id": letter.id}))
-    db.session.add(Notification(unit_id=case.applicant_unit_id, role="applicant", case_id=case.id, kind="letter",
-                                title=f"{kind.title}已出具：{number}", body=f"办件 {case.number}", created_at=now()))
+    notifications.notify(case.applicant_unit_id, "applicant", kind="letter", title=f"{kind.title}已出具：{number}",
+                         body=f"办件 {case.number}，可在办件页面下载。", case_id=case.id)
     audit.record("letter.issue", object_type="letter", object_id=letter.id,
                  details={"case_id": case.id, "doc_number": number, "sha256": letter.sha256})
     return letter

@@ -7,11 +7,11 @@ from datetime import date
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Attachment, Case, CaseEvent, CreditRecord, OutboxMessage, User
-from app.services import access, audit, calendar, letters, rules, sequences
+from app.models import Attachment, Case, CaseEvent, CreditRecord, User
+from app.services import access, audit, calendar, letters, outbox, rules, sequences
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid
-from app.services.process import completion_hook, effect, last_values, start_process
+from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_values, start_process
 from app.services.transitions import change_case_status, change_record_status
 
 REASONS = {
@@ -135,14 +135,8 @@ def _flag_disputed(case: Case, user_id: int | None) -> None:
                          reason=f"异议受理（{case.number}），标注“异议中”，继续公示")
 
 
-@effect("issue_letter")
-def _issue_letter(case: Case, user_id: int | None, *, letter: str) -> None:
-    context = {}
-    if letter == "rejection_notice":
-        context = {"reason": last_values(case, "intake_review").get("reason", "")}
-    elif letter == "objection_decision":
-        context = last_values(case, "draft_decision")
-    letters.issue_letter(case, letter, user_id=user_id, context=context)
+LETTER_CONTEXTS["rejection_notice"] = lambda case: {"reason": last_values(case, "intake_review").get("reason", "")}
+LETTER_CONTEXTS["objection_decision"] = lambda case: last_values(case, "draft_decision")
 
 
 @effect("apply_objection_decision")
@@ -166,11 +160,9 @@ def _apply_decision(case: Case, user_id: int | None) -> None:
                              reason=f"异议处理决定：{'维持' if decision == 'maintain' else '记载异议'}。{reasons}",
                              changes={"annotation": [None, record.annotation]} if decision == "annotate" else None)
     # The result goes to the provincial platform (信用中国（湖北）) through the outbox, after commit.
-    db.session.add(OutboxMessage(
-        kind="push", idempotency_key=f"push:record:{record.id}:case:{case.id}",
-        payload={"action": "withdraw" if decision == "revoke" else "update", "record_id": record.id, "case_id": case.id},
-        status="pending", attempts=0, next_attempt_at=now(), created_at=now(),
-    ))
+    outbox.enqueue("push", f"push:record:{record.id}:case:{case.id}",
+                   {"action": "withdraw" if decision == "revoke" else "update", "record_id": record.id,
+                    "case_id": case.id})
 
 
 def _corrections(record: CreditRecord, verified: dict) -> dict:

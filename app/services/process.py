@@ -8,18 +8,20 @@ from sqlalchemy import select, update
 from app.engine import runtime
 from app.engine.definitions import latest_definition
 from app.extensions import db
-from app.models import Case, CaseEvent, HumanTask, Notification, ProcessInstance, TimerJob, Unit, User
-from app.services import access, audit, calendar, rules
+from app.models import Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
+from app.services import access, audit, calendar, notifications, rules
 from app.services.clock import now
 from app.services.errors import Conflict, Forbidden, NotFound
 from app.services.taskforms import form_for
 
-PROCESS_KEYS = {"objection": "objection_review"}
+PROCESS_KEYS = {"objection": "objection_review", "rectification": "rectification"}
 
 # Effect handlers by name: BPMN scripts emit(name, **args); handler(case, user_id, **args).
 EFFECTS: dict[str, Callable] = {}
 # Per-form hooks: formKey -> hook(case, user, clean_values) returning extra routing data.
 COMPLETION_HOOKS: dict[str, Callable] = {}
+# Per-letter context: letter type -> fn(case) returning the values its text needs.
+LETTER_CONTEXTS: dict[str, Callable] = {}
 
 
 def effect(name: str):
@@ -49,10 +51,13 @@ def _describer(case: Case) -> Callable:
             "applicant": case.applicant_unit_id,
             "verifier": case.record.recording_unit_id,
         }.get(lane, credit_office_id())
-        key = task.task_spec.extensions.get("properties", {}).get("timeLimit")
-        days = rules.time_limit(case.rule_set, key) if key else None
-        if days is None:
-            return runtime.TaskInfo(unit, None, False, None)
+        props = task.task_spec.extensions.get("properties", {})
+        if props.get("dueVariable"):
+            # A per-case deadline the app computed in working days (e.g. 整改期限).
+            variable = props["dueVariable"]
+            return runtime.TaskInfo(unit, runtime.parse_instant(task.data[variable]),
+                                    bool(task.data.get(f"{variable}_provisional")), None)
+        days = rules.time_limit(case.rule_set, props["timeLimit"])
         due = calendar.deadline(now(), days)
         return runtime.TaskInfo(unit, due.due, due.provisional, days)
     return describe
@@ -66,6 +71,10 @@ def _apply_effects(case: Case, ctx: runtime.RunContext, user_id: int | None) -> 
 
 
 def _after_save(case: Case, opened: list[HumanTask], wf) -> None:
+    if wf.is_completed() and case.status in ("in_progress", "supplement"):
+        from app.services.transitions import change_case_status
+
+        change_case_status(case, "closed", user_id=None, reason="流程办结")
     open_titles = db.session.scalars(
         select(HumanTask.title).where(HumanTask.case_id == case.id, HumanTask.status == "open").order_by(HumanTask.created_at)
     ).all()
@@ -73,17 +82,17 @@ def _after_save(case: Case, opened: list[HumanTask], wf) -> None:
     for task in opened:
         db.session.add(CaseEvent(case_id=case.id, at=now(), action="task_opened", step=task.bpmn_id, comment=task.title,
                                  details={"task_id": task.id, "due_at": task.due_at.isoformat() if task.due_at else None}))
-        db.session.add(Notification(unit_id=task.candidate_unit_id, role=task.lane, case_id=case.id, kind="new_task",
-                                    title=f"新待办：{task.title}", body=f"办件 {case.number}", created_at=now()))
+        notifications.notify(task.candidate_unit_id, task.lane, kind="new_task", title=f"新待办：{task.title}",
+                             body=f"办件 {case.number}，办理期限见待办列表。", case_id=case.id)
 
 
-def start_process(case: Case, user: User) -> ProcessInstance:
+def start_process(case: Case, user: User, data: dict | None = None) -> ProcessInstance:
     """Create the case's process instance and run it to its first human task (flushes only)."""
     definition = latest_definition(PROCESS_KEYS[case.type])
     if definition is None:
         raise RuntimeError(f"process {PROCESS_KEYS[case.type]} is not deployed (run: flask --app wsgi processes deploy)")
     ctx = runtime.RunContext()
-    wf = runtime.new_workflow(definition, {"case_id": case.id}, ctx)
+    wf = runtime.new_workflow(definition, {"case_id": case.id, **(data or {})}, ctx)
     instance = ProcessInstance(definition_id=definition.id, case_id=case.id, status="running",
                                state=runtime.dump_state(wf), serializer_version=runtime.SERIALIZER.VERSION,
                                lock_version=0, updated_at=now())
@@ -240,9 +249,16 @@ def _notify_overdue(case: Case, user_id: int | None, *, step: str) -> None:
                                                      HumanTask.status == "open"))
     if task is None:
         return
-    db.session.add(Notification(unit_id=task.candidate_unit_id, role=task.lane, case_id=case.id, kind="overdue",
-                                title=f"催办：{task.title}已超期", body=f"办件 {case.number}", created_at=now()))
-    db.session.add(Notification(unit_id=credit_office_id(), role="intake", case_id=case.id, kind="escalation",
-                                title=f"超期报告：{task.title}", body=f"办件 {case.number}", created_at=now()))
+    notifications.notify(task.candidate_unit_id, task.lane, kind="overdue", title=f"催办：{task.title}已超期",
+                         body=f"办件 {case.number}", case_id=case.id)
+    notifications.notify(credit_office_id(), "intake", kind="escalation", title=f"超期报告：{task.title}",
+                         body=f"办件 {case.number}", case_id=case.id)
     db.session.add(CaseEvent(case_id=case.id, at=now(), action="overdue_escalated", step=step, internal=True,
                              comment=f"{task.title}超期，已催办并报受理员"))
+
+
+@effect("issue_letter")
+def _issue_letter(case: Case, user_id: int | None, *, letter: str) -> None:
+    from app.services import letters
+
+    letters.issue_letter(case, letter, user_id=user_id, context=LETTER_CONTEXTS.get(letter, lambda c: {})(case))

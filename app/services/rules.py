@@ -23,6 +23,9 @@ DEFAULT_TIME_LIMITS = {
     "repair_total": 10,
     "rectification_default": 20,  # 整改期限（由受理员按件设定）
     "rectification_reminder": 3,  # 期满前提醒
+    "rectification_late": 10,  # 逾期后仍可提交整改材料的办理期限
+    "rectification_review": 5,  # 审核整改情况
+    "rectification_criticism": 2,  # 审批通报批评
     "restoration_review": 2,
     "restoration_approve": 2,
     "push": 3,  # 结果推送省平台

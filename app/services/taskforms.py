@@ -82,6 +82,8 @@ DECISION_CHOICES = (
 )
 APPROVAL_CHOICES = (("approve", "批准"), ("return", "退回修改"))
 SEVERITY_CHOICES = (("minor", "轻微"), ("general", "一般"), ("serious", "严重"))
+REVIEW_CHOICES = (("accept", "整改通过"), ("return_for_rework", "退回重新整改"))
+CRITICISM_CHOICES = (("approve", "批准通报批评"), ("decline", "不予通报批评"))
 
 FORMS = {
     form.key: form
@@ -122,6 +124,31 @@ FORMS = {
             (
                 Field("approval", "审批结论", "choice", True, APPROVAL_CHOICES, routing=True),
                 Field("comment", "审批意见", required_if={"approval": ("return",)}),
+            ),
+        ),
+        TaskForm(
+            "submit_rectification",
+            (
+                Field("explanation", "失信原因书面说明", required=True),
+                Field("report", "整改情况报告", required=True),
+            ),
+            public=True,
+        ),
+        TaskForm(
+            "review_rectification",
+            (
+                Field("review", "审核结论", "choice", True, REVIEW_CHOICES, routing=True),
+                Field("opinion", "审核意见", required=True),
+                Field("new_deadline_days", "重新整改期限（工作日）", "text",
+                      required_if={"review": ("return_for_rework",)}),
+            ),
+            public=True,
+        ),
+        TaskForm(
+            "approve_public_criticism",
+            (
+                Field("criticism", "审批结论", "choice", True, CRITICISM_CHOICES, routing=True),
+                Field("comment", "审批意见", required_if={"criticism": ("decline",)}),
             ),
         ),
     )

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.extensions import db
-from app.models import Case, CaseEvent, CreditRecord, RecordHistory
+from app.models import Case, CaseEvent, CreditRecord, RecordHistory, Sanction, SanctionHistory
 from app.services import audit
 from app.services.clock import now
 
@@ -13,7 +13,7 @@ CASE_TRANSITIONS = {
     ("supplement", "in_progress"): "申请单位补正材料",
     ("supplement", "withdrawn"): "补正期满未补正，按撤回处理 (SPEC §3)",
     ("in_progress", "rejected"): "不予受理 (SPEC §4.1.2)",
-    ("in_progress", "closed"): "处理决定经批准后办结 (SPEC §4.1.7)",
+    ("in_progress", "closed"): "处理决定经批准后办结 (SPEC §4.1.7)；整改审核通过后流程结束 (SPEC §4.2.5)",
 }
 
 RECORD_TRANSITIONS = {
@@ -58,3 +58,27 @@ def change_record_status(record: CreditRecord, to: str, *, user_id: int | None, 
     )
     audit.record("record.status", object_type="credit_record", object_id=record.id,
                  details={"from": frm, "to": to, "case_id": case_id})
+
+SANCTION_TRANSITIONS = {
+    (None, "active"): "依据失信记录实施惩戒（限期整改通知、逾期未整改取消荣誉评选资格）",
+    (None, "proposed"): "逾期未整改，拟公开通报批评，报信用办负责人审批 (SPEC §4.2.3)",
+    ("proposed", "active"): "信用办负责人批准通报批评",
+    ("proposed", "declined"): "信用办负责人不予批准通报批评",
+    ("active", "lifted"): "整改通过审核、信用修复或资格恢复后解除",
+}
+
+
+def change_sanction_status(sanction: Sanction, to: str, *, user_id: int | None, case_id: int | None,
+                           reason: str) -> None:
+    """Move a sanction to a new status (None → first status when created), with history and audit."""
+    frm = sanction.status
+    if (frm, to) not in SANCTION_TRANSITIONS:
+        raise TransitionError(f"sanction {sanction.id}: {frm} -> {to} is not allowed")
+    sanction.status = to
+    if to == "lifted":
+        sanction.lifted_at, sanction.lifted_by_case_id, sanction.lifted_reason = now(), case_id, reason
+    db.session.flush()
+    db.session.add(SanctionHistory(sanction_id=sanction.id, at=now(), user_id=user_id, case_id=case_id,
+                                   from_status=frm, to_status=to, reason=reason))
+    audit.record("sanction.status", object_type="sanction", object_id=sanction.id,
+                 details={"kind": sanction.kind, "from": frm, "to": to, "case_id": case_id})

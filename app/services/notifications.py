@@ -1,0 +1,59 @@
+"""In-app notifications per user (fanned out from a unit and role), with e-mail through the outbox."""
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import Notification, User, UserRole
+from app.services import outbox
+from app.services.clock import now
+
+KINDS = {
+    "new_task": "新待办",
+    "reminder": "期限提醒",
+    "overdue": "超期",
+    "escalation": "超期报告",
+    "decision": "决定出具",
+    "letter": "文书出具",
+}
+
+
+def notify(unit_id: int | None, role: str, *, kind: str, title: str, body: str = "", case_id: int | None = None) -> int:
+    """Tell every active user with this role in this unit; queue an e-mail for those with an address."""
+    if unit_id is None:
+        return 0
+    recipients = db.session.scalars(
+        select(User).join(UserRole).where(User.unit_id == unit_id, UserRole.role == role, User.active.is_(True))
+    ).all()
+    mail_on = bool(current_app.config.get("MAIL_SERVER"))
+    for user in recipients:
+        row = Notification(unit_id=unit_id, role=role, user_id=user.id, case_id=case_id, kind=kind, title=title,
+                           body=body, created_at=now())
+        db.session.add(row)
+        db.session.flush()
+        if mail_on and user.email:
+            outbox.enqueue("email", f"email:notification:{row.id}",
+                           {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{title}", "body": body or title})
+    return len(recipients)
+
+
+def unread_count(user: User) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Notification).where(Notification.user_id == user.id,
+                                                              Notification.read_at.is_(None))
+    )
+
+
+def recent(user: User, limit: int = 100) -> list[Notification]:
+    return list(db.session.scalars(
+        select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc()).limit(limit)
+    ))
+
+
+def mark_all_read(user: User) -> int:
+    """Mark the user's unread notifications read; return how many."""
+    result = db.session.execute(
+        update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None)).values(read_at=now())
+    )
+    return result.rowcount
