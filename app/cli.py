@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import click
@@ -60,26 +60,42 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="只执行一轮后退出")
     @click.option("--interval", default=10.0, help="轮询间隔（秒）")
-    def worker_cmd(once, interval):
-        """Fire due BPMN timers (each exactly once, under the instance lock)."""
-        from app.services.process import due_timer_ids, fire_timer
+    @click.option("--at", "at", default=None, help="培训/测试：把系统时钟调到该时刻（ISO 8601，含时区）再执行")
+    def worker_cmd(once, interval, at):
+        """Fire due BPMN timers exactly once and deliver the outbox; several workers may run at once."""
+        from app.services import clock
+        from app.services.worker import sweep
 
+        if at:
+            if not current_app.config["ALLOW_CLOCK_SHIFT"]:
+                raise click.UsageError("--at 只能在启用了培训/测试时钟的配置下使用 (ALLOW_CLOCK_SHIFT=1)。")
+            target = datetime.fromisoformat(at)
+            if target.tzinfo is None:
+                raise click.UsageError("--at 需要带时区的时刻，例如 2026-12-26T09:00:00+08:00。")
+            # Shift the shared clock so the web app (banner) and every worker agree on the instant.
+            clock.save_shared_offset(target - datetime.now(timezone.utc))
+            audit.record("clock.shift", details={"to": target.isoformat()})
+            db.session.commit()
         while True:
-            fired = 0
-            for job_id in due_timer_ids():
-                try:
-                    fired += int(fire_timer(job_id))
-                    db.session.commit()
-                except Exception as exc:  # one bad instance must not stop the sweep
-                    db.session.rollback()
-                    click.echo(f"计时器 {job_id} 失败：{exc}", err=True)
-            # End the transaction before sleeping: on SQLite every transaction holds the write lock.
-            db.session.remove()
-            if fired:
-                click.echo(f"触发计时器 {fired} 个")
+            if current_app.config["ALLOW_CLOCK_SHIFT"]:
+                clock.load_shared_offset()
+            result = sweep()
+            if result.fired or result.delivered or result.failed or result.timer_errors:
+                click.echo(f"计时器触发 {result.fired}，出错 {result.timer_errors}；消息送达 {result.delivered}，"
+                           f"待重试 {result.retried}，失败 {result.failed}")
             if once:
                 break
             time.sleep(interval)
+
+    @app.cli.command("clock-reset")
+    def clock_reset():
+        """Return the shared training clock to the wall clock."""
+        from app.services import clock
+
+        clock.save_shared_offset(None)
+        audit.record("clock.reset")
+        db.session.commit()
+        click.echo("系统时钟已恢复为真实时间。")
 
     @calendar_cli.command("import")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))

@@ -34,6 +34,11 @@ def register_web(app: Flask) -> None:
         return user
 
     @app.before_request
+    def shared_clock():
+        if app.config["ALLOW_CLOCK_SHIFT"]:
+            clock.load_shared_offset()
+
+    @app.before_request
     def bind_actor():
         user = current_user if current_user and current_user.is_authenticated else None
         audit.set_actor(audit.Actor(

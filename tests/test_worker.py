@@ -1,0 +1,171 @@
+"""The worker: several processes share due timers, each fires exactly once; a killed worker loses nothing."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import func, select, text
+
+from app import create_app
+from app.extensions import db
+from app.models import Case, CaseEvent, TimerJob, User
+from app.services import attachments, clock, objections, process
+from config import TestConfig
+from tests.conftest import PDF_BYTES, T0
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = 200
+
+
+def shared_url(tmp_path: Path) -> str:
+    """A database other processes can open: the test PostgreSQL, or a SQLite file."""
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    return url if url.startswith("postgresql") else f"sqlite:///{tmp_path / 'shared.db'}"
+
+
+def make_app(url: str, files: Path):
+    class Cfg(TestConfig):
+        SQLALCHEMY_DATABASE_URI = url
+        FILE_STORE = files
+
+    return create_app(Cfg)
+
+
+def build_due_timers(url: str, files: Path, n: int) -> None:
+    """Migrate, seed, and put n objection cases into the supplement step (n supplement timers)."""
+    from app.engine.definitions import deploy_directory
+    from app.services.demo import seed_demo
+
+    app = make_app(url, files)
+    with app.app_context():
+        if url.startswith("postgresql"):
+            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
+        upgrade()
+        clock.set_frozen(T0)
+        deploy_directory(ROOT / "processes")
+        seed_demo(T0.date())
+        db.session.commit()
+        applicant = db.session.scalar(select(User).where(User.username == "applicant1"))
+        intake = db.session.scalar(select(User).where(User.username == "intake1"))
+        for record in extra_records(applicant, n):  # one open objection per record: n records
+            case = objections.create_objection(applicant, record.id, "duplicate", "重复公示")
+            attachments.store_attachment(applicant, case, "evidence", "e.pdf", PDF_BYTES)
+            attachments.store_attachment(applicant, case, "commitment", "c.pdf", PDF_BYTES)
+            objections.submit_case(applicant, case.id)
+            task = db.session.scalar(select(process.HumanTask).where(process.HumanTask.case_id == case.id))
+            process.complete_task(intake, task.id, {"intake_choice": "request_supplement",
+                                                    "supplement_items": "承诺书", "reason": "材料不全"})
+            db.session.commit()
+        clock.set_frozen(None)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def extra_records(applicant, n: int):
+    """Give the applicant's unit n more published records, copies of one with their own document numbers."""
+    from app.models import CreditRecord
+
+    template = db.session.scalars(select(CreditRecord).where(CreditRecord.subject_unit_id == applicant.unit_id)).first()
+    columns = {c.key: getattr(template, c.key) for c in CreditRecord.__table__.columns if c.key != "id"}
+    records = [CreditRecord(**{**columns, "basis_doc_no": f"随财罚〔2026〕{900 + i}号"}) for i in range(n)]
+    db.session.add_all(records)
+    db.session.flush()
+    return records
+
+
+def _sweep_as_of(args) -> int:
+    url, files, at = args
+    from app.services.worker import sweep
+
+    app = make_app(url, files)
+    with app.app_context():
+        clock.set_frozen(at)
+        fired = sweep().fired
+        db.engine.dispose()
+        return fired
+
+
+def counts(url: str, files: Path, app=None) -> dict:
+    if url.startswith("sqlite"):
+        return sqlite_counts(url)
+    app = app or make_app(url, files)
+    with app.app_context():
+        result = {
+            "fired_events": db.session.scalar(select(func.count()).select_from(CaseEvent)
+                                              .where(CaseEvent.action == "timer_fired")),
+            "withdrawn": db.session.scalar(select(func.count()).select_from(Case).where(Case.status == "withdrawn")),
+            "withdraw_events": db.session.scalar(select(func.count()).select_from(CaseEvent).where(
+                CaseEvent.action == "status_changed", CaseEvent.to_status == "withdrawn")),
+            "pending": db.session.scalar(select(func.count()).select_from(TimerJob).where(TimerJob.status == "pending")),
+            "fired_jobs": db.session.scalar(select(func.count()).select_from(TimerJob).where(TimerJob.status == "fired")),
+        }
+        db.session.remove()
+        db.engine.dispose()
+        return result
+
+
+COUNT_SQL = {
+    "fired_events": "SELECT count(*) FROM case_event WHERE action = 'timer_fired'",
+    "withdrawn": "SELECT count(*) FROM \"case\" WHERE status = 'withdrawn'",
+    "withdraw_events": "SELECT count(*) FROM case_event WHERE action = 'status_changed' AND to_status = 'withdrawn'",
+    "pending": "SELECT count(*) FROM timer_job WHERE status = 'pending'",
+    "fired_jobs": "SELECT count(*) FROM timer_job WHERE status = 'fired'",
+}
+
+
+def sqlite_counts(url: str) -> dict:
+    """Read the counts like a monitoring tool would: a plain read-only connection (WAL readers never wait)."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{url.removeprefix('sqlite:///')}?mode=ro", uri=True) as conn:
+        return {key: conn.execute(sql).fetchone()[0] for key, sql in COUNT_SQL.items()}
+
+
+@pytest.fixture()
+def due_timers(app, tmp_path):
+    url = shared_url(tmp_path)
+    build_due_timers(url, tmp_path / "files", CASES)
+    return url, tmp_path / "files"
+
+
+def test_four_workers_fire_each_timer_exactly_once(due_timers):
+    url, files = due_timers
+    at = T0 + timedelta(days=30)
+    ctx = mp.get_context("fork")
+    with ctx.Pool(4) as pool:
+        fired = pool.map(_sweep_as_of, [(url, files, at)] * 4)
+    assert sum(fired) == CASES, fired
+    assert counts(url, files) == {"fired_events": CASES, "withdrawn": CASES, "withdraw_events": CASES,
+                                  "pending": 0, "fired_jobs": CASES}
+
+
+def test_killed_worker_loses_and_doubles_nothing(due_timers):
+    url, files = due_timers
+    env = {**os.environ, "APP_ENV": "test", "TEST_DATABASE_URL": url, "FILE_STORE": str(files)}
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--once", "--at",
+               (T0 + timedelta(days=30)).isoformat()]
+    worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    observer = make_app(url, files)
+    while counts(url, files, observer)["fired_events"] < 20:
+        assert worker.poll() is None, "the worker finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    worker.send_signal(signal.SIGKILL)  # in the middle of the batch
+    worker.wait()
+    partial = counts(url, files)
+    assert 20 <= partial["fired_events"] < CASES, partial
+    assert partial["fired_events"] == partial["fired_jobs"] == partial["withdrawn"]  # all or nothing per timer
+    restarted = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=300)
+    assert restarted.returncode == 0, restarted.stderr.decode()[-2000:]
+    assert counts(url, files) == {"fired_events": CASES, "withdrawn": CASES, "withdraw_events": CASES,
+                                  "pending": 0, "fired_jobs": CASES}
