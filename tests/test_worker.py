@@ -169,3 +169,58 @@ def test_killed_worker_loses_and_doubles_nothing(due_timers):
     assert restarted.returncode == 0, restarted.stderr.decode()[-2000:]
     assert counts(url, files) == {"fired_events": CASES, "withdrawn": CASES, "withdraw_events": CASES,
                                   "pending": 0, "fired_jobs": CASES}
+
+
+def _deliver_as_worker(args) -> int:
+    url, files, push_url = args
+    from app.services.worker import sweep
+
+    app = make_app(url, files)
+    app.config["PUSH_URL"] = push_url
+    with app.app_context():
+        delivered = sweep().delivered
+        db.engine.dispose()
+        return delivered
+
+
+def test_four_workers_deliver_each_message_once(app, tmp_path):
+    import http.server
+    import threading
+    from collections import Counter
+
+    from app.services import outbox
+
+    received: Counter = Counter()
+
+    class Endpoint(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received[self.headers["Idempotency-Key"]] += 1
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url, files = shared_url(tmp_path), tmp_path / "files"
+    shared = make_app(url, files)
+    with shared.app_context():
+        if url.startswith("postgresql"):
+            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
+        upgrade()
+        for i in range(CASES):
+            outbox.enqueue("push", f"push:record:{i}", {"action": "update", "record_id": i})
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    try:
+        with mp.get_context("fork").Pool(4) as pool:
+            delivered = pool.map(_deliver_as_worker, [(url, files, f"http://127.0.0.1:{server.server_port}/push")] * 4)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sum(delivered) == CASES
+    assert len(received) == CASES and set(received.values()) == {1}
