@@ -185,9 +185,10 @@ def get_case(case_id: int):
 @token_required
 def add_attachment(case_id: int):
     case = access.get_case(g.api_user, case_id)
-    if case.applicant_unit_id != g.api_user.unit_id or case.status not in ("draft", "supplement"):
-        raise NotFound() if case.applicant_unit_id != g.api_user.unit_id else Invalid(
-            "该办件当前不接受补充材料。", code="closed_for_uploads")
+    if case.applicant_unit_id != g.api_user.unit_id:
+        raise NotFound()
+    if not attachments.may_upload(g.api_user, case):
+        raise Invalid("该办件当前不接受补充材料。", code="closed_for_uploads")
     upload = request.files.get("file")
     if upload is None:
         raise Invalid("请以 multipart 字段 file 上传文件。", fields={"file": "必填"})

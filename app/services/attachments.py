@@ -46,6 +46,20 @@ def display_name(filename: str) -> str:
     return name[:200] or "未命名文件"
 
 
+def may_upload(user: User, case: Case) -> bool:
+    """The applicant unit may add materials to a draft, during 补正, or while one of its tasks is open."""
+    from sqlalchemy import select
+
+    from app.models import HumanTask
+
+    if not (user.has_role("applicant") and case.applicant_unit_id == user.unit_id):
+        return False
+    if case.status in ("draft", "supplement"):
+        return True
+    return db.session.scalar(select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.status == "open",
+                                                        HumanTask.lane == "applicant").limit(1)) is not None
+
+
 def _path(attachment_id: str) -> Path:
     root = Path(current_app.config["FILE_STORE"])
     return root / "attachments" / attachment_id[:2] / attachment_id

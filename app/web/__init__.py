@@ -15,11 +15,14 @@ def register_web(app: Flask) -> None:
     from app.web.cases import bp as cases_bp
     from app.web.portal import bp as portal_bp
     from app.web.public import bp as public_bp
+    from app.web.admin import bp as admin_bp
+    from app.web.inbox import bp as inbox_bp
+    from app.web.records import bp as records_bp
     from app.web.staff import bp as staff_bp
 
     from app.web.filters import register_filters
 
-    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp):
+    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, inbox_bp, admin_bp):
         app.register_blueprint(bp)
     register_filters(app)
 
@@ -62,7 +65,11 @@ def register_web(app: Flask) -> None:
 
     @app.context_processor
     def globals_for_templates():
-        return {"clock_shifted": clock.is_shifted(), "clock_now": clock.now()}
+        from app.services.notifications import unread_count
+
+        signed_in = current_user and current_user.is_authenticated
+        return {"clock_shifted": clock.is_shifted(), "clock_now": clock.now(),
+                "unread": unread_count(current_user) if signed_in else 0}
 
     @app.errorhandler(404)
     def not_found(exc):

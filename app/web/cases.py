@@ -26,8 +26,7 @@ def show(case_id: int):
     internal = access.can_see_internal(current_user)
     events = [e for e in case.events if internal or not e.internal]
     open_tasks = db.session.scalars(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")).all()
-    can_upload = current_user.has_role("applicant") and case.applicant_unit_id == current_user.unit_id and case.status in (
-        "draft", "supplement")
+    can_upload = attachments.may_upload(current_user, case)
     return render_template("cases/show.html", case=case, events=events, open_tasks=open_tasks,
                            upload_form=UploadForm() if can_upload else None, kinds=attachments.KINDS)
 
@@ -35,8 +34,7 @@ def show(case_id: int):
 @bp.route("/<int:case_id>/attachments", methods=["POST"])
 def upload(case_id: int):
     case = access.get_case(current_user, case_id)
-    if not (current_user.has_role("applicant") and case.applicant_unit_id == current_user.unit_id
-            and case.status in ("draft", "supplement")):
+    if not attachments.may_upload(current_user, case):
         abort(404)
     form = UploadForm()
     if not form.validate_on_submit() or not form.file.data:

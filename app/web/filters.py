@@ -1,12 +1,14 @@
 """Jinja filters: local times, Chinese dates and labels for codes."""
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask
 
 from app.models import ROLES
 from app.services.letters import chinese_date
+from app.services.notifications import KINDS as NOTIFICATION_KINDS
 from app.services.objections import REASONS
 from app.services.taskforms import FORMS
 from app.services.tasks import remaining_label
@@ -23,8 +25,10 @@ EVENT_LABELS = {
     "attachment_added": "上传材料",
     "timer_fired": "期限届满",
     "overdue_escalated": "超期催办",
+    "reminder_sent": "期满前提醒",
+    "deadline_set": "重新设定期限",
 }
-OUTCOME_LABELS = {"rejected": "不予受理", "supplement_overdue": "逾期未补正，按撤回处理"}
+OUTCOME_LABELS = {"rejected": "不予受理", "supplement_overdue": "逾期未补正，按撤回处理", "accepted": "整改通过"}
 CHOICE_LABELS = {v: label for form in FORMS.values() for f in form.fields for v, label in f.choices}
 FIELD_LABELS = {f.name: f.label for form in FORMS.values() for f in form.fields}
 
@@ -32,6 +36,8 @@ FIELD_LABELS = {f.name: f.label for form in FORMS.values() for f in form.fields}
 def register_filters(app: Flask) -> None:
     app.add_template_filter(lambda dt: dt.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if dt else "", "localtime")
     app.add_template_filter(lambda d: chinese_date(d) if d else "", "cndate")
+    app.add_template_filter(
+        lambda text: datetime.fromisoformat(text).astimezone(TZ).strftime("%Y-%m-%d %H:%M") if text else "", "isolocal")
     app.add_template_filter(lambda code: ROLES.get(code, code), "role_label")
     app.add_template_filter(lambda code: REASONS.get(code, code or ""), "reason_label")
     app.add_template_filter(lambda code: EVENT_LABELS.get(code, code), "event_label")
@@ -39,3 +45,4 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(lambda code: FIELD_LABELS.get(code, code), "field_label")
     app.add_template_filter(lambda code: OUTCOME_LABELS.get(code, CHOICE_LABELS.get(code, code)), "outcome_label")
     app.add_template_filter(remaining_label, "remaining")
+    app.add_template_filter(lambda code: NOTIFICATION_KINDS.get(code, code), "notification_label")

@@ -1,13 +1,13 @@
 """Staff task inbox: mine and my group, claim, release, complete."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, HumanTask
-from app.services import access, process
+from app.services import access, letters, process
 from app.services import tasks as task_queries
 from app.services.errors import Conflict, ServiceError
 from app.services.taskforms import form_for
@@ -60,7 +60,25 @@ def task(task_id: str):
             return redirect(url_for("staff.tasks"))
     case = db.session.get(Case, row.case_id)
     return render_template("staff/task.html", task=row, case=case, form=form, definition=definition, errors=errors,
-                           action_form=ActionForm(), context=task_queries.task_context(case))
+                           action_form=ActionForm(), context=task_queries.task_context(case),
+                           preview=letters.LETTER_TYPES[PREVIEWS[row.form_key]].title if row.form_key in PREVIEWS else None)
+
+
+# Tasks whose decision issues a letter: the approver sees the draft (watermarked 草稿) before deciding.
+PREVIEWS = {"approve_public_criticism": "public_criticism_decision"}
+
+
+@bp.route("/<task_id>/preview.pdf")
+def preview(task_id: str):
+    row = access.get_task(current_user, task_id)
+    if row.form_key not in PREVIEWS:
+        abort(404)
+    case = db.session.get(Case, row.case_id)
+    letter_type = PREVIEWS[row.form_key]
+    pdf = letters.preview_letter(case, letter_type, process.LETTER_CONTEXTS[letter_type](case))
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = "inline; filename=\"draft.pdf\""
+    return response
 
 
 def _task_action(action, task_id: str, done_message: str) -> None:

@@ -1,0 +1,55 @@
+"""Staff view of records (credit office, recording units): detail, sanctions, opening a rectification order."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Case, CreditRecord, Unit
+from app.services import access, rectification, sanctions
+from app.services.errors import ServiceError
+from forms.records import RectificationForm
+
+bp = Blueprint("records", __name__, url_prefix="/records")
+
+
+@bp.before_request
+@login_required
+def require_staff():
+    if not current_user.has_role("intake", "approver", "verifier"):
+        abort(404)
+
+
+@bp.route("/")
+def index():
+    query = access.visible_records(current_user).join(Unit, Unit.id == CreditRecord.subject_unit_id)
+    q = (request.args.get("q") or "").strip()[:60]
+    if q:
+        query = query.where(Unit.name.contains(q) | CreditRecord.basis_doc_no.contains(q))
+    rows = db.session.scalars(query.order_by(CreditRecord.basis_date.desc()).limit(500)).all()
+    return render_template("records/index.html", records=rows, q=q)
+
+
+@bp.route("/<int:record_id>", methods=["GET", "POST"])
+def show(record_id: int):
+    record = access.get_record(current_user, record_id)
+    form = RectificationForm()
+    can_open = current_user.has_role("intake")
+    block = rectification.rectification_block(record) if can_open else None
+    if can_open and not block and form.validate_on_submit():
+        try:
+            case = rectification.open_rectification(current_user, record.id, form.deadline_days.data,
+                                                    form.requirements.data)
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        else:
+            flash(f"已发起限期整改 {case.number}，限期整改通知书已出具。", "success")
+            return redirect(url_for("cases.show", case_id=case.id))
+    cases = db.session.scalars(access.visible_cases(current_user).where(Case.record_id == record.id)
+                               .order_by(Case.id.desc())).all()
+    on_record = [s for s in sanctions.visible_sanctions(current_user, record.subject_unit_id) if record in s.records]
+    return render_template("records/show.html", record=record, form=form, can_open=can_open, block=block,
+                           cases=cases, sanctions=on_record)
