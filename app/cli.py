@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -73,7 +73,7 @@ def register_cli(app: Flask) -> None:
             if target.tzinfo is None:
                 raise click.UsageError("--at 需要带时区的时刻，例如 2026-12-26T09:00:00+08:00。")
             # Shift the shared clock so the web app (banner) and every worker agree on the instant.
-            clock.save_shared_offset(target - datetime.now(timezone.utc))
+            clock.save_shared_offset(clock.offset_to(target))
             audit.record("clock.shift", details={"to": target.isoformat()})
             db.session.commit()
         while True:

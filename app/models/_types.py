@@ -1,7 +1,7 @@
 """Column helpers shared by the models."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 
 from sqlalchemy import DateTime, TypeDecorator
 
@@ -26,9 +26,3 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
 
-
-def utcnow() -> datetime:
-    """Return the clock's current instant (see app.services.clock)."""
-    from app.services.clock import now
-
-    return now()

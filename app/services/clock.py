@@ -28,6 +28,11 @@ def set_frozen(at: datetime | None) -> None:
     _frozen = at.astimezone(timezone.utc) if at else None
 
 
+def offset_to(target: datetime) -> timedelta:
+    """Return the shift that makes the clock read `target` now."""
+    return target - datetime.now(timezone.utc)
+
+
 def set_offset(delta: timedelta) -> None:
     """Shift the running clock by a fixed amount (training and demo only)."""
     global _offset
