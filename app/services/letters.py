@@ -60,14 +60,23 @@ def _record_phrase(case: Case) -> str:
     )
 
 
+def _facts(case: Case) -> str:
+    return case.record.facts.rstrip("。；; ") + "。"
+
+
+def _basis_sentence(case: Case) -> str:
+    record = case.record
+    return (f"该行为已由{record.recording_unit.name}认定（认定文书：{record.basis_doc_no}，"
+            f"{chinese_date(record.basis_date)}）。")
+
+
 def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
     """Compose the body of a letter from the case (plain strings; the renderer escapes them)."""
     if letter_type in ("acceptance_notice", "rejection_notice", "objection_decision"):
         return _objection_paragraphs(case, letter_type, context)
-    record = case.record
     if letter_type == "rectification_notice":
         return [
-            f"经查，你单位存在以下政务失信行为：{record.facts}（{_record_phrase(case)}）。",
+            f"经查，你单位存在以下政务失信行为：{_facts(case)}{_basis_sentence(case)}",
             "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），"
             f"请你单位书面说明原因，并于{context['due_text']}前完成整改，通过本系统提交书面说明和整改情况报告"
             f"（办件编号：{case.number}）。",
@@ -77,7 +86,7 @@ def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
         ]
     if letter_type == "public_criticism_decision":
         return [
-            f"{case.applicant_unit.name}存在政务失信行为：{record.facts}（{_record_phrase(case)}）。本办于"
+            f"{case.applicant_unit.name}存在政务失信行为：{_facts(case)}{_basis_sentence(case)}本办于"
             f"{context['notice_text']}出具限期整改通知（办件编号：{case.number}），该单位未在{context['due_text']}"
             "前提交书面说明和整改情况报告。",
             "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），"

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 
-from app.models import ROLES
+from app.models import RECORD_STATUSES, ROLES
 from app.services.letters import chinese_date
 from app.services.notifications import KINDS as NOTIFICATION_KINDS
 from app.services.objections import REASONS
@@ -39,6 +39,7 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(
         lambda text: datetime.fromisoformat(text).astimezone(TZ).strftime("%Y-%m-%d %H:%M") if text else "", "isolocal")
     app.add_template_filter(lambda code: ROLES.get(code, code), "role_label")
+    app.add_template_filter(lambda code: RECORD_STATUSES.get(code, code), "record_status")
     app.add_template_filter(lambda code: REASONS.get(code, code or ""), "reason_label")
     app.add_template_filter(lambda code: EVENT_LABELS.get(code, code), "event_label")
     app.add_template_filter(lambda code: CHOICE_LABELS.get(code, code), "choice_label")
