@@ -104,9 +104,21 @@ def parse_process(key: str, files: dict[str, bytes]) -> ParsedProcess:
 
 
 def process_files(directory: Path) -> dict[str, dict[str, bytes]]:
-    """Group the BPMN files of a folder by process key (file stem), with the DMN files each may use."""
-    dmn = {p.name: p.read_bytes() for p in sorted(directory.glob("*.dmn"))}
-    return {p.stem: {p.name: p.read_bytes(), **dmn} for p in sorted(directory.glob("*.bpmn"))}
+    """Group the BPMN files of a folder by process key (file stem), each with the DMN files it calls."""
+    decisions = {}
+    for path in sorted(directory.glob("*.dmn")):
+        xml = path.read_bytes()
+        for decision in etree.fromstring(xml).iter("{*}decision"):
+            decisions[decision.get("id")] = (path.name, xml)
+    grouped = {}
+    for path in sorted(directory.glob("*.bpmn")):
+        xml = path.read_bytes()
+        called = {node.text.strip() for node in etree.fromstring(xml).iter("{%s}calledDecisionId" % NS["spiffworkflow"])}
+        missing = called - set(decisions)
+        if missing:
+            raise DeployError(f"{path.name}: calls unknown decision(s) {sorted(missing)}")
+        grouped[path.stem] = {path.name: xml, **dict(decisions[d] for d in sorted(called))}
+    return grouped
 
 
 def deploy_directory(directory: Path) -> list[tuple[ProcessDefinition, bool]]:

@@ -7,6 +7,7 @@ from app.models.cases import (
     Case,
     CaseEvent,
     Letter,
+    LookupAttempt,
     NumberSequence,
     Notification,
 )

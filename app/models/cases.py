@@ -56,7 +56,8 @@ class Case(db.Model):
     outcome: Mapped[str | None] = mapped_column(String(32))
     record_id: Mapped[int] = mapped_column(ForeignKey("credit_record.id"), index=True)
     applicant_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
-    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    # None when the system opened the case (a repair's follow-up, a sanction's term ending).
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     rule_set_id: Mapped[int] = mapped_column(ForeignKey("rule_set.id"))
     # The application form as filed: reason code, statement, requested corrections...
     form: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -67,7 +68,7 @@ class Case(db.Model):
 
     record: Mapped[CreditRecord] = relationship()
     applicant_unit: Mapped[Unit] = relationship()
-    created_by: Mapped[User] = relationship()
+    created_by: Mapped[User | None] = relationship()
     rule_set: Mapped[RuleSet] = relationship()
     events: Mapped[list[CaseEvent]] = relationship(order_by="CaseEvent.id", back_populates="case")
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.uploaded_at", back_populates="case")
@@ -178,3 +179,13 @@ class Notification(db.Model):
 def _letters_are_immutable(mapper, connection, target):
     """An issued letter never changes: refuse any UPDATE through the ORM."""
     raise ValueError(f"letter {target.id} is issued and immutable")
+
+
+class LookupAttempt(db.Model):
+    """A public progress lookup, kept to rate-limit guessing of query codes per address."""
+
+    __tablename__ = "lookup_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ip: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -43,6 +43,9 @@ class RuleSet(db.Model):
     periods: Mapped[dict] = mapped_column(JSON)
     # {"objection_intake": 2, "objection_verify": 5, ...} in working days
     time_limits: Mapped[dict] = mapped_column(JSON)
+    # When repair is barred, e.g. {"repeat_within_months": 12}: the same unit recorded again for the
+    # same category within that many months after this record.
+    repair_bar: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class CreditRecord(db.Model):

@@ -31,6 +31,9 @@ DEFAULT_TIME_LIMITS = {
     "push": 3,  # 结果推送省平台
 }
 
+# 一年内再次发生同类失信行为的，不予修复 (local rule; editable per rule set version).
+DEFAULT_REPAIR_BAR = {"repeat_within_months": 12}
+
 SEED_RULE_SETS = [
     {
         "code": "NDRC-58",
@@ -65,7 +68,7 @@ def seed_rule_sets() -> None:
     """Insert the national rule sets that are missing (flushes only)."""
     for spec in SEED_RULE_SETS:
         if db.session.scalar(select(RuleSet).where(RuleSet.code == spec["code"])) is None:
-            db.session.add(RuleSet(time_limits=dict(DEFAULT_TIME_LIMITS), **spec))
+            db.session.add(RuleSet(time_limits=dict(DEFAULT_TIME_LIMITS), repair_bar=dict(DEFAULT_REPAIR_BAR), **spec))
     db.session.flush()
 
 
