@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, text  # noqa: E402
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import ProcessInstance, TimerJob, User  # noqa: E402
-from app.services import attachments, clock, objections, process  # noqa: E402
+from app.services import applications, attachments, clock, objections, process  # noqa: E402
 from config import TestConfig  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc)
@@ -77,7 +77,7 @@ def add_due_cases(n: int) -> int:
         case = objections.create_objection(applicant, record.id, "duplicate", "重复公示")
         attachments.store_attachment(applicant, case, "evidence", "e.pdf", pdf)
         attachments.store_attachment(applicant, case, "commitment", "c.pdf", pdf)
-        objections.submit_case(applicant, case.id)
+        applications.submit_case(applicant, case.id)
         db.session.commit()
         if i == n:
             return db.session.scalar(select(ProcessInstance.id).where(ProcessInstance.case_id == case.id))

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Attachment, CreditRecord, HumanTask, Letter, User
+from app.models import Attachment, CreditRecord, HumanTask, Letter
 from tests.test_objection_api import do_task, file_objection
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Case, Letter, User
+from app.models import Case, Letter
 from app.services import letters, sequences
 from tests.test_objection_api import do_task, file_objection
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, OutboxMessage, RecordHistory, TimerJob, Unit, User
 from app.services import clock
-from tests.conftest import PDF_BYTES, T0
+from tests.conftest import PDF_BYTES
 
 
 def own_record(username: str) -> CreditRecord:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, HumanTask
-from app.services import attachments, objections, process
+from app.services import applications, attachments, objections, process
 from app.services.errors import Conflict, Invalid
 from tests.conftest import PDF_BYTES
 from tests.test_objection_api import own_record
@@ -21,7 +21,7 @@ def filed_case(users) -> Case:
     case = objections.create_objection(applicant, own_record("applicant1").id, "decision_revoked", "认定文书已撤销。")
     attachments.store_attachment(applicant, case, "evidence", "撤销决定.pdf", PDF_BYTES)
     attachments.store_attachment(applicant, case, "commitment", "承诺书.pdf", PDF_BYTES)
-    objections.submit_case(applicant, case.id)
+    applications.submit_case(applicant, case.id)
     db.session.commit()
     return case
 
@@ -49,4 +49,4 @@ def test_unhappy_inputs_change_nothing(users):
     db.session.rollback()
     assert open_task(case).id == task.id and case.status == "in_progress"
     with pytest.raises(Conflict):
-        objections.submit_case(users["applicant1"], case.id)
+        applications.submit_case(users["applicant1"], case.id)

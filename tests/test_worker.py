@@ -17,7 +17,7 @@ from sqlalchemy import func, select, text
 from app import create_app
 from app.extensions import db
 from app.models import Case, CaseEvent, TimerJob, User
-from app.services import attachments, clock, objections, process
+from app.services import applications, attachments, clock, objections, process
 from config import TestConfig
 from tests.conftest import PDF_BYTES, T0
 
@@ -60,7 +60,7 @@ def build_due_timers(url: str, files: Path, n: int) -> None:
             case = objections.create_objection(applicant, record.id, "duplicate", "重复公示")
             attachments.store_attachment(applicant, case, "evidence", "e.pdf", PDF_BYTES)
             attachments.store_attachment(applicant, case, "commitment", "c.pdf", PDF_BYTES)
-            objections.submit_case(applicant, case.id)
+            applications.submit_case(applicant, case.id)
             task = db.session.scalar(select(process.HumanTask).where(process.HumanTask.case_id == case.id))
             process.complete_task(intake, task.id, {"intake_choice": "request_supplement",
                                                     "supplement_items": "承诺书", "reason": "材料不全"})

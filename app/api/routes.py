@@ -13,7 +13,9 @@ from app.api import bp
 from app.api.openapi import OPENAPI
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
-from app.services import access, attachments, audit, auth, calendar, objections, process, rectification, sanctions, tasks
+from app.services import (
+    access, applications, attachments, audit, auth, calendar, objections, process, rectification, sanctions, tasks,
+)
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.services.taskforms import form_for
 
@@ -202,7 +204,7 @@ def add_attachment(case_id: int):
 @bp.route("/cases/<int:case_id>/submit", methods=["POST"])
 @token_required
 def submit_case(case_id: int):
-    case = objections.submit_case(g.api_user, case_id)
+    case = applications.submit_case(g.api_user, case_id)
     db.session.commit()
     return jsonify(case_json(case, g.api_user))
 

@@ -1,18 +1,17 @@
 """The objection-review domain (SPEC §4.1): filing, and the effects its BPMN asks for."""
 from __future__ import annotations
 
-import secrets
 from datetime import date
 
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Attachment, Case, CaseEvent, CreditRecord, User
-from app.services import access, audit, calendar, letters, outbox, rules, sequences
+from app.models import Case, CaseEvent, CreditRecord, User
+from app.services import access, applications, audit, calendar, outbox, rules
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid
-from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_values, start_process
-from app.services.transitions import change_case_status, change_record_status
+from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_values
+from app.services.transitions import change_record_status
 
 REASONS = {
     "wrong_content": "信息错误",
@@ -24,7 +23,6 @@ REASONS = {
     "decision_revoked": "认定文书已被撤销/变更",
 }
 OBJECTIONABLE = ("published", "corrected")
-CASE_PREFIX = {"objection": "YY", "rectification": "ZG", "repair": "XF", "restoration": "HF"}
 
 
 def objection_block(record: CreditRecord) -> str | None:
@@ -60,72 +58,20 @@ def create_objection(user: User, record_id: int, reason: str, statement: str) ->
     block = objection_block(record)
     if block:
         raise Conflict(block, code="objection_blocked")
-    case = Case(
-        type="objection", status="draft", record_id=record.id, applicant_unit_id=user.unit_id,
-        created_by_id=user.id, rule_set_id=rules.rule_set_on(record.basis_date).id,
-        form={"reason": reason, "statement": statement}, query_code=secrets.token_hex(4).upper(), created_at=now(),
-    )
-    db.session.add(case)
-    db.session.flush()
+    case = applications.new_draft(user, "objection", record, {"reason": reason, "statement": statement})
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="created", to_status="draft",
                              comment=f"异议理由：{REASONS[reason]}"))
     audit.record("case.create", object_type="case", object_id=case.id, details={"type": "objection", "record_id": record.id})
     return case
 
 
-def missing_materials(case: Case) -> list[str]:
-    """Name what a draft still lacks before it can be submitted."""
-    kinds = set(db.session.scalars(select(Attachment.kind).where(Attachment.case_id == case.id)))
-    missing = []
-    if "evidence" not in kinds:
-        missing.append("证据材料（evidence）")
-    if "commitment" not in kinds:
-        missing.append("加盖公章的异议申诉信用承诺书（commitment）")
-    return missing
-
-
-def submit_case(user: User, case_id: int) -> Case:
-    """Submit a complete draft: give it a number and start its process (flushes only)."""
-    case = access.get_case(user, case_id)
-    if case.applicant_unit_id != user.unit_id or not user.has_role("applicant"):
-        raise Invalid("只有申请单位经办人可以提交本单位的申请。", code="role")
-    if case.status != "draft":
-        raise Conflict("该申请已提交，请勿重复提交。", code="duplicate_submission")
-    missing = missing_materials(case)
-    if missing:
-        raise Invalid("材料不全：缺少" + "、".join(missing) + "。", code="missing_materials",
-                      fields={"materials": "、".join(missing)})
-    block = objection_block(case.record)
-    if block:
-        raise Conflict(block, code="objection_blocked")
-    year = calendar_year_local()
-    case.number = f"{CASE_PREFIX[case.type]}-{year}-{sequences.next_number('case:' + case.type, year):06d}"
-    case.submitted_at = now()
-    change_case_status(case, "in_progress", user_id=user.id, reason="提交申请")
-    start_process(case, user)
-    return case
-
-
-def calendar_year_local() -> int:
-    return letters.local_today().year
-
-
 @completion_hook("objection_intake_review")
 def _intake_decided(case: Case, user: User, values: dict) -> dict:
     if values["intake_choice"] == "request_supplement":
-        change_case_status(case, "supplement", user_id=user.id, reason="要求补正：" + values["supplement_items"],
-                           step="intake_review")
-        due = calendar.deadline(now(), rules.time_limit(case.rule_set, "supplement"))
-        return {"supplement_due": due.due.isoformat()}
+        return applications.request_supplement(case, user, values)
     if values["intake_choice"] == "accept":
         due = calendar.deadline(now(), rules.time_limit(case.rule_set, "objection_verify"))
         return {"verify_due": due.due.isoformat()}
-    return {}
-
-
-@completion_hook("supplement_materials")
-def _supplied(case: Case, user: User, values: dict) -> dict:
-    change_case_status(case, "in_progress", user_id=user.id, reason="已补正材料", step="supplement_materials")
     return {}
 
 
@@ -182,3 +128,9 @@ def _corrections(record: CreditRecord, verified: dict) -> dict:
 
 def _jsonable(changes: dict) -> dict:
     return {k: [str(o) if isinstance(o, date) else o, str(n) if isinstance(n, date) else n] for k, (o, n) in changes.items()}
+
+
+applications.KINDS["objection"] = applications.ApplicationKind(
+    materials={"evidence": "证据材料", "commitment": "加盖公章的异议申诉信用承诺书"},
+    block=lambda case: objection_block(case.record),
+)

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
 from app.services import access, audit, calendar, notifications, rules
 from app.services.clock import now
-from app.services.errors import Conflict, Forbidden, NotFound
+from app.services.errors import Conflict, Forbidden
 from app.services.taskforms import form_for
 
 PROCESS_KEYS = {"objection": "objection_review", "rectification": "rectification"}

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
-from app.services import access, attachments, objections
+from app.services import access, applications, attachments, objections
 from app.services.errors import ServiceError
 from forms.cases import ObjectionForm
 
@@ -41,7 +41,7 @@ def record(record_id: int):
             if form.commitment.data and form.commitment.data.filename:
                 attachments.store_attachment(current_user, case, "commitment", form.commitment.data.filename,
                                              form.commitment.data.read())
-            objections.submit_case(current_user, case.id)
+            applications.submit_case(current_user, case.id)
             db.session.commit()
         except ServiceError as exc:
             db.session.rollback()  # nothing of a refused application is kept

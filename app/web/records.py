@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CreditRecord, Unit

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Case, HumanTask
+from app.models import Case
 from app.services import access, letters, process
 from app.services import tasks as task_queries
 from app.services.errors import Conflict, ServiceError
