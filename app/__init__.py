@@ -27,7 +27,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     login_manager.init_app(app)
 
     from app import models  # noqa: F401  (register tables)
-    from app.services import objections, rectification  # noqa: F401  (register BPMN effect handlers)
+    from app.services import objections, rectification, repair, restoration  # noqa: F401  (BPMN effect handlers)
     from app.web import register_web
     from app.api import bp as api_bp
     from app.cli import register_cli

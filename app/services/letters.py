@@ -28,7 +28,13 @@ LETTER_TYPES = {
     "objection_decision": LetterType("异议处理决定书", "异决"),
     "rectification_notice": LetterType("限期整改通知书", "整改"),
     "public_criticism_decision": LetterType("通报批评决定", "通报"),
+    "repair_rejection_notice": LetterType("不予受理通知书", "修不受"),
+    "repair_decision": LetterType("信用修复决定书", "修决"),
+    "repair_refusal": LetterType("不予修复决定书", "不修"),
+    "restoration_decision": LetterType("荣誉评选资格恢复决定书", "复决"),
 }
+# 荣誉评选资格恢复决定书 are copied to the organisation and HR departments (SPEC §4.4.4).
+RESTORATION_CC = ["中共随州市委组织部", "随州市人力资源和社会保障局"]
 
 DECISION_TEXT = {
     "correct": "对该条政务失信记录予以更正。更正后的信息已在“信用随州”网站同步更新，并推送至信用中国（湖北）平台。",
@@ -49,7 +55,13 @@ def chinese_date(day: date) -> str:
 
 
 def local_today() -> date:
+    """Today in Beijing time, by the app clock."""
     return now().astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
+
+
+def to_local_date(instant) -> date:
+    """The Beijing-time date of an instant."""
+    return instant.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
 
 
 def _record_phrase(case: Case) -> str:
@@ -84,6 +96,17 @@ def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
             "逾期未提交的，将取消你单位荣誉评选资格，并视情予以公开通报批评。",
             "特此通知。",
         ]
+    if letter_type in ("repair_rejection_notice", "repair_decision", "repair_refusal"):
+        return _repair_paragraphs(case, letter_type, context)
+    if letter_type == "restoration_decision":
+        return [
+            f"经查，{case.applicant_unit.name}因政务失信行为（{context['basis']}）被取消荣誉评选资格。"
+            f"{context['why']}",
+            "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），"
+            f"经审核，决定自{chinese_date(local_today())}起恢复该单位的荣誉评选资格。",
+            "请组织、人事部门在开展评优评先、荣誉评选时据此办理。",
+            "特此决定。",
+        ]
     if letter_type == "public_criticism_decision":
         return [
             f"{case.applicant_unit.name}存在政务失信行为：{_facts(case)}{_basis_sentence(case)}本办于"
@@ -94,6 +117,28 @@ def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
             "希望该单位引以为戒，切实履行整改责任，依法依规重塑政务诚信。",
         ]
     raise KeyError(letter_type)
+
+
+def _repair_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
+    submitted = chinese_date(case.submitted_at.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date())
+    opening = f"你单位于{submitted}提交的关于{_record_phrase(case)}的信用修复申请（受理编号：{case.number}）收悉。"
+    if letter_type == "repair_rejection_notice":
+        return [opening + f"经审查，{context.get('reason') or '不符合受理条件'}，本办决定不予受理。", "特此通知。"]
+    if letter_type == "repair_decision":
+        return [
+            opening + f"经审核，并征求认定单位{case.record.recording_unit.name}意见，你单位已纠正失信行为、履行相关义务，"
+            "符合信用修复条件。",
+            "本办决定对该条政务失信记录予以信用修复：即日起在“信用随州”网站终止公示，停止共享，"
+            "并推送信用中国（湖北）撤回该记录。依据该记录实施的取消荣誉评选资格措施，将另行办理恢复。",
+            f"理由：{context.get('reasons', '')}",
+            "特此决定。",
+        ]
+    return [
+        opening + "经审核，本办决定不予修复。",
+        f"理由：{context.get('reasons', '')}",
+        "你单位可在整改到位、符合条件后重新申请。",
+        "特此决定。",
+    ]
 
 
 def _objection_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
@@ -134,7 +179,9 @@ def letter_data(case: Case, letter_type: str, number: str, verify_code: str, con
         else case.applicant_unit.name,
         "paragraphs": letter_paragraphs(case, letter_type, context),
         "issued_on": today,
-        "cc": [case.record.recording_unit.name] if letter_type in ("objection_decision", "public_criticism_decision")
+        "cc": RESTORATION_CC if letter_type == "restoration_decision"
+        else [case.record.recording_unit.name] if letter_type in ("objection_decision", "public_criticism_decision",
+                                                                  "repair_decision", "repair_refusal")
         else [],
         "printed_by": cfg["ISSUER_NAME"],
         "printed_on": today,

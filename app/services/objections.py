@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, User
-from app.services import access, applications, audit, calendar, outbox, rules
+from app.services import access, applications, audit, calendar, publication, rules
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid
 from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_values
@@ -106,9 +106,7 @@ def _apply_decision(case: Case, user_id: int | None) -> None:
                              reason=f"异议处理决定：{'维持' if decision == 'maintain' else '记载异议'}。{reasons}",
                              changes={"annotation": [None, record.annotation]} if decision == "annotate" else None)
     # The result goes to the provincial platform (信用中国（湖北）) through the outbox, after commit.
-    outbox.enqueue("push", f"push:record:{record.id}:case:{case.id}",
-                   {"action": "withdraw" if decision == "revoke" else "update", "record_id": record.id,
-                    "case_id": case.id})
+    publication.push(record, "withdraw" if decision == "revoke" else "update", case)
 
 
 def _corrections(record: CreditRecord, verified: dict) -> dict:

@@ -14,7 +14,8 @@ from app.services.clock import now
 from app.services.errors import Conflict, Forbidden
 from app.services.taskforms import form_for
 
-PROCESS_KEYS = {"objection": "objection_review", "rectification": "rectification"}
+PROCESS_KEYS = {"objection": "objection_review", "rectification": "rectification", "repair": "credit_repair",
+                "restoration": "honor_restoration"}
 
 # Effect handlers by name: BPMN scripts emit(name, **args); handler(case, user_id, **args).
 EFFECTS: dict[str, Callable] = {}

@@ -10,11 +10,17 @@ from app.services.transitions import change_sanction_status
 
 
 def impose(kind: str, case: Case, *, status: str, user_id: int | None, reason: str) -> Sanction:
-    """Create a sanction on the case's record and unit, active or proposed (flushes only)."""
+    """Create a sanction on the case's record and unit, active or proposed (flushes only).
+
+    An honour disqualification lasts while its record may be published: its term ends with the
+    record's automatic end date, when the worker opens a restoration.
+    """
     from app.services.letters import local_today
 
+    term_end = case.record.auto_end_date if kind == "honor_disqualification" else None
     sanction = Sanction(kind=kind, unit_id=case.record.subject_unit_id, status=None, created_by_case_id=case.id,
-                        start_date=local_today() if status == "active" else None, created_at=now())
+                        start_date=local_today() if status == "active" else None, term_end=term_end,
+                        created_at=now())
     sanction.records = [case.record]
     db.session.add(sanction)
     change_sanction_status(sanction, status, user_id=user_id, case_id=case.id, reason=reason)
@@ -61,3 +67,11 @@ def visible_sanctions(user: User, unit_id: int | None = None) -> list[Sanction]:
     if unit_id is not None:
         query = query.where(Sanction.unit_id == unit_id)
     return list(db.session.scalars(query.order_by(Sanction.id.desc())))
+
+
+def resting_on(record_id: int, *, kind: str, status: str) -> list[Sanction]:
+    """Sanctions of a kind and status that rest on a record."""
+    return list(db.session.scalars(
+        select(Sanction).join(sanction_record, sanction_record.c.sanction_id == Sanction.id)
+        .where(sanction_record.c.record_id == record_id, Sanction.kind == kind, Sanction.status == status)
+    ))

@@ -83,6 +83,9 @@ DECISION_CHOICES = (
 APPROVAL_CHOICES = (("approve", "批准"), ("return", "退回修改"))
 SEVERITY_CHOICES = (("minor", "轻微"), ("general", "一般"), ("serious", "严重"))
 REVIEW_CHOICES = (("accept", "整改通过"), ("return_for_rework", "退回重新整改"))
+AGREE_CHOICES = (("agree", "同意"), ("disagree", "不同意"))
+REPAIR_CHOICES = (("approve", "准予修复"), ("refuse", "不予修复"))
+RESTORATION_CHOICES = (("approve", "批准恢复"), ("refuse", "不予恢复"))
 CRITICISM_CHOICES = (("approve", "批准通报批评"), ("decline", "不予通报批评"))
 
 FORMS = {
@@ -96,6 +99,43 @@ FORMS = {
                 Field("reason", "理由", required_if={"intake_choice": ("reject", "request_supplement")}),
             ),
             public=True,
+        ),
+        TaskForm(
+            "repair_intake_review",
+            (
+                Field("intake_choice", "审查结论", "choice", True, INTAKE_CHOICES, routing=True),
+                Field("supplement_items", "需补正的材料", required_if={"intake_choice": ("request_supplement",)}),
+                Field("reason", "理由", required_if={"intake_choice": ("reject", "request_supplement")}),
+            ),
+            public=True,
+        ),
+        TaskForm(
+            "verify_repair",
+            (
+                Field("verifier_opinion", "认定单位意见", "choice", True, AGREE_CHOICES),
+                Field("opinion", "意见说明", required=True),
+            ),
+        ),
+        TaskForm(
+            "approve_repair",
+            (
+                Field("repair_decision", "审批结论", "choice", True, REPAIR_CHOICES, routing=True),
+                Field("reasons", "理由", required=True),
+            ),
+        ),
+        TaskForm(
+            "review_restoration",
+            (
+                Field("restoration_review", "审核意见", "choice", True, AGREE_CHOICES, routing=True),
+                Field("opinion", "意见说明", required=True),
+            ),
+        ),
+        TaskForm(
+            "approve_restoration",
+            (
+                Field("restoration_approval", "审批结论", "choice", True, RESTORATION_CHOICES, routing=True),
+                Field("comment", "审批意见", required_if={"restoration_approval": ("refuse",)}),
+            ),
         ),
         TaskForm(
             "supplement_materials",

@@ -22,6 +22,10 @@ RECORD_TRANSITIONS = {
     ("disputed", "published"): "异议处理决定：维持或记载异议，撤销“异议中”标注",
     ("disputed", "corrected"): "异议处理决定：更正",
     ("disputed", "revoked"): "异议处理决定：撤销",
+    ("published", "repaired"): "信用修复经批准：终止公示、停止共享 (SPEC §4.3.5)",
+    ("corrected", "repaired"): "信用修复经批准：终止公示、停止共享 (SPEC §4.3.5)",
+    ("published", "expired"): "公示期满（最长公示期），自动终止公示 (SPEC §3)",
+    ("corrected", "expired"): "公示期满（最长公示期），自动终止公示 (SPEC §3)",
 }
 
 

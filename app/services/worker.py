@@ -21,6 +21,8 @@ class SweepResult:
     delivered: int = 0
     retried: int = 0
     failed: int = 0
+    expired: int = 0
+    restorations: int = 0
 
 
 def _claim_due_timer(skip: set[str]) -> str | None:
@@ -72,10 +74,24 @@ def deliver_outbox(limit: int, result: SweepResult) -> None:
             result.failed += 1
 
 
+def daily_rules(result: SweepResult) -> None:
+    """End publications past their maximum period; open restorations whose disqualification term ended."""
+    from app.services import letters, publication, restoration
+
+    try:
+        result.expired = publication.expire_records(letters.local_today())
+        result.restorations = restoration.start_due_restorations()
+        db.session.commit()
+    except Exception:  # logged; the next sweep tries again
+        db.session.rollback()
+        log.exception("daily rules failed")
+
+
 def sweep(limit: int = 500) -> SweepResult:
-    """Run one sweep: timers first (they may queue messages), then the outbox."""
+    """Run one sweep: timers, then date rules (both may queue messages), then the outbox."""
     result = SweepResult()
     fire_due_timers(limit, result)
+    daily_rules(result)
     deliver_outbox(limit, result)
     db.session.remove()  # end every transaction before the worker sleeps (SQLite write lock)
     return result

@@ -1,0 +1,154 @@
+"""Eligibility: may a record be repaired, may an honour disqualification end, is a unit eligible on a date.
+
+Python computes the facts (dates, other records, open cases); the DMN tables in processes/ decide,
+both here before a form opens and again inside the BPMN processes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import select
+
+from app.engine import decisions
+from app.engine.definitions import latest_definition
+from app.extensions import db
+from app.models import Case, CreditRecord, RecordHistory, Sanction
+from app.services import letters
+
+REPAIRABLE = ("published", "corrected")
+CLEARED = ("repaired", "revoked", "expired")
+LIVE = ("published", "disputed", "corrected")
+OPEN_CASE = ("draft", "in_progress", "supplement")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    eligible: bool
+    code: str  # the DMN's reason code
+    message: str  # what the applicant reads
+    earliest: date | None = None  # when min_period is the obstacle
+
+
+def _decide(process_key: str, decision_id: str, facts: dict) -> dict:
+    definition = latest_definition(process_key)
+    filename = f"{decision_id}.dmn"
+    if definition is None or filename not in definition.sources:
+        raise RuntimeError(f"{process_key} with {filename} is not deployed (flask --app wsgi processes deploy)")
+    return decisions.evaluate(decision_id, definition.sources[filename], facts)
+
+
+def repair_facts(record: CreditRecord, today: date, *, ignore_case_id: int | None = None) -> dict:
+    """Facts for repair_eligibility.dmn (SPEC §4.3.1)."""
+    rectification_ordered = db.session.scalar(select(Case.id).where(
+        Case.record_id == record.id, Case.type == "rectification", Case.status != "draft").limit(1)) is not None
+    open_case = db.session.scalar(select(Case.id).where(
+        Case.record_id == record.id, Case.type.in_(("objection", "repair")), Case.status.in_(OPEN_CASE[1:]),
+        Case.id != (ignore_case_id or 0)).limit(1)) is not None
+    return {
+        "min_period_passed": today >= record.earliest_repair_date,
+        "rectification_ok": (not rectification_ordered) or record.rectified_at is not None,
+        "open_case": open_case,
+        "barred": repeat_offence(record) is not None,
+    }
+
+
+def repeat_offence(record: CreditRecord) -> CreditRecord | None:
+    """Another record of the same unit and category within the rule set's window after this one."""
+    months = (record.rule_set.repair_bar or {}).get("repeat_within_months")
+    if not months:
+        return None
+    return db.session.scalar(select(CreditRecord).where(
+        CreditRecord.subject_unit_id == record.subject_unit_id, CreditRecord.category == record.category,
+        CreditRecord.id != record.id, CreditRecord.status != "revoked",
+        CreditRecord.basis_date > record.basis_date,
+        CreditRecord.basis_date <= record.basis_date + relativedelta(months=months),
+    ).limit(1))
+
+
+REPAIR_MESSAGES = {
+    "min_period": "最短公示期未满，暂不能申请信用修复。",
+    "rectification": "该记录被责令限期整改，整改尚未通过审核，暂不能申请信用修复。",
+    "open_case": "该记录已有正在办理的异议或信用修复申请。",
+    "barred": "该单位在规定期限内再次发生同类失信行为，按规则集规定不予修复。",
+    "eligible": "符合信用修复申请条件。",
+}
+
+
+def repair_verdict(record: CreditRecord, today: date | None = None, *, ignore_case_id: int | None = None) -> Verdict:
+    """Say whether the record may be repaired now, why not, and from when."""
+    today = today or letters.local_today()
+    if record.status not in REPAIRABLE:
+        return Verdict(False, "status", f"该记录当前状态为“{record.status_label}”，无需或不能申请信用修复。")
+    result = _decide("credit_repair", "repair_eligibility", repair_facts(record, today, ignore_case_id=ignore_case_id))
+    code = result["ineligible_reason"]
+    message = REPAIR_MESSAGES[code]
+    earliest = record.earliest_repair_date if code == "min_period" else None
+    if earliest:
+        message += f"最早可于{letters.chinese_date(earliest)}申请。"
+    return Verdict(bool(result["eligible"]), code, message, earliest)
+
+
+def restoration_facts(sanction: Sanction) -> dict:
+    """Facts for restoration_eligibility.dmn (SPEC §4.4.2)."""
+    own = {r.id for r in sanction.records}
+    other_serious = db.session.scalar(select(CreditRecord.id).where(
+        CreditRecord.subject_unit_id == sanction.unit_id, CreditRecord.severity == "serious",
+        CreditRecord.status.in_(LIVE), CreditRecord.id.not_in(own)).limit(1))
+    return {
+        "records_cleared": all(r.status in CLEARED for r in sanction.records),
+        "other_serious_active": other_serious is not None,
+    }
+
+
+RESTORATION_MESSAGES = {
+    "records_active": "取消荣誉评选资格所依据的失信记录尚未修复、撤销或届满。",
+    "other_serious": "该单位另有严重失信记录正在公示。",
+    "eligible": "符合恢复荣誉评选资格的条件。",
+}
+
+
+def restoration_verdict(sanction: Sanction) -> Verdict:
+    """Say whether an honour disqualification may be lifted now, and why not."""
+    if sanction.kind != "honor_disqualification" or sanction.status != "active":
+        return Verdict(False, "status", "该措施不是实施中的“取消荣誉评选资格”。")
+    result = _decide("honor_restoration", "restoration_eligibility", restoration_facts(sanction))
+    code = result["ineligible_reason"]
+    return Verdict(bool(result["eligible"]), code, RESTORATION_MESSAGES[code])
+
+
+@dataclass(frozen=True)
+class HonourAnswer:
+    eligible: bool
+    sanctions: list[Sanction]
+    records: list[CreditRecord]
+
+
+def _left_publication_on(record: CreditRecord) -> date | None:
+    ended = db.session.scalar(select(RecordHistory).where(
+        RecordHistory.record_id == record.id, RecordHistory.to_status.in_(CLEARED)).order_by(RecordHistory.id).limit(1))
+    if ended is None:
+        return None
+    return letters.to_local_date(ended.at)
+
+
+def honour_eligibility(unit_id: int, day: date) -> HonourAnswer:
+    """Is the unit eligible for honour evaluation on `day`, and which sanctions and records stand in the way."""
+    blocking_sanctions = []
+    for sanction in db.session.scalars(select(Sanction).where(
+            Sanction.unit_id == unit_id, Sanction.kind == "honor_disqualification",
+            Sanction.status.in_(("active", "lifted")))):
+        started = sanction.start_date is not None and sanction.start_date <= day
+        lifted = sanction.lifted_at is not None and letters.to_local_date(sanction.lifted_at) <= day
+        expired = sanction.term_end is not None and sanction.term_end < day
+        if started and not lifted and not expired:
+            blocking_sanctions.append(sanction)
+    blocking_records = []
+    for record in db.session.scalars(select(CreditRecord).where(
+            CreditRecord.subject_unit_id == unit_id, CreditRecord.severity == "serious",
+            CreditRecord.publication_start <= day, CreditRecord.auto_end_date >= day)):
+        left = _left_publication_on(record)
+        if left is None or left > day:
+            blocking_records.append(record)
+    return HonourAnswer(not blocking_sanctions and not blocking_records, blocking_sanctions, blocking_records)
