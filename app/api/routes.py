@@ -11,10 +11,12 @@ from werkzeug.exceptions import HTTPException
 
 from app.api import bp
 from app.api.openapi import OPENAPI
+from app.services import letters
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import (
-    access, applications, attachments, audit, auth, calendar, objections, process, rectification, sanctions, tasks,
+    access, applications, attachments, audit, auth, calendar, eligibility, objections, process, rectification, repair,
+    restoration, rules, sanctions, tasks,
 )
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.services.taskforms import form_for
@@ -162,6 +164,13 @@ def record(record_id: int):
 @token_required
 def create_case():
     data = _json_body()
+    if data.get("type") == "restoration":  # applicant-started: starts at once for one sanction
+        sanction_id = data.get("sanction_id")
+        if not isinstance(sanction_id, int):
+            raise Invalid("sanction_id 应为整数。", fields={"sanction_id": "必填，整数"})
+        case = restoration.apply_for_restoration(g.api_user, sanction_id)
+        db.session.commit()
+        return jsonify(case_json(case, g.api_user)), 201
     record_id = data.get("record_id")
     if not isinstance(record_id, int):
         raise Invalid("record_id 应为整数。", fields={"record_id": "必填，整数"})
@@ -170,9 +179,11 @@ def create_case():
     elif data.get("type") == "rectification":  # staff-opened: starts at once
         case = rectification.open_rectification(g.api_user, record_id, data.get("deadline_days", ""),
                                                  data.get("requirements") or "")
+    elif data.get("type") == "repair":
+        case = repair.create_repair(g.api_user, record_id, data.get("statement") or "")
     else:
-        raise Invalid("暂支持 type=objection 或 rectification。", code="unsupported_type",
-                      fields={"type": "objection | rectification"})
+        raise Invalid("type 应为 objection、rectification、repair 或 restoration。", code="unsupported_type",
+                      fields={"type": "objection | rectification | repair | restoration"})
     db.session.commit()
     return jsonify(case_json(case, g.api_user)), 201
 
@@ -301,3 +312,41 @@ def sanction_json(s) -> dict:
             "lifted_by_case_id": s.lifted_by_case_id, "lifted_reason": s.lifted_reason,
             "history": [{"at": _iso(h.at), "from": h.from_status, "to": h.to_status, "reason": h.reason,
                          "case_id": h.case_id} for h in s.history]}
+
+
+@bp.route("/records/<int:record_id>/repair-eligibility")
+@token_required
+def repair_eligibility(record_id: int):
+    verdict = eligibility.repair_verdict(access.get_record(g.api_user, record_id))
+    return jsonify({"record_id": record_id, "eligible": verdict.eligible, "reason_code": verdict.code,
+                    "message": verdict.message, "earliest_date": _iso(verdict.earliest)})
+
+
+@bp.route("/units/<int:unit_id>/honor-eligibility")
+@token_required
+def honor_eligibility(unit_id: int):
+    user = g.api_user
+    if not (user.has_role("intake", "approver") or (user.has_role("applicant") and user.unit_id == unit_id)):
+        raise NotFound()
+    raw = request.args.get("date")
+    try:
+        day = date.fromisoformat(raw) if raw else letters.local_today()
+    except ValueError:
+        raise Invalid("date 应为 YYYY-MM-DD。", fields={"date": "YYYY-MM-DD"}) from None
+    answer = eligibility.honour_eligibility(unit_id, day)
+    return jsonify({
+        "unit_id": unit_id, "date": day.isoformat(), "eligible": answer.eligible,
+        "sanctions": [sanction_json(s) for s in answer.sanctions],
+        "records": [{"id": r.id, "basis_doc_no": r.basis_doc_no, "severity": r.severity, "status": r.status,
+                     "auto_end_date": _iso(r.auto_end_date)} for r in answer.records],
+    })
+
+
+@bp.route("/rule-sets")
+@token_required
+def rule_sets():
+    rows = rules.all_rule_sets()
+    return jsonify({"items": [{"id": r.id, "code": r.code, "name": r.name, "legal_basis": r.legal_basis,
+                               "effective_from": _iso(r.effective_from), "effective_to": _iso(r.effective_to),
+                               "periods": r.periods, "time_limits": r.time_limits, "repair_bar": r.repair_bar}
+                              for r in rows]})

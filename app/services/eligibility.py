@@ -126,11 +126,12 @@ class HonourAnswer:
 
 
 def _left_publication_on(record: CreditRecord) -> date | None:
+    """The date a record stopped being published (None while it still is)."""
+    if record.status not in CLEARED:
+        return None
     ended = db.session.scalar(select(RecordHistory).where(
         RecordHistory.record_id == record.id, RecordHistory.to_status.in_(CLEARED)).order_by(RecordHistory.id).limit(1))
-    if ended is None:
-        return None
-    return letters.to_local_date(ended.at)
+    return letters.to_local_date(ended.at if ended else record.updated_at)
 
 
 def honour_eligibility(unit_id: int, day: date) -> HonourAnswer:

@@ -87,8 +87,8 @@ def _after_save(case: Case, opened: list[HumanTask], wf) -> None:
                              body=f"办件 {case.number}，办理期限见待办列表。", case_id=case.id)
 
 
-def start_process(case: Case, user: User, data: dict | None = None) -> ProcessInstance:
-    """Create the case's process instance and run it to its first human task (flushes only)."""
+def start_process(case: Case, user: User | None, data: dict | None = None) -> ProcessInstance:
+    """Create the case's process instance and run it to its first human task (flushes only; user None = system)."""
     definition = latest_definition(PROCESS_KEYS[case.type])
     if definition is None:
         raise RuntimeError(f"process {PROCESS_KEYS[case.type]} is not deployed (run: flask --app wsgi processes deploy)")
@@ -99,8 +99,9 @@ def start_process(case: Case, user: User, data: dict | None = None) -> ProcessIn
                                lock_version=0, updated_at=now())
     db.session.add(instance)
     db.session.flush()
-    _apply_effects(case, ctx, user.id)
-    opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=user.id)
+    actor_id = user.id if user else None
+    _apply_effects(case, ctx, actor_id)
+    opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=actor_id)
     _after_save(case, opened, wf)
     audit.record("process.start", object_type="case", object_id=case.id,
                  details={"process": definition.process_key, "version": definition.version})
@@ -192,8 +193,9 @@ def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
                              internal=not form.public, details={"values": clean}))
     audit.record("task.complete", object_type="task", object_id=task.id,
                  details={"case_id": case.id, "step": task.bpmn_id, "routing": form.routing_values(clean)})
-    _apply_effects(case, ctx, user.id)
-    opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=user.id)
+    actor_id = user.id if user else None
+    _apply_effects(case, ctx, actor_id)
+    opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=actor_id)
     _after_save(case, opened, wf)
     return task
 

@@ -99,3 +99,8 @@ def publication_dates(rule_set: RuleSet, severity: str, basis_date: date) -> tup
 def time_limit(rule_set: RuleSet, key: str) -> int:
     """Return a time limit in working days from a rule set, falling back to the local default."""
     return int(rule_set.time_limits.get(key, DEFAULT_TIME_LIMITS[key]))
+
+
+def all_rule_sets() -> list[RuleSet]:
+    """Every rule set version, oldest first."""
+    return list(db.session.scalars(select(RuleSet).order_by(RuleSet.effective_from)))
