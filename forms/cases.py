@@ -22,3 +22,9 @@ class UploadForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """An empty form that only carries the CSRF token (claim, release, logout)."""
+
+
+class RepairForm(FlaskForm):
+    statement = TextAreaField("失信行为纠正及义务履行情况说明", validators=[DataRequired("请填写说明。"), Length(max=4000)])
+    evidence = MultipleFileField("已履行法定义务、纠正失信行为的证明材料（可多选）")
+    commitment = FileField("信用承诺书（加盖公章后扫描上传）")

@@ -24,9 +24,9 @@ def file_via_web(web, username="applicant1"):
     assert "提出异议" in page and record.basis_doc_no in page
     response = applicant.post(
         f"/portal/records/{record.id}",
-        {"reason": "wrong_content", "statement": "认定文书已被撤销。",
-         "evidence": [(io.BytesIO(PDF_BYTES), "撤销决定书.pdf")],
-         "commitment": (io.BytesIO(PDF_BYTES), "异议申诉信用承诺书.pdf")},
+        {"action": "objection", "objection-reason": "wrong_content", "objection-statement": "认定文书已被撤销。",
+         "objection-evidence": [(io.BytesIO(PDF_BYTES), "撤销决定书.pdf")],
+         "objection-commitment": (io.BytesIO(PDF_BYTES), "异议申诉信用承诺书.pdf")},
         content_type="multipart/form-data", follow_redirects=True,
     )
     text = response.get_data(as_text=True)
@@ -70,8 +70,8 @@ def test_web_form_errors_are_shown_and_change_nothing(web, seeded):
     applicant = web("applicant1")
     record = own_record("applicant1")
     response = applicant.post(f"/portal/records/{record.id}",
-                              {"reason": "wrong_content", "statement": "缺少承诺书。",
-                               "evidence": [(io.BytesIO(PDF_BYTES), "证据.pdf")]},
+                              {"action": "objection", "objection-reason": "wrong_content", "objection-statement": "缺少承诺书。",
+                               "objection-evidence": [(io.BytesIO(PDF_BYTES), "证据.pdf")]},
                               content_type="multipart/form-data")
     text = response.get_data(as_text=True)
     assert "材料不全" in text and "承诺书" in text
@@ -92,9 +92,9 @@ def test_html_in_case_text_is_escaped(web, seeded):
     applicant = web("applicant1")
     record = own_record("applicant1")
     applicant.post(f"/portal/records/{record.id}",
-                   {"reason": "wrong_content", "statement": '<script>alert(1)</script><img src=x onerror=alert(2)>',
-                    "evidence": [(io.BytesIO(PDF_BYTES), "<b>证据</b>.pdf")],
-                    "commitment": (io.BytesIO(PDF_BYTES), "承诺书.pdf")},
+                   {"action": "objection", "objection-reason": "wrong_content", "objection-statement": '<script>alert(1)</script><img src=x onerror=alert(2)>',
+                    "objection-evidence": [(io.BytesIO(PDF_BYTES), "<b>证据</b>.pdf")],
+                    "objection-commitment": (io.BytesIO(PDF_BYTES), "承诺书.pdf")},
                    content_type="multipart/form-data")
     case = db.session.scalar(select(Case).where(Case.record_id == record.id))
     task_id = open_task_id(case.id, "intake_review")

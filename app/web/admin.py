@@ -1,4 +1,4 @@
-"""Administration: the outbox of side effects (pending, failing, failed) with a retry button."""
+"""Administration: rule-set versions, and the outbox of side effects with a retry button."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
@@ -7,7 +7,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import OutboxMessage
-from app.services import audit, outbox
+from app.services import audit, outbox, rules
+from app.services.errors import ServiceError
+from forms.admin import SEVERITY_LABELS, build_rule_set_form
 from forms.cases import ActionForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -43,3 +45,28 @@ def retry(message_id: int):
     else:
         flash("只有“失败”的消息可以重新发送。", "error")
     return redirect(url_for("admin.outbox_page"))
+
+
+@bp.route("/rule-sets", methods=["GET", "POST"])
+def rule_sets():
+    existing = rules.all_rule_sets()
+    form = build_rule_set_form(existing[-1] if existing else None)
+    if form.validate_on_submit():
+        periods = {severity: {"min_months": form[f"{severity}_min"].data, "max_months": form[f"{severity}_max"].data,
+                              "published": form[f"{severity}_published"].data} for severity in SEVERITY_LABELS}
+        limits = {key: form[f"limit_{key}"].data for key in rules.DEFAULT_TIME_LIMITS}
+        try:
+            row = rules.add_rule_set(code=form.code.data, name=form.name.data, legal_basis=form.legal_basis.data,
+                                     effective_from=form.effective_from.data, periods=periods, time_limits=limits,
+                                     repair_bar={"repeat_within_months": form.repeat_within_months.data})
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            for message in exc.fields.values():
+                flash(message, "error")
+        else:
+            flash(f"规则集 {row.code} 已添加，自 {row.effective_from.isoformat()} 起适用于认定日期在此之后的记录。", "success")
+            return redirect(url_for("admin.rule_sets"))
+    return render_template("admin/rule_sets.html", rule_sets=existing, form=form, severities=SEVERITY_LABELS,
+                           limit_keys=list(rules.DEFAULT_TIME_LIMITS))

@@ -1,12 +1,16 @@
-"""Everyone's own pages: notifications, and sanctions of the units one may see."""
+"""Everyone's own pages: notifications, sanctions of the units one may see, honour eligibility."""
 from __future__ import annotations
+
+from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from sqlalchemy import select
+
 from app.extensions import db
 from app.models import Unit
-from app.services import notifications, sanctions
+from app.services import eligibility, letters, notifications, sanctions
 from forms.cases import ActionForm
 
 bp = Blueprint("inbox", __name__)
@@ -35,3 +39,24 @@ def sanctions_page():
     rows = sanctions.visible_sanctions(current_user, unit_id)
     unit = db.session.get(Unit, unit_id) if unit_id else None
     return render_template("inbox/sanctions.html", rows=rows, unit=unit)
+
+
+@bp.route("/eligibility")
+@login_required
+def honour_eligibility():
+    """Is unit X eligible for honour evaluation on date D, and which sanctions and records stand in the way."""
+    staff = current_user.has_role("intake", "approver")
+    if not staff and not current_user.has_role("applicant"):
+        abort(404)
+    units = db.session.scalars(select(Unit).order_by(Unit.name)).all() if staff else [current_user.unit]
+    unit_id = request.args.get("unit_id", type=int) or current_user.unit_id
+    if unit_id not in {u.id for u in units}:
+        abort(404)
+    try:
+        day = date.fromisoformat(request.args.get("date", "")) if request.args.get("date") else letters.local_today()
+    except ValueError:
+        flash("日期格式应为 YYYY-MM-DD。", "error")
+        day = letters.local_today()
+    answer = eligibility.honour_eligibility(unit_id, day)
+    return render_template("inbox/eligibility.html", units=units, unit=db.session.get(Unit, unit_id), day=day,
+                           answer=answer)

@@ -1,15 +1,15 @@
 """Applicant portal: my unit's records, filing an objection, my cases."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
-from app.services import access, applications, attachments, objections
+from app.services import access, applications, attachments, eligibility, objections, repair, restoration
 from app.services.errors import ServiceError
-from forms.cases import ObjectionForm
+from forms.cases import ActionForm, ObjectionForm, RepairForm
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -27,35 +27,67 @@ def records():
     return render_template("portal/records.html", records=rows)
 
 
+def _file_application(create, form) -> Case | None:
+    """Create a draft, attach the uploaded files and submit it in one transaction; None when refused."""
+    try:
+        case = create()
+        for storage in form.evidence.data or []:
+            if storage and storage.filename:
+                attachments.store_attachment(current_user, case, "evidence", storage.filename, storage.read())
+        if form.commitment.data and form.commitment.data.filename:
+            attachments.store_attachment(current_user, case, "commitment", form.commitment.data.filename,
+                                         form.commitment.data.read())
+        applications.submit_case(current_user, case.id)
+        db.session.commit()
+        return case
+    except ServiceError as exc:
+        db.session.rollback()  # nothing of a refused application is kept
+        flash(exc.message, "error")
+        for message in exc.fields.values():
+            flash(message, "error")
+        return None
+
+
 @bp.route("/records/<int:record_id>", methods=["GET", "POST"])
 def record(record_id: int):
     row = access.get_record(current_user, record_id)
-    form = ObjectionForm()
+    form = ObjectionForm(prefix="objection")
+    repair_form = RepairForm(prefix="repair")
     block = objections.objection_block(row)
-    if form.validate_on_submit() and not block:
-        try:
-            case = objections.create_objection(current_user, row.id, form.reason.data, form.statement.data)
-            for storage in form.evidence.data or []:
-                if storage and storage.filename:
-                    attachments.store_attachment(current_user, case, "evidence", storage.filename, storage.read())
-            if form.commitment.data and form.commitment.data.filename:
-                attachments.store_attachment(current_user, case, "commitment", form.commitment.data.filename,
-                                             form.commitment.data.read())
-            applications.submit_case(current_user, case.id)
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()  # nothing of a refused application is kept
-            flash(exc.message, "error")
-            for name, message in exc.fields.items():
-                flash(message, "error")
-        else:
-            flash(f"异议申请已提交，受理编号 {case.number}，查询码 {case.query_code}。", "success")
-            return redirect(url_for("cases.show", case_id=case.id))
+    verdict = eligibility.repair_verdict(row)
+    case = None
+    if request.form.get("action") == "objection" and form.validate_on_submit() and not block:
+        case = _file_application(
+            lambda: objections.create_objection(current_user, row.id, form.reason.data, form.statement.data), form)
+    elif request.form.get("action") == "repair" and repair_form.validate_on_submit() and verdict.eligible:
+        case = _file_application(lambda: repair.create_repair(current_user, row.id, repair_form.statement.data),
+                                 repair_form)
+    if case is not None:
+        kind = "异议" if case.type == "objection" else case.type_label
+        flash(f"{kind}申请已提交，受理编号 {case.number}，查询码 {case.query_code}。", "success")
+        return redirect(url_for("cases.show", case_id=case.id))
     cases = db.session.scalars(
         access.visible_cases(current_user).where(Case.record_id == row.id).order_by(Case.id.desc())
     ).all()
     return render_template("portal/record.html", record=row, form=form, block=block, cases=cases,
-                           reasons=objections.REASONS)
+                           repair_form=repair_form, verdict=verdict)
+
+
+@bp.route("/sanctions/<int:sanction_id>/restoration", methods=["POST"])
+def apply_restoration(sanction_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        case = restoration.apply_for_restoration(current_user, sanction_id)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            raise
+        flash(exc.message, "error")
+        return redirect(url_for("inbox.sanctions_page"))
+    flash(f"荣誉评选资格恢复申请已提交，受理编号 {case.number}。", "success")
+    return redirect(url_for("cases.show", case_id=case.id))
 
 
 @bp.route("/cases")

@@ -1,9 +1,14 @@
-"""Public pages (no login): home and letter verification."""
+"""Public pages (no login): published records, case progress, letter verification."""
 from __future__ import annotations
 
 import hashlib
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, render_template, request
+
+from app.extensions import db
+from app.models import CATEGORIES, SEVERITIES
+from app.services import public
+from app.services.publication import mask_name
 
 from app.services import letters
 
@@ -26,3 +31,34 @@ def verify(code: str):
     if uploaded:
         upload_match = hashlib.sha256(uploaded.read()).hexdigest() == letter.sha256
     return render_template("public/verify.html", letter=letter, intact=intact, upload_match=upload_match)
+
+
+@bp.route("/public/records")
+def records():
+    q = request.args.get("q", "")
+    category = request.args.get("category", "") if request.args.get("category") in CATEGORIES else ""
+    severity = request.args.get("severity", "") if request.args.get("severity") in SEVERITIES else ""
+    page = request.args.get("page", 1, type=int) or 1
+    rows, total = public.public_records(q, category, severity, page)
+    return render_template("public/records.html", rows=rows, total=total, q=q, category=category, severity=severity,
+                           page=page, page_size=public.PAGE, categories=CATEGORIES, severities=SEVERITIES,
+                           mask=mask_name)
+
+
+@bp.route("/public/progress", methods=["GET", "POST"])
+def progress():
+    case = None
+    status = 200
+    if request.method == "POST":
+        try:
+            case = public.lookup_case(request.form.get("number", ""), request.form.get("code", ""),
+                                      request.remote_addr or "")
+            db.session.commit()
+        except public.TooManyLookups as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            status = 429
+        else:
+            if case is None:
+                flash("未找到该受理编号，或查询码不正确。", "error")
+    return render_template("public/progress.html", case=case), status
