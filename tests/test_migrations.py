@@ -12,8 +12,6 @@ from tests.test_worker import make_app, shared_url
 
 
 def test_upgrade_with_data_then_downgrade_and_back(app, tmp_path):
-    from app.services import attachments, objections
-
     url = shared_url(tmp_path)
     other = make_app(url, tmp_path / "files")
     with other.app_context():

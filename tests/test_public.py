@@ -6,7 +6,6 @@ import io
 import threading
 from datetime import date, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from app.extensions import db

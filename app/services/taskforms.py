@@ -88,27 +88,18 @@ REPAIR_CHOICES = (("approve", "准予修复"), ("refuse", "不予修复"))
 RESTORATION_CHOICES = (("approve", "批准恢复"), ("refuse", "不予恢复"))
 CRITICISM_CHOICES = (("approve", "批准通报批评"), ("decline", "不予通报批评"))
 
+# 受理审查 is the same form for objections and repairs: accept, ask for 补正, or refuse.
+INTAKE_FIELDS = (
+    Field("intake_choice", "审查结论", "choice", True, INTAKE_CHOICES, routing=True),
+    Field("supplement_items", "需补正的材料", required_if={"intake_choice": ("request_supplement",)}),
+    Field("reason", "理由", required_if={"intake_choice": ("reject", "request_supplement")}),
+)
+
 FORMS = {
     form.key: form
     for form in (
-        TaskForm(
-            "objection_intake_review",
-            (
-                Field("intake_choice", "审查结论", "choice", True, INTAKE_CHOICES, routing=True),
-                Field("supplement_items", "需补正的材料", required_if={"intake_choice": ("request_supplement",)}),
-                Field("reason", "理由", required_if={"intake_choice": ("reject", "request_supplement")}),
-            ),
-            public=True,
-        ),
-        TaskForm(
-            "repair_intake_review",
-            (
-                Field("intake_choice", "审查结论", "choice", True, INTAKE_CHOICES, routing=True),
-                Field("supplement_items", "需补正的材料", required_if={"intake_choice": ("request_supplement",)}),
-                Field("reason", "理由", required_if={"intake_choice": ("reject", "request_supplement")}),
-            ),
-            public=True,
-        ),
+        TaskForm("objection_intake_review", INTAKE_FIELDS, public=True),
+        TaskForm("repair_intake_review", INTAKE_FIELDS, public=True),
         TaskForm(
             "verify_repair",
             (
