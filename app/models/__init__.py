@@ -11,7 +11,7 @@ from app.models.cases import (
     NumberSequence,
     Notification,
 )
-from app.models.org import ROLES, UNIT_KINDS, LoginSession, Unit, User, UserRole
+from app.models.org import ROLES, UNIT_KINDS, LoginSession, SavedFilter, Unit, User, UserRole
 from app.models.records import (
     SANCTION_KINDS,
     SANCTION_STATUSES,

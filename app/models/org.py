@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -116,3 +116,17 @@ class LoginSession(db.Model):
     ip: Mapped[str] = mapped_column(String(64), default="")
 
     user: Mapped[User] = relationship()
+
+
+class SavedFilter(db.Model):
+    """A named set of inbox filters; shared ones are offered to every colleague with the same roles."""
+
+    __tablename__ = "saved_filter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    params: Mapped[dict] = mapped_column(JSON)
+    shared: Mapped[bool] = mapped_column(default=False)
+
+    owner: Mapped[User] = relationship()

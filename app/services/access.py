@@ -76,9 +76,17 @@ def get_case(user: User, case_id: int) -> Case:
     return row
 
 
-def get_task(user: User, task_id: str) -> HumanTask:
-    """Load a task the user may see (any state), else NotFound."""
-    row = db.session.scalar(select(HumanTask).where(HumanTask.id == str(task_id), task_filter(user)))
+def supervised_filter(user: User):
+    """Tasks a credit-office leader oversees (to reassign), beyond the ones they work themselves."""
+    if user.has_role("approver"):
+        return HumanTask.lane.in_(STAFF_ROLES)
+    return false()
+
+
+def get_task(user: User, task_id: str, *, supervise: bool = False) -> HumanTask:
+    """Load a task the user may work (or, with supervise, oversee), in any state, else NotFound."""
+    condition = or_(task_filter(user), supervised_filter(user)) if supervise else task_filter(user)
+    row = db.session.scalar(select(HumanTask).where(HumanTask.id == str(task_id), condition))
     if row is None:
         raise NotFound()
     return row

@@ -26,16 +26,20 @@ def notify(unit_id: int | None, role: str, *, kind: str, title: str, body: str =
     recipients = db.session.scalars(
         select(User).join(UserRole).where(User.unit_id == unit_id, UserRole.role == role, User.active.is_(True))
     ).all()
-    mail_on = bool(current_app.config.get("MAIL_SERVER"))
     for user in recipients:
-        row = Notification(unit_id=unit_id, role=role, user_id=user.id, case_id=case_id, kind=kind, title=title,
-                           body=body, created_at=now())
-        db.session.add(row)
-        db.session.flush()
-        if mail_on and user.email:
-            outbox.enqueue("email", f"email:notification:{row.id}",
-                           {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{title}", "body": body or title})
+        notify_user(user, kind=kind, title=title, body=body, case_id=case_id)
     return len(recipients)
+
+
+def notify_user(user: User, *, kind: str, title: str, body: str = "", case_id: int | None = None) -> None:
+    """Tell one user (and queue an e-mail when they have an address and mail is configured)."""
+    row = Notification(unit_id=user.unit_id, role=None, user_id=user.id, case_id=case_id, kind=kind, title=title,
+                       body=body, created_at=now())
+    db.session.add(row)
+    db.session.flush()
+    if current_app.config.get("MAIL_SERVER") and user.email:
+        outbox.enqueue("email", f"email:notification:{row.id}",
+                       {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{title}", "body": body or title})
 
 
 def unread_count(user: User) -> int:

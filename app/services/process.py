@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
 from app.services import access, audit, calendar, notifications, rules
 from app.services.clock import now
-from app.services.errors import Conflict, Forbidden
+from app.services.errors import Conflict, Forbidden, Invalid
 from app.services.taskforms import form_for
 
 PROCESS_KEYS = {"objection": "objection_review", "rectification": "rectification", "repair": "credit_repair",
@@ -154,6 +154,42 @@ def release_task(user: User, task_id: str) -> HumanTask:
     db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=user.id, action="released", step=task.bpmn_id,
                              comment=task.title, internal=True))
     audit.record("task.release", object_type="task", object_id=task.id, details={"case_id": task.case_id})
+    return task
+
+
+def may_work(user: User, task: HumanTask) -> bool:
+    """Whether a user's roles and unit fit a task's lane (the same rule as access.task_filter)."""
+    if task.lane not in user.roles:
+        return False
+    return task.lane in access.STAFF_ROLES or task.candidate_unit_id == user.unit_id
+
+
+def reassign_task(supervisor: User, task_id: str, assignee_id: int, reason: str) -> HumanTask:
+    """A credit-office leader hands an open office task to a colleague, with a reason in the history."""
+    if not supervisor.has_role("approver"):
+        raise Forbidden("只有信用办负责人可以改派任务。", code="not_supervisor")
+    task = access.get_task(supervisor, task_id, supervise=True)
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("请填写改派理由。", fields={"reason": "必填"})
+    assignee = db.session.get(User, assignee_id)
+    if assignee is None or not assignee.active or not may_work(assignee, task):
+        raise Invalid("改派对象须为可办理该环节的在岗人员。", fields={"assignee_id": "人员不符合"})
+    previous = task.assignee_id
+    result = db.session.execute(
+        update(HumanTask).where(HumanTask.id == task.id, HumanTask.status == "open")
+        .values(assignee_id=assignee.id).execution_options(synchronize_session=False)
+    )
+    db.session.refresh(task)
+    if result.rowcount != 1:
+        raise Conflict("该任务已办结，无法改派。", code="task_closed")
+    db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=supervisor.id, action="reassigned",
+                             step=task.bpmn_id, internal=True, comment=f"{task.title}改派给{assignee.display_name}：{reason}",
+                             details={"from": previous, "to": assignee.id}))
+    audit.record("task.reassign", object_type="task", object_id=task.id,
+                 details={"case_id": task.case_id, "from": previous, "to": assignee.id, "reason": reason})
+    notifications.notify_user(assignee, kind="new_task", title=f"改派待办：{task.title}", case_id=task.case_id,
+                              body=f"由{supervisor.display_name}改派：{reason}")
     return task
 
 

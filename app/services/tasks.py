@@ -7,13 +7,17 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_, select
 
 from app.extensions import db
-from app.models import Case, CaseEvent, HumanTask, User
+from app.models import Case, CaseEvent, CreditRecord, HumanTask, User
 from app.services import access, calendar, workdays
 from app.services.clock import now
 
-SCOPES = {"mine": "我的待办", "group": "本组待领", "all": "全部可见"}
+SCOPES = {"mine": "我的待办", "group": "本组待领", "due_soon": "即将到期", "overdue": "已超期", "done": "已办",
+          "all": "全部可见"}
+TABS = ("mine", "group", "due_soon", "overdue", "done")
 PAGE_SIZE = 50
-_FAR = datetime(9999, 12, 31).astimezone()
+DUE_SOON_DAYS = 2  # 即将到期: due within this many working days
+FILTER_KEYS = ("process", "unit", "category", "severity", "due")
+DUE_BANDS = {"overdue": "已超期", "today": "今日到期", "soon": "2 个工作日内", "later": "更晚"}
 
 
 @dataclass
@@ -22,35 +26,102 @@ class TaskPage:
     next_after: str | None
 
 
+def clean_filters(raw: dict) -> dict:
+    """Keep only known filter keys with acceptable values (anything else is ignored, never an error)."""
+    from app.models import CASE_TYPES, CATEGORIES, SEVERITIES
+
+    allowed = {"process": CASE_TYPES, "category": CATEGORIES, "severity": SEVERITIES, "due": DUE_BANDS}
+    clean = {}
+    for key in FILTER_KEYS:
+        value = str(raw.get(key) or "").strip()
+        if not value:
+            continue
+        if key == "unit":
+            if value.isdigit():
+                clean[key] = value
+        elif value in allowed[key]:
+            clean[key] = value
+    return clean
+
+
+def _soon_limit():
+    """The instant 2 working days from now (end of that day, Beijing time)."""
+    return calendar.deadline(now(), DUE_SOON_DAYS).due
+
+
+def _filters(filters: dict):
+    conditions = []
+    if "process" in filters:
+        conditions.append(Case.type == filters["process"])
+    if "unit" in filters:
+        conditions.append(Case.applicant_unit_id == int(filters["unit"]))
+    if "category" in filters:
+        conditions.append(CreditRecord.category == filters["category"])
+    if "severity" in filters:
+        conditions.append(CreditRecord.severity == filters["severity"])
+    band = filters.get("due")
+    if band == "overdue":
+        conditions.append(HumanTask.due_at < now())
+    elif band == "today":
+        conditions.append(and_(HumanTask.due_at >= now(), HumanTask.due_at <= calendar.deadline(now(), 0).due))
+    elif band == "soon":
+        conditions.append(and_(HumanTask.due_at >= now(), HumanTask.due_at <= _soon_limit()))
+    elif band == "later":
+        conditions.append(HumanTask.due_at > _soon_limit())
+    return conditions
+
+
 def _scope_filter(user: User, scope: str):
+    if scope == "done":
+        return and_(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)
     base = and_(HumanTask.status == "open", access.task_filter(user))
     if scope == "mine":
         return and_(base, HumanTask.assignee_id == user.id)
     if scope == "group":
         return and_(base, HumanTask.assignee_id.is_(None))
+    if scope == "due_soon":
+        return and_(base, HumanTask.due_at >= now(), HumanTask.due_at <= _soon_limit())
+    if scope == "overdue":
+        return and_(base, HumanTask.due_at < now())
     return base
 
 
-def task_page(user: User, scope: str, *, after: str | None = None, limit: int = PAGE_SIZE) -> TaskPage:
-    """Return one page of open tasks sorted by due date, with a keyset cursor for the next page."""
+def _query(user: User, scope: str, filters: dict | None):
     query = select(HumanTask).where(_scope_filter(user, scope))
+    conditions = _filters(filters or {})
+    if conditions:
+        query = (query.join(Case, Case.id == HumanTask.case_id).join(CreditRecord, CreditRecord.id == Case.record_id)
+                 .where(*conditions))
+    return query
+
+
+def task_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
+              limit: int = PAGE_SIZE) -> TaskPage:
+    """One page of tasks with a keyset cursor: open tasks by due date, done ones newest first."""
+    query = _query(user, scope, filters)
+    key, order = ((HumanTask.completed_at, (HumanTask.completed_at.desc(), HumanTask.id.desc())) if scope == "done"
+                  else (HumanTask.due_at, (HumanTask.due_at, HumanTask.id)))
     if after:
         try:
-            due_text, last_id = after.split("|", 1)
-            due = datetime.fromisoformat(due_text)
+            stamp_text, last_id = after.split("|", 1)
+            stamp = datetime.fromisoformat(stamp_text)
         except ValueError:
-            due, last_id = None, None
-        if due is not None:
-            query = query.where(or_(HumanTask.due_at > due, and_(HumanTask.due_at == due, HumanTask.id > last_id)))
-    rows = db.session.scalars(query.order_by(HumanTask.due_at, HumanTask.id).limit(limit + 1)).all()
+            stamp = None
+        if stamp is not None:
+            if scope == "done":
+                query = query.where(or_(key < stamp, and_(key == stamp, HumanTask.id < last_id)))
+            else:
+                query = query.where(or_(key > stamp, and_(key == stamp, HumanTask.id > last_id)))
+    rows = db.session.scalars(query.order_by(*order).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    cursor = f"{rows[-1].due_at.isoformat()}|{rows[-1].id}" if more and rows and rows[-1].due_at else None
-    return TaskPage(rows, cursor)
+    last = rows[-1] if rows else None
+    stamp = (last.completed_at if scope == "done" else last.due_at) if last else None
+    return TaskPage(rows, f"{stamp.isoformat()}|{last.id}" if more and stamp else None)
 
 
-def count_tasks(user: User, scope: str) -> int:
-    return db.session.scalar(select(func.count()).select_from(HumanTask).where(_scope_filter(user, scope)))
+def count_tasks(user: User, scope: str, filters: dict | None = None) -> int:
+    return db.session.scalar(select(func.count()).select_from(_query(user, scope, filters).subquery()))
 
 
 def remaining_label(task: HumanTask, cal: workdays.WorkCalendar | None = None) -> tuple[str, bool]:
@@ -75,3 +146,30 @@ def task_context(case: Case) -> dict:
         select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed").order_by(CaseEvent.id)
     ).all()
     return {"record": case.record, "form": case.form, "opinions": events, "attachments": case.attachments}
+
+
+def save_filter(user: User, name: str, params: dict, shared: bool) -> "SavedFilter":
+    """Save the current inbox filters under a name (optionally shared with colleagues)."""
+    from app.models import SavedFilter
+    from app.services.errors import Invalid
+
+    name = (name or "").strip()
+    clean = clean_filters(params)
+    if not name or len(name) > 60:
+        raise Invalid("请填写 1–60 字的筛选名称。", fields={"name": "必填"})
+    if not clean:
+        raise Invalid("当前没有可保存的筛选条件。", fields={"filters": "至少选择一个条件"})
+    row = SavedFilter(owner_id=user.id, name=name, params=clean, shared=bool(shared))
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def saved_filters(user: User) -> list:
+    """The user's own saved filters and those colleagues with a common role shared."""
+    from app.models import SavedFilter, UserRole
+
+    colleagues = select(UserRole.user_id).where(UserRole.role.in_(user.roles))
+    return list(db.session.scalars(select(SavedFilter).where(
+        or_(SavedFilter.owner_id == user.id, and_(SavedFilter.shared.is_(True), SavedFilter.owner_id.in_(colleagues)))
+    ).order_by(SavedFilter.name)))

@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, g
 
 from app.models import RECORD_STATUSES, ROLES
 from app.services.letters import chinese_date
 from app.services.notifications import KINDS as NOTIFICATION_KINDS
 from app.services.objections import REASONS
 from app.services.taskforms import FORMS
+from app.services.calendar import load_calendar
 from app.services.tasks import remaining_label
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -27,6 +28,7 @@ EVENT_LABELS = {
     "overdue_escalated": "超期催办",
     "reminder_sent": "期满前提醒",
     "deadline_set": "重新设定期限",
+    "reassigned": "改派任务",
 }
 OUTCOME_LABELS = {"rejected": "不予受理", "supplement_overdue": "逾期未补正，按撤回处理", "accepted": "整改通过"}
 CHOICE_LABELS = {v: label for form in FORMS.values() for f in form.fields for v, label in f.choices}
@@ -45,5 +47,12 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(lambda code: CHOICE_LABELS.get(code, code), "choice_label")
     app.add_template_filter(lambda code: FIELD_LABELS.get(code, code), "field_label")
     app.add_template_filter(lambda code: OUTCOME_LABELS.get(code, CHOICE_LABELS.get(code, code)), "outcome_label")
-    app.add_template_filter(remaining_label, "remaining")
+    app.add_template_filter(_remaining, "remaining")
     app.add_template_filter(lambda code: NOTIFICATION_KINDS.get(code, code), "notification_label")
+
+
+def _remaining(task):
+    """remaining_label with the working-day calendar loaded once per request, not once per row."""
+    if "work_calendar" not in g:
+        g.work_calendar = load_calendar()
+    return remaining_label(task, g.work_calendar)

@@ -5,10 +5,12 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user, login_required
 
 from app.extensions import db
-from app.models import Case
+from sqlalchemy import select
+
+from app.models import Case, Unit, User, UserRole
 from app.services import access, letters, process
 from app.services import tasks as task_queries
-from app.services.errors import Conflict, ServiceError
+from app.services.errors import Conflict, Forbidden, Invalid, ServiceError
 from app.services.taskforms import form_for
 from forms.cases import ActionForm
 from forms.tasks import build_task_form
@@ -31,21 +33,89 @@ def tasks_index():
 @bp.route("/inbox")
 def tasks():
     scope = request.args.get("scope", "mine")
-    if scope not in task_queries.SCOPES:
+    if scope not in task_queries.TABS:
         scope = "mine"
-    after = request.args.get("after")
-    page = task_queries.task_page(current_user, scope, after=after)
-    counts = {s: task_queries.count_tasks(current_user, s) for s in task_queries.SCOPES}
-    return render_template("staff/tasks.html", page=page, scope=scope, counts=counts, action_form=ActionForm())
+    filters = task_queries.clean_filters(request.args)
+    page = task_queries.task_page(current_user, scope, after=request.args.get("after"), filters=filters)
+    counts = {s: task_queries.count_tasks(current_user, s, filters) for s in task_queries.TABS}
+    units = db.session.scalars(select(Unit).order_by(Unit.name)).all() if current_user.has_role("intake", "approver") else []
+    colleagues = []
+    if current_user.has_role("approver"):
+        colleagues = db.session.scalars(select(User).join(UserRole).where(
+            UserRole.role.in_(("intake", "approver")), User.active.is_(True)).order_by(User.display_name).distinct()).all()
+    return render_template("staff/tasks.html", page=page, scope=scope, counts=counts, action_form=ActionForm(),
+                           filters=filters, tabs=task_queries.TABS, scopes=task_queries.SCOPES, units=units,
+                           saved=task_queries.saved_filters(current_user), colleagues=colleagues,
+                           bands=task_queries.DUE_BANDS)
+
+
+@bp.route("/filters", methods=["POST"])
+def save_filter():
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        task_queries.save_filter(current_user, request.form.get("name", ""), request.form,
+                                 request.form.get("shared") == "1")
+        db.session.commit()
+        flash("筛选已保存。", "success")
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("staff.tasks", **task_queries.clean_filters(request.form)))
+
+
+@bp.route("/bulk", methods=["POST"])
+def bulk():
+    """Claim several group tasks at once, or (a leader) assign several to one colleague."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    action = request.form.get("action")
+    ids = request.form.getlist("task_ids")[:200]
+    done, refused = 0, []
+    for task_id in ids:
+        try:
+            if action == "assign":
+                process.reassign_task(current_user, task_id, request.form.get("assignee_id", type=int) or 0,
+                                      request.form.get("reason", ""))
+            else:
+                process.claim_task(current_user, task_id)
+            db.session.commit()
+            done += 1
+        except ServiceError as exc:
+            db.session.rollback()
+            refused.append(exc.message)
+    flash(f"已处理 {done} 项任务。" + (f"未处理 {len(refused)} 项：{refused[0]}" if refused else ""),
+          "success" if not refused else "error")
+    return redirect(request.referrer if _same_site(request.referrer) else url_for("staff.tasks"))
+
+
+def _same_site(url: str | None) -> bool:
+    return bool(url) and url.startswith(request.host_url)
+
+
+@bp.route("/<task_id>/reassign", methods=["POST"])
+def reassign(task_id: str):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        process.reassign_task(current_user, task_id, request.form.get("assignee_id", type=int) or 0,
+                              request.form.get("reason", ""))
+        db.session.commit()
+        flash("任务已改派。", "success")
+    except (Conflict, Invalid, Forbidden) as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("staff.task", task_id=task_id))
 
 
 @bp.route("/<task_id>", methods=["GET", "POST"])
 def task(task_id: str):
-    row = access.get_task(current_user, task_id)
+    row = access.get_task(current_user, task_id, supervise=True)
+    works_it = process.may_work(current_user, row)
     definition = form_for(row.form_key)
     form = build_task_form(definition)
     errors: dict[str, str] = {}
-    if request.method == "POST" and form.validate_on_submit():
+    if request.method == "POST" and works_it and form.validate_on_submit():
         values = {f.name: (getattr(form, f.name).data or "") for f in definition.fields}
         try:
             process.complete_task(current_user, row.id, values)
@@ -58,8 +128,13 @@ def task(task_id: str):
             flash(f"已办理：{row.title}", "success")
             return redirect(url_for("staff.tasks"))
     case = db.session.get(Case, row.case_id)
+    colleagues = []
+    if current_user.has_role("approver") and row.status == "open" and row.lane in ("intake", "approver"):
+        colleagues = [u for u in db.session.scalars(select(User).join(UserRole).where(UserRole.role == row.lane,
+                                                                                      User.active.is_(True)))]
     return render_template("staff/task.html", task=row, case=case, form=form, definition=definition, errors=errors,
-                           action_form=ActionForm(), context=task_queries.task_context(case),
+                           action_form=ActionForm(), context=task_queries.task_context(case), colleagues=colleagues,
+                           works_it=works_it,
                            preview=letters.LETTER_TYPES[PREVIEWS[row.form_key]].title if row.form_key in PREVIEWS else None)
 
 
