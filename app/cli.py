@@ -46,16 +46,25 @@ def register_cli(app: Flask) -> None:
 
     @demo.command("seed")
     @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="演示数据的基准日期")
-    def seed_cmd(today):
-        """Migrate, deploy and load demo units, users and records into an empty database."""
-        from app.services.demo import seed_demo
+    @click.option("--cases", "cases", type=int, default=0, help="另外生成的办件数量（负载与基准测试用）")
+    def seed_cmd(today, cases):
+        """Migrate, deploy and load demo units, users and records; optionally N generated cases."""
+        from app.models import Unit
+        from app.services.demo import CREDIT_OFFICE, seed_demo
+        from app.services.demo_bulk import seed_cases
 
         upgrade()
         for line in _deploy():
             click.echo(line)
-        counts = seed_demo((today.date() if today else None) or _local_today())
         db.session.commit()
-        click.echo(f"演示数据已创建：{counts}")
+        if db.session.scalar(db.select(Unit.id).where(Unit.name == CREDIT_OFFICE)) is None:
+            counts = seed_demo((today.date() if today else None) or _local_today())
+            db.session.commit()
+            click.echo(f"演示数据已创建：{counts}")
+        if cases:
+            started = time.perf_counter()
+            seed_cases(cases)
+            click.echo(f"已生成办件 {cases} 件，用时 {time.perf_counter() - started:.1f} 秒。")
 
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="只执行一轮后退出")

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # CJK fonts for letters, WeasyPrint's Pango/HarfBuzz libraries, pdftotext/pdftoppm for checking PDFs.
-DEBIAN_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils)
+DEBIAN_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils chromium)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -29,3 +29,6 @@ fi
 
 # Build the cached GB2312 subsets of the letter fonts once (≈15 s), not during the first letter.
 .venv/bin/python -c "from app.letters.render import ensure_font_subsets; ensure_font_subsets()"
+
+# The assets scripts/vendor_assets.sh copies from node_modules/ for the browser.
+bash scripts/vendor_assets.sh

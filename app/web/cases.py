@@ -1,17 +1,20 @@
 """Case pages shared by applicants and staff: detail, attachments, letters."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import HumanTask
-from app.services import access, attachments, audit
+from app.services import access, attachments, audit, diagram
 from app.services.errors import ServiceError
 from forms.cases import UploadForm
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
+
+# Types a browser shows by itself: PDFs in its viewer, images in an <img>.
+PREVIEW_TYPES = ("application/pdf", "image/")
 
 
 @bp.before_request
@@ -28,7 +31,14 @@ def show(case_id: int):
     open_tasks = db.session.scalars(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")).all()
     can_upload = attachments.may_upload(current_user, case)
     return render_template("cases/show.html", case=case, events=events, open_tasks=open_tasks,
-                           upload_form=UploadForm() if can_upload else None, kinds=attachments.KINDS)
+                           upload_form=UploadForm() if can_upload else None, kinds=attachments.KINDS,
+                           has_diagram=diagram.case_instance(case) is not None, previewable=previewable)
+
+
+@bp.route("/<int:case_id>/diagram.json")
+def diagram_json(case_id: int):
+    case = access.get_case(current_user, case_id)
+    return jsonify(diagram.case_diagram(case))
 
 
 @bp.route("/<int:case_id>/attachments", methods=["POST"])
@@ -58,6 +68,21 @@ def download(attachment_id: str):
     return _file_response(attachments.read_attachment(row), row.content_type, row.display_name)
 
 
+@bp.route("/attachments/<attachment_id>/preview")
+def preview(attachment_id: str):
+    row = access.get_attachment(current_user, attachment_id)
+    if not previewable(row.content_type):
+        abort(404)
+    audit.record("attachment.preview", object_type="attachment", object_id=row.id)
+    db.session.commit()
+    return _file_response(attachments.read_attachment(row), row.content_type, row.display_name, inline=True)
+
+
+def previewable(content_type: str) -> bool:
+    """Whether the browser can show a file of this type in the page or a tab of its own."""
+    return content_type.startswith(PREVIEW_TYPES)
+
+
 @bp.route("/letters/<int:letter_id>.pdf")
 def letter_pdf(letter_id: int):
     row = access.get_letter(current_user, letter_id)
@@ -66,11 +91,12 @@ def letter_pdf(letter_id: int):
     return _file_response(row.pdf, "application/pdf", f"{row.title}-{row.doc_number}.pdf")
 
 
-def _file_response(data: bytes, content_type: str, name: str) -> Response:
+def _file_response(data: bytes, content_type: str, name: str, *, inline: bool = False) -> Response:
     from urllib.parse import quote
 
     response = Response(data, mimetype=content_type)
+    disposition = "inline" if inline else "attachment"
     # RFC 5987: the Chinese display name travels percent-encoded; the ASCII fallback is generic.
-    response.headers["Content-Disposition"] = f"attachment; filename=\"download\"; filename*=UTF-8''{quote(name)}"
+    response.headers["Content-Disposition"] = f"{disposition}; filename=\"download\"; filename*=UTF-8''{quote(name)}"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -30,8 +30,15 @@ EVENT_LABELS = {
     "deadline_set": "重新设定期限",
     "reassigned": "改派任务",
 }
-OUTCOME_LABELS = {"rejected": "不予受理", "supplement_overdue": "逾期未补正，按撤回处理", "accepted": "整改通过"}
-CHOICE_LABELS = {v: label for form in FORMS.values() for f in form.fields for v, label in f.choices}
+OUTCOME_LABELS = {
+    "rejected": "不予受理", "supplement_overdue": "逾期未补正，按撤回处理", "accepted": "整改通过",
+    "correct": "更正", "revoke": "撤销", "maintain": "维持，不予更正", "annotate": "无法确认，记载异议",
+    "repaired": "准予修复", "refused": "不予修复", "restored": "恢复荣誉评选资格", "not_restored": "不予恢复",
+    "min_period": "未过最短公示期", "rectification": "整改未通过审核", "open_case": "已有在办申请", "barred": "不予修复情形",
+    "records_active": "所依据记录仍在公示", "other_serious": "另有严重失信记录",
+}
+# Choice labels depend on the field: "accept" is 受理 at intake but 整改通过 in a rectification review.
+FIELD_CHOICES = {(f.name, v): label for form in FORMS.values() for f in form.fields for v, label in f.choices}
 FIELD_LABELS = {f.name: f.label for form in FORMS.values() for f in form.fields}
 
 
@@ -44,9 +51,10 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(lambda code: RECORD_STATUSES.get(code, code), "record_status")
     app.add_template_filter(lambda code: REASONS.get(code, code or ""), "reason_label")
     app.add_template_filter(lambda code: EVENT_LABELS.get(code, code), "event_label")
-    app.add_template_filter(lambda code: CHOICE_LABELS.get(code, code), "choice_label")
+    app.add_template_filter(lambda value, field: FIELD_CHOICES.get((field, value), value), "choice_label")
+    app.add_template_filter(_event_choice, "event_choice")
     app.add_template_filter(lambda code: FIELD_LABELS.get(code, code), "field_label")
-    app.add_template_filter(lambda code: OUTCOME_LABELS.get(code, CHOICE_LABELS.get(code, code)), "outcome_label")
+    app.add_template_filter(lambda code: OUTCOME_LABELS.get(code, code), "outcome_label")
     app.add_template_filter(_remaining, "remaining")
     app.add_template_filter(lambda code: NOTIFICATION_KINDS.get(code, code), "notification_label")
 
@@ -56,3 +64,11 @@ def _remaining(task):
     if "work_calendar" not in g:
         g.work_calendar = load_calendar()
     return remaining_label(task, g.work_calendar)
+
+
+def _event_choice(event) -> str:
+    """The label of an event's routing choice, looked up with the field it was given in."""
+    for field, value in (event.details or {}).get("values", {}).items():
+        if value == event.choice and (field, value) in FIELD_CHOICES:
+            return FIELD_CHOICES[(field, value)]
+    return event.choice

@@ -1,0 +1,155 @@
+"""Generate a large, realistic case load (`demo seed --cases N`) for load and benchmark work.
+
+A handful of template cases are driven through the real services to typical waiting points; each
+generated case is a copy of one template with its own record, number, applicant unit and due
+dates, and its workflow state copied with fresh task ids — so every generated task can really be
+claimed and completed.
+"""
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import insert, select
+
+from app.extensions import db
+from app.models import Case, CreditRecord, HumanTask, ProcessInstance, TimerJob, Unit, User
+from app.services import applications, attachments, objections, process, rectification, repair, sequences
+from app.services.clock import now
+
+PDF = b"%PDF-1.4\n%%EOF\n"
+BATCH = 1000
+
+
+def _user(name: str) -> User:
+    return db.session.scalar(select(User).where(User.username == name))
+
+
+def _complete(username: str, case: Case, values: dict) -> None:
+    task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
+    process.complete_task(_user(username), task.id, values)
+
+
+def _objection(record: CreditRecord, steps: list[tuple[str, dict]]) -> Case:
+    applicant = _user("applicant1")
+    case = objections.create_objection(applicant, record.id, "wrong_content", "认定金额与判决书不一致。")
+    attachments.store_attachment(applicant, case, "evidence", "证据材料.pdf", PDF)
+    attachments.store_attachment(applicant, case, "commitment", "信用承诺书.pdf", PDF)
+    applications.submit_case(applicant, case.id)
+    for username, values in steps:
+        _complete(username, case, values)
+    return case
+
+
+def _templates() -> list[tuple[Case, int]]:
+    """(case, weight): typical waiting points of each process, built through the real services."""
+    applicant = _user("applicant1")
+    records = list(db.session.scalars(select(CreditRecord).where(
+        CreditRecord.subject_unit_id == applicant.unit_id, CreditRecord.subject_type == "unit",
+        CreditRecord.status == "published").order_by(CreditRecord.id)))
+    # Steps past 受理 need the record's own recording unit (verifier1 works for 随州市财政局).
+    own = [r for r in records if r.recording_unit_id == _user("verifier1").unit_id]
+    others = [r for r in records if r not in own]
+    accept = ("intake1", {"intake_choice": "accept"})
+    verify = ("verifier1", {"verify_choice": "no_error", "opinion": "经核查无误。"})
+    draft = ("intake1", {"decision": "maintain", "reasons": "认定事实清楚。"})
+    made = [
+        (_objection(others[0], []), 30),  # 受理审查
+        (_objection(own[0], [accept]), 25),  # 认定单位核查
+        (_objection(own[1], [accept, verify]), 15),  # 拟定处理意见
+        (_objection(own[2], [accept, verify, draft]), 10),  # 审批
+    ]
+    second = _user("applicant2")
+    spare = list(db.session.scalars(select(CreditRecord).where(
+        CreditRecord.subject_unit_id == second.unit_id, CreditRecord.subject_type == "unit",
+        CreditRecord.status == "published").order_by(CreditRecord.id)))
+    order = rectification.open_rectification(_user("intake1"), spare[0].id, 20, "追回资金并完善内控制度。")
+    made.append((order, 10))  # 提交整改报告 (applicant task)
+    eligible = next((r for r in spare[1:] if repair.eligibility.repair_verdict(r).eligible), None)
+    if eligible is not None:
+        applicant = second
+        case = repair.create_repair(applicant, eligible.id, "已履行全部义务。")
+        attachments.store_attachment(applicant, case, "evidence", "缴款凭证.pdf", PDF)
+        attachments.store_attachment(applicant, case, "commitment", "信用承诺书.pdf", PDF)
+        applications.submit_case(applicant, case.id)
+        made.append((case, 10))  # 修复受理审查
+    db.session.commit()
+    return made
+
+
+def _columns(row) -> dict:
+    return {c.key: getattr(row, c.key) for c in type(row).__table__.columns}
+
+
+def seed_cases(n: int, seed: int = 20261127) -> int:
+    """Add n generated cases with their records, instances, open tasks and timers; return n."""
+    rng = random.Random(seed)
+    templates = _templates()
+    weights = [w for _, w in templates]
+    units = list(db.session.scalars(select(Unit.id).where(Unit.is_credit_office.is_(False))))
+    year = now().year
+    first = {t: sequences.next_number(f"case:{t}", year) for t in ("objection", "rectification", "repair")}
+    for t in first:  # reserve the whole range in one step (numbers stay gap-free)
+        db.session.execute(sequences.NumberSequence.__table__.update()
+                           .where(sequences.NumberSequence.series == f"case:{t}",
+                                  sequences.NumberSequence.year == year)
+                           .values(last_seq=first[t] + n))
+    db.session.commit()
+    counters = dict.fromkeys(first, 0)
+    shapes = []
+    for case, _ in templates:
+        instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.case_id == case.id))
+        shapes.append({
+            "case": _columns(case), "record": _columns(case.record), "instance": _columns(instance),
+            "tasks": [_columns(t) for t in db.session.scalars(select(HumanTask).where(HumanTask.case_id == case.id))],
+            "timers": [_columns(t) for t in db.session.scalars(select(TimerJob).where(TimerJob.instance_id == instance.id))],
+            "task_ids": [t["id"] for t in json.loads(instance.state)["tasks"].values()],
+        })
+    next_record = db.session.scalar(select(db.func.max(CreditRecord.id))) + 1
+    next_case = db.session.scalar(select(db.func.max(Case.id))) + 1
+    next_instance = db.session.scalar(select(db.func.max(ProcessInstance.id))) + 1
+    rows = {"record": [], "case": [], "instance": [], "task": [], "timer": []}
+    for i in range(n):
+        shape = rng.choices(shapes, weights)[0]
+        unit_id = rng.choice(units)
+        record = {**shape["record"], "id": next_record + i, "subject_unit_id": unit_id,
+                  "basis_doc_no": f"随财罚〔{year}〕{100000 + i}号", "status": "disputed"
+                  if shape["case"]["type"] == "objection" and shape["record"]["status"] == "disputed" else "published"}
+        kind = shape["case"]["type"]
+        counters[kind] += 1
+        case_id = next_case + i
+        case = {**shape["case"], "id": case_id, "record_id": record["id"], "applicant_unit_id": unit_id,
+                "number": f"{applications.CASE_PREFIX[kind]}-{year}-{first[kind] + counters[kind]:06d}",
+                "query_code": secrets.token_hex(4).upper()}
+        mapping = {old: str(uuid.UUID(int=rng.getrandbits(128), version=4)) for old in shape["task_ids"]}
+        state = shape["instance"]["state"]
+        for old, new in mapping.items():
+            state = state.replace(old, new)
+        instance = {**shape["instance"], "id": next_instance + i, "case_id": case_id, "state": state}
+        shift = timedelta(hours=rng.randint(-24 * 15, 24 * 25))  # some overdue, some due soon, most later
+        for task in shape["tasks"]:
+            rows["task"].append({**task, "id": mapping[task["id"]], "instance_id": instance["id"], "case_id": case_id,
+                                 "due_at": task["due_at"] + shift if task["due_at"] else None,
+                                 "candidate_unit_id": unit_id if task["lane"] == "applicant"
+                                 else task["candidate_unit_id"]})
+        for timer in shape["timers"]:
+            rows["timer"].append({**timer, "id": mapping[timer["id"]], "instance_id": instance["id"],
+                                  "fire_at": timer["fire_at"] + shift + timedelta(days=60)})
+        rows["record"].append(record)
+        rows["case"].append(case)
+        rows["instance"].append(instance)
+        if len(rows["case"]) >= BATCH or i == n - 1:
+            _flush(rows)
+    return n
+
+
+def _flush(rows: dict) -> None:
+    for model, key in ((CreditRecord, "record"), (Case, "case"), (ProcessInstance, "instance"), (HumanTask, "task"),
+                       (TimerJob, "timer")):
+        if rows[key]:
+            db.session.execute(insert(model), rows[key])
+        rows[key].clear()
+    db.session.commit()
