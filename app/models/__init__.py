@@ -28,6 +28,15 @@ from app.models.records import (
     RecordHistory,
     RuleSet,
 )
-from app.models.workflow import HumanTask, OutboxMessage, ProcessDefinition, ProcessInstance, TimerJob
+from app.models.workflow import (
+    MESSAGE_IS_PENDING,
+    TASK_IS_OPEN,
+    TIMER_IS_PENDING,
+    HumanTask,
+    OutboxMessage,
+    ProcessDefinition,
+    ProcessInstance,
+    TimerJob,
+)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

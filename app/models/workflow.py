@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, literal_column
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -60,13 +60,23 @@ class HumanTask(db.Model):
             sqlite_where=db.text("status='open'"),
             postgresql_where=db.text("status='open'"),
         ),
+        # Credit-office lanes are not bound to a unit: their queues are read in due order by lane alone.
         Index(
-            "ix_human_task_open_assignee_due",
-            "assignee_id",
+            "ix_human_task_open_lane_only_due",
+            "lane",
             "due_at",
             "id",
             sqlite_where=db.text("status='open'"),
             postgresql_where=db.text("status='open'"),
+        ),
+        # Only claimed tasks: planners then see the index as selective for "my tasks".
+        Index(
+            "ix_human_task_open_assigned_due",
+            "assignee_id",
+            "due_at",
+            "id",
+            sqlite_where=db.text("status='open' AND assignee_id IS NOT NULL"),
+            postgresql_where=db.text("status='open' AND assignee_id IS NOT NULL"),
         ),
     )
 
@@ -132,3 +142,10 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# Conditions written as SQL literals, not bound parameters: the queue and sweep indexes are partial
+# (WHERE status='open' / 'pending'), and a planner can only use them when it sees the literal.
+TASK_IS_OPEN = HumanTask.status == literal_column("'open'")
+TIMER_IS_PENDING = TimerJob.status == literal_column("'pending'")
+MESSAGE_IS_PENDING = OutboxMessage.status == literal_column("'pending'")

@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
-from app.models import OutboxMessage
+from app.models import MESSAGE_IS_PENDING, OutboxMessage
 from app.services.clock import now
 
 CLAIM_LEASE = timedelta(minutes=5)
@@ -53,7 +53,7 @@ def backoff(attempts: int) -> timedelta:
 def _claimable():
     current = now()
     return or_(
-        and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= current),
+        and_(MESSAGE_IS_PENDING, OutboxMessage.next_attempt_at <= current),
         and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < current),
     )
 

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from app.engine import runtime
 from app.engine.definitions import latest_definition
 from app.extensions import db
-from app.models import Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
+from app.models import TIMER_IS_PENDING, Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
 from app.services import access, audit, calendar, notifications, rules
 from app.services.clock import now
 from app.services.errors import Conflict, Forbidden, Invalid
@@ -261,7 +261,7 @@ def fire_timer(job_id: str) -> bool:
 def due_timer_ids(limit: int = 100) -> list[str]:
     """Ids of pending timers that are due by the app clock (read from the projection only)."""
     return list(db.session.scalars(
-        select(TimerJob.id).where(TimerJob.status == "pending", TimerJob.fire_at <= now()).order_by(TimerJob.fire_at).limit(limit)
+        select(TimerJob.id).where(TIMER_IS_PENDING, TimerJob.fire_at <= now()).order_by(TimerJob.fire_at).limit(limit)
     ))
 
 

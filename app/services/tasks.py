@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from app.models import Case, CaseEvent, CreditRecord, HumanTask, User
+from app.models import TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, User
 from app.services import access, calendar, workdays
 from app.services.clock import now
 
@@ -74,7 +75,7 @@ def _filters(filters: dict):
 def _scope_filter(user: User, scope: str):
     if scope == "done":
         return and_(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)
-    base = and_(HumanTask.status == "open", access.task_filter(user))
+    base = and_(TASK_IS_OPEN, access.task_filter(user))
     if scope == "mine":
         return and_(base, HumanTask.assignee_id == user.id)
     if scope == "group":
@@ -112,7 +113,9 @@ def task_page(user: User, scope: str, *, after: str | None = None, filters: dict
                 query = query.where(or_(key < stamp, and_(key == stamp, HumanTask.id < last_id)))
             else:
                 query = query.where(or_(key > stamp, and_(key == stamp, HumanTask.id > last_id)))
-    rows = db.session.scalars(query.order_by(*order).limit(limit + 1)).all()
+    rows = db.session.scalars(query.options(
+        selectinload(HumanTask.case).selectinload(Case.applicant_unit), selectinload(HumanTask.assignee),
+    ).order_by(*order).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if rows else None
@@ -120,8 +123,13 @@ def task_page(user: User, scope: str, *, after: str | None = None, filters: dict
     return TaskPage(rows, f"{stamp.isoformat()}|{last.id}" if more and stamp else None)
 
 
+COUNT_CAP = 99
+
+
 def count_tasks(user: User, scope: str, filters: dict | None = None) -> int:
-    return db.session.scalar(select(func.count()).select_from(_query(user, scope, filters).subquery()))
+    """Count a tab's tasks up to COUNT_CAP (the tab shows "99+": counting 100,000 rows per page view is waste)."""
+    capped = _query(user, scope, filters).with_only_columns(HumanTask.id).limit(COUNT_CAP + 1).subquery()
+    return db.session.scalar(select(func.count()).select_from(capped))
 
 
 def remaining_label(task: HumanTask, cal: workdays.WorkCalendar | None = None) -> tuple[str, bool]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import ProcessInstance, TimerJob
+from app.models import TIMER_IS_PENDING, ProcessInstance, TimerJob
 from app.services import outbox, process
 from app.services.clock import now
 
@@ -33,7 +33,7 @@ def _claim_due_timer(skip: set[str]) -> str | None:
     query = (
         select(TimerJob.id)
         .join(ProcessInstance, ProcessInstance.id == TimerJob.instance_id)
-        .where(TimerJob.status == "pending", TimerJob.fire_at <= now())
+        .where(TIMER_IS_PENDING, TimerJob.fire_at <= now())
         .order_by(TimerJob.fire_at)
         .limit(1)
     )
