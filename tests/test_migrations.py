@@ -55,3 +55,12 @@ def test_upgrade_with_data_then_downgrade_and_back(app, tmp_path):
         clock.set_frozen(None)
         db.session.remove()
         db.engine.dispose()
+
+
+def test_models_and_migrations_agree(app):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with db.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+    assert diff == [], diff

@@ -69,6 +69,8 @@ class HumanTask(db.Model):
             sqlite_where=db.text("status='open'"),
             postgresql_where=db.text("status='open'"),
         ),
+        # The 已办 tab: a person's completed tasks, newest first.
+        Index("ix_human_task_done_by", "completed_by_id", "completed_at"),
         # Only claimed tasks: planners then see the index as selective for "my tasks".
         Index(
             "ix_human_task_open_assigned_due",

@@ -89,11 +89,14 @@ def _scope_filter(user: User, scope: str):
 
 def _query(user: User, scope: str, filters: dict | None):
     query = select(HumanTask).where(_scope_filter(user, scope))
-    conditions = _filters(filters or {})
-    if conditions:
-        query = (query.join(Case, Case.id == HumanTask.case_id).join(CreditRecord, CreditRecord.id == Case.record_id)
-                 .where(*conditions))
-    return query
+    filters = filters or {}
+    # Join only what a filter needs: most views filter on the task alone.
+    if filters.keys() & {"process", "unit", "category", "severity"}:
+        query = query.join(Case, Case.id == HumanTask.case_id)
+    if filters.keys() & {"category", "severity"}:
+        query = query.join(CreditRecord, CreditRecord.id == Case.record_id)
+    conditions = _filters(filters)
+    return query.where(*conditions) if conditions else query
 
 
 def task_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
