@@ -19,10 +19,11 @@ def register_web(app: Flask) -> None:
     from app.web.inbox import bp as inbox_bp
     from app.web.records import bp as records_bp
     from app.web.staff import bp as staff_bp
+    from app.web.dashboard import bp as dashboard_bp
 
     from app.web.filters import register_filters
 
-    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, inbox_bp, admin_bp):
+    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, inbox_bp, admin_bp, dashboard_bp):
         app.register_blueprint(bp)
     register_filters(app)
 

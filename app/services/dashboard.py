@@ -1,0 +1,293 @@
+"""Credit-office dashboard: case and task figures by SQL aggregation, and the case-list export."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from sqlalchemy import case as when
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import CASE_STATUSES, CASE_TYPES, Case, CreditRecord, HumanTask, Unit
+from app.services import calendar
+from app.services.clock import now
+
+# Cases still being worked: submitted and neither closed, rejected nor withdrawn.
+OPEN_STATUSES = ("in_progress", "supplement")
+MONTHS = 12
+TOP_UNITS = 20
+CASE_HEADER = ["受理编号", "办件类型", "办件状态", "申请单位", "认定文书号", "提交时间", "办结时间", "办理结果", "当前环节"]
+# Statuses the export can be narrowed to: drafts are the applicant's own, not yet the office's.
+EXPORT_STATUSES = {code: label for code, label in CASE_STATUSES.items() if code != "draft"}
+# Cell starts that a spreadsheet would run as a formula (CSV injection, OWASP).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FLUSH_AT = 64 * 1024
+
+
+class Table(NamedTuple):
+    """One figure as a titled table: a chart's data, a CSV section or an XLSX sheet."""
+
+    title: str
+    header: list[str]
+    rows: Iterable[tuple]
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    """What the case-list export is narrowed to; unknown or malformed values are ignored."""
+
+    type: str | None = None
+    status: str | None = None
+    submitted_from: date | None = None
+    submitted_to: date | None = None
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str]) -> CaseFilters:
+        """Read the filters from query-string values."""
+        return cls(
+            type=args.get("type") if args.get("type") in CASE_TYPES else None,
+            status=args.get("status") if args.get("status") in EXPORT_STATUSES else None,
+            submitted_from=_parse_date(args.get("submitted_from")),
+            submitted_to=_parse_date(args.get("submitted_to")),
+        )
+
+    def as_dict(self) -> dict:
+        """The filters that are set, as plain text for the audit log."""
+        return {key: str(value) for key, value in asdict(self).items() if value is not None}
+
+
+def _parse_date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=_zone())
+
+
+def _month_starts(today: date) -> list[date]:
+    """First days of the last 12 months up to today's month, then of the month after (13 dates)."""
+    index = today.year * 12 + today.month - 1
+    return [date(i // 12, i % 12 + 1, 1) for i in range(index - MONTHS + 1, index + 2)]
+
+
+def _by_type(rows) -> dict[str, int]:
+    """Counts keyed by every case type in CASE_TYPES order, zero where the query found none."""
+    found = dict(rows)
+    return {code: found.get(code, 0) for code in CASE_TYPES}
+
+
+def _rate(on_time: int, completed: int) -> dict:
+    return {"completed": completed, "on_time": on_time,
+            "rate": round(100 * on_time / completed, 1) if completed else None}
+
+
+def _open_by_type() -> dict[str, int]:
+    return _by_type(db.session.execute(
+        select(Case.type, func.count()).where(Case.status.in_(OPEN_STATUSES)).group_by(Case.type)).all())
+
+
+def _overdue_condition(at: datetime):
+    return (HumanTask.status == "open") & (HumanTask.due_at < at)
+
+
+def _overdue_tasks_by_type(at: datetime) -> dict[str, int]:
+    return _by_type(db.session.execute(
+        select(Case.type, func.count()).select_from(HumanTask).join(Case, Case.id == HumanTask.case_id)
+        .where(_overdue_condition(at)).group_by(Case.type)).all())
+
+
+def _units(at: datetime) -> list[tuple[str, int, int]]:
+    """(unit name, open cases, open cases with an overdue task), the 20 units with most open cases."""
+    overdue = select(HumanTask.case_id).where(_overdue_condition(at)).distinct().subquery()
+    open_count = func.count(Case.id)
+    rows = db.session.execute(
+        select(Unit.name, open_count, func.count(overdue.c.case_id))
+        .select_from(Case).join(Unit, Unit.id == Case.applicant_unit_id)
+        .outerjoin(overdue, overdue.c.case_id == Case.id)
+        .where(Case.status.in_(OPEN_STATUSES))
+        .group_by(Unit.id, Unit.name).order_by(open_count.desc(), Unit.name).limit(TOP_UNITS)).all()
+    return [tuple(row) for row in rows]
+
+
+def _on_time() -> dict:
+    """Completed tasks that had a time limit, and how many were done by their due instant."""
+    on_time = func.sum(when((HumanTask.completed_at <= HumanTask.due_at, 1), else_=0))
+    rows = db.session.execute(
+        select(Case.type, func.count(), on_time).select_from(HumanTask).join(Case, Case.id == HumanTask.case_id)
+        .where(HumanTask.status == "completed", HumanTask.due_at.is_not(None)).group_by(Case.type)).all()
+    found = {code: (int(done or 0), total) for code, total, done in rows}
+    by_type = {code: _rate(*found.get(code, (0, 0))) for code in CASE_TYPES}
+    overall = _rate(sum(r["on_time"] for r in by_type.values()), sum(r["completed"] for r in by_type.values()))
+    return {"overall": overall, "by_type": by_type}
+
+
+def _handling(since: datetime) -> dict:
+    """Average working days from submission to closing, over cases closed since the given instant."""
+    zone = _zone()
+    spans = [(submitted.astimezone(zone).date(), closed.astimezone(zone).date()) for submitted, closed in
+             db.session.execute(select(Case.submitted_at, Case.closed_at).where(
+                 Case.status == "closed", Case.submitted_at.is_not(None), Case.closed_at >= since)).all()]
+    if not spans:
+        return {"cases": 0, "average_days": None}
+    # Working days in (start, end] are a difference of running totals, as workdays.working_days_between counts them.
+    cal = calendar.load_calendar()
+    first = min(min(pair) for pair in spans)
+    running, total = {}, 0
+    for offset in range((max(max(pair) for pair in spans) - first).days + 1):
+        day = first + timedelta(days=offset)
+        total += cal.is_workday(day)
+        running[day] = total
+    days = sum(running[end] - running[start] for start, end in spans)
+    return {"cases": len(spans), "average_days": round(days / len(spans), 1)}
+
+
+def _monthly(starts: list[date]) -> dict[str, list[int]]:
+    """Cases submitted in each of the months beginning at starts[:-1] (Beijing time), by type."""
+    bounds = [_local_midnight(day) for day in starts]
+    bucket = when(*((Case.submitted_at < bound, i) for i, bound in enumerate(bounds[1:]))).label("bucket")
+    # Group on the subquery's column: PostgreSQL will not match a CASE with bound parameters to its GROUP BY copy.
+    submitted = (select(Case.type, bucket)
+                 .where(Case.submitted_at >= bounds[0], Case.submitted_at < bounds[-1]).subquery())
+    counts = {(code, i): n for code, i, n in db.session.execute(
+        select(submitted.c.type, submitted.c.bucket, func.count())
+        .group_by(submitted.c.type, submitted.c.bucket)).all()}
+    return {code: [counts.get((code, i), 0) for i in range(MONTHS)] for code in CASE_TYPES}
+
+
+def figures(today: date) -> dict:
+    """All dashboard figures as of the app clock; the 12-month window ends with today's month."""
+    at = now()
+    starts = _month_starts(today)
+    return {
+        "at": at,
+        "open_by_type": _open_by_type(),
+        "overdue_tasks_by_type": _overdue_tasks_by_type(at),
+        "units": _units(at),
+        "on_time": _on_time(),
+        "handling": {**_handling(_local_midnight(starts[0])), "since": starts[0]},
+        "monthly": {"months": starts[:-1], "by_type": _monthly(starts)},
+    }
+
+
+def figure_tables(fig: dict) -> dict[str, Table]:
+    """The figures as titled tables, keyed like figures(); the page's data tables and the exports."""
+    labels = CASE_TYPES
+    on_time = fig["on_time"]
+    rate_rows = [(labels[code], r["completed"], r["on_time"], r["rate"]) for code, r in on_time["by_type"].items()]
+    overall = on_time["overall"]
+    monthly = fig["monthly"]
+    month_rows = []
+    for i, month in enumerate(monthly["months"]):
+        counts = [monthly["by_type"][code][i] for code in labels]
+        month_rows.append((f"{month.year}-{month.month:02d}", *counts, sum(counts)))
+    handling = fig["handling"]
+    return {
+        "open_by_type": Table("在办件数（按办件类型）", ["办件类型", "在办件数"],
+                              [(labels[code], n) for code, n in fig["open_by_type"].items()]),
+        "overdue_tasks_by_type": Table("超期未办任务（按办件类型）", ["办件类型", "超期未办任务数"],
+                                       [(labels[code], n) for code, n in fig["overdue_tasks_by_type"].items()]),
+        "units": Table(f"在办与超期件数（按申请单位，前{TOP_UNITS}位）", ["申请单位", "在办件数", "其中有超期任务的件数"],
+                       fig["units"]),
+        "on_time": Table("任务按期办结率", ["办件类型", "已办结任务数", "按期办结任务数", "按期办结率（%）"],
+                         [*rate_rows, ("合计", overall["completed"], overall["on_time"], overall["rate"])]),
+        "handling": Table("平均办理时长（近12个月办结）", ["统计起始日", "已办结件数", "平均办理时长（工作日）"],
+                          [(handling["since"].isoformat(), handling["cases"], handling["average_days"])]),
+        "monthly": Table("每月提交件数（近12个月）", ["月份", *labels.values(), "合计"], month_rows),
+    }
+
+
+def case_rows(filters: CaseFilters) -> Iterable[tuple]:
+    """Rows of the case-list export (CASE_HEADER order), newest submission first; drafts are left out."""
+    query = (
+        select(Case.number, Case.type, Case.status, Unit.name, CreditRecord.basis_doc_no, Case.submitted_at,
+               Case.closed_at, Case.outcome, Case.current_step)
+        .join(Unit, Unit.id == Case.applicant_unit_id).join(CreditRecord, CreditRecord.id == Case.record_id)
+        .where(Case.status != "draft").order_by(Case.submitted_at.desc(), Case.id.desc())
+    )
+    if filters.type:
+        query = query.where(Case.type == filters.type)
+    if filters.status:
+        query = query.where(Case.status == filters.status)
+    if filters.submitted_from:
+        query = query.where(Case.submitted_at >= _local_midnight(filters.submitted_from))
+    if filters.submitted_to:
+        query = query.where(Case.submitted_at < _local_midnight(filters.submitted_to + timedelta(days=1)))
+    zone = _zone()
+
+    def local(instant: datetime | None) -> str:
+        return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M") if instant else ""
+
+    for number, type_, status, unit, doc_no, submitted, closed, outcome, step in db.session.execute(
+            query.execution_options(yield_per=1000)):
+        yield (number or "", CASE_TYPES[type_], CASE_STATUSES[status], unit, doc_no, local(submitted), local(closed),
+               outcome or "", step)
+
+
+def _csv_safe(value):
+    """A cell value for CSV: empty for None, and text that a spreadsheet would run as a formula quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def to_csv(tables: Iterable[Table], *, titled: bool) -> Iterator[bytes]:
+    """Write tables as UTF-8 CSV with a BOM (for Excel), in chunks; titled puts each title above its table."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    for table in tables:
+        if titled:
+            writer.writerow([_csv_safe(table.title)])
+        writer.writerow([_csv_safe(cell) for cell in table.header])
+        for row in table.rows:
+            writer.writerow([_csv_safe(cell) for cell in row])
+            if buffer.tell() >= _FLUSH_AT:
+                yield buffer.getvalue().encode("utf-8")
+                buffer.seek(0)
+                buffer.truncate()
+        if titled:
+            writer.writerow([])
+    yield buffer.getvalue().encode("utf-8")
+
+
+def _xlsx_cell(sheet, value):
+    """A cell for openpyxl: text stays text (openpyxl stores "=..." as a formula), minus characters XML forbids."""
+    if not isinstance(value, str):
+        return value
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if not value.startswith("="):
+        return value
+    cell = WriteOnlyCell(sheet, value)
+    cell.data_type = "s"
+    return cell
+
+
+def to_xlsx(tables: Iterable[Table]) -> bytes:
+    """Write each table to its own sheet, named by its title, header in the first row."""
+    book = Workbook(write_only=True)
+    for table in tables:
+        sheet = book.create_sheet(title=table.title[:31])
+        sheet.append([_xlsx_cell(sheet, cell) for cell in table.header])
+        for row in table.rows:
+            sheet.append([_xlsx_cell(sheet, cell) for cell in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,87 @@
+"""Credit-office dashboard: figures with server-rendered charts, and CSV/XLSX exports."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
+from flask_login import current_user, login_required
+
+from app.extensions import db
+from app.models import CASE_TYPES
+from app.services import audit, dashboard, letters
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# (ASCII file name, Chinese file name) per export, before the date and extension.
+NAMES = {"cases": ("cases", "办件清单"), "figures": ("figures", "统计看板")}
+
+
+@bp.before_request
+@login_required
+def require_office():
+    if not current_user.has_role("intake", "approver"):
+        abort(404)
+
+
+@bp.route("/")
+def index():
+    fig = dashboard.figures(letters.local_today())
+    return render_template("dashboard/index.html", fig=fig, tables=dashboard.figure_tables(fig), case_types=CASE_TYPES,
+                           statuses=dashboard.EXPORT_STATUSES)
+
+
+def _audit_export(what: str, fmt: str, **details) -> None:
+    audit.record("dashboard.export", details={"what": what, "format": fmt, **details})
+    db.session.commit()
+
+
+def _download(body, what: str, ext: str, mimetype: str) -> Response:
+    """A file download named e.g. cases-20261127.csv, with the Chinese name for browsers that take it."""
+    stamp = letters.local_today().strftime("%Y%m%d")
+    ascii_name, chinese_name = NAMES[what]
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}-{stamp}.{ext}\"; "
+        f"filename*=UTF-8''{quote(f'{chinese_name}-{stamp}.{ext}')}"
+    )
+    return response
+
+
+def _case_table() -> tuple[dashboard.CaseFilters, dashboard.Table]:
+    """The filtered case list, with outcome codes shown as the case pages label them."""
+    filters = dashboard.CaseFilters.parse(request.args)
+    outcome_label = current_app.jinja_env.filters["outcome_label"]
+    rows = ((*row[:7], outcome_label(row[7]) if row[7] else "", row[8]) for row in dashboard.case_rows(filters))
+    return filters, dashboard.Table("办件清单", dashboard.CASE_HEADER, rows)
+
+
+@bp.route("/cases.csv")
+def cases_csv():
+    filters, table = _case_table()
+    _audit_export("cases", "csv", filters=filters.as_dict())
+    return _download(stream_with_context(dashboard.to_csv([table], titled=False)), "cases", "csv", CSV_TYPE)
+
+
+@bp.route("/cases.xlsx")
+def cases_xlsx():
+    filters, table = _case_table()
+    body = dashboard.to_xlsx([table])
+    _audit_export("cases", "xlsx", filters=filters.as_dict())
+    return _download(body, "cases", "xlsx", XLSX_TYPE)
+
+
+@bp.route("/figures.csv")
+def figures_csv():
+    tables = dashboard.figure_tables(dashboard.figures(letters.local_today())).values()
+    body = b"".join(dashboard.to_csv(tables, titled=True))
+    _audit_export("figures", "csv")
+    return _download(body, "figures", "csv", CSV_TYPE)
+
+
+@bp.route("/figures.xlsx")
+def figures_xlsx():
+    body = dashboard.to_xlsx(dashboard.figure_tables(dashboard.figures(letters.local_today())).values())
+    _audit_export("figures", "xlsx")
+    return _download(body, "figures", "xlsx", XLSX_TYPE)
