@@ -110,3 +110,22 @@ def test_security_headers(web, seeded):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"]
+
+
+def test_internal_opinions_are_kept_apart_and_drafts_previewable(web, api, seeded):
+    from tests.test_objection_api import do_task
+
+    _, case = file_via_web(web)
+    do_task(api, "intake1", case.id, "intake_review", {"intake_choice": "accept"})
+    do_task(api, "verifier1", case.id, "verify_record", {"verify_choice": "no_error", "opinion": "内部核查意见甲"})
+    do_task(api, "intake1", case.id, "draft_decision", {"decision": "maintain", "reasons": "拟维持"})
+    staff_page = web("intake1").get(f"/cases/{case.id}").get_data(as_text=True)
+    public_part, internal_part = staff_page.split("内部意见与操作")
+    assert "内部核查意见甲" in internal_part and "内部核查意见甲" not in public_part
+    applicant_page = web("applicant1").get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "内部意见与操作" not in applicant_page and "内部核查意见甲" not in applicant_page
+    task_id = open_task_id(case.id, "approve_decision")
+    approver = web("approver1")
+    assert "预览拟出具的《异议处理决定书》" in approver.get(f"/tasks/{task_id}").get_data(as_text=True)
+    draft = approver.get(f"/tasks/{task_id}/preview.pdf")
+    assert draft.status_code == 200 and draft.data.startswith(b"%PDF")

@@ -30,7 +30,7 @@ def show(case_id: int):
     events = [e for e in case.events if internal or not e.internal]
     open_tasks = db.session.scalars(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")).all()
     can_upload = attachments.may_upload(current_user, case)
-    return render_template("cases/show.html", case=case, events=events, open_tasks=open_tasks,
+    return render_template("cases/show.html", case=case, events=events, open_tasks=open_tasks, show_internal=internal,
                            upload_form=UploadForm() if can_upload else None, kinds=attachments.KINDS,
                            has_diagram=diagram.case_instance(case) is not None, previewable=previewable)
 
