@@ -34,6 +34,9 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 3600
 
     TIMEZONE = "Asia/Shanghai"
+    # Chinese by default; English selectable through the `lang` cookie (GET /lang/<code>).
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
     # Issuer shown on letters (the credit office) and the document-number prefix per series.
     ISSUER_NAME = _env("ISSUER_NAME", "随州市社会信用体系建设领导小组办公室")
     ISSUER_SHORT = _env("ISSUER_SHORT", "随信用")

@@ -7,7 +7,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from app.extensions import csrf, db, login_manager, migrate
+from app.extensions import babel, csrf, db, login_manager, migrate
 from config import CONFIGS, Config
 
 
@@ -25,6 +25,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
 
     from app import models  # noqa: F401  (register tables)
     from app.services import objections, rectification, repair, restoration  # noqa: F401  (BPMN effect handlers)
@@ -37,6 +38,20 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     register_cli(app)
     return app
+
+
+LOCALES = ("zh", "en")
+
+
+def _select_locale() -> str:
+    """The `lang` cookie set by /lang/<code>; Chinese when absent, unknown, or outside a request."""
+    from flask import has_request_context, request
+
+    if has_request_context():
+        code = request.cookies.get("lang")
+        if code in LOCALES:
+            return code
+    return "zh"
 
 
 def _configure_database(app: Flask) -> None:

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, MultipleFileField
 from wtforms import SelectField, TextAreaField
@@ -8,16 +9,16 @@ from app.services.objections import REASONS
 
 
 class ObjectionForm(FlaskForm):
-    reason = SelectField("异议理由", choices=[("", "请选择")] + list(REASONS.items()),
-                         validators=[DataRequired("请选择异议理由。")])
-    statement = TextAreaField("异议陈述", validators=[DataRequired("请填写异议陈述。"), Length(max=4000)])
-    evidence = MultipleFileField("证据材料（PDF、JPEG、PNG 或 OFD，可多选）")
-    commitment = FileField("异议申诉信用承诺书（加盖公章后扫描上传）")
+    reason = SelectField(_l("异议理由"), choices=[("", _l("请选择"))] + list(REASONS.items()),
+                         validators=[DataRequired(_l("请选择异议理由。"))])
+    statement = TextAreaField(_l("异议陈述"), validators=[DataRequired(_l("请填写异议陈述。")), Length(max=4000)])
+    evidence = MultipleFileField(_l("证据材料（PDF、JPEG、PNG 或 OFD，可多选）"))
+    commitment = FileField(_l("异议申诉信用承诺书（加盖公章后扫描上传）"))
 
 
 class UploadForm(FlaskForm):
-    kind = SelectField("材料类别", choices=list(KINDS.items()))
-    file = FileField("文件")
+    kind = SelectField(_l("材料类别"), choices=list(KINDS.items()))
+    file = FileField(_l("文件"))
 
 
 class ActionForm(FlaskForm):
@@ -25,6 +26,6 @@ class ActionForm(FlaskForm):
 
 
 class RepairForm(FlaskForm):
-    statement = TextAreaField("失信行为纠正及义务履行情况说明", validators=[DataRequired("请填写说明。"), Length(max=4000)])
-    evidence = MultipleFileField("已履行法定义务、纠正失信行为的证明材料（可多选）")
-    commitment = FileField("信用承诺书（加盖公章后扫描上传）")
+    statement = TextAreaField(_l("失信行为纠正及义务履行情况说明"), validators=[DataRequired(_l("请填写说明。")), Length(max=4000)])
+    evidence = MultipleFileField(_l("已履行法定义务、纠正失信行为的证明材料（可多选）"))
+    commitment = FileField(_l("信用承诺书（加盖公章后扫描上传）"))

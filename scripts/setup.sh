@@ -32,3 +32,6 @@ fi
 
 # The assets scripts/vendor_assets.sh copies from node_modules/ for the browser.
 bash scripts/vendor_assets.sh
+
+# The English UI catalogue: translations/*.po are source, the compiled .mo files are built here.
+.venv/bin/pybabel -q compile -d translations

@@ -141,7 +141,7 @@ def token():
     user = auth.authenticate(username, password, request.remote_addr or "")
     if user is None:
         db.session.commit()
-        return _error(401, "login_failed", auth.LOGIN_FAILED)
+        return _error(401, "login_failed", str(auth.LOGIN_FAILED))
     value = auth.open_session(user, "api", request.remote_addr or "")
     db.session.commit()
     return jsonify({"token": value, "token_type": "Bearer"})

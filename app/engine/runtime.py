@@ -1,6 +1,7 @@
 """Run process instances: load, step, save and project tasks and timers in one transaction."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 import copy
 import json
 from collections.abc import Callable
@@ -115,7 +116,7 @@ def lock_instance(instance_id: int, *, wait: bool) -> ProcessInstance:
             db.session.execute(text(f"SELECT id FROM process_instance WHERE id = :id {clause}"), {"id": instance_id})
         except OperationalError as exc:
             db.session.rollback()
-            raise Conflict("该办件正由他人处理，请稍后重试。", code="locked") from exc
+            raise Conflict(_("该办件正由他人处理，请稍后重试。"), code="locked") from exc
     # SQLite: every write transaction is BEGIN IMMEDIATE, so writers are already serialized;
     # save_workflow's version check still catches a lost update.
     instance = db.session.get(ProcessInstance, instance_id, populate_existing=True)
@@ -151,7 +152,7 @@ def save_workflow(
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise Conflict("该办件已被他人更新，请刷新后重试。", code="stale")
+        raise Conflict(_("该办件已被他人更新，请刷新后重试。"), code="stale")
     db.session.refresh(instance)
     opened = _project_tasks(instance, wf, describe, current, actor_id)
     _project_timers(instance, wf, current)

@@ -1,6 +1,7 @@
 """Cases (one per process run), their history, attachments, letters and notifications."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -14,18 +15,18 @@ from app.models.org import Unit, User
 from app.models.records import CreditRecord, RuleSet
 
 CASE_TYPES = {
-    "objection": "异议处理",
-    "rectification": "限期整改",
-    "repair": "信用修复",
-    "restoration": "荣誉评选资格恢复",
+    "objection": _l("异议处理"),
+    "rectification": _l("限期整改"),
+    "repair": _l("信用修复"),
+    "restoration": _l("荣誉评选资格恢复"),
 }
 CASE_STATUSES = {
-    "draft": "草稿",
-    "in_progress": "办理中",
-    "supplement": "待补正",
-    "closed": "已办结",
-    "rejected": "不予受理",
-    "withdrawn": "已撤回",
+    "draft": _l("草稿"),
+    "in_progress": _l("办理中"),
+    "supplement": _l("待补正"),
+    "closed": _l("已办结"),
+    "rejected": _l("不予受理"),
+    "withdrawn": _l("已撤回"),
 }
 
 

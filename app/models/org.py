@@ -1,6 +1,7 @@
 """Units, users, roles and login sessions."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from datetime import datetime
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, UniqueConstraint
@@ -10,19 +11,19 @@ from app.extensions import db
 from app.models._types import UTCDateTime
 
 UNIT_KINDS = {
-    "government": "政府",
-    "department": "部门",
-    "institution": "事业单位",
-    "grassroots": "基层自治组织",
+    "government": _l("政府"),
+    "department": _l("部门"),
+    "institution": _l("事业单位"),
+    "grassroots": _l("基层自治组织"),
 }
 
 ROLES = {
-    "applicant": "申请单位经办人",
-    "intake": "信用办受理员",
-    "verifier": "认定单位核查员",
-    "approver": "信用办负责人",
-    "admin": "系统管理员",
-    "auditor": "审计管理员",
+    "applicant": _l("申请单位经办人"),
+    "intake": _l("信用办受理员"),
+    "verifier": _l("认定单位核查员"),
+    "approver": _l("信用办负责人"),
+    "admin": _l("系统管理员"),
+    "auditor": _l("审计管理员"),
 }
 
 

@@ -1,6 +1,7 @@
 """Dishonesty records, their history, rule sets and the working-day calendar."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from datetime import date, datetime
 
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, Text
@@ -11,20 +12,20 @@ from app.models._types import UTCDateTime
 from app.models.org import Unit, User
 
 CATEGORIES = {
-    "judgment": "司法判决",
-    "admin_penalty": "行政处罚",
-    "discipline": "纪律处分",
-    "accountability": "问责处理",
-    "breach": "政务违约",
+    "judgment": _l("司法判决"),
+    "admin_penalty": _l("行政处罚"),
+    "discipline": _l("纪律处分"),
+    "accountability": _l("问责处理"),
+    "breach": _l("政务违约"),
 }
-SEVERITIES = {"minor": "轻微", "general": "一般", "serious": "严重"}
+SEVERITIES = {"minor": _l("轻微"), "general": _l("一般"), "serious": _l("严重")}
 RECORD_STATUSES = {
-    "published": "公示中",
-    "disputed": "异议中",
-    "corrected": "已更正",
-    "revoked": "已撤销",
-    "repaired": "已修复",
-    "expired": "已届满",
+    "published": _l("公示中"),
+    "disputed": _l("异议中"),
+    "corrected": _l("已更正"),
+    "revoked": _l("已撤销"),
+    "repaired": _l("已修复"),
+    "expired": _l("已届满"),
 }
 
 
@@ -150,12 +151,12 @@ class CalendarYear(db.Model):
 
 
 SANCTION_KINDS = {
-    "rectification_order": "限期整改",
-    "honor_disqualification": "取消荣誉评选资格",
-    "public_criticism": "公开通报批评",
-    "award_restriction": "限制评优评先",
+    "rectification_order": _l("限期整改"),
+    "honor_disqualification": _l("取消荣誉评选资格"),
+    "public_criticism": _l("公开通报批评"),
+    "award_restriction": _l("限制评优评先"),
 }
-SANCTION_STATUSES = {"proposed": "拟实施", "active": "实施中", "lifted": "已解除", "declined": "未批准"}
+SANCTION_STATUSES = {"proposed": _l("拟实施"), "active": _l("实施中"), "lifted": _l("已解除"), "declined": _l("未批准")}
 
 sanction_record = db.Table(
     "sanction_record",

@@ -1,6 +1,7 @@
 """Applications filed by a unit (objection, repair, restoration): materials, submission, numbering, 补正."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,14 +44,14 @@ def submit_case(user: User, case_id: int) -> Case:
     """Submit a complete draft: give it a number and start its process (flushes only)."""
     case = access.get_case(user, case_id)
     if case.applicant_unit_id != user.unit_id or not user.has_role("applicant"):
-        raise Invalid("只有申请单位经办人可以提交本单位的申请。", code="role")
+        raise Invalid(_("只有申请单位经办人可以提交本单位的申请。"), code="role")
     if case.status != "draft":
-        raise Conflict("该申请已提交，请勿重复提交。", code="duplicate_submission")
+        raise Conflict(_("该申请已提交，请勿重复提交。"), code="duplicate_submission")
     kind = KINDS[case.type]
     missing = missing_materials(case)
     if missing:
-        raise Invalid("材料不全：缺少" + "、".join(missing) + "。", code="missing_materials",
-                      fields={"materials": "、".join(missing)})
+        raise Invalid(_("材料不全：缺少") + _("、").join(missing) + _("。"), code="missing_materials",
+                      fields={"materials": _("、").join(missing)})
     block = kind.block(case)
     if block:
         raise Conflict(block, code="not_eligible")

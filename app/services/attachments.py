@@ -1,6 +1,8 @@
 """Evidence files: checked by content, stored outside the web root under generated ids."""
 from __future__ import annotations
 
+from app.i18n import chinese
+from flask_babel import gettext as _, lazy_gettext as _l
 import hashlib
 import io
 import secrets
@@ -16,7 +18,7 @@ from app.services import audit
 from app.services.clock import now
 from app.services.errors import Invalid
 
-KINDS = {"evidence": "证据材料", "commitment": "信用承诺书", "supplement": "补正材料", "other": "其他材料"}
+KINDS = {"evidence": _l("证据材料"), "commitment": _l("信用承诺书"), "supplement": _l("补正材料"), "other": _l("其他材料")}
 TYPE_LABELS = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG", "application/ofd": "OFD"}
 
 
@@ -68,16 +70,16 @@ def _path(attachment_id: str) -> Path:
 def store_attachment(user: User, case: Case, kind: str, filename: str, data: bytes) -> Attachment:
     """Validate and store one file for a case; raises Invalid and stores nothing when it is refused."""
     if kind not in KINDS:
-        raise Invalid("材料类别不正确。", fields={"kind": "可选：" + "、".join(KINDS)})
+        raise Invalid(_("材料类别不正确。"), fields={"kind": _("可选：") + _("、").join(KINDS)})
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if not data:
-        raise Invalid("文件为空。", fields={"file": "请选择文件。"})
+        raise Invalid(_("文件为空。"), fields={"file": _("请选择文件。")})
     if len(data) > limit:
-        raise Invalid(f"文件超过 {limit // (1024 * 1024)} MB 上限。", code="too_large", fields={"file": "文件过大。"})
+        raise Invalid(_("文件超过 %(mb)s MB 上限。", mb=limit // (1024 * 1024)), code="too_large", fields={"file": _("文件过大。")})
     content_type = sniff_type(data[:16], data)
     if content_type not in current_app.config["ALLOWED_UPLOAD_TYPES"]:
-        raise Invalid("文件类型不允许：仅接受 PDF、JPEG、PNG 或 OFD 文件（按文件内容判断）。", code="bad_type",
-                      fields={"file": "文件类型不允许。"})
+        raise Invalid(_("文件类型不允许：仅接受 PDF、JPEG、PNG 或 OFD 文件（按文件内容判断）。"), code="bad_type",
+                      fields={"file": _("文件类型不允许。")})
     attachment = Attachment(
         id=secrets.token_hex(16), case_id=case.id, kind=kind, display_name=display_name(filename),
         content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
@@ -90,7 +92,7 @@ def store_attachment(user: User, case: Case, kind: str, filename: str, data: byt
     path.write_bytes(data)
     db.session.add(attachment)
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="attachment_added",
-                             comment=f"{KINDS[kind]}：{attachment.display_name}", details={"attachment_id": attachment.id}))
+                             comment=f"{chinese(KINDS[kind])}：{attachment.display_name}", details={"attachment_id": attachment.id}))
     audit.record("attachment.upload", object_type="attachment", object_id=attachment.id,
                  details={"case_id": case.id, "kind": kind, "size": len(data), "type": content_type})
     return attachment

@@ -1,6 +1,7 @@
 """Logins, lockout and server-side sessions (web cookies and API bearer tokens)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _, lazy_gettext as _l
 import hashlib
 import re
 import secrets
@@ -17,7 +18,7 @@ from app.services.clock import now
 from app.services.errors import Invalid
 
 # Same answer for a wrong password, an unknown user and a locked account: nothing leaks.
-LOGIN_FAILED = "用户名或密码错误，或账户已被临时锁定。"
+LOGIN_FAILED = _l("用户名或密码错误，或账户已被临时锁定。")
 # A dummy hash so that unknown users cost the same time as known ones.
 _DUMMY_HASH = generate_password_hash("timing-equaliser-not-a-password")
 
@@ -29,10 +30,10 @@ def _token_hash(token: str) -> str:
 def password_problem(password: str) -> str | None:
     """Say what is wrong with a new password (≥ 12 characters, 3 of 4 character classes)."""
     if len(password) < 12:
-        return "密码长度至少 12 位。"
+        return _("密码长度至少 12 位。")
     classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
     if classes < 3:
-        return "密码须包含大写字母、小写字母、数字、符号中的至少三类。"
+        return _("密码须包含大写字母、小写字母、数字、符号中的至少三类。")
     return None
 
 
@@ -48,7 +49,7 @@ def create_user(username: str, display_name: str, unit_id: int, roles: list[str]
     if problem:
         raise Invalid(problem, fields={"password": problem})
     if db.session.scalar(select(User.id).where(User.username == username)):
-        raise Invalid("用户名已存在。", fields={"username": "用户名已存在。"})
+        raise Invalid(_("用户名已存在。"), fields={"username": _("用户名已存在。")})
     user = User(username=username, display_name=display_name, unit_id=unit_id, email=email,
                 password_hash=hash_password(password), password_changed_at=now(), failed_logins=0)
     user.role_rows = [UserRole(role=r) for r in roles]

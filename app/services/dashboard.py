@@ -187,7 +187,7 @@ def figures(today: date) -> dict:
 
 def figure_tables(fig: dict) -> dict[str, Table]:
     """The figures as titled tables, keyed like figures(); the page's data tables and the exports."""
-    labels = CASE_TYPES
+    labels = {code: str(label) for code, label in CASE_TYPES.items()}
     on_time = fig["on_time"]
     rate_rows = [(labels[code], r["completed"], r["on_time"], r["rate"]) for code, r in on_time["by_type"].items()]
     overall = on_time["overall"]
@@ -235,7 +235,7 @@ def case_rows(filters: CaseFilters) -> Iterable[tuple]:
 
     for number, type_, status, unit, doc_no, submitted, closed, outcome, step in db.session.execute(
             query.execution_options(yield_per=1000)):
-        yield (number or "", CASE_TYPES[type_], CASE_STATUSES[status], unit, doc_no, local(submitted), local(closed),
+        yield (number or "", str(CASE_TYPES[type_]), str(CASE_STATUSES[status]), unit, doc_no, local(submitted), local(closed),
                outcome or "", step)
 
 

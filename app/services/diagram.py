@@ -35,7 +35,7 @@ def _label_lanes(xml: str) -> str:
     """Show lanes by their Chinese role names; in the files a lane is named by its role code (deploy lint)."""
     root = etree.fromstring(xml.encode("utf-8"))
     for lane in root.iter("{http://www.omg.org/spec/BPMN/20100524/MODEL}lane"):
-        lane.set("name", ROLES.get(lane.get("name"), lane.get("name")))
+        lane.set("name", str(ROLES.get(lane.get("name"), lane.get("name"))))
     return etree.tostring(root, encoding="unicode")
 
 

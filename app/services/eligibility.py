@@ -5,6 +5,7 @@ both here before a form opens and again inside the BPMN processes.
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _, lazy_gettext as _l
 from dataclasses import dataclass
 from datetime import date
 
@@ -68,11 +69,11 @@ def repeat_offence(record: CreditRecord) -> CreditRecord | None:
 
 
 REPAIR_MESSAGES = {
-    "min_period": "最短公示期未满，暂不能申请信用修复。",
-    "rectification": "该记录被责令限期整改，整改尚未通过审核，暂不能申请信用修复。",
-    "open_case": "该记录已有正在办理的异议或信用修复申请。",
-    "barred": "该单位在规定期限内再次发生同类失信行为，按规则集规定不予修复。",
-    "eligible": "符合信用修复申请条件。",
+    "min_period": _l("最短公示期未满，暂不能申请信用修复。"),
+    "rectification": _l("该记录被责令限期整改，整改尚未通过审核，暂不能申请信用修复。"),
+    "open_case": _l("该记录已有正在办理的异议或信用修复申请。"),
+    "barred": _l("该单位在规定期限内再次发生同类失信行为，按规则集规定不予修复。"),
+    "eligible": _l("符合信用修复申请条件。"),
 }
 
 
@@ -80,13 +81,13 @@ def repair_verdict(record: CreditRecord, today: date | None = None, *, ignore_ca
     """Say whether the record may be repaired now, why not, and from when."""
     today = today or letters.local_today()
     if record.status not in REPAIRABLE:
-        return Verdict(False, "status", f"该记录当前状态为“{record.status_label}”，无需或不能申请信用修复。")
+        return Verdict(False, "status", _("该记录当前状态为“%(status)s”，无需或不能申请信用修复。", status=record.status_label))
     result = _decide("credit_repair", "repair_eligibility", repair_facts(record, today, ignore_case_id=ignore_case_id))
     code = result["ineligible_reason"]
-    message = REPAIR_MESSAGES[code]
+    message = str(REPAIR_MESSAGES[code])
     earliest = record.earliest_repair_date if code == "min_period" else None
     if earliest:
-        message += f"最早可于{letters.chinese_date(earliest)}申请。"
+        message += _("最早可于%(day)s申请。", day=letters.chinese_date(earliest))
     return Verdict(bool(result["eligible"]), code, message, earliest)
 
 
@@ -103,19 +104,19 @@ def restoration_facts(sanction: Sanction) -> dict:
 
 
 RESTORATION_MESSAGES = {
-    "records_active": "取消荣誉评选资格所依据的失信记录尚未修复、撤销或届满。",
-    "other_serious": "该单位另有严重失信记录正在公示。",
-    "eligible": "符合恢复荣誉评选资格的条件。",
+    "records_active": _l("取消荣誉评选资格所依据的失信记录尚未修复、撤销或届满。"),
+    "other_serious": _l("该单位另有严重失信记录正在公示。"),
+    "eligible": _l("符合恢复荣誉评选资格的条件。"),
 }
 
 
 def restoration_verdict(sanction: Sanction) -> Verdict:
     """Say whether an honour disqualification may be lifted now, and why not."""
     if sanction.kind != "honor_disqualification" or sanction.status != "active":
-        return Verdict(False, "status", "该措施不是实施中的“取消荣誉评选资格”。")
+        return Verdict(False, "status", _("该措施不是实施中的“取消荣誉评选资格”。"))
     result = _decide("honor_restoration", "restoration_eligibility", restoration_facts(sanction))
     code = result["ineligible_reason"]
-    return Verdict(bool(result["eligible"]), code, RESTORATION_MESSAGES[code])
+    return Verdict(bool(result["eligible"]), code, str(RESTORATION_MESSAGES[code]))
 
 
 @dataclass(frozen=True)

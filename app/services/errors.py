@@ -1,6 +1,8 @@
 """Errors raised by services; the web and API layers turn them into pages and JSON."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 
 class ServiceError(Exception):
     """A refused request with a stable code, a Chinese message and an HTTP status."""
@@ -22,8 +24,8 @@ class NotFound(ServiceError):
     status = 404
     code = "not_found"
 
-    def __init__(self, message: str = "未找到该对象，或您无权查看。", **kw):
-        super().__init__(message, **kw)
+    def __init__(self, message: str | None = None, **kw):
+        super().__init__(message or _("未找到该对象，或您无权查看。"), **kw)
 
 
 class Conflict(ServiceError):

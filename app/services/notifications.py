@@ -1,6 +1,7 @@
 """In-app notifications per user (fanned out from a unit and role), with e-mail through the outbox."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask import current_app
 from sqlalchemy import func, select, update
 
@@ -10,12 +11,12 @@ from app.services import outbox
 from app.services.clock import now
 
 KINDS = {
-    "new_task": "新待办",
-    "reminder": "期限提醒",
-    "overdue": "超期",
-    "escalation": "超期报告",
-    "decision": "决定出具",
-    "letter": "文书出具",
+    "new_task": _l("新待办"),
+    "reminder": _l("期限提醒"),
+    "overdue": _l("超期"),
+    "escalation": _l("超期报告"),
+    "decision": _l("决定出具"),
+    "letter": _l("文书出具"),
 }
 
 

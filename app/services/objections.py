@@ -1,6 +1,8 @@
 """The objection-review domain (SPEC §4.1): filing, and the effects its BPMN asks for."""
 from __future__ import annotations
 
+from app.i18n import chinese
+from flask_babel import gettext as _, lazy_gettext as _l
 from datetime import date
 
 from sqlalchemy import select
@@ -14,13 +16,13 @@ from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_
 from app.services.transitions import change_record_status
 
 REASONS = {
-    "wrong_content": "信息错误",
-    "omission": "遗漏",
-    "duplicate": "重复公示",
-    "should_not_publish": "不应公示",
-    "overdue_publication": "超期公示",
-    "inconsistent_with_decision": "与认定文书不一致",
-    "decision_revoked": "认定文书已被撤销/变更",
+    "wrong_content": _l("信息错误"),
+    "omission": _l("遗漏"),
+    "duplicate": _l("重复公示"),
+    "should_not_publish": _l("不应公示"),
+    "overdue_publication": _l("超期公示"),
+    "inconsistent_with_decision": _l("与认定文书不一致"),
+    "decision_revoked": _l("认定文书已被撤销/变更"),
 }
 OBJECTIONABLE = ("published", "corrected")
 
@@ -28,39 +30,39 @@ OBJECTIONABLE = ("published", "corrected")
 def objection_block(record: CreditRecord) -> str | None:
     """Say why no objection can be filed against a record now (None when one can)."""
     if record.status not in OBJECTIONABLE:
-        return f"该记录当前状态为“{record.status_label}”，不能提出异议。"
+        return _("该记录当前状态为“%(status)s”，不能提出异议。", status=record.status_label)
     open_case = db.session.scalar(
         select(Case.number).where(Case.record_id == record.id, Case.type == "objection",
                                   Case.status.in_(("in_progress", "supplement")))
     )
     if open_case:
-        return f"该记录已有正在办理的异议（受理编号 {open_case}），同一记录同时只能有一件异议。"
+        return _("该记录已有正在办理的异议（受理编号 %(number)s），同一记录同时只能有一件异议。", number=open_case)
     return None
 
 
 def create_objection(user: User, record_id: int, reason: str, statement: str) -> Case:
     """Create a draft objection for one of the user's unit's records (flushes only)."""
     if not user.has_role("applicant"):
-        raise Invalid("只有申请单位经办人可以提出异议。", code="role")
+        raise Invalid(_("只有申请单位经办人可以提出异议。"), code="role")
     record = access.get_record(user, record_id)
     if record.subject_unit_id != user.unit_id:
-        raise Invalid("只能对本单位的记录提出异议。", code="not_own_record")
+        raise Invalid(_("只能对本单位的记录提出异议。"), code="not_own_record")
     errors = {}
     if reason not in REASONS:
-        errors["reason"] = "请选择异议理由。"
+        errors["reason"] = _("请选择异议理由。")
     statement = (statement or "").strip()
     if not statement:
-        errors["statement"] = "请填写异议陈述。"
+        errors["statement"] = _("请填写异议陈述。")
     elif len(statement) > 4000:
-        errors["statement"] = "异议陈述不能超过 4000 字。"
+        errors["statement"] = _("异议陈述不能超过 4000 字。")
     if errors:
-        raise Invalid("申请内容有误，请修改后重新提交。", fields=errors)
+        raise Invalid(_("申请内容有误，请修改后重新提交。"), fields=errors)
     block = objection_block(record)
     if block:
         raise Conflict(block, code="objection_blocked")
     case = applications.new_draft(user, "objection", record, {"reason": reason, "statement": statement})
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="created", to_status="draft",
-                             comment=f"异议理由：{REASONS[reason]}"))
+                             comment=f"异议理由：{chinese(REASONS[reason])}"))
     audit.record("case.create", object_type="case", object_id=case.id, details={"type": "objection", "record_id": record.id})
     return case
 
@@ -129,6 +131,6 @@ def _jsonable(changes: dict) -> dict:
 
 
 applications.KINDS["objection"] = applications.ApplicationKind(
-    materials={"evidence": "证据材料", "commitment": "加盖公章的异议申诉信用承诺书"},
+    materials={"evidence": _("证据材料"), "commitment": _("加盖公章的异议申诉信用承诺书")},
     block=lambda case: objection_block(case.record),
 )

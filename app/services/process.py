@@ -1,6 +1,7 @@
 """Drive cases through their BPMN processes: start, claim, complete, fire timers (ENGINE.md)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from collections.abc import Callable
 
 from sqlalchemy import select, update
@@ -113,9 +114,9 @@ def _lock_open_task(user: User, task: HumanTask) -> ProcessInstance:
     instance = runtime.lock_instance(task.instance_id, wait=False)
     db.session.refresh(task)
     if task.status != "open":
-        raise Conflict("该任务已被他人办理完毕。", code="task_closed")
+        raise Conflict(_("该任务已被他人办理完毕。"), code="task_closed")
     if task.assignee_id not in (None, user.id):
-        raise Conflict("该任务已由他人领取。", code="task_held")
+        raise Conflict(_("该任务已由他人领取。"), code="task_held")
     return instance
 
 
@@ -132,7 +133,7 @@ def claim_task(user: User, task_id: str) -> HumanTask:
     if result.rowcount != 1:
         if task.status == "open" and task.assignee_id == user.id:
             return task
-        raise Conflict("该任务已由他人领取或已办结。", code="task_held")
+        raise Conflict(_("该任务已由他人领取或已办结。"), code="task_held")
     db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=user.id, action="claimed", step=task.bpmn_id,
                              comment=task.title, internal=True))
     audit.record("task.claim", object_type="task", object_id=task.id, details={"case_id": task.case_id})
@@ -150,7 +151,7 @@ def release_task(user: User, task_id: str) -> HumanTask:
     )
     db.session.refresh(task)
     if result.rowcount != 1:
-        raise Conflict("只能退回自己领取且未办结的任务。", code="not_holder")
+        raise Conflict(_("只能退回自己领取且未办结的任务。"), code="not_holder")
     db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=user.id, action="released", step=task.bpmn_id,
                              comment=task.title, internal=True))
     audit.record("task.release", object_type="task", object_id=task.id, details={"case_id": task.case_id})
@@ -167,14 +168,14 @@ def may_work(user: User, task: HumanTask) -> bool:
 def reassign_task(supervisor: User, task_id: str, assignee_id: int, reason: str) -> HumanTask:
     """A credit-office leader hands an open office task to a colleague, with a reason in the history."""
     if not supervisor.has_role("approver"):
-        raise Forbidden("只有信用办负责人可以改派任务。", code="not_supervisor")
+        raise Forbidden(_("只有信用办负责人可以改派任务。"), code="not_supervisor")
     task = access.get_task(supervisor, task_id, supervise=True)
     reason = (reason or "").strip()
     if not reason:
-        raise Invalid("请填写改派理由。", fields={"reason": "必填"})
+        raise Invalid(_("请填写改派理由。"), fields={"reason": _("必填")})
     assignee = db.session.get(User, assignee_id)
     if assignee is None or not assignee.active or not may_work(assignee, task):
-        raise Invalid("改派对象须为可办理该环节的在岗人员。", fields={"assignee_id": "人员不符合"})
+        raise Invalid(_("改派对象须为可办理该环节的在岗人员。"), fields={"assignee_id": _("人员不符合")})
     previous = task.assignee_id
     result = db.session.execute(
         update(HumanTask).where(HumanTask.id == task.id, HumanTask.status == "open")
@@ -182,7 +183,7 @@ def reassign_task(supervisor: User, task_id: str, assignee_id: int, reason: str)
     )
     db.session.refresh(task)
     if result.rowcount != 1:
-        raise Conflict("该任务已办结，无法改派。", code="task_closed")
+        raise Conflict(_("该任务已办结，无法改派。"), code="task_closed")
     db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=supervisor.id, action="reassigned",
                              step=task.bpmn_id, internal=True, comment=f"{task.title}改派给{assignee.display_name}：{reason}",
                              details={"from": previous, "to": assignee.id}))
@@ -202,7 +203,7 @@ def _check_separation(user: User, case: Case, task: HumanTask) -> None:
                                         CaseEvent.step.like("draft_%"))
     ).all()
     if user.id in drafted_by or user.id == case.created_by_id:
-        raise Forbidden("不能审批本人拟定或提交的事项（职责分离）。", code="separation_of_duties")
+        raise Forbidden(_("不能审批本人拟定或提交的事项（职责分离）。"), code="separation_of_duties")
 
 
 def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
@@ -217,7 +218,7 @@ def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
     wf = runtime.load_workflow(instance, ctx)
     spiff_task = runtime.ready_task(wf, task.id)
     if spiff_task is None:
-        raise Conflict("该任务已被他人办理完毕。", code="task_closed")
+        raise Conflict(_("该任务已被他人办理完毕。"), code="task_closed")
     hook = COMPLETION_HOOKS.get(task.form_key)
     extra = hook(case, user, clean) if hook else {}
     spiff_task.data.update(form.routing_values(clean))

@@ -1,6 +1,7 @@
 """The public side (no login): published records, case progress by number + query code (rate-limited)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 import hmac
 from datetime import timedelta
 
@@ -50,7 +51,7 @@ def lookup_case(number: str, code: str, ip: str) -> Case | None:
     tries = db.session.scalar(select(func.count()).select_from(LookupAttempt)
                               .where(LookupAttempt.ip == ip, LookupAttempt.at > since))
     if tries >= LOOKUP_LIMIT:
-        raise TooManyLookups("查询过于频繁，请 10 分钟后再试。")
+        raise TooManyLookups(_("查询过于频繁，请 10 分钟后再试。"))
     db.session.add(LookupAttempt(ip=ip, at=now()))
     case = db.session.scalar(select(Case).where(Case.number == (number or "").strip().upper()[:24]))
     if case is None or not hmac.compare_digest(case.query_code, (code or "").strip().upper()[:16]):

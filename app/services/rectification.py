@@ -1,6 +1,7 @@
 """The rectification domain (SPEC §4.2): opening an order, deadlines, overdue consequences, acceptance."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 import secrets
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
@@ -40,38 +41,38 @@ def parse_days(raw) -> int:
     try:
         days = int(str(raw).strip())
     except ValueError:
-        raise Invalid("整改期限应为工作日天数（整数）。", fields={"deadline_days": "1–120 的整数"}) from None
+        raise Invalid(_("整改期限应为工作日天数（整数）。"), fields={"deadline_days": _("1–120 的整数")}) from None
     if not 1 <= days <= MAX_DAYS:
-        raise Invalid(f"整改期限应在 1 到 {MAX_DAYS} 个工作日之间。", fields={"deadline_days": f"1–{MAX_DAYS}"})
+        raise Invalid(_("整改期限应在 1 到 %(max)s 个工作日之间。", max=MAX_DAYS), fields={"deadline_days": f"1–{MAX_DAYS}"})
     return days
 
 
 def rectification_block(record: CreditRecord) -> str | None:
     """Say why no rectification can be opened for a record now (None when one can)."""
     if record.subject_type != "unit":
-        return "限期整改只适用于失信主体为单位的记录。"
+        return _("限期整改只适用于失信主体为单位的记录。")
     if record.status not in OPEN_STATUSES:
-        return f"该记录当前状态为“{record.status_label}”，不能发起限期整改。"
+        return _("该记录当前状态为“%(status)s”，不能发起限期整改。", status=record.status_label)
     if record.rectified_at is not None:
-        return "该记录已整改完毕。"
+        return _("该记录已整改完毕。")
     open_case = db.session.scalar(select(Case.number).where(
         Case.record_id == record.id, Case.type == "rectification", Case.status == "in_progress"))
     if open_case:
-        return f"该记录已有正在办理的限期整改（{open_case}）。"
+        return _("该记录已有正在办理的限期整改（%(number)s）。", number=open_case)
     return None
 
 
 def open_rectification(user: User, record_id: int, deadline_days, requirements: str) -> Case:
     """Open a rectification order for a unit's record; it starts at once (flushes only)."""
     if not user.has_role("intake"):
-        raise Invalid("只有信用办受理员可以发起限期整改。", code="role")
+        raise Invalid(_("只有信用办受理员可以发起限期整改。"), code="role")
     record = access.get_record(user, record_id)
     days = parse_days(deadline_days)
     requirements = (requirements or "").strip()
     if not requirements:
-        raise Invalid("请填写整改要求。", fields={"requirements": "必填"})
+        raise Invalid(_("请填写整改要求。"), fields={"requirements": _("必填")})
     if len(requirements) > 4000:
-        raise Invalid("整改要求不能超过 4000 字。", fields={"requirements": "不超过 4000 字"})
+        raise Invalid(_("整改要求不能超过 4000 字。"), fields={"requirements": _("不超过 4000 字")})
     block = rectification_block(record)
     if block:
         raise Conflict(block, code="rectification_blocked")

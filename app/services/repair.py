@@ -1,6 +1,7 @@
 """The credit-repair domain (SPEC §4.3): eligibility first, then the process and its effects."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from app.extensions import db
 from app.models import Case, CaseEvent, User
 from app.services import access, applications, audit, eligibility, publication, restoration, sanctions
@@ -13,19 +14,19 @@ from app.services.transitions import change_record_status
 def create_repair(user: User, record_id: int, statement: str) -> Case:
     """Create a draft repair application, refusing at once (with the reason and date) when ineligible."""
     if not user.has_role("applicant"):
-        raise Invalid("只有申请单位经办人可以申请信用修复。", code="role")
+        raise Invalid(_("只有申请单位经办人可以申请信用修复。"), code="role")
     record = access.get_record(user, record_id)
     if record.subject_unit_id != user.unit_id:
-        raise Invalid("只能为本单位的记录申请信用修复。", code="not_own_record")
+        raise Invalid(_("只能为本单位的记录申请信用修复。"), code="not_own_record")
     verdict = eligibility.repair_verdict(record)
     if not verdict.eligible:
         fields = {"earliest_repair_date": verdict.earliest.isoformat()} if verdict.earliest else {}
         raise Invalid(verdict.message, code=f"not_eligible_{verdict.code}", fields=fields)
     statement = (statement or "").strip()
     if not statement:
-        raise Invalid("请说明失信行为的纠正和义务履行情况。", fields={"statement": "必填"})
+        raise Invalid(_("请说明失信行为的纠正和义务履行情况。"), fields={"statement": _("必填")})
     if len(statement) > 4000:
-        raise Invalid("说明不能超过 4000 字。", fields={"statement": "不超过 4000 字"})
+        raise Invalid(_("说明不能超过 4000 字。"), fields={"statement": _("不超过 4000 字")})
     case = applications.new_draft(user, "repair", record, {"statement": statement})
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="created", to_status="draft",
                              comment="信用修复申请"))
@@ -39,7 +40,7 @@ def _block(case: Case) -> str | None:
 
 
 applications.KINDS["repair"] = applications.ApplicationKind(
-    materials={"evidence": "已履行法定义务、纠正失信行为的证明材料", "commitment": "加盖公章的信用承诺书"},
+    materials={"evidence": _("已履行法定义务、纠正失信行为的证明材料"), "commitment": _("加盖公章的信用承诺书")},
     block=_block,
     # The process checks again with the same DMN table (SPEC §4.3.1), on the facts as of submission.
     start_data=lambda case: eligibility.repair_facts(case.record, case.submitted_at.date(), ignore_case_id=case.id),

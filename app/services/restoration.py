@@ -1,6 +1,7 @@
 """Restoring eligibility for honour evaluations (SPEC §4.4): three ways to start, DMN, effect."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 import secrets
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ def open_case_for(sanction: Sanction) -> Case | None:
 def start_restoration(sanction: Sanction, trigger: str, *, user: User | None) -> Case:
     """Open and start a restoration case for one honour disqualification (flushes only)."""
     if open_case_for(sanction):
-        raise Conflict("该措施已有正在办理的恢复申请。", code="duplicate_restoration")
+        raise Conflict(_("该措施已有正在办理的恢复申请。"), code="duplicate_restoration")
     record = sanction.records[0]
     case = Case(type="restoration", status="draft", record_id=record.id, applicant_unit_id=sanction.unit_id,
                 created_by_id=user.id if user else None, rule_set_id=rules.rule_set_on(record.basis_date).id,
@@ -46,7 +47,7 @@ def start_restoration(sanction: Sanction, trigger: str, *, user: User | None) ->
 def apply_for_restoration(user: User, sanction_id: int) -> Case:
     """The applicant unit asks for its eligibility back; refused at once, with the reason, when not eligible."""
     if not user.has_role("applicant"):
-        raise Invalid("只有申请单位经办人可以申请恢复荣誉评选资格。", code="role")
+        raise Invalid(_("只有申请单位经办人可以申请恢复荣誉评选资格。"), code="role")
     sanction = db.session.scalar(select(Sanction).where(Sanction.id == sanction_id,
                                                         sanctions.sanction_filter(user)))
     if sanction is None or sanction.unit_id != user.unit_id:

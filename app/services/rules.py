@@ -1,6 +1,7 @@
 """Rule sets as data: publication periods and default time limits (SPEC §3)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from datetime import date
 
 from dateutil.relativedelta import relativedelta
@@ -116,21 +117,21 @@ def add_rule_set(*, code: str, name: str, legal_basis: str, effective_from: date
 
     errors = {}
     if not code.strip() or db.session.scalar(select(RuleSet.id).where(RuleSet.code == code.strip())):
-        errors["code"] = "编号必填且不能与已有规则集重复。"
+        errors["code"] = _("编号必填且不能与已有规则集重复。")
     if not name.strip() or not legal_basis.strip():
-        errors["name"] = "名称和法律依据必填。"
+        errors["name"] = _("名称和法律依据必填。")
     latest = db.session.scalar(select(RuleSet).order_by(RuleSet.effective_from.desc()).limit(1))
     if latest and effective_from <= latest.effective_from:
-        errors["effective_from"] = f"生效日期须晚于现行规则集的生效日期（{latest.effective_from.isoformat()}）。"
+        errors["effective_from"] = _("生效日期须晚于现行规则集的生效日期（%(day)s）。", day=latest.effective_from.isoformat())
     for severity in ("minor", "general", "serious"):
         period = periods.get(severity) or {}
         low, high = period.get("min_months"), period.get("max_months")
         if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 120):
-            errors[severity] = "公示期应为 0–120 个月的整数，且最短不超过最长。"
+            errors[severity] = _("公示期应为 0–120 个月的整数，且最短不超过最长。")
     if any(not isinstance(v, int) or not 0 < v <= 366 for v in time_limits.values()):
-        errors["time_limits"] = "办理时限应为 1–366 个工作日的整数。"
+        errors["time_limits"] = _("办理时限应为 1–366 个工作日的整数。")
     if errors:
-        raise Invalid("规则集有误，未保存。", fields=errors)
+        raise Invalid(_("规则集有误，未保存。"), fields=errors)
     if latest and latest.effective_to is None:
         latest.effective_to = effective_from - timedelta(days=1)
     row = RuleSet(code=code.strip(), name=name.strip(), legal_basis=legal_basis.strip(), effective_from=effective_from,

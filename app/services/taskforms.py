@@ -1,6 +1,7 @@
 """Task forms as data: one definition serves the web form, the API field list and validation."""
 from __future__ import annotations
 
+from flask_babel import gettext as _, lazy_gettext as _l
 from dataclasses import dataclass, field
 
 from app.services.errors import Invalid
@@ -23,11 +24,11 @@ class Field:
     def as_dict(self) -> dict:
         return {
             "name": self.name,
-            "label": self.label,
+            "label": str(self.label),
             "type": self.type,
             "required": self.required,
             "required_if": {k: list(v) for k, v in self.required_if.items()},
-            "choices": [{"value": v, "label": label} for v, label in self.choices],
+            "choices": [{"value": v, "label": str(label)} for v, label in self.choices],
         }
 
 
@@ -41,21 +42,21 @@ class TaskForm:
     def validate(self, data: dict) -> dict:
         """Return cleaned values or raise Invalid naming every bad field (changes nothing)."""
         if not isinstance(data, dict):
-            raise Invalid("提交内容格式不正确。", code="bad_payload")
+            raise Invalid(_("提交内容格式不正确。"), code="bad_payload")
         unknown = set(data) - {f.name for f in self.fields}
         errors: dict[str, str] = {name: "未知字段。" for name in sorted(unknown)}
         clean: dict[str, str] = {}
         for f in self.fields:
             raw = data.get(f.name)
             if raw is not None and not isinstance(raw, str):
-                errors[f.name] = "应为文本。"
+                errors[f.name] = _("应为文本。")
                 continue
             value = (raw or "").strip()
             if len(value) > MAX_TEXT:
-                errors[f.name] = f"不能超过 {MAX_TEXT} 字。"
+                errors[f.name] = _("不能超过 %(max)s 字。", max=MAX_TEXT)
                 continue
             if f.choices and value and value not in {c for c, _ in f.choices}:
-                errors[f.name] = "请从给定选项中选择。"
+                errors[f.name] = _("请从给定选项中选择。")
                 continue
             clean[f.name] = value
         for f in self.fields:
@@ -63,36 +64,36 @@ class TaskForm:
                 continue
             needed = f.required or any(clean.get(other) in values for other, values in f.required_if.items())
             if needed:
-                errors[f.name] = f"请填写“{f.label}”。"
+                errors[f.name] = _("请填写“%(label)s”。", label=f.label)
         if errors:
-            raise Invalid("表单有误，请修改后重新提交。", fields=errors)
+            raise Invalid(_("表单有误，请修改后重新提交。"), fields=errors)
         return clean
 
     def routing_values(self, clean: dict) -> dict:
         return {f.name: clean[f.name] for f in self.fields if f.routing}
 
 
-INTAKE_CHOICES = (("accept", "受理"), ("request_supplement", "要求补正"), ("reject", "不予受理"))
-VERIFY_CHOICES = (("error_confirmed", "确认有误"), ("no_error", "核实无误"), ("cannot_confirm", "无法确认"))
+INTAKE_CHOICES = (("accept", _l("受理")), ("request_supplement", _l("要求补正")), ("reject", _l("不予受理")))
+VERIFY_CHOICES = (("error_confirmed", _l("确认有误")), ("no_error", _l("核实无误")), ("cannot_confirm", _l("无法确认")))
 DECISION_CHOICES = (
-    ("correct", "更正"),
-    ("revoke", "撤销"),
-    ("maintain", "维持，不予更正"),
-    ("annotate", "无法确认，记载异议"),
+    ("correct", _l("更正")),
+    ("revoke", _l("撤销")),
+    ("maintain", _l("维持，不予更正")),
+    ("annotate", _l("无法确认，记载异议")),
 )
-APPROVAL_CHOICES = (("approve", "批准"), ("return", "退回修改"))
-SEVERITY_CHOICES = (("minor", "轻微"), ("general", "一般"), ("serious", "严重"))
-REVIEW_CHOICES = (("accept", "整改通过"), ("return_for_rework", "退回重新整改"))
-AGREE_CHOICES = (("agree", "同意"), ("disagree", "不同意"))
-REPAIR_CHOICES = (("approve", "准予修复"), ("refuse", "不予修复"))
-RESTORATION_CHOICES = (("approve", "批准恢复"), ("refuse", "不予恢复"))
-CRITICISM_CHOICES = (("approve", "批准通报批评"), ("decline", "不予通报批评"))
+APPROVAL_CHOICES = (("approve", _l("批准")), ("return", _l("退回修改")))
+SEVERITY_CHOICES = (("minor", _l("轻微")), ("general", _l("一般")), ("serious", _l("严重")))
+REVIEW_CHOICES = (("accept", _l("整改通过")), ("return_for_rework", _l("退回重新整改")))
+AGREE_CHOICES = (("agree", _l("同意")), ("disagree", _l("不同意")))
+REPAIR_CHOICES = (("approve", _l("准予修复")), ("refuse", _l("不予修复")))
+RESTORATION_CHOICES = (("approve", _l("批准恢复")), ("refuse", _l("不予恢复")))
+CRITICISM_CHOICES = (("approve", _l("批准通报批评")), ("decline", _l("不予通报批评")))
 
 # 受理审查 is the same form for objections and repairs: accept, ask for 补正, or refuse.
 INTAKE_FIELDS = (
-    Field("intake_choice", "审查结论", "choice", True, INTAKE_CHOICES, routing=True),
-    Field("supplement_items", "需补正的材料", required_if={"intake_choice": ("request_supplement",)}),
-    Field("reason", "理由", required_if={"intake_choice": ("reject", "request_supplement")}),
+    Field("intake_choice", _l("审查结论"), "choice", True, INTAKE_CHOICES, routing=True),
+    Field("supplement_items", _l("需补正的材料"), required_if={"intake_choice": ("request_supplement",)}),
+    Field("reason", _l("理由"), required_if={"intake_choice": ("reject", "request_supplement")}),
 )
 
 FORMS = {
@@ -103,74 +104,74 @@ FORMS = {
         TaskForm(
             "verify_repair",
             (
-                Field("verifier_opinion", "认定单位意见", "choice", True, AGREE_CHOICES),
-                Field("opinion", "意见说明", required=True),
+                Field("verifier_opinion", _l("认定单位意见"), "choice", True, AGREE_CHOICES),
+                Field("opinion", _l("意见说明"), required=True),
             ),
         ),
         TaskForm(
             "approve_repair",
             (
-                Field("repair_decision", "审批结论", "choice", True, REPAIR_CHOICES, routing=True),
-                Field("reasons", "理由", required=True),
+                Field("repair_decision", _l("审批结论"), "choice", True, REPAIR_CHOICES, routing=True),
+                Field("reasons", _l("理由"), required=True),
             ),
         ),
         TaskForm(
             "review_restoration",
             (
-                Field("restoration_review", "审核意见", "choice", True, AGREE_CHOICES, routing=True),
-                Field("opinion", "意见说明", required=True),
+                Field("restoration_review", _l("审核意见"), "choice", True, AGREE_CHOICES, routing=True),
+                Field("opinion", _l("意见说明"), required=True),
             ),
         ),
         TaskForm(
             "approve_restoration",
             (
-                Field("restoration_approval", "审批结论", "choice", True, RESTORATION_CHOICES, routing=True),
-                Field("comment", "审批意见", required_if={"restoration_approval": ("refuse",)}),
+                Field("restoration_approval", _l("审批结论"), "choice", True, RESTORATION_CHOICES, routing=True),
+                Field("comment", _l("审批意见"), required_if={"restoration_approval": ("refuse",)}),
             ),
         ),
         TaskForm(
             "supplement_materials",
-            (Field("statement", "补正说明", required=True),),
+            (Field("statement", _l("补正说明"), required=True),),
             public=True,
         ),
         TaskForm(
             "verify_record",
             (
-                Field("verify_choice", "核查结论", "choice", True, VERIFY_CHOICES, routing=True),
-                Field("opinion", "核查意见", required=True),
-                Field("corrected_facts", "更正后的失信事实", required_if={"verify_choice": ("error_confirmed",)}),
-                Field("corrected_basis_doc_no", "更正后的认定文书号", "text"),
-                Field("corrected_severity", "更正后的失信程度", "choice", choices=SEVERITY_CHOICES),
+                Field("verify_choice", _l("核查结论"), "choice", True, VERIFY_CHOICES, routing=True),
+                Field("opinion", _l("核查意见"), required=True),
+                Field("corrected_facts", _l("更正后的失信事实"), required_if={"verify_choice": ("error_confirmed",)}),
+                Field("corrected_basis_doc_no", _l("更正后的认定文书号"), "text"),
+                Field("corrected_severity", _l("更正后的失信程度"), "choice", choices=SEVERITY_CHOICES),
             ),
         ),
         TaskForm(
             "draft_decision",
             (
-                Field("decision", "处理意见", "choice", True, DECISION_CHOICES, routing=True),
-                Field("reasons", "理由", required=True),
+                Field("decision", _l("处理意见"), "choice", True, DECISION_CHOICES, routing=True),
+                Field("reasons", _l("理由"), required=True),
             ),
         ),
         TaskForm(
             "approve_decision",
             (
-                Field("approval", "审批结论", "choice", True, APPROVAL_CHOICES, routing=True),
-                Field("comment", "审批意见", required_if={"approval": ("return",)}),
+                Field("approval", _l("审批结论"), "choice", True, APPROVAL_CHOICES, routing=True),
+                Field("comment", _l("审批意见"), required_if={"approval": ("return",)}),
             ),
         ),
         TaskForm(
             "submit_rectification",
             (
-                Field("explanation", "失信原因书面说明", required=True),
-                Field("report", "整改情况报告", required=True),
+                Field("explanation", _l("失信原因书面说明"), required=True),
+                Field("report", _l("整改情况报告"), required=True),
             ),
             public=True,
         ),
         TaskForm(
             "review_rectification",
             (
-                Field("review", "审核结论", "choice", True, REVIEW_CHOICES, routing=True),
-                Field("opinion", "审核意见", required=True),
-                Field("new_deadline_days", "重新整改期限（工作日）", "text",
+                Field("review", _l("审核结论"), "choice", True, REVIEW_CHOICES, routing=True),
+                Field("opinion", _l("审核意见"), required=True),
+                Field("new_deadline_days", _l("重新整改期限（工作日）"), "text",
                       required_if={"review": ("return_for_rework",)}),
             ),
             public=True,
@@ -178,8 +179,8 @@ FORMS = {
         TaskForm(
             "approve_public_criticism",
             (
-                Field("criticism", "审批结论", "choice", True, CRITICISM_CHOICES, routing=True),
-                Field("comment", "审批意见", required_if={"criticism": ("decline",)}),
+                Field("criticism", _l("审批结论"), "choice", True, CRITICISM_CHOICES, routing=True),
+                Field("comment", _l("审批意见"), required_if={"criticism": ("decline",)}),
             ),
         ),
     )

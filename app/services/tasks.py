@@ -1,6 +1,7 @@
 """Task queues: plain SQL over the human_task projection, never the workflows (ENGINE.md)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _, lazy_gettext as _l
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,13 +13,13 @@ from app.models import TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, U
 from app.services import access, calendar, workdays
 from app.services.clock import now
 
-SCOPES = {"mine": "我的待办", "group": "本组待领", "due_soon": "即将到期", "overdue": "已超期", "done": "已办",
-          "all": "全部可见"}
+SCOPES = {"mine": _l("我的待办"), "group": _l("本组待领"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "done": _l("已办"),
+          "all": _l("全部可见")}
 TABS = ("mine", "group", "due_soon", "overdue", "done")
 PAGE_SIZE = 50
 DUE_SOON_DAYS = 2  # 即将到期: due within this many working days
 FILTER_KEYS = ("process", "unit", "category", "severity", "due")
-DUE_BANDS = {"overdue": "已超期", "today": "今日到期", "soon": "2 个工作日内", "later": "更晚"}
+DUE_BANDS = {"overdue": _l("已超期"), "today": _l("今日到期"), "soon": _l("2 个工作日内"), "later": _l("更晚")}
 
 
 @dataclass
@@ -138,7 +139,7 @@ def count_tasks(user: User, scope: str, filters: dict | None = None) -> int:
 def remaining_label(task: HumanTask, cal: workdays.WorkCalendar | None = None) -> tuple[str, bool]:
     """Say how many working days remain ("剩余 2 个工作日"), or how long it is overdue."""
     if task.due_at is None:
-        return "无期限", False
+        return _("无期限"), False
     cal = cal or calendar.load_calendar()
     from zoneinfo import ZoneInfo
 
@@ -146,9 +147,9 @@ def remaining_label(task: HumanTask, cal: workdays.WorkCalendar | None = None) -
     today = now().astimezone(tz).date()
     due_day = task.due_at.astimezone(tz).date()
     if now() > task.due_at:
-        return f"已超期 {max(1, workdays.working_days_between(cal, due_day, today))} 个工作日", True
+        return _("已超期 %(days)s 个工作日", days=max(1, workdays.working_days_between(cal, due_day, today))), True
     days = workdays.working_days_between(cal, today, due_day)
-    return (f"剩余 {days} 个工作日" if days > 0 else "今日到期"), False
+    return (_("剩余 %(days)s 个工作日", days=days) if days > 0 else _("今日到期")), False
 
 
 def task_context(case: Case) -> dict:
@@ -167,9 +168,9 @@ def save_filter(user: User, name: str, params: dict, shared: bool) -> "SavedFilt
     name = (name or "").strip()
     clean = clean_filters(params)
     if not name or len(name) > 60:
-        raise Invalid("请填写 1–60 字的筛选名称。", fields={"name": "必填"})
+        raise Invalid(_("请填写 1–60 字的筛选名称。"), fields={"name": _("必填")})
     if not clean:
-        raise Invalid("当前没有可保存的筛选条件。", fields={"filters": "至少选择一个条件"})
+        raise Invalid(_("当前没有可保存的筛选条件。"), fields={"filters": _("至少选择一个条件")})
     row = SavedFilter(owner_id=user.id, name=name, params=clean, shared=bool(shared))
     db.session.add(row)
     db.session.flush()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
+from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 
 from app.extensions import db, login_manager
@@ -28,7 +29,8 @@ def register_web(app: Flask) -> None:
     register_filters(app)
 
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "请先登录。"
+    login_manager.login_message = _l("请先登录。")
+    login_manager.localize_callback = str  # flash a plain string in the request's language
     login_manager.session_protection = None  # the server-side session row is the protection
 
     @login_manager.user_loader
@@ -69,13 +71,15 @@ def register_web(app: Flask) -> None:
         from app.services.notifications import unread_count
 
         signed_in = current_user and current_user.is_authenticated
+        locale = get_locale()
         return {"clock_shifted": clock.is_shifted(), "clock_now": clock.now(),
+                "current_locale": locale.language if locale else "zh",
                 "unread": unread_count(current_user) if signed_in else 0}
 
     @app.errorhandler(404)
     def not_found(exc):
         audit_denial(404)
-        return _error_page(404, "未找到该页面或对象，或您无权查看。")
+        return _error_page(404, _("未找到该页面或对象，或您无权查看。"))
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
@@ -86,11 +90,11 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(exc):
-        return _error_page(413, "上传内容超过大小上限。")
+        return _error_page(413, _("上传内容超过大小上限。"))
 
     @app.errorhandler(400)
     def bad_request(exc):
-        return _error_page(400, "请求无效或表单已过期，请刷新页面后重试。")
+        return _error_page(400, _("请求无效或表单已过期，请刷新页面后重试。"))
 
 
 def audit_denial(status: int, code: str = "") -> None:
@@ -107,6 +111,6 @@ def _error_page(status: int, message: str):
     if request.path.startswith("/api/"):
         from flask import jsonify
 
-        return jsonify({"error": {"code": str(status), "message": message}}), status
+        return jsonify({"error": {"code": str(status), "message": str(message)}}), status
     return render_template("errors/error.html", status=status, message=message), status
 

@@ -1,6 +1,7 @@
 """Administration: rule-set versions, and the outbox of side effects with a retry button."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -41,9 +42,9 @@ def retry(message_id: int):
     if outbox.retry_failed(message_id):
         audit.record("outbox.retry", object_type="outbox", object_id=message_id)
         db.session.commit()
-        flash("已重新排队发送。", "success")
+        flash(_("已重新排队发送。"), "success")
     else:
-        flash("只有“失败”的消息可以重新发送。", "error")
+        flash(_("只有“失败”的消息可以重新发送。"), "error")
     return redirect(url_for("admin.outbox_page"))
 
 
@@ -66,7 +67,7 @@ def rule_sets():
             for message in exc.fields.values():
                 flash(message, "error")
         else:
-            flash(f"规则集 {row.code} 已添加，自 {row.effective_from.isoformat()} 起适用于认定日期在此之后的记录。", "success")
+            flash(_("规则集 %(code)s 已添加，自 %(day)s 起适用于认定日期在此之后的记录。", code=row.code, day=row.effective_from.isoformat()), "success")
             return redirect(url_for("admin.rule_sets"))
     return render_template("admin/rule_sets.html", rule_sets=existing, form=form, severities=SEVERITY_LABELS,
                            limit_keys=list(rules.DEFAULT_TIME_LIMITS))

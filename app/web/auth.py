@@ -1,7 +1,10 @@
-"""Login and logout."""
+"""Login and logout, and the interface language switch."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.extensions import db
@@ -18,7 +21,7 @@ def login():
         user = auth.authenticate(form.username.data, form.password.data, request.remote_addr or "")
         if user is None:
             db.session.commit()  # keep the failure count and the audit row
-            flash(auth.LOGIN_FAILED, "error")
+            flash(str(auth.LOGIN_FAILED), "error")
             return render_template("auth/login.html", form=form), 200
         session.clear()
         user.session_token = auth.open_session(user, "web", request.remote_addr or "")
@@ -36,8 +39,28 @@ def logout():
     db.session.commit()
     logout_user()
     session.clear()
-    flash("您已安全退出。", "info")
+    flash(_("您已安全退出。"), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/lang/<code>")
+def set_language(code: str):
+    """Remember the interface language (zh or en) in a cookie and go back to a same-site page."""
+    from app import LOCALES
+
+    if code not in LOCALES:
+        abort(404)
+    target = "/"
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    if referrer and parts.netloc == request.host and parts.scheme in ("http", "https"):
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        if not target.startswith("/") or target.startswith("//") or target.startswith("/lang/"):
+            target = "/"
+    response = redirect(target)
+    response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                        secure=request.is_secure)
+    return response
 
 
 @bp.route("/")

@@ -1,6 +1,7 @@
 """Case pages shared by applicants and staff: detail, attachments, letters."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -48,12 +49,12 @@ def upload(case_id: int):
         abort(404)
     form = UploadForm()
     if not form.validate_on_submit() or not form.file.data:
-        flash("请选择文件。", "error")
+        flash(_("请选择文件。"), "error")
         return redirect(url_for("cases.show", case_id=case.id))
     try:
         attachments.store_attachment(current_user, case, form.kind.data, form.file.data.filename, form.file.data.read())
         db.session.commit()
-        flash("材料已上传。", "success")
+        flash(_("材料已上传。"), "success")
     except ServiceError as exc:
         db.session.rollback()
         flash(exc.message, "error")

@@ -53,7 +53,7 @@ def _case_table() -> tuple[dashboard.CaseFilters, dashboard.Table]:
     """The filtered case list, with outcome codes shown as the case pages label them."""
     filters = dashboard.CaseFilters.parse(request.args)
     outcome_label = current_app.jinja_env.filters["outcome_label"]
-    rows = ((*row[:7], outcome_label(row[7]) if row[7] else "", row[8]) for row in dashboard.case_rows(filters))
+    rows = ((*row[:7], str(outcome_label(row[7])) if row[7] else "", row[8]) for row in dashboard.case_rows(filters))
     return filters, dashboard.Table("办件清单", dashboard.CASE_HEADER, rows)
 
 

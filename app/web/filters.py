@@ -1,6 +1,7 @@
 """Jinja filters: local times, Chinese dates and labels for codes."""
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,26 +17,26 @@ from app.services.tasks import remaining_label
 
 TZ = ZoneInfo("Asia/Shanghai")
 EVENT_LABELS = {
-    "created": "创建申请",
-    "status_changed": "状态变更",
-    "task_opened": "进入环节",
-    "task_completed": "办理完成",
-    "claimed": "领取任务",
-    "released": "退回任务",
-    "letter_issued": "出具文书",
-    "attachment_added": "上传材料",
-    "timer_fired": "期限届满",
-    "overdue_escalated": "超期催办",
-    "reminder_sent": "期满前提醒",
-    "deadline_set": "重新设定期限",
-    "reassigned": "改派任务",
+    "created": _l("创建申请"),
+    "status_changed": _l("状态变更"),
+    "task_opened": _l("进入环节"),
+    "task_completed": _l("办理完成"),
+    "claimed": _l("领取任务"),
+    "released": _l("退回任务"),
+    "letter_issued": _l("出具文书"),
+    "attachment_added": _l("上传材料"),
+    "timer_fired": _l("期限届满"),
+    "overdue_escalated": _l("超期催办"),
+    "reminder_sent": _l("期满前提醒"),
+    "deadline_set": _l("重新设定期限"),
+    "reassigned": _l("改派任务"),
 }
 OUTCOME_LABELS = {
-    "rejected": "不予受理", "supplement_overdue": "逾期未补正，按撤回处理", "accepted": "整改通过",
-    "correct": "更正", "revoke": "撤销", "maintain": "维持，不予更正", "annotate": "无法确认，记载异议",
-    "repaired": "准予修复", "refused": "不予修复", "restored": "恢复荣誉评选资格", "not_restored": "不予恢复",
-    "min_period": "未过最短公示期", "rectification": "整改未通过审核", "open_case": "已有在办申请", "barred": "不予修复情形",
-    "records_active": "所依据记录仍在公示", "other_serious": "另有严重失信记录",
+    "rejected": _l("不予受理"), "supplement_overdue": _l("逾期未补正，按撤回处理"), "accepted": _l("整改通过"),
+    "correct": _l("更正"), "revoke": _l("撤销"), "maintain": _l("维持，不予更正"), "annotate": _l("无法确认，记载异议"),
+    "repaired": _l("准予修复"), "refused": _l("不予修复"), "restored": _l("恢复荣誉评选资格"), "not_restored": _l("不予恢复"),
+    "min_period": _l("未过最短公示期"), "rectification": _l("整改未通过审核"), "open_case": _l("已有在办申请"), "barred": _l("不予修复情形"),
+    "records_active": _l("所依据记录仍在公示"), "other_serious": _l("另有严重失信记录"),
 }
 # Choice labels depend on the field: "accept" is 受理 at intake but 整改通过 in a rectification review.
 FIELD_CHOICES = {(f.name, v): label for form in FORMS.values() for f in form.fields for v, label in f.choices}

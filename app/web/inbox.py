@@ -1,6 +1,7 @@
 """Everyone's own pages: notifications, sanctions of the units one may see, honour eligibility."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -25,7 +26,7 @@ def notifications_page():
             abort(400)
         count = notifications.mark_all_read(current_user)
         db.session.commit()
-        flash(f"已将 {count} 条消息标为已读。", "success")
+        flash(_("已将 %(count)s 条消息标为已读。", count=count), "success")
         return redirect(url_for("inbox.notifications_page"))
     return render_template("inbox/notifications.html", rows=notifications.recent(current_user), form=form)
 
@@ -55,7 +56,7 @@ def honour_eligibility():
     try:
         day = date.fromisoformat(request.args.get("date", "")) if request.args.get("date") else letters.local_today()
     except ValueError:
-        flash("日期格式应为 YYYY-MM-DD。", "error")
+        flash(_("日期格式应为 YYYY-MM-DD。"), "error")
         day = letters.local_today()
     answer = eligibility.honour_eligibility(unit_id, day)
     return render_template("inbox/eligibility.html", units=units, unit=db.session.get(Unit, unit_id), day=day,

@@ -1,6 +1,7 @@
 """Applicant portal: my unit's records, filing an objection, my cases."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
@@ -63,8 +64,8 @@ def record(record_id: int):
         case = _file_application(lambda: repair.create_repair(current_user, row.id, repair_form.statement.data),
                                  repair_form)
     if case is not None:
-        kind = "异议" if case.type == "objection" else case.type_label
-        flash(f"{kind}申请已提交，受理编号 {case.number}，查询码 {case.query_code}。", "success")
+        kind = _("异议") if case.type == "objection" else case.type_label
+        flash(_("%(kind)s申请已提交，受理编号 %(number)s，查询码 %(code)s。", kind=kind, number=case.number, code=case.query_code), "success")
         return redirect(url_for("cases.show", case_id=case.id))
     cases = db.session.scalars(
         access.visible_cases(current_user).where(Case.record_id == row.id).order_by(Case.id.desc())
@@ -86,7 +87,7 @@ def apply_restoration(sanction_id: int):
             raise
         flash(exc.message, "error")
         return redirect(url_for("inbox.sanctions_page"))
-    flash(f"荣誉评选资格恢复申请已提交，受理编号 {case.number}。", "success")
+    flash(_("荣誉评选资格恢复申请已提交，受理编号 %(number)s。", number=case.number), "success")
     return redirect(url_for("cases.show", case_id=case.id))
 
 

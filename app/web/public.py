@@ -1,6 +1,7 @@
 """Public pages (no login): published records, case progress, letter verification."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 import hashlib
 
 from flask import Blueprint, flash, render_template, request
@@ -60,5 +61,5 @@ def progress():
             status = 429
         else:
             if case is None:
-                flash("未找到该受理编号，或查询码不正确。", "error")
+                flash(_("未找到该受理编号，或查询码不正确。"), "error")
     return render_template("public/progress.html", case=case), status

@@ -1,6 +1,7 @@
 """Staff view of records (credit office, recording units): detail, sanctions, opening a rectification order."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -45,7 +46,7 @@ def show(record_id: int):
             db.session.rollback()
             flash(exc.message, "error")
         else:
-            flash(f"已发起限期整改 {case.number}，限期整改通知书已出具。", "success")
+            flash(_("已发起限期整改 %(number)s，限期整改通知书已出具。", number=case.number), "success")
             return redirect(url_for("cases.show", case_id=case.id))
     cases = db.session.scalars(access.visible_cases(current_user).where(Case.record_id == record.id)
                                .order_by(Case.id.desc())).all()

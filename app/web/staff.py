@@ -1,6 +1,7 @@
 """Staff task inbox: mine and my group, claim, release, complete."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -57,7 +58,7 @@ def save_filter():
         task_queries.save_filter(current_user, request.form.get("name", ""), request.form,
                                  request.form.get("shared") == "1")
         db.session.commit()
-        flash("筛选已保存。", "success")
+        flash(_("筛选已保存。"), "success")
     except ServiceError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -84,7 +85,7 @@ def bulk():
         except ServiceError as exc:
             db.session.rollback()
             refused.append(exc.message)
-    flash(f"已处理 {done} 项任务。" + (f"未处理 {len(refused)} 项：{refused[0]}" if refused else ""),
+    flash(_("已处理 %(done)s 项任务。", done=done) + (_("未处理 %(count)s 项：%(first)s", count=len(refused), first=refused[0]) if refused else ""),
           "success" if not refused else "error")
     return redirect(request.referrer if _same_site(request.referrer) else url_for("staff.tasks"))
 
@@ -101,7 +102,7 @@ def reassign(task_id: str):
         process.reassign_task(current_user, task_id, request.form.get("assignee_id", type=int) or 0,
                               request.form.get("reason", ""))
         db.session.commit()
-        flash("任务已改派。", "success")
+        flash(_("任务已改派。"), "success")
     except (Conflict, Invalid, Forbidden) as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -125,7 +126,7 @@ def task(task_id: str):
             errors = exc.fields
             flash(exc.message, "error")
         else:
-            flash(f"已办理：{row.title}", "success")
+            flash(_("已办理：%(title)s", title=row.title), "success")
             return redirect(url_for("staff.tasks"))
     case = db.session.get(Case, row.case_id)
     colleagues = []
@@ -175,11 +176,11 @@ def _task_action(action, task_id: str, done_message: str) -> None:
 
 @bp.route("/<task_id>/claim", methods=["POST"])
 def claim(task_id: str):
-    _task_action(process.claim_task, task_id, "已领取任务。")
+    _task_action(process.claim_task, task_id, _("已领取任务。"))
     return redirect(url_for("staff.task", task_id=task_id))
 
 
 @bp.route("/<task_id>/release", methods=["POST"])
 def release(task_id: str):
-    _task_action(process.release_task, task_id, "已退回任务到本组待领。")
+    _task_action(process.release_task, task_id, _("已退回任务到本组待领。"))
     return redirect(url_for("staff.tasks", scope="group"))
