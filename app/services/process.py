@@ -279,8 +279,12 @@ def last_values(case: Case, step: str) -> dict:
 def _close_case(case: Case, user_id: int | None, *, status: str, outcome: str) -> None:
     from app.services.transitions import change_case_status
 
+    from app.i18n import chinese
+    from app.services.outcomes import OUTCOME_LABELS
+
     case.outcome = outcome
-    change_case_status(case, status, user_id=user_id, reason=f"办结：{outcome}")
+    # The history is data: it keeps the Chinese words whatever language the actor browses in.
+    change_case_status(case, status, user_id=user_id, reason=f"办结：{chinese(OUTCOME_LABELS.get(outcome, outcome))}")
 
 
 @effect("notify_overdue")

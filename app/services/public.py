@@ -30,7 +30,7 @@ def public_records(q: str = "", category: str = "", severity: str = "", page: in
              .where(CreditRecord.status.in_(PUBLIC_STATUSES)))
     q = (q or "").strip()[:60]
     if q:
-        query = query.where(or_(Unit.name.contains(q), Unit.uscc == q.upper()))
+        query = query.where(or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper()))
     if category:
         query = query.where(CreditRecord.category == category)
     if severity:

@@ -26,7 +26,7 @@ def index():
     query = access.visible_records(current_user).join(Unit, Unit.id == CreditRecord.subject_unit_id)
     q = (request.args.get("q") or "").strip()[:60]
     if q:
-        query = query.where(Unit.name.contains(q) | CreditRecord.basis_doc_no.contains(q))
+        query = query.where(Unit.name.contains(q, autoescape=True) | CreditRecord.basis_doc_no.contains(q, autoescape=True))
     rows = db.session.scalars(query.order_by(CreditRecord.basis_date.desc()).limit(500)).all()
     return render_template("records/index.html", records=rows, q=q)
 
