@@ -84,13 +84,17 @@ def test_pdf_preview_is_inline_and_audited(api, web):
     client = web("applicant1")
     page = client.get(f"/cases/{case['id']}").get_data(as_text=True)
     preview_url = f"/cases/attachments/{attachment['id']}/preview"
-    assert re.search(rf'<a href="{preview_url}" target="_blank" rel="noopener"[^>]*>预览</a>', page)
+    assert re.search(rf'<iframe src="{preview_url}" title="[^"]+" class="pdf-preview"></iframe>', page)  # in the page
 
     response = client.get(preview_url)
     assert response.status_code == 200
     assert response.mimetype == "application/pdf" and response.data == PDF_BYTES
     assert response.headers["Content-Disposition"].startswith("inline;")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # Only this response may be framed, and only by the app itself; every other page refuses framing.
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN" and "frame-ancestors 'self'" in response.headers[
+        "Content-Security-Policy"]
+    assert client.get(f"/cases/{case['id']}").headers["X-Frame-Options"] == "DENY"
     audited = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "attachment.preview")).all()
     assert [a.object_id for a in audited] == [attachment["id"]]
 

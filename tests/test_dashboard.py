@@ -107,7 +107,7 @@ def test_case_csv_export(web, cases):
     assert body.startswith(b"\xef\xbb\xbf")
     text = body.decode("utf-8-sig")
     lines = text.splitlines()
-    assert lines[0] == ",".join(dashboard.CASE_HEADER)
+    assert lines[0] == ",".join(str(h) for h in dashboard.CASE_HEADER)
     assert objection["number"] in text and order["number"] in text
     assert "'=HYPERLINK(\"\"http://x\"\")" in text and ",=HYPERLINK" not in text
     assert "办理中" in text and "异议处理" in text
@@ -132,7 +132,7 @@ def test_case_xlsx_export(web, cases):
     assert 'filename="cases-20261127.xlsx"' in response.headers["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(response.data)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert list(rows[0]) == dashboard.CASE_HEADER
+    assert list(rows[0]) == [str(h) for h in dashboard.CASE_HEADER]
     assert {row[0] for row in rows[1:]} == {objection["number"], cases[1]["number"]}
     formula_cells = [c for row in sheet.iter_rows() for c in row if c.value == "=1+2"]
     assert formula_cells and all(c.data_type == "s" for c in formula_cells)  # kept as text, never run

@@ -10,6 +10,8 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -25,7 +27,8 @@ from app.services.clock import now
 OPEN_STATUSES = ("in_progress", "supplement")
 MONTHS = 12
 TOP_UNITS = 20
-CASE_HEADER = ["受理编号", "办件类型", "办件状态", "申请单位", "认定文书号", "提交时间", "办结时间", "办理结果", "当前环节"]
+CASE_HEADER = [_l("受理编号"), _l("办件类型"), _l("办件状态"), _l("申请单位"), _l("认定文书号"), _l("提交时间"),
+               _l("办结时间"), _l("办理结果"), _l("当前环节")]
 # Statuses the export can be narrowed to: drafts are the applicant's own, not yet the office's.
 EXPORT_STATUSES = {code: label for code, label in CASE_STATUSES.items() if code != "draft"}
 # Cell starts that a spreadsheet would run as a formula (CSV injection, OWASP).
@@ -198,17 +201,17 @@ def figure_tables(fig: dict) -> dict[str, Table]:
         month_rows.append((f"{month.year}-{month.month:02d}", *counts, sum(counts)))
     handling = fig["handling"]
     return {
-        "open_by_type": Table("在办件数（按办件类型）", ["办件类型", "在办件数"],
+        "open_by_type": Table(_("在办件数（按办件类型）"), [_("办件类型"), _("在办件数")],
                               [(labels[code], n) for code, n in fig["open_by_type"].items()]),
-        "overdue_tasks_by_type": Table("超期未办任务（按办件类型）", ["办件类型", "超期未办任务数"],
+        "overdue_tasks_by_type": Table(_("超期未办任务（按办件类型）"), [_("办件类型"), _("超期未办任务数")],
                                        [(labels[code], n) for code, n in fig["overdue_tasks_by_type"].items()]),
-        "units": Table(f"在办与超期件数（按申请单位，前{TOP_UNITS}位）", ["申请单位", "在办件数", "其中有超期任务的件数"],
+        "units": Table(_("在办与超期件数（按申请单位，前%(n)s位）", n=TOP_UNITS), [_("申请单位"), _("在办件数"), _("其中有超期任务的件数")],
                        fig["units"]),
-        "on_time": Table("任务按期办结率", ["办件类型", "已办结任务数", "按期办结任务数", "按期办结率（%）"],
-                         [*rate_rows, ("合计", overall["completed"], overall["on_time"], overall["rate"])]),
-        "handling": Table("平均办理时长（近12个月办结）", ["统计起始日", "已办结件数", "平均办理时长（工作日）"],
+        "on_time": Table(_("任务按期办结率"), [_("办件类型"), _("已办结任务数"), _("按期办结任务数"), _("按期办结率（%）")],
+                         [*rate_rows, (_("合计"), overall["completed"], overall["on_time"], overall["rate"])]),
+        "handling": Table(_("平均办理时长（近12个月办结）"), [_("统计起始日"), _("已办结件数"), _("平均办理时长（工作日）")],
                           [(handling["since"].isoformat(), handling["cases"], handling["average_days"])]),
-        "monthly": Table("每月提交件数（近12个月）", ["月份", *labels.values(), "合计"], month_rows),
+        "monthly": Table(_("每月提交件数（近12个月）"), [_("月份"), *labels.values(), _("合计")], month_rows),
     }
 
 

@@ -60,7 +60,7 @@ def register_web(app: Flask) -> None:
             "object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("X-Frame-Options", "DENY")  # only the PDF preview allows same-origin framing
         response.headers["Referrer-Policy"] = "same-origin"
         if request.endpoint and not request.endpoint.startswith(("static", "public.")):
             response.headers.setdefault("Cache-Control", "no-store")

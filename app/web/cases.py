@@ -76,7 +76,11 @@ def preview(attachment_id: str):
         abort(404)
     audit.record("attachment.preview", object_type="attachment", object_id=row.id)
     db.session.commit()
-    return _file_response(attachments.read_attachment(row), row.content_type, row.display_name, inline=True)
+    response = _file_response(attachments.read_attachment(row), row.content_type, row.display_name, inline=True)
+    # The case page shows a PDF in an <iframe>: this one response may be framed by the app itself.
+    response.headers["Content-Security-Policy"] = "default-src 'self'; object-src 'none'; frame-ancestors 'self'"
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
 
 
 def previewable(content_type: str) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from flask_babel import gettext as _
 from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
 from flask_login import current_user, login_required
 
@@ -54,7 +55,7 @@ def _case_table() -> tuple[dashboard.CaseFilters, dashboard.Table]:
     filters = dashboard.CaseFilters.parse(request.args)
     outcome_label = current_app.jinja_env.filters["outcome_label"]
     rows = ((*row[:7], str(outcome_label(row[7])) if row[7] else "", row[8]) for row in dashboard.case_rows(filters))
-    return filters, dashboard.Table("办件清单", dashboard.CASE_HEADER, rows)
+    return filters, dashboard.Table(_("办件清单"), [str(h) for h in dashboard.CASE_HEADER], rows)
 
 
 @bp.route("/cases.csv")
