@@ -7,6 +7,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from app.i18n import install_request_cached_gettext
 from app.extensions import babel, csrf, db, login_manager, migrate
 from config import CONFIGS, Config
 
@@ -26,6 +27,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
+    install_request_cached_gettext(app)
 
     from app import models  # noqa: F401  (register tables)
     from app.services import objections, rectification, repair, restoration  # noqa: F401  (BPMN effect handlers)
