@@ -70,7 +70,9 @@ class HumanTask(db.Model):
             postgresql_where=db.text("status='open'"),
         ),
         # The 已办 tab: a person's completed tasks, newest first.
-        Index("ix_human_task_done_by", "completed_by_id", "completed_at"),
+        Index("ix_human_task_done_by", "completed_by_id", "completed_at",
+              sqlite_where=db.text("completed_by_id IS NOT NULL"),
+              postgresql_where=db.text("completed_by_id IS NOT NULL")),
         # Only claimed tasks: planners then see the index as selective for "my tasks".
         Index(
             "ix_human_task_open_assigned_due",

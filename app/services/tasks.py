@@ -90,7 +90,9 @@ def _scope_filter(user: User, scope: str):
 
 def _query(user: User, scope: str, filters: dict | None):
     query = select(HumanTask).where(_scope_filter(user, scope))
-    filters = filters or {}
+    filters = dict(filters or {})
+    if scope == "done":
+        filters.pop("due", None)  # due bands describe open work; the 已办 tab is by completion
     # Join only what a filter needs: most views filter on the task alone.
     if filters.keys() & {"process", "unit", "category", "severity"}:
         query = query.join(Case, Case.id == HumanTask.case_id)

@@ -19,7 +19,9 @@ def upgrade():
                     postgresql_where=sa.text("status='open' AND assignee_id IS NOT NULL"))
     op.create_index("ix_human_task_open_lane_only_due", "human_task", ["lane", "due_at", "id"],
                     sqlite_where=sa.text("status='open'"), postgresql_where=sa.text("status='open'"))
-    op.create_index("ix_human_task_done_by", "human_task", ["completed_by_id", "completed_at"])
+    op.create_index("ix_human_task_done_by", "human_task", ["completed_by_id", "completed_at"],
+                    sqlite_where=sa.text("completed_by_id IS NOT NULL"),
+                    postgresql_where=sa.text("completed_by_id IS NOT NULL"))
 
 
 def downgrade():
