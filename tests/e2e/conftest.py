@@ -283,8 +283,8 @@ class PageFactory:
                 problems.append(f"{watch.username}: console error: {error}")
             for url in watch.requests:
                 parts = urlsplit(url)
-                if parts.scheme in ("data", "blob"):
-                    continue  # in-page data, no network
+                if parts.scheme in ("data", "blob", "chrome", "chrome-extension"):
+                    continue  # in-page data, or Chromium's own PDF viewer drawing an embedded preview: no network
                 if parts.scheme not in ("http", "https") or parts.hostname != HOST:
                     problems.append(f"{watch.username}: request outside {HOST}: {url}")
         return problems
