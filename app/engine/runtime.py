@@ -131,6 +131,7 @@ class TaskInfo:
     due_at: datetime | None
     due_provisional: bool
     due_days: int | None
+    case_type: str
 
 
 def save_workflow(
@@ -184,6 +185,7 @@ def _project_tasks(instance, wf, describe, current, actor_id) -> list[HumanTask]
             instance_id=instance.id,
             case_id=instance.case_id,
             bpmn_id=task.task_spec.bpmn_id,
+            case_type=info.case_type,
             title=task.task_spec.bpmn_name or task.task_spec.bpmn_id,
             form_key=props.get("formKey", ""),
             lane=task.task_spec.lane or "",

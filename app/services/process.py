@@ -58,10 +58,10 @@ def _describer(case: Case) -> Callable:
             # A per-case deadline the app computed in working days (e.g. 整改期限).
             variable = props["dueVariable"]
             return runtime.TaskInfo(unit, runtime.parse_instant(task.data[variable]),
-                                    bool(task.data.get(f"{variable}_provisional")), None)
+                                    bool(task.data.get(f"{variable}_provisional")), None, case.type)
         days = rules.time_limit(case.rule_set, props["timeLimit"])
         due = calendar.deadline(now(), days)
-        return runtime.TaskInfo(unit, due.due, due.provisional, days)
+        return runtime.TaskInfo(unit, due.due, due.provisional, days, case.type)
     return describe
 
 

@@ -54,7 +54,7 @@ def _soon_limit():
 def _filters(filters: dict):
     conditions = []
     if "process" in filters:
-        conditions.append(Case.type == filters["process"])
+        conditions.append(HumanTask.case_type == filters["process"])
     if "unit" in filters:
         conditions.append(Case.applicant_unit_id == int(filters["unit"]))
     if "category" in filters:
@@ -94,7 +94,7 @@ def _query(user: User, scope: str, filters: dict | None):
     if scope == "done":
         filters.pop("due", None)  # due bands describe open work; the 已办 tab is by completion
     # Join only what a filter needs: most views filter on the task alone.
-    if filters.keys() & {"process", "unit", "category", "severity"}:
+    if filters.keys() & {"unit", "category", "severity"}:
         query = query.join(Case, Case.id == HumanTask.case_id)
     if filters.keys() & {"category", "severity"}:
         query = query.join(CreditRecord, CreditRecord.id == Case.record_id)
