@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# CJK fonts for letters, WeasyPrint's Pango/HarfBuzz libraries, pdftotext/pdftoppm for checking PDFs.
-DEBIAN_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils chromium)
+# CJK fonts for letters, WeasyPrint's Pango/HarfBuzz libraries, pdftotext/pdftoppm for checking PDFs, DejaVu (a
+# stand-in "licensed" font in the letter tests) and Chromium for the browser tests.
+DEBIAN_PACKAGES=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils fonts-dejavu-core chromium)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
