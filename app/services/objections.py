@@ -95,7 +95,7 @@ def _apply_decision(case: Case, user_id: int | None) -> None:
     if decision == "correct":
         verified = last_values(case, "verify_record")
         changes = _corrections(record, verified)
-        for field, (_, new) in changes.items():
+        for field, (_old, new) in changes.items():
             setattr(record, field, new)
         change_record_status(record, "corrected", user_id=user_id, case_id=case.id,
                              reason=f"异议处理决定：更正。{reasons}", changes=_jsonable(changes))

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from app.models import TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, User
+from app.models import TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, SavedFilter, User, UserRole
 from app.services import access, calendar, workdays
 from app.services.clock import now
 
@@ -162,9 +162,8 @@ def task_context(case: Case) -> dict:
     return {"record": case.record, "form": case.form, "opinions": events, "attachments": case.attachments}
 
 
-def save_filter(user: User, name: str, params: dict, shared: bool) -> "SavedFilter":
+def save_filter(user: User, name: str, params: dict, shared: bool) -> SavedFilter:
     """Save the current inbox filters under a name (optionally shared with colleagues)."""
-    from app.models import SavedFilter
     from app.services.errors import Invalid
 
     name = (name or "").strip()
@@ -181,8 +180,6 @@ def save_filter(user: User, name: str, params: dict, shared: bool) -> "SavedFilt
 
 def saved_filters(user: User) -> list:
     """The user's own saved filters and those colleagues with a common role shared."""
-    from app.models import SavedFilter, UserRole
-
     colleagues = select(UserRole.user_id).where(UserRole.role.in_(user.roles))
     return list(db.session.scalars(select(SavedFilter).where(
         or_(SavedFilter.owner_id == user.id, and_(SavedFilter.shared.is_(True), SavedFilter.owner_id.in_(colleagues)))
