@@ -36,7 +36,8 @@ def register_web(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(token: str):
         user = auth_service.resolve_session(token, "web")
-        db.session.commit()  # keep the session touch (or its idle expiry) before the view's own work
+        if db.session.dirty:
+            db.session.commit()  # keep the session touch (or its idle expiry) before the view's own work
         return user
 
     @app.before_request

@@ -38,7 +38,7 @@ def tasks():
         scope = "mine"
     filters = task_queries.clean_filters(request.args)
     page = task_queries.task_page(current_user, scope, after=request.args.get("after"), filters=filters)
-    counts = {s: task_queries.count_tasks(current_user, s, filters) for s in task_queries.TABS}
+    counts = task_queries.count_tabs(current_user, filters)
     units = db.session.scalars(select(Unit).order_by(Unit.name)).all() if current_user.has_role("intake", "approver") else []
     colleagues = []
     if current_user.has_role("approver"):
