@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
+from uuid import UUID
 
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -168,7 +169,7 @@ def _project_tasks(instance, wf, describe, current, actor_id) -> list[HumanTask]
     for row in open_rows:
         if row.id in ready:
             continue
-        spiff_task = wf.get_task_from_id(_uuid(row.id))
+        spiff_task = wf.get_task_from_id(UUID(row.id))
         finished = spiff_task is not None and spiff_task.state == TaskState.COMPLETED
         row.status = "completed" if finished else "cancelled"
         row.completed_at = current
@@ -213,7 +214,7 @@ def _project_timers(instance, wf, current) -> None:
     rows = db.session.scalars(select(TimerJob).where(TimerJob.instance_id == instance.id, TimerJob.status == "pending")).all()
     for row in rows:
         if row.id not in waiting:
-            spiff_task = wf.get_task_from_id(_uuid(row.id))
+            spiff_task = wf.get_task_from_id(UUID(row.id))
             fired = spiff_task is not None and spiff_task.state == TaskState.COMPLETED
             row.status = "fired" if fired else "cancelled"
             row.fired_at = current if fired else None
@@ -224,12 +225,6 @@ def _project_timers(instance, wf, current) -> None:
     db.session.flush()
 
 
-def _uuid(value: str):
-    from uuid import UUID
-
-    return UUID(value)
-
-
 def parse_instant(value: str) -> datetime:
     """Read an ISO 8601 instant; a naive one is taken as UTC."""
     parsed = datetime.fromisoformat(value)
@@ -238,7 +233,7 @@ def parse_instant(value: str) -> datetime:
 
 def ready_task(wf: BpmnWorkflow, task_id: str):
     """Return the READY user task with this id, or None when it is no longer open."""
-    task = wf.get_task_from_id(_uuid(task_id))
+    task = wf.get_task_from_id(UUID(task_id))
     if task is None or task.state != TaskState.READY or not task.task_spec.manual:
         return None
     return task

@@ -1,6 +1,8 @@
 """Applications filed by a unit (objection, repair, restoration): materials, submission, numbering, 补正."""
 from __future__ import annotations
 
+import secrets
+
 from flask_babel import gettext as _
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,8 +66,6 @@ def submit_case(user: User, case_id: int) -> Case:
 
 def new_draft(user: User, case_type: str, record: CreditRecord, form: dict) -> Case:
     """Create a draft application of the user's unit for a record (flushes only)."""
-    import secrets
-
     case = Case(type=case_type, status="draft", record_id=record.id, applicant_unit_id=user.unit_id,
                 created_by_id=user.id, rule_set_id=rules.rule_set_on(record.basis_date).id, form=form,
                 query_code=secrets.token_hex(4).upper(), created_at=now())

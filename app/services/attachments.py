@@ -12,8 +12,10 @@ from pathlib import Path
 
 from flask import current_app
 
+from sqlalchemy import select
+
 from app.extensions import db
-from app.models import Attachment, Case, CaseEvent, User
+from app.models import Attachment, Case, CaseEvent, HumanTask, User
 from app.services import audit
 from app.services.clock import now
 from app.services.errors import Invalid
@@ -50,10 +52,6 @@ def display_name(filename: str) -> str:
 
 def may_upload(user: User, case: Case) -> bool:
     """The applicant unit may add materials to a draft, during 补正, or while one of its tasks is open."""
-    from sqlalchemy import select
-
-    from app.models import HumanTask
-
     if not (user.has_role("applicant") and case.applicant_unit_id == user.unit_id):
         return False
     if case.status in ("draft", "supplement"):

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, ProcessInstance, TimerJob, Unit, User
-from app.services import applications, attachments, objections, process, rectification, repair, sequences
+from app.services import applications, attachments, eligibility, objections, process, rectification, repair, sequences
 from app.services.clock import now
 
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -68,7 +68,7 @@ def _templates() -> list[tuple[Case, int]]:
         CreditRecord.status == "published").order_by(CreditRecord.id)))
     order = rectification.open_rectification(_user("intake1"), spare[0].id, 20, "追回资金并完善内控制度。")
     made.append((order, 10))  # 提交整改报告 (applicant task)
-    eligible = next((r for r in spare[1:] if repair.eligibility.repair_verdict(r).eligible), None)
+    eligible = next((r for r in spare[1:] if eligibility.repair_verdict(r).eligible), None)
     if eligible is not None:
         applicant = second
         case = repair.create_repair(applicant, eligible.id, "已履行全部义务。")

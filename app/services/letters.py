@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from sqlalchemy import select
+
 from app.extensions import db
 from app.letters.render import render_letter_pdf
 from app.models import Case, CaseEvent, Letter
@@ -229,8 +231,6 @@ def issue_letter(case: Case, letter_type: str, *, user_id: int | None, context: 
 
 def verify_letter(code: str) -> tuple[Letter, bool] | None:
     """Find a letter by its verification code and check the stored file against its hash."""
-    from sqlalchemy import select
-
     letter = db.session.scalar(select(Letter).where(Letter.verify_code == code))
     if letter is None:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 
 from app.engine import runtime
 from app.engine.definitions import latest_definition
@@ -120,41 +120,41 @@ def _lock_open_task(user: User, task: HumanTask) -> ProcessInstance:
     return instance
 
 
-def claim_task(user: User, task_id: str) -> HumanTask:
-    """Take a group task for oneself; only one claimant wins (conditional update)."""
-    task = access.get_task(user, task_id)
+def _set_assignee(task: HumanTask, holder_now, assignee_id: int | None) -> bool:
+    """Change an open task's assignee only if it is still held as expected; True when this call won."""
     result = db.session.execute(
         update(HumanTask)
-        .where(HumanTask.id == task.id, HumanTask.status == "open", HumanTask.assignee_id.is_(None))
-        .values(assignee_id=user.id)
+        .where(HumanTask.id == task.id, HumanTask.status == "open", holder_now)
+        .values(assignee_id=assignee_id)
         .execution_options(synchronize_session=False)
     )
     db.session.refresh(task)
-    if result.rowcount != 1:
+    return result.rowcount == 1
+
+
+def _record_task_action(user: User, task: HumanTask, event: str, audit_action: str) -> None:
+    db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=user.id, action=event, step=task.bpmn_id,
+                             comment=task.title, internal=True))
+    audit.record(audit_action, object_type="task", object_id=task.id, details={"case_id": task.case_id})
+
+
+def claim_task(user: User, task_id: str) -> HumanTask:
+    """Take a group task for oneself; only one claimant wins (conditional update)."""
+    task = access.get_task(user, task_id)
+    if not _set_assignee(task, HumanTask.assignee_id.is_(None), user.id):
         if task.status == "open" and task.assignee_id == user.id:
             return task
         raise Conflict(_("该任务已由他人领取或已办结。"), code="task_held")
-    db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=user.id, action="claimed", step=task.bpmn_id,
-                             comment=task.title, internal=True))
-    audit.record("task.claim", object_type="task", object_id=task.id, details={"case_id": task.case_id})
+    _record_task_action(user, task, "claimed", "task.claim")
     return task
 
 
 def release_task(user: User, task_id: str) -> HumanTask:
     """Give a claimed task back to the group."""
     task = access.get_task(user, task_id)
-    result = db.session.execute(
-        update(HumanTask)
-        .where(HumanTask.id == task.id, HumanTask.status == "open", HumanTask.assignee_id == user.id)
-        .values(assignee_id=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(task)
-    if result.rowcount != 1:
+    if not _set_assignee(task, HumanTask.assignee_id == user.id, None):
         raise Conflict(_("只能退回自己领取且未办结的任务。"), code="not_holder")
-    db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=user.id, action="released", step=task.bpmn_id,
-                             comment=task.title, internal=True))
-    audit.record("task.release", object_type="task", object_id=task.id, details={"case_id": task.case_id})
+    _record_task_action(user, task, "released", "task.release")
     return task
 
 
@@ -177,12 +177,7 @@ def reassign_task(supervisor: User, task_id: str, assignee_id: int, reason: str)
     if assignee is None or not assignee.active or not may_work(assignee, task):
         raise Invalid(_("改派对象须为可办理该环节的在岗人员。"), fields={"assignee_id": _("人员不符合")})
     previous = task.assignee_id
-    result = db.session.execute(
-        update(HumanTask).where(HumanTask.id == task.id, HumanTask.status == "open")
-        .values(assignee_id=assignee.id).execution_options(synchronize_session=False)
-    )
-    db.session.refresh(task)
-    if result.rowcount != 1:
+    if not _set_assignee(task, true(), assignee.id):
         raise Conflict(_("该任务已办结，无法改派。"), code="task_closed")
     db.session.add(CaseEvent(case_id=task.case_id, at=now(), user_id=supervisor.id, action="reassigned",
                              step=task.bpmn_id, internal=True, comment=f"{task.title}改派给{assignee.display_name}：{reason}",

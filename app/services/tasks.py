@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_babel import gettext as _, lazy_gettext as _l
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -46,12 +47,28 @@ def clean_filters(raw: dict) -> dict:
     return clean
 
 
-def _soon_limit():
-    """The instant 2 working days from now (end of that day, Beijing time)."""
-    return calendar.deadline(now(), DUE_SOON_DAYS).due
+class _Bounds:
+    """The due-date bounds of one query set, each computed from the calendar at most once."""
+
+    @cached_property
+    def now(self):
+        return now()
+
+    @cached_property
+    def _calendar(self):
+        return calendar.load_calendar()
+
+    @cached_property
+    def today_end(self):
+        return workdays.deadline_after(self._calendar, self.now, 0).due
+
+    @cached_property
+    def soon(self):
+        """End of the 2nd working day from now (Beijing time): the 即将到期 limit."""
+        return workdays.deadline_after(self._calendar, self.now, DUE_SOON_DAYS).due
 
 
-def _filters(filters: dict):
+def _filters(filters: dict, bounds: _Bounds):
     conditions = []
     if "process" in filters:
         conditions.append(HumanTask.case_type == filters["process"])
@@ -63,17 +80,17 @@ def _filters(filters: dict):
         conditions.append(CreditRecord.severity == filters["severity"])
     band = filters.get("due")
     if band == "overdue":
-        conditions.append(HumanTask.due_at < now())
+        conditions.append(HumanTask.due_at < bounds.now)
     elif band == "today":
-        conditions.append(and_(HumanTask.due_at >= now(), HumanTask.due_at <= calendar.deadline(now(), 0).due))
+        conditions.append(and_(HumanTask.due_at >= bounds.now, HumanTask.due_at <= bounds.today_end))
     elif band == "soon":
-        conditions.append(and_(HumanTask.due_at >= now(), HumanTask.due_at <= _soon_limit()))
+        conditions.append(and_(HumanTask.due_at >= bounds.now, HumanTask.due_at <= bounds.soon))
     elif band == "later":
-        conditions.append(HumanTask.due_at > _soon_limit())
+        conditions.append(HumanTask.due_at > bounds.soon)
     return conditions
 
 
-def _scope_filter(user: User, scope: str):
+def _scope_filter(user: User, scope: str, bounds: _Bounds):
     if scope == "done":
         return and_(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)
     base = and_(TASK_IS_OPEN, access.task_filter(user))
@@ -82,14 +99,15 @@ def _scope_filter(user: User, scope: str):
     if scope == "group":
         return and_(base, HumanTask.assignee_id.is_(None))
     if scope == "due_soon":
-        return and_(base, HumanTask.due_at >= now(), HumanTask.due_at <= _soon_limit())
+        return and_(base, HumanTask.due_at >= bounds.now, HumanTask.due_at <= bounds.soon)
     if scope == "overdue":
-        return and_(base, HumanTask.due_at < now())
+        return and_(base, HumanTask.due_at < bounds.now)
     return base
 
 
-def _query(user: User, scope: str, filters: dict | None):
-    query = select(HumanTask).where(_scope_filter(user, scope))
+def _query(user: User, scope: str, filters: dict | None, bounds: _Bounds | None = None):
+    bounds = bounds or _Bounds()
+    query = select(HumanTask).where(_scope_filter(user, scope, bounds))
     filters = dict(filters or {})
     if scope == "done":
         filters.pop("due", None)  # due bands describe open work; the 已办 tab is by completion
@@ -98,7 +116,7 @@ def _query(user: User, scope: str, filters: dict | None):
         query = query.join(Case, Case.id == HumanTask.case_id)
     if filters.keys() & {"category", "severity"}:
         query = query.join(CreditRecord, CreditRecord.id == Case.record_id)
-    conditions = _filters(filters)
+    conditions = _filters(filters, bounds)
     return query.where(*conditions) if conditions else query
 
 
@@ -132,8 +150,8 @@ def task_page(user: User, scope: str, *, after: str | None = None, filters: dict
 COUNT_CAP = 99
 
 
-def _capped_count(user: User, scope: str, filters: dict | None):
-    capped = _query(user, scope, filters).with_only_columns(HumanTask.id).limit(COUNT_CAP + 1).subquery()
+def _capped_count(user: User, scope: str, filters: dict | None, bounds: _Bounds | None = None):
+    capped = _query(user, scope, filters, bounds).with_only_columns(HumanTask.id).limit(COUNT_CAP + 1).subquery()
     return select(func.count()).select_from(capped).scalar_subquery()
 
 
@@ -144,7 +162,8 @@ def count_tasks(user: User, scope: str, filters: dict | None = None) -> int:
 
 def count_tabs(user: User, filters: dict | None = None) -> dict[str, int]:
     """Every tab's capped count in one statement (one round trip per page view)."""
-    row = db.session.execute(select(*(_capped_count(user, scope, filters) for scope in TABS))).one()
+    bounds = _Bounds()
+    row = db.session.execute(select(*(_capped_count(user, scope, filters, bounds) for scope in TABS))).one()
     return dict(zip(TABS, row))
 
 

@@ -1,7 +1,6 @@
 """Login and logout, and the interface language switch."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -9,6 +8,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.extensions import db
 from app.services import audit, auth
+from app.web.navigation import same_site_referrer
 from forms.auth import LoginForm
 
 bp = Blueprint("auth", __name__)
@@ -50,13 +50,9 @@ def set_language(code: str):
 
     if code not in LOCALES:
         abort(404)
-    target = "/"
-    referrer = request.referrer or ""
-    parts = urlsplit(referrer)
-    if referrer and parts.netloc == request.host and parts.scheme in ("http", "https"):
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        if not target.startswith("/") or target.startswith("//") or target.startswith("/lang/"):
-            target = "/"
+    target = same_site_referrer()
+    if not target or target.startswith("/lang/"):
+        target = "/"
     response = redirect(target)
     response.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
                         secure=request.is_secure)

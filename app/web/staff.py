@@ -13,6 +13,7 @@ from app.services import access, letters, process
 from app.services import tasks as task_queries
 from app.services.errors import Conflict, Forbidden, Invalid, ServiceError
 from app.services.taskforms import form_for
+from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
 from forms.tasks import build_task_form
 
@@ -87,11 +88,7 @@ def bulk():
             refused.append(exc.message)
     flash(_("已处理 %(done)s 项任务。", done=done) + (_("未处理 %(count)s 项：%(first)s", count=len(refused), first=refused[0]) if refused else ""),
           "success" if not refused else "error")
-    return redirect(request.referrer if _same_site(request.referrer) else url_for("staff.tasks"))
-
-
-def _same_site(url: str | None) -> bool:
-    return bool(url) and url.startswith(request.host_url)
+    return redirect(same_site_referrer() or url_for("staff.tasks"))
 
 
 @bp.route("/<task_id>/reassign", methods=["POST"])
