@@ -31,7 +31,13 @@ class Config:
     IDLE_TIMEOUT = timedelta(minutes=30)
     LOGIN_MAX_FAILURES = 5
     LOGIN_LOCK_MINUTES = 30
+    PASSWORD_MAX_AGE_DAYS = int(_env("PASSWORD_MAX_AGE_DAYS", "90"))
+    # Roles whose sign-in needs a TOTP code as well (QUALITY.md §3; MLPS 2.0 level 3 two-factor for administrators).
+    SECOND_FACTOR_ROLES = ("admin", "approver")
+    TOTP_ISSUER = _env("TOTP_ISSUER", "随州市信用办")
     WTF_CSRF_TIME_LIMIT = 3600
+    # Audit events are kept at least this long before `flask audit archive` may move them out (≥ 183, MLPS 2.0).
+    AUDIT_RETENTION_DAYS = int(_env("AUDIT_RETENTION_DAYS", "365"))
 
     TIMEZONE = "Asia/Shanghai"
     # Chinese by default; English selectable through the `lang` cookie (GET /lang/<code>).
@@ -45,6 +51,8 @@ class Config:
     LETTER_SEAL_IMAGE = _env("LETTER_SEAL_IMAGE")  # optional PNG of the office seal
     # A shifted clock is only honoured when explicitly enabled (tests, training demo).
     ALLOW_CLOCK_SHIFT = _env("ALLOW_CLOCK_SHIFT", "0") == "1"
+    # Crash tests only: lets XINYONG_FAULT_POINT kill the process at a named point (docs/reliability.md).
+    FAULT_INJECTION = _env("FAULT_INJECTION", "0") == "1"
     # Side effects through the outbox: SMTP for e-mail (off when MAIL_SERVER is empty), the
     # provincial platform's push endpoint, and how often a message is tried before it shows as failed.
     MAIL_SERVER = _env("MAIL_SERVER", "")
@@ -78,6 +86,19 @@ class TestConfig(Config):
 
 class ProductionConfig(Config):
     """Production: everything secret from the environment; refuses to start without it."""
+
+    APP_ENV = "production"  # `flask check` judges stricter here
+    # Behind the HTTPS reverse proxy (docs/deployment.md); SESSION_COOKIE_SECURE=0 only for a plain-HTTP trial.
+    SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "1") == "1"
+    PREFERRED_URL_SCHEME = "https"
+    # Several gunicorn workers and `flask worker` processes share PostgreSQL: test pooled connections before
+    # use so a database restart costs a reconnect, not an error page; keep each process's pool small.
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        "pool_pre_ping": True,
+        "pool_size": int(_env("DB_POOL_SIZE", "5")),
+        "max_overflow": int(_env("DB_MAX_OVERFLOW", "5")),
+        "pool_recycle": 1800,
+    }
 
 
 CONFIGS = {"development": DevelopmentConfig, "test": TestConfig, "production": ProductionConfig}

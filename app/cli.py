@@ -1,4 +1,4 @@
-"""Command line: processes deploy, demo seed, worker, calendar import, users create, audit verify."""
+"""Command line: processes deploy, demo seed, worker, calendar import, users create, audit verify/archive, ops."""
 from __future__ import annotations
 
 import time
@@ -49,6 +49,9 @@ def register_cli(app: Flask) -> None:
     @click.option("--cases", "cases", type=int, default=0, help="另外生成的办件数量（负载与基准测试用）")
     def seed_cmd(today, cases):
         """Migrate, deploy and load demo units, users and records; optionally N generated cases."""
+        if not (current_app.config["DEMO_MODE"] or current_app.config["TESTING"]):
+            # Demo accounts share one published password: never in production (QUALITY.md §3).
+            raise click.UsageError("演示数据只能在开发/演示配置下生成（APP_ENV=development）。")
         from app.models import Unit
         from app.services.demo import CREDIT_OFFICE, seed_demo
         from app.services.demo_bulk import seed_cases
@@ -131,6 +134,20 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(f"用户 {username} 已创建。")
 
+    @users.command("reset-second-factor")
+    @click.argument("username")
+    def users_reset_second_factor(username):
+        """Forget a lost authenticator: the user enrols a new one at the next sign-in; their sessions end."""
+        from app.models import User
+        from app.services.auth import reset_second_factor
+
+        user = db.session.scalar(db.select(User).where(User.username == username))
+        if user is None:
+            raise click.UsageError(f"用户 {username} 不存在。")
+        reset_second_factor(user)
+        db.session.commit()
+        click.echo(f"用户 {username} 的动态口令已重置，下次登录时须重新绑定。")
+
     @audit_cli.command("verify")
     def audit_verify():
         """Recompute the audit hash chain; exit 1 when any row was edited or removed."""
@@ -141,11 +158,137 @@ def register_cli(app: Flask) -> None:
         if problems:
             raise SystemExit(1)
 
+    @audit_cli.command("archive")
+    @click.option("--before", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+                  help="归档该日期（北京时间）之前的事件；须早于保存期限")
+    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON Lines 归档文件")
+    def audit_archive(before, out):
+        """Move events older than the retention period to a verified JSON-lines file, then delete them."""
+        from app.services.errors import ServiceError
+
+        try:
+            result = audit.archive_before(before.date(), out)
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            audit.record("audit.archive", outcome="denied", details={"before": before.date().isoformat(),
+                                                                     "out": str(out), "code": exc.code})
+            db.session.commit()
+            raise click.ClickException(exc.message) from None
+        click.echo(f"已归档 {result.count} 条审计事件（编号 {result.first_id}–{result.through_id}）到 {out}，"
+                   f"SHA-256 {result.sha256}；锚点事件 {result.anchor_id}。")
+
+    @audit_cli.command("verify-archive")
+    @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    def audit_verify_archive(files):
+        """Check archive files (oldest first) against their anchors and the live chain; exit 1 on any problem."""
+        checked, problems = audit.verify_archives(files)
+        for problem in problems:
+            click.echo(problem, err=True)
+        click.echo(f"已校验归档事件 {checked} 条，发现问题 {len(problems)} 处。")
+        if problems:
+            raise SystemExit(1)
+
     for group in (processes, demo, calendar_cli, users, audit_cli):
         app.cli.add_command(group)
+    _register_ops_cli(app)
 
 
 def _local_today() -> date:
     from app.services.letters import local_today
 
     return local_today()
+
+
+def _register_ops_cli(app: Flask) -> None:
+    """Operations: check, bootstrap, units create, backup create / drill (docs/deployment.md)."""
+    from app.services import ops
+
+    backup = AppGroup("backup", help="备份与恢复演练")
+    units = AppGroup("units", help="单位")
+
+    @app.cli.command("check")
+    @click.option("--skip-passwords", is_flag=True, help="不检查演示口令（账号很多时较慢，每个约 0.1 秒）")
+    def check_cmd(skip_passwords):
+        """Validate configuration and environment; exit 1 when any finding is an error."""
+        findings = ops.run_checks(current_app, passwords=not skip_passwords)
+        labels = {ops.OK: "[ok]   ", ops.WARN: "[warn] ", ops.ERROR: "[error]"}
+        for finding in findings:
+            click.echo(f"{labels[finding.level]} {finding.topic}：{finding.message}")
+        errors = sum(f.level == ops.ERROR for f in findings)
+        warnings = sum(f.level == ops.WARN for f in findings)
+        click.echo(f"检查完毕：错误 {errors} 项，警告 {warnings} 项。")
+        if errors:
+            raise SystemExit(1)
+
+    @app.cli.command("bootstrap")
+    @click.option("--office-name", required=True, help="信用办的单位全称")
+    @click.option("--office-uscc", required=True, help="信用办的统一社会信用代码")
+    def bootstrap_cmd(office_name, office_uscc):
+        """First set-up of an empty database: migrate, deploy processes, rule sets, calendar, the credit office."""
+        upgrade()
+        for line in _deploy():
+            click.echo(line)
+        year = _local_today().year
+        try:
+            lines = ops.bootstrap(office_name, office_uscc, range(year - 2, year + 1))
+        except ValueError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        db.session.commit()
+        for line in lines:
+            click.echo(line)
+        click.echo("下一步：flask --app wsgi users create … 创建管理员（系统没有默认口令）。")
+
+    @units.command("create")
+    @click.argument("name")
+    @click.option("--uscc", "unit_uscc", required=True, help="统一社会信用代码")
+    @click.option("--kind", default="department", help="government / department / institution / grassroots")
+    @click.option("--parent-id", type=int, default=None)
+    @click.option("--region", default="")
+    def units_create(name, unit_uscc, kind, parent_id, region):
+        """Create an organisation unit (the credit office comes from bootstrap)."""
+        try:
+            unit = ops.create_unit(name, unit_uscc, kind, parent_id, region)
+        except ValueError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        db.session.commit()
+        click.echo(f"单位「{name}」已创建，单位编号 {unit.id}。")
+
+    @backup.command("create")
+    @click.argument("root", envvar="BACKUP_DIR", type=click.Path(file_okay=False, path_type=Path))
+    @click.option("--keep", type=int, default=None, help="只保留最新的 N 份备份")
+    def backup_create(root, keep):
+        """Write a dated backup (database dump, file store tar, SHA-256 manifest); exit 1 on a hash problem."""
+        result = ops.create_backup(root, keep=keep)
+        audit.record("backup.create", outcome="failure" if result.problems else "success",
+                     details={"folder": result.path.name, "files": result.files, "problems": len(result.problems)})
+        db.session.commit()
+        for problem in result.problems:
+            click.echo(f"[error] {problem}", err=True)
+        click.echo(f"备份已写入 {result.path}：{sum(result.counts.values())} 行数据，{result.files} 个文件，"
+                   f"问题 {len(result.problems)} 处。")
+        if result.problems:
+            raise SystemExit(1)
+
+    @backup.command("drill")
+    @click.argument("source", envvar="BACKUP_DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+    @click.option("--scratch-url", default=None, help="PostgreSQL：还原到这个空库（默认在同一服务器上临时建库，用后删除）")
+    @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="临时文件目录")
+    @click.option("--keep", is_flag=True, help="保留临时库和临时目录以便查看")
+    def backup_drill(source, scratch_url, work_dir, keep):
+        """Restore the newest backup into a scratch database and folder, verify every hash; exit 1 on a mismatch."""
+        report = ops.restore_drill(source, work_dir=work_dir, scratch_url=scratch_url, keep=keep)
+        click.echo(f"恢复演练：{report.backup}")
+        for ok, line in report.lines:
+            click.echo(f"{'[OK]  ' if ok else '[FAIL]'} {line}")
+        click.echo("结论：" + ("全部通过。" if report.ok else "发现问题，备份不可信！"))
+        audit.record("backup.drill", outcome="success" if report.ok else "failure",
+                     details={"folder": report.backup.name, "failed": sum(not ok for ok, _ in report.lines)})
+        db.session.commit()
+        if not report.ok:
+            raise SystemExit(1)
+
+    for group in (backup, units):
+        app.cli.add_command(group)

@@ -80,8 +80,50 @@ def seeded(app):
 
     deploy_directory(Path(app.root_path).parent / "processes")
     seed_demo(T0.date())
+    enrol_second_factor_for_tests()
     db.session.commit()
     return app
+
+
+# Test accounts that need a second factor are enrolled with this secret, so tests can compute codes
+# (tests/test_auth_second_factor.py covers enrolment itself).
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def enrol_second_factor_for_tests() -> None:
+    from app.models import User
+    from app.services import auth
+
+    db.session.flush()
+    db.session.expire_all()  # roles added in the test must be seen
+    for user in db.session.scalars(db.select(User)):
+        if auth.needs_second_factor(user):
+            user.totp_secret = TOTP_SECRET
+            user.totp_confirmed_at = clock.now()
+    db.session.flush()
+
+
+def _has_second_factor(username: str) -> bool:
+    from app.models import User
+
+    return bool(db.session.scalar(db.select(User.totp_secret).where(User.username == username)))
+
+
+def next_totp_code(username: str) -> str:
+    """A code the server will accept now: the next unused 30-second step (the frozen clock moves on if needed)."""
+    import pyotp
+    from datetime import timedelta
+
+    from app.models import User
+
+    db.session.expire_all()
+    user = db.session.scalar(db.select(User).where(User.username == username))
+    totp = pyotp.TOTP(user.totp_secret)
+    current = int(clock.wall_now().timestamp()) // totp.interval
+    step = current - 1 if user.totp_last_step is None else max(current - 1, user.totp_last_step + 1)
+    if step > current + 1:  # three logins already used the window around this frozen instant
+        clock.set_frozen(clock.now() + timedelta(seconds=totp.interval * (step - current)))
+    return totp.generate_otp(step)
 
 
 @pytest.fixture()
@@ -126,7 +168,11 @@ class WebClient:
 
     def login(self, username: str, password: str = PASSWORD):
         token = self.csrf("/login")
-        return self.client.post("/login", data={"csrf_token": token, "username": username, "password": password})
+        fresh_g()
+        response = self.client.post("/login", data={"csrf_token": token, "username": username, "password": password})
+        if response.status_code == 302 and response.headers["Location"].endswith("/login/second-factor"):
+            return self.post("/login/second-factor", {"code": next_totp_code(username)})
+        return response
 
     def get(self, path, **kw):
         fresh_g()
@@ -145,7 +191,10 @@ class ApiClient:
     def __init__(self, app, username: str, password: str = PASSWORD):
         self.client = app.test_client()
         fresh_g()
-        response = self.client.post("/api/v1/auth/token", json={"username": username, "password": password})
+        body = {"username": username, "password": password}
+        if _has_second_factor(username):
+            body["totp"] = next_totp_code(username)
+        response = self.client.post("/api/v1/auth/token", json=body)
         assert response.status_code == 200, response.get_json()
         self.headers = {"Authorization": f"Bearer {response.get_json()['token']}"}
 

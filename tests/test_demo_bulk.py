@@ -31,3 +31,19 @@ def test_generated_cases_work(api, seeded, users):
     assert [t.bpmn_id for t in db.session.scalars(select(HumanTask).where(
         HumanTask.case_id == case.id, HumanTask.status == "open"))] == ["verify_record"]
     assert db.session.scalar(select(ProcessInstance.lock_version).where(ProcessInstance.case_id == case.id)) >= 1
+
+
+def test_cases_filed_after_generation_get_free_ids(api, seeded):
+    """Generated rows carry explicit ids; PostgreSQL's sequences must move past them (else pk_case collides)."""
+    from app.models import CreditRecord
+    from app.services.demo_bulk import _columns
+    from tests.test_objection_api import file_objection, own_record
+
+    template = _columns(own_record("applicant1"))
+    seed_cases(20)
+    highest = db.session.scalar(select(func.max(Case.id)))
+    record = CreditRecord(**{**template, "id": None, "basis_doc_no": "随财罚〔2026〕999999号"})
+    db.session.add(record)
+    db.session.commit()  # a new record row: its id comes from the sequence too
+    case = file_objection(api, record=record)
+    assert case["id"] > highest

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, OutboxMessage, RecordHistory, TimerJob, Unit, User
 from app.services import clock
-from tests.conftest import PDF_BYTES
+from tests.conftest import PDF_BYTES, enrol_second_factor_for_tests
 
 
 def own_record(username: str) -> CreditRecord:
@@ -248,6 +248,8 @@ def test_approver_cannot_approve_own_draft(api, seeded, users):
     from app.models import UserRole
 
     db.session.add(UserRole(user_id=users["intake1"].id, role="approver"))
+    db.session.flush()
+    enrol_second_factor_for_tests()  # an approver signs in with a TOTP code
     db.session.commit()
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})

@@ -33,7 +33,9 @@ OPENAPI = {
     "paths": {
         "/auth/token": {"post": {**_op("获取令牌", body={"application/json": {"schema": {
             "type": "object", "required": ["username", "password"],
-            "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}), "security": []}},
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"},
+                           "totp": {"type": "string", "description": "6 位动态口令（系统管理员、信用办负责人必填）"}}}}}),
+            "security": []}},
         "/records": {"get": _op("可见的失信记录")},
         "/records/{record_id}": {"get": _op("失信记录详情", params=[_path_param("record_id", "integer")])},
         "/records/{record_id}/objection-eligibility": {"get": _op("能否提出异议",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
-from functools import wraps
 from zoneinfo import ZoneInfo
 
 from flask import Response, g, jsonify, request
@@ -20,6 +19,7 @@ from app.services import (
 )
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.services.taskforms import form_for
+from app.web import policy
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -54,22 +54,26 @@ def http_error(exc: HTTPException):
     return _error(exc.code or 500, str(exc.code), messages.get(exc.code, exc.description or "请求无效。"))
 
 
-def token_required(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else ""
-        user = auth.resolve_session(token, "api")
-        db.session.commit()  # keep the session touch before the view's own work
-        if user is None:
-            audit.set_actor(audit.Actor(ip=request.remote_addr or ""))
-            _audit_denial(401, "unauthorized")
-            return _error(401, "unauthorized", "令牌无效或已过期，请重新获取。")
-        g.api_user = user
-        audit.set_actor(audit.Actor(user_id=user.id, username=user.username, unit_id=user.unit_id,
-                                    ip=request.remote_addr or ""))
-        return view(*args, **kwargs)
-    return wrapper
+@bp.before_request
+def authenticate_and_authorize():
+    """Resolve the bearer token, then apply the route policy table (the same one the pages use)."""
+    if policy.is_public(request.endpoint):
+        return None
+    header = request.headers.get("Authorization", "")
+    token = header[7:] if header.startswith("Bearer ") else ""
+    user = auth.resolve_session(token, "api")
+    db.session.commit()  # keep the session touch before the view's own work
+    if user is None:
+        audit.set_actor(audit.Actor(ip=request.remote_addr or ""))
+        _audit_denial(401, "unauthorized")
+        return _error(401, "unauthorized", "令牌无效或已过期，请重新获取。")
+    g.api_user = user
+    audit.set_actor(audit.Actor(user_id=user.id, username=user.username, unit_id=user.unit_id,
+                                ip=request.remote_addr or ""))
+    if not policy.permits(request.endpoint, user.roles):
+        _audit_denial(404, "not_found")
+        return _error(404, "not_found", "未找到该对象，或您无权查看。")
+    return None
 
 
 def _json_body() -> dict:
@@ -138,30 +142,38 @@ def token():
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         raise Invalid("请提供用户名和密码。", fields={"username": "必填", "password": "必填"})
-    user = auth.authenticate(username, password, request.remote_addr or "")
+    ip = request.remote_addr or ""
+    user = auth.authenticate(username, password, ip)
+    db.session.commit()
     if user is None:
-        db.session.commit()
         return _error(401, "login_failed", str(auth.LOGIN_FAILED))
-    value = auth.open_session(user, "api", request.remote_addr or "")
+    if auth.password_expired(user):
+        return _error(401, "password_expired", "密码已过期，请先在网页端修改密码。")
+    if auth.needs_second_factor(user):
+        if not auth.second_factor_enrolled(user):
+            return _error(401, "second_factor_not_enrolled", "该账户须先在网页端登录并绑定动态口令。")
+        code = data.get("totp")
+        ok = isinstance(code, str) and auth.verify_second_factor(user, code, ip)
+        db.session.commit()
+        if not ok:
+            return _error(401, "second_factor_required", "请在 totp 字段提供有效的 6 位动态口令。")
+    value = auth.open_session(user, "api", ip)
     db.session.commit()
     return jsonify({"token": value, "token_type": "Bearer"})
 
 
 @bp.route("/records")
-@token_required
 def records():
     rows = db.session.scalars(access.visible_records(g.api_user).order_by(CreditRecord.id)).all()
     return jsonify({"items": [record_json(r) for r in rows]})
 
 
 @bp.route("/records/<int:record_id>")
-@token_required
 def record(record_id: int):
     return jsonify(record_json(access.get_record(g.api_user, record_id)))
 
 
 @bp.route("/cases", methods=["POST"])
-@token_required
 def create_case():
     data = _json_body()
     if data.get("type") == "restoration":  # applicant-started: starts at once for one sanction
@@ -189,13 +201,11 @@ def create_case():
 
 
 @bp.route("/cases/<int:case_id>")
-@token_required
 def get_case(case_id: int):
     return jsonify(case_json(access.get_case(g.api_user, case_id), g.api_user))
 
 
 @bp.route("/cases/<int:case_id>/attachments", methods=["POST"])
-@token_required
 def add_attachment(case_id: int):
     case = access.get_case(g.api_user, case_id)
     if case.applicant_unit_id != g.api_user.unit_id:
@@ -213,7 +223,6 @@ def add_attachment(case_id: int):
 
 
 @bp.route("/cases/<int:case_id>/submit", methods=["POST"])
-@token_required
 def submit_case(case_id: int):
     case = applications.submit_case(g.api_user, case_id)
     db.session.commit()
@@ -221,7 +230,6 @@ def submit_case(case_id: int):
 
 
 @bp.route("/tasks")
-@token_required
 def list_tasks():
     scope = request.args.get("scope", "mine")
     if scope not in tasks.SCOPES:
@@ -231,14 +239,12 @@ def list_tasks():
 
 
 @bp.route("/tasks/<task_id>")
-@token_required
 def get_task(task_id: str):
     row = access.get_task(g.api_user, task_id)
     return jsonify({**task_json(row), "fields": [f.as_dict() for f in form_for(row.form_key).fields]})
 
 
 @bp.route("/tasks/<task_id>/claim", methods=["POST"])
-@token_required
 def claim(task_id: str):
     row = process.claim_task(g.api_user, task_id)
     db.session.commit()
@@ -246,7 +252,6 @@ def claim(task_id: str):
 
 
 @bp.route("/tasks/<task_id>/release", methods=["POST"])
-@token_required
 def release(task_id: str):
     row = process.release_task(g.api_user, task_id)
     db.session.commit()
@@ -254,7 +259,6 @@ def release(task_id: str):
 
 
 @bp.route("/tasks/<task_id>/complete", methods=["POST"])
-@token_required
 def complete(task_id: str):
     row = process.complete_task(g.api_user, task_id, _json_body())
     db.session.commit()
@@ -262,7 +266,6 @@ def complete(task_id: str):
 
 
 @bp.route("/letters/<int:letter_id>.pdf")
-@token_required
 def letter_pdf(letter_id: int):
     row = access.get_letter(g.api_user, letter_id)
     audit.record("letter.download", object_type="letter", object_id=row.id)
@@ -273,7 +276,6 @@ def letter_pdf(letter_id: int):
 
 
 @bp.route("/calendar/deadline")
-@token_required
 def deadline():
     try:
         start = date.fromisoformat(request.args.get("start", ""))
@@ -290,7 +292,6 @@ def deadline():
 
 
 @bp.route("/records/<int:record_id>/objection-eligibility")
-@token_required
 def objection_eligibility(record_id: int):
     row = access.get_record(g.api_user, record_id)
     block = objections.objection_block(row)
@@ -298,7 +299,6 @@ def objection_eligibility(record_id: int):
 
 
 @bp.route("/sanctions")
-@token_required
 def list_sanctions():
     unit_id = request.args.get("unit_id", type=int)
     rows = sanctions.visible_sanctions(g.api_user, unit_id)
@@ -315,7 +315,6 @@ def sanction_json(s) -> dict:
 
 
 @bp.route("/records/<int:record_id>/repair-eligibility")
-@token_required
 def repair_eligibility(record_id: int):
     verdict = eligibility.repair_verdict(access.get_record(g.api_user, record_id))
     return jsonify({"record_id": record_id, "eligible": verdict.eligible, "reason_code": verdict.code,
@@ -323,7 +322,6 @@ def repair_eligibility(record_id: int):
 
 
 @bp.route("/units/<int:unit_id>/honor-eligibility")
-@token_required
 def honor_eligibility(unit_id: int):
     user = g.api_user
     if not (user.has_role("intake", "approver") or (user.has_role("applicant") and user.unit_id == unit_id)):
@@ -343,7 +341,6 @@ def honor_eligibility(unit_id: int):
 
 
 @bp.route("/rule-sets")
-@token_required
 def rule_sets():
     rows = rules.all_rule_sets()
     return jsonify({"items": [{"id": r.id, "code": r.code, "name": r.name, "legal_basis": r.legal_basis,

@@ -23,6 +23,7 @@ from app.extensions import db
 from app.models import HumanTask, ProcessDefinition, ProcessInstance, TimerJob
 from app.services import clock
 from app.services.errors import Conflict
+from app.services.faults import fault_point
 
 
 class _ClockDatetime(datetime):
@@ -155,6 +156,7 @@ def save_workflow(
     )
     if result.rowcount != 1:
         raise Conflict(_("该办件已被他人更新，请刷新后重试。"), code="stale")
+    fault_point("engine.save.after_state")
     db.session.refresh(instance)
     opened = _project_tasks(instance, wf, describe, current, actor_id)
     _project_timers(instance, wf, current)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -26,3 +26,19 @@ class AuditEvent(db.Model):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditLogImmutable(RuntimeError):
+    """An attempt to change or remove an audit event through the ORM."""
+
+
+# The ORM never changes or removes an event (archiving deletes with one guarded SQL statement, and
+# on PostgreSQL a trigger refuses everything else); this catches a mistake in code before it reaches the chain.
+@event.listens_for(AuditEvent, "before_update")
+def _refuse_update(mapper, connection, target):
+    raise AuditLogImmutable(f"audit event {target.id} is append-only")
+
+
+@event.listens_for(AuditEvent, "before_delete")
+def _refuse_delete(mapper, connection, target):
+    raise AuditLogImmutable(f"audit event {target.id} is append-only")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from flask import current_app
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import Attachment, Case, CaseEvent, HumanTask, User
@@ -85,15 +86,32 @@ def store_attachment(user: User, case: Case, kind: str, filename: str, data: byt
     )
     path = _path(attachment.id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Written before commit under a fresh random id: a rollback leaves an orphan file, never a
-    # row without its file. Orphans are harmless and can be swept by comparing ids.
+    # Written before commit under a fresh random id, so there is never a row without its file; a
+    # rollback removes the file again (_forget_uncommitted_files), and only a crash leaves an orphan.
     path.write_bytes(data)
+    db.session.info.setdefault(_UNCOMMITTED, []).append(path)
     db.session.add(attachment)
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="attachment_added",
                              comment=f"{chinese(KINDS[kind])}：{attachment.display_name}", details={"attachment_id": attachment.id}))
     audit.record("attachment.upload", object_type="attachment", object_id=attachment.id,
                  details={"case_id": case.id, "kind": kind, "size": len(data), "type": content_type})
     return attachment
+
+
+_UNCOMMITTED = "attachment_files_uncommitted"
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed_files(session: Session) -> None:
+    session.info.pop(_UNCOMMITTED, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_uncommitted_files(session: Session, transaction) -> None:
+    """Delete files written in a transaction that ended without commit (a refused application keeps nothing)."""
+    if transaction.parent is None:
+        for path in session.info.pop(_UNCOMMITTED, []):
+            path.unlink(missing_ok=True)
 
 
 def read_attachment(attachment: Attachment) -> bytes:

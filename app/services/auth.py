@@ -7,6 +7,8 @@ import re
 import secrets
 from datetime import timedelta
 
+import pyotp
+
 from flask import current_app
 from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -14,7 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.extensions import db
 from app.models import LoginSession, User, UserRole
 from app.services import audit
-from app.services.clock import now
+from app.services.clock import now, wall_now
 from app.services.errors import Invalid
 
 # Same answer for a wrong password, an unknown user and a locked account: nothing leaks.
@@ -129,3 +131,109 @@ def revoke_all_sessions(user: User) -> None:
     """Revoke every session of a user (password change, deactivation)."""
     db.session.execute(update(LoginSession).where(LoginSession.user_id == user.id,
                                                   LoginSession.revoked_at.is_(None)).values(revoked_at=now()))
+
+
+# --- password change and expiry (QUALITY.md §3: expiry after 90 days) ---------------------------------------
+
+def password_expired(user: User) -> bool:
+    """Say whether the password is older than the allowed age and must be changed before anything else."""
+    return now() - user.password_changed_at > timedelta(days=current_app.config["PASSWORD_MAX_AGE_DAYS"])
+
+
+def change_password(user: User, current: str, new: str, repeat: str) -> None:
+    """Replace a password after checking the old one and the policy; every session of the user ends (flushes)."""
+    if not check_password_hash(user.password_hash, current or ""):
+        audit.record("auth.password_change", outcome="failure", object_type="user", object_id=user.id,
+                     details={"why": "current"})
+        raise Invalid(_("当前密码不正确。"), fields={"current": _("当前密码不正确。")})
+    if new != repeat:
+        raise Invalid(_("两次输入的新密码不一致。"), fields={"repeat": _("两次输入的新密码不一致。")})
+    problem = password_problem(new or "")
+    if problem:
+        raise Invalid(problem, fields={"new": problem})
+    if check_password_hash(user.password_hash, new):
+        message = _("新密码不能与当前密码相同。")
+        raise Invalid(message, fields={"new": message})
+    user.password_hash = hash_password(new)
+    user.password_changed_at = now()
+    revoke_all_sessions(user)
+    audit.record("auth.password_change", object_type="user", object_id=user.id)
+    db.session.flush()
+
+
+# --- TOTP second factor for admin and approver (RFC 6238, 30-second steps, 6 digits) -------------------------
+
+def needs_second_factor(user: User) -> bool:
+    """Say whether this account signs in with a TOTP code as well as its password."""
+    return user.has_role(*current_app.config["SECOND_FACTOR_ROLES"])
+
+
+def second_factor_enrolled(user: User) -> bool:
+    return bool(user.totp_secret and user.totp_confirmed_at)
+
+
+def begin_enrolment(user: User) -> str:
+    """Give the user an unconfirmed TOTP secret (kept until confirmed) and return it (flushes)."""
+    if second_factor_enrolled(user):
+        raise Invalid(_("该账户已绑定动态口令。"), code="already_enrolled")
+    if not user.totp_secret:
+        user.totp_secret = pyotp.random_base32()
+        db.session.flush()
+    return user.totp_secret
+
+
+def provisioning_uri(user: User) -> str:
+    """The otpauth:// address an authenticator app reads from the enrolment QR code."""
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.username,
+                                                         issuer_name=current_app.config["TOTP_ISSUER"])
+
+
+def verify_second_factor(user: User, code: str, ip: str) -> bool:
+    """Accept a TOTP code once (no replay); failures count towards the login lockout; audit both outcomes."""
+    actor = audit.Actor(user_id=user.id, username=user.username, unit_id=user.unit_id, ip=ip)
+    code = re.sub(r"\s", "", code or "")
+    step = _accepted_step(user, code) if (user.totp_secret and not _locked(user)) else None
+    if step is None:
+        user.failed_logins += 1
+        if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
+            user.locked_until = now() + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+            user.failed_logins = 0
+            audit.record("auth.lockout", outcome="denied", object_type="user", object_id=user.id, actor=actor)
+        audit.record("auth.second_factor", outcome="failure", actor=actor)
+        return False
+    first = user.totp_confirmed_at is None
+    user.totp_last_step = step
+    user.failed_logins = 0
+    if first:
+        user.totp_confirmed_at = now()
+        audit.record("auth.second_factor_enrol", object_type="user", object_id=user.id, actor=actor)
+    audit.record("auth.second_factor", actor=actor)
+    return True
+
+
+def reset_second_factor(user: User) -> None:
+    """Forget a lost authenticator: the next sign-in enrols a new one (flushes; an administrator's act)."""
+    user.totp_secret = None
+    user.totp_confirmed_at = None
+    user.totp_last_step = None
+    revoke_all_sessions(user)
+    audit.record("auth.second_factor_reset", object_type="user", object_id=user.id)
+    db.session.flush()
+
+
+def _locked(user: User) -> bool:
+    return bool(user.locked_until and user.locked_until > now())
+
+
+def _accepted_step(user: User, code: str) -> int | None:
+    """Return the time step the code belongs to (±1 step for phone clock drift), if it was not used before."""
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(user.totp_secret)
+    current = int(wall_now().timestamp()) // totp.interval
+    for step in (current - 1, current, current + 1):
+        if user.totp_last_step is not None and step <= user.totp_last_step:
+            continue  # a code is good once: a shoulder-surfed or replayed code is refused
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None

@@ -15,6 +15,16 @@ def now() -> datetime:
     return datetime.now(timezone.utc) + _offset
 
 
+def wall_now() -> datetime:
+    """Return the real instant (a frozen test clock still wins) for things a training shift must not move.
+
+    TOTP codes come from the holder's phone, which knows nothing of the training clock.
+    """
+    if _frozen is not None:
+        return _frozen
+    return datetime.now(timezone.utc)
+
+
 def is_shifted() -> bool:
     """Say whether the clock is not the wall clock (the UI shows a banner then)."""
     return _frozen is not None or _offset != timedelta(0)

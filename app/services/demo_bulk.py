@@ -13,7 +13,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, ProcessInstance, TimerJob, Unit, User
@@ -143,7 +143,19 @@ def seed_cases(n: int, seed: int = 20261127) -> int:
         rows["instance"].append(instance)
         if len(rows["case"]) >= BATCH or i == n - 1:
             _flush(rows)
+    _advance_id_sequences()
     return n
+
+
+def _advance_id_sequences() -> None:
+    """Move PostgreSQL's id sequences past the explicit ids inserted above, so the next filed case gets a free id."""
+    if db.engine.dialect.name != "postgresql":
+        return  # SQLite takes max(rowid) + 1 by itself
+    for model in (CreditRecord, Case, ProcessInstance):  # task and timer ids are UUIDs
+        table = model.__table__.name
+        db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                                f"(SELECT max(id) FROM \"{table}\"))"))
+    db.session.commit()
 
 
 def _flush(rows: dict) -> None:

@@ -16,6 +16,7 @@ from app.letters.render import render_letter_pdf
 from app.models import Case, CaseEvent, Letter
 from app.services import audit, notifications, sequences
 from app.services.clock import now
+from app.services.faults import fault_point
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,7 @@ def issue_letter(case: Case, letter_type: str, *, user_id: int | None, context: 
     )
     db.session.add(letter)
     db.session.flush()
+    fault_point("letters.issue.before_commit")
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user_id, action="letter_issued",
                              comment=f"{kind.title}（{number}）", details={"letter_id": letter.id}))
     notifications.notify(case.applicant_unit_id, "applicant", kind="letter", title=f"{kind.title}已出具：{number}",

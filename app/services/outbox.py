@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.extensions import db
 from app.models import MESSAGE_IS_PENDING, OutboxMessage
 from app.services.clock import now
+from app.services.faults import fault_point
 
 CLAIM_LEASE = timedelta(minutes=5)
 HANDLERS: dict[str, Callable[[OutboxMessage], None]] = {}
@@ -95,6 +96,7 @@ def deliver_one(message_id: int) -> str:
         message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         db.session.commit()
         return "failed" if give_up else "retry"
+    fault_point("outbox.after_send")
     message.status, message.delivered_at, message.claimed_until, message.last_error = "delivered", now(), None, ""
     db.session.commit()
     return "delivered"

@@ -10,7 +10,7 @@ from app.engine import runtime
 from app.engine.definitions import latest_definition
 from app.extensions import db
 from app.models import TIMER_IS_PENDING, Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
-from app.services import access, audit, calendar, notifications, rules
+from app.services import access, audit, calendar, faults, notifications, rules
 from app.services.clock import now
 from app.services.errors import Conflict, Forbidden, Invalid
 from app.services.taskforms import form_for
@@ -106,6 +106,7 @@ def start_process(case: Case, user: User | None, data: dict | None = None) -> Pr
     _after_save(case, opened, wf)
     audit.record("process.start", object_type="case", object_id=case.id,
                  details={"process": definition.process_key, "version": definition.version})
+    faults.fault_point("process.start.before_commit")
     return instance
 
 
@@ -229,6 +230,8 @@ def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
     _apply_effects(case, ctx, actor_id)
     opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=actor_id)
     _after_save(case, opened, wf)
+    faults.fault_point("process.complete.before_commit")
+    faults.after_commit("process.complete.after_commit")
     return task
 
 

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 from flask_babel import gettext as _, lazy_gettext as _l
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from app.models import TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, SavedFilter, User, UserRole
+from app.models import (CASE_TYPES, TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, SavedFilter, Unit, User,
+                        UserRole)
 from app.services import access, calendar, workdays
 from app.services.clock import now
 
@@ -23,10 +25,40 @@ FILTER_KEYS = ("process", "unit", "category", "severity", "due")
 DUE_BANDS = {"overdue": _l("已超期"), "today": _l("今日到期"), "soon": _l("2 个工作日内"), "later": _l("更晚")}
 
 
+TZ = ZoneInfo("Asia/Shanghai")
+
+
 @dataclass
 class TaskPage:
     rows: list[HumanTask]
     next_after: str | None
+
+
+class InboxRow(NamedTuple):
+    """One inbox line with its display text worked out, so the template only places it."""
+
+    id: str
+    case_id: int
+    number: str
+    type_label: str
+    unit_name: str
+    title: str
+    due_text: str
+    due_provisional: bool
+    remaining: str
+    overdue: bool
+    completed_text: str
+    assignee_name: str | None
+    status: str
+    claimable: bool
+    select_label: str
+
+
+@dataclass
+class InboxPage:
+    rows: list[InboxRow]
+    next_after: str | None
+    counts: dict[str, int]
 
 
 def clean_filters(raw: dict) -> dict:
@@ -55,17 +87,21 @@ class _Bounds:
         return now()
 
     @cached_property
-    def _calendar(self):
+    def calendar(self):
         return calendar.load_calendar()
 
     @cached_property
+    def today(self) -> date:
+        return self.now.astimezone(TZ).date()
+
+    @cached_property
     def today_end(self):
-        return workdays.deadline_after(self._calendar, self.now, 0).due
+        return workdays.deadline_after(self.calendar, self.now, 0).due
 
     @cached_property
     def soon(self):
         """End of the 2nd working day from now (Beijing time): the 即将到期 limit."""
-        return workdays.deadline_after(self._calendar, self.now, DUE_SOON_DAYS).due
+        return workdays.deadline_after(self.calendar, self.now, DUE_SOON_DAYS).due
 
 
 def _filters(filters: dict, bounds: _Bounds):
@@ -120,10 +156,8 @@ def _query(user: User, scope: str, filters: dict | None, bounds: _Bounds | None 
     return query.where(*conditions) if conditions else query
 
 
-def task_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
-              limit: int = PAGE_SIZE) -> TaskPage:
-    """One page of tasks with a keyset cursor: open tasks by due date, done ones newest first."""
-    query = _query(user, scope, filters)
+def _paged(query, scope: str, after: str | None, limit: int):
+    """The query narrowed to one keyset page (limit + 1 rows, to tell whether more follow)."""
     key, order = ((HumanTask.completed_at, (HumanTask.completed_at.desc(), HumanTask.id.desc())) if scope == "done"
                   else (HumanTask.due_at, (HumanTask.due_at, HumanTask.id)))
     if after:
@@ -137,14 +171,68 @@ def task_page(user: User, scope: str, *, after: str | None = None, filters: dict
                 query = query.where(or_(key < stamp, and_(key == stamp, HumanTask.id < last_id)))
             else:
                 query = query.where(or_(key > stamp, and_(key == stamp, HumanTask.id > last_id)))
-    rows = db.session.scalars(query.options(
-        selectinload(HumanTask.case).selectinload(Case.applicant_unit), selectinload(HumanTask.assignee),
-    ).order_by(*order).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if rows else None
-    stamp = (last.completed_at if scope == "done" else last.due_at) if last else None
-    return TaskPage(rows, f"{stamp.isoformat()}|{last.id}" if more and stamp else None)
+    return query.order_by(*order).limit(limit + 1)
+
+
+def _cursor(rows: list, scope: str, limit: int) -> str | None:
+    """The keyset cursor after a page's last row, or None when no row follows."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    stamp = last.completed_at if scope == "done" else last.due_at
+    return f"{stamp.isoformat()}|{last.id}" if stamp else None
+
+
+def task_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
+              limit: int = PAGE_SIZE) -> TaskPage:
+    """One page of tasks with a keyset cursor: open tasks by due date, done ones newest first."""
+    rows = db.session.scalars(_paged(_query(user, scope, filters), scope, after, limit)).all()
+    return TaskPage(rows[:limit], _cursor(rows, scope, limit))
+
+
+def inbox_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
+               limit: int = PAGE_SIZE) -> InboxPage:
+    """The inbox as shown: one page of display rows and every tab's count, in two statements."""
+    bounds = _Bounds()
+    page = _paged(_query(user, scope, filters, bounds).with_only_columns(
+        HumanTask.id, HumanTask.case_id, HumanTask.title, HumanTask.case_type, HumanTask.status, HumanTask.due_at,
+        HumanTask.due_provisional, HumanTask.completed_at, HumanTask.assignee_id,
+    ), scope, after, limit).subquery()
+    # Join the case, unit and assignee to the page's rows only, whatever plan the filters led to.
+    order = (page.c.completed_at.desc(), page.c.id.desc()) if scope == "done" else (page.c.due_at, page.c.id)
+    rows = db.session.execute(
+        select(page, Case.number, Unit.name.label("unit_name"), User.display_name.label("assignee_name"))
+        .join(Case, Case.id == page.c.case_id).join(Unit, Unit.id == Case.applicant_unit_id)
+        .outerjoin(User, User.id == page.c.assignee_id).order_by(*order)
+    ).all()
+    return InboxPage(_display(rows[:limit], bounds), _cursor(rows, scope, limit), count_tabs(user, filters, bounds))
+
+
+def _display(rows, bounds: _Bounds) -> list[InboxRow]:
+    """Display rows: labels, local times and remaining working days, each distinct value worked out once."""
+    types, remaining = {}, {}
+    select_label = _("选择 %(number)s %(title)s")
+    out = []
+    for row in rows:
+        if row.case_type not in types:
+            types[row.case_type] = str(CASE_TYPES[row.case_type])
+        if row.due_at not in remaining:
+            remaining[row.due_at] = _remaining(row.due_at, bounds.now, bounds.today, bounds.calendar)
+        text, overdue = remaining[row.due_at]
+        out.append(InboxRow(
+            id=row.id, case_id=row.case_id, number=str(row.number), type_label=types[row.case_type],
+            unit_name=row.unit_name, title=row.title, due_text=local_text(row.due_at),
+            due_provisional=row.due_provisional, remaining=text, overdue=overdue,
+            completed_text=local_text(row.completed_at), assignee_name=row.assignee_name, status=row.status,
+            claimable=row.status == "open" and not row.assignee_id,
+            select_label=select_label % {"number": row.number, "title": row.title},
+        ))
+    return out
+
+
+def local_text(instant: datetime | None) -> str:
+    """An instant as Beijing wall-clock text ("2026-11-27 18:00"), as the localtime template filter shows it."""
+    return instant.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if instant else ""
 
 
 COUNT_CAP = 99
@@ -160,24 +248,26 @@ def count_tasks(user: User, scope: str, filters: dict | None = None) -> int:
     return db.session.scalar(select(_capped_count(user, scope, filters)))
 
 
-def count_tabs(user: User, filters: dict | None = None) -> dict[str, int]:
+def count_tabs(user: User, filters: dict | None = None, bounds: _Bounds | None = None) -> dict[str, int]:
     """Every tab's capped count in one statement (one round trip per page view)."""
-    bounds = _Bounds()
+    bounds = bounds or _Bounds()
     row = db.session.execute(select(*(_capped_count(user, scope, filters, bounds) for scope in TABS))).one()
     return dict(zip(TABS, row))
 
 
 def remaining_label(task: HumanTask, cal: workdays.WorkCalendar | None = None) -> tuple[str, bool]:
     """Say how many working days remain ("剩余 2 个工作日"), or how long it is overdue."""
-    if task.due_at is None:
+    at = now()
+    return _remaining(task.due_at, at, at.astimezone(TZ).date(), cal)
+
+
+def _remaining(due_at: datetime | None, at: datetime, today: date,
+               cal: workdays.WorkCalendar | None) -> tuple[str, bool]:
+    if due_at is None:
         return _("无期限"), False
     cal = cal or calendar.load_calendar()
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo("Asia/Shanghai")
-    today = now().astimezone(tz).date()
-    due_day = task.due_at.astimezone(tz).date()
-    if now() > task.due_at:
+    due_day = due_at.astimezone(TZ).date()
+    if at > due_at:
         return _("已超期 %(days)s 个工作日", days=max(1, workdays.working_days_between(cal, due_day, today))), True
     days = workdays.working_days_between(cal, today, due_day)
     return (_("剩余 %(days)s 个工作日", days=days) if days > 0 else _("今日到期")), False

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import TIMER_IS_PENDING, ProcessInstance, TimerJob
 from app.services import outbox, process
 from app.services.clock import now
+from app.services.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ def fire_due_timers(limit: int, result: SweepResult) -> None:
             return
         try:
             result.fired += int(process.fire_timer(job_id))
+            fault_point("worker.timer.before_commit")
             db.session.commit()
+            fault_point("worker.timer.after_commit")
         except Exception:  # one broken instance must not stop the sweep; it stays pending and is logged
             db.session.rollback()
             failed.add(job_id)

@@ -1,14 +1,15 @@
 """Web UI: blueprints, request context for audit, security headers, error pages."""
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, abort, render_template, request
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 
 from app.extensions import db, login_manager
-from app.services import audit, clock
+from app.services import audit as audit_service, clock  # app.web.audit is the auditor blueprint
 from app.services import auth as auth_service
 from app.services.errors import ServiceError
+from app.web import policy
 
 
 def register_web(app: Flask) -> None:
@@ -21,10 +22,13 @@ def register_web(app: Flask) -> None:
     from app.web.records import bp as records_bp
     from app.web.staff import bp as staff_bp
     from app.web.dashboard import bp as dashboard_bp
+    from app.web.audit_log import bp as audit_bp  # not app.web.audit: that would shadow services.audit here
+    from app.web.health import bp as health_bp
 
     from app.web.filters import register_filters
 
-    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, inbox_bp, admin_bp, dashboard_bp):
+    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, inbox_bp, admin_bp, dashboard_bp,
+               health_bp, audit_bp):
         app.register_blueprint(bp)
     register_filters(app)
 
@@ -48,10 +52,26 @@ def register_web(app: Flask) -> None:
     @app.before_request
     def bind_actor():
         user = current_user if current_user and current_user.is_authenticated else None
-        audit.set_actor(audit.Actor(
+        audit_service.set_actor(audit_service.Actor(
             user_id=user.id if user else None, username=user.username if user else "",
             unit_id=user.unit_id if user else None, ip=request.remote_addr or "",
         ))
+
+    @app.before_request
+    def enforce_policy():
+        """Deny by default: a route must be in the policy table, and the user's roles must allow it."""
+        endpoint = request.endpoint
+        if endpoint is None:  # no route matched: the 404/405 handlers answer
+            return None
+        if endpoint not in policy.POLICY:
+            abort(404)
+        if policy.is_public(endpoint) or endpoint.startswith("api."):
+            return None  # the API authenticates bearer tokens and applies the same table (app.api)
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
+        if not policy.permits(endpoint, current_user.roles):
+            abort(404)
+        return None
 
     @app.after_request
     def security_headers(response):
@@ -97,13 +117,22 @@ def register_web(app: Flask) -> None:
     def bad_request(exc):
         return _error_page(400, _("请求无效或表单已过期，请刷新页面后重试。"))
 
+    @app.errorhandler(405)
+    def method_not_allowed(exc):
+        return _error_page(405, _("不支持该请求方法。"))
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        db.session.rollback()  # nothing of the failed request is kept
+        return _error_page(500, _("系统内部错误，本次操作未生效，请稍后重试。"))
+
 
 def audit_denial(status: int, code: str = "") -> None:
     """Record a refused access by a signed-in user (objects outside reach answer 404, QUALITY.md §3)."""
     if not (current_user and current_user.is_authenticated):
         return
     db.session.rollback()
-    audit.record("access.denied", outcome="denied", object_type="route", object_id=request.path[:64],
+    audit_service.record("access.denied", outcome="denied", object_type="route", object_id=request.path[:64],
                  details={"status": status, "method": request.method, "code": code})
     db.session.commit()
 

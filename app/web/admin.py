@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from app.extensions import db
@@ -14,13 +13,6 @@ from forms.admin import SEVERITY_LABELS, build_rule_set_form
 from forms.cases import ActionForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-@bp.before_request
-@login_required
-def require_admin():
-    if not current_user.has_role("admin"):
-        abort(404)
 
 
 @bp.route("/outbox")

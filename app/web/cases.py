@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 
 from app.extensions import db
@@ -16,12 +16,6 @@ bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 # Types a browser shows by itself: PDFs in its viewer, images in an <img>.
 PREVIEW_TYPES = ("application/pdf", "image/")
-
-
-@bp.before_request
-@login_required
-def require_login():
-    pass
 
 
 @bp.route("/<int:case_id>")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -13,13 +13,6 @@ from app.services.errors import ServiceError
 from forms.cases import ActionForm, ObjectionForm, RepairForm
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
-
-
-@bp.before_request
-@login_required
-def require_applicant():
-    if not current_user.has_role("applicant"):
-        abort(404)
 
 
 @bp.route("/records")

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from app.extensions import db
 from app.models import Case, CreditRecord, Unit
@@ -12,13 +12,6 @@ from app.services.errors import ServiceError
 from forms.records import RectificationForm
 
 bp = Blueprint("records", __name__, url_prefix="/records")
-
-
-@bp.before_request
-@login_required
-def require_staff():
-    if not current_user.has_role("intake", "approver", "verifier"):
-        abort(404)
 
 
 @bp.route("/")

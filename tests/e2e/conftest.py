@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 import sys
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
@@ -226,6 +228,10 @@ class _Watch:
         self.console_errors.append(f"uncaught exception: {error}")
 
 
+_TOTP_SECRETS: dict[str, str] = {}
+_TOTP_STEPS: dict[str, int] = {}
+
+
 class PageFactory:
     """page_for(username) opens a fresh browser context, logs in through the login form and returns the page."""
 
@@ -233,6 +239,9 @@ class PageFactory:
         self.browser = browser
         self.base_url = base_url
         self.watches: list[_Watch] = []
+        # One live server per session: the enrolled secrets and used steps live as long as it does.
+        self.totp_secrets = _TOTP_SECRETS
+        self.totp_steps = _TOTP_STEPS
 
     def __call__(self, username: str, password: str = PASSWORD) -> Page:
         page = self.anonymous(username)
@@ -241,8 +250,22 @@ class PageFactory:
         page.get_by_label("密码", exact=True).fill(password)
         page.get_by_role("button", name="登录", exact=True).click()
         page.wait_for_url(lambda url: urlsplit(url).path != "/login")
+        if urlsplit(page.url).path.startswith("/login/second-factor"):
+            self._second_factor(page, username)
         expect(page.get_by_role("button", name="退出")).to_be_visible()
         return page
+
+    def _second_factor(self, page: Page, username: str) -> None:
+        """Admin and approver: enrol from the page's secret on first sign-in, then type a fresh TOTP code."""
+        if urlsplit(page.url).path.endswith("/enrol"):
+            expect(page.get_by_role("img", name="动态口令绑定二维码")).to_be_visible()
+            self.totp_secrets[username] = page.locator("#totp-secret").inner_text().replace(" ", "")
+        totp = pyotp.TOTP(self.totp_secrets[username])
+        step = max(int(time.time()) // totp.interval, self.totp_steps.get(username, -1) + 1)  # each code once
+        self.totp_steps[username] = step
+        page.get_by_label("动态口令", exact=True).fill(totp.generate_otp(step))
+        page.get_by_role("button", name=re.compile("登录")).click()
+        page.wait_for_url(lambda url: not urlsplit(url).path.startswith("/login"))
 
     def anonymous(self, label: str = "anonymous") -> Page:
         """A watched page without logging in (public pages)."""

@@ -1,0 +1,144 @@
+"""Audit log for the audit administrator: search, event detail, CSV/XLSX export and chain verification."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app.extensions import db
+from app.services import audit, audit_search, letters
+from app.services.audit_search import AuditFilters
+from app.services.errors import ServiceError
+from forms.audit import AuditSearchForm
+from forms.cases import ActionForm
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SHOWN_PROBLEMS = 100
+
+
+@bp.before_request
+@login_required
+def require_auditor():
+    if not current_user.has_role("auditor"):
+        abort(404)
+
+
+def _search_form() -> tuple[AuditSearchForm, AuditFilters]:
+    """The search form bound to the query string, and the filters of its valid fields (invalid ones are ignored)."""
+    form = AuditSearchForm(request.args)
+    form.unit_id.choices = [("", _("全部"))] + [(str(uid), name) for uid, name in audit_search.unit_choices()]
+    form.validate()
+    bad = set(form.errors)
+
+    def value(name):
+        return None if name in bad else form[name].data
+
+    def text(name):
+        return (value(name) or "").strip()
+
+    unit = text("unit_id")
+    filters = AuditFilters(
+        date_from=value("date_from"), date_to=None if "date_to" in bad else value("date_to"),
+        username=text("username"), unit_id=int(unit) if unit.isdigit() else None, action=text("action"),
+        action_prefix=text("action_prefix"), object_type=text("object_type"), object_id=text("object_id"),
+        outcome=text("outcome"), ip=text("ip"),
+    )
+    return form, filters
+
+
+def _cursor(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() else None
+
+
+@bp.route("/")
+def search():
+    form, filters = _search_form()
+    page = audit_search.search(filters, current_user, before=_cursor("before"), after=_cursor("after"))
+    query = filters.as_dict()
+    return render_template(
+        "audit/search.html", form=form, page=page, total=audit_search.count(filters), count_cap=audit_search.COUNT_CAP,
+        export_cap=audit_search.EXPORT_CAP, query=query, filtered=bool(query), action_form=ActionForm(),
+        labels=audit_search.ACTION_LABELS, object_types=audit_search.OBJECT_TYPES, outcomes=audit_search.OUTCOMES,
+        prefixes=audit_search.ACTION_PREFIXES, retention_days=_retention_days(), pretty=audit_search.pretty_details,
+    )
+
+
+@bp.route("/events/<int:event_id>")
+def event(event_id: int):
+    found = audit_search.get_event(event_id)
+    if found is None:
+        abort(404)
+    ev, unit_name = found
+    return render_template(
+        "audit/event.html", ev=ev, unit_name=unit_name, check=audit.check_event(ev),
+        case_id=audit_search.case_link(ev, current_user), labels=audit_search.ACTION_LABELS,
+        object_types=audit_search.OBJECT_TYPES, outcomes=audit_search.OUTCOMES, action_form=ActionForm(),
+        pretty=audit_search.pretty_details,
+    )
+
+
+def _export_audited(filters: AuditFilters, fmt: str) -> tuple[int, bool]:
+    rows, capped = audit_search.export_size(filters)
+    audit.record("audit.export", details={"format": fmt, "filters": filters.as_dict(), "rows": rows, "capped": capped})
+    db.session.commit()
+    return rows, capped
+
+
+def _download(body, ext: str, mimetype: str, capped: bool) -> Response:
+    """A file named e.g. audit-log-20261127.csv (审计日志-20261127.csv where the browser takes UTF-8 names)."""
+    stamp = letters.local_today().strftime("%Y%m%d")
+    response = Response(body, content_type=mimetype)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"audit-log-{stamp}.{ext}\"; filename*=UTF-8''{quote(f'审计日志-{stamp}.{ext}')}"
+    )
+    if capped:
+        # The file's last row says so too; the header lets scripts notice without reading to the end.
+        response.headers["X-Export-Capped"] = str(audit_search.EXPORT_CAP)
+    return response
+
+
+@bp.route("/export.csv")
+def export_csv():
+    _form, filters = _search_form()
+    _rows, capped = _export_audited(filters, "csv")
+    return _download(stream_with_context(audit_search.export_csv(filters, capped=capped)), "csv", CSV_TYPE, capped)
+
+
+@bp.route("/export.xlsx")
+def export_xlsx():
+    _form, filters = _search_form()
+    _rows, capped = _export_audited(filters, "xlsx")
+    return _download(audit_search.export_xlsx(filters, capped=capped), "xlsx", XLSX_TYPE, capped)
+
+
+@bp.route("/verify", methods=["POST"])
+def verify():
+    form = ActionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    up_to = request.form.get("up_to", "")
+    up_to_id = int(up_to) if up_to.isdigit() else None
+    checked, problems = audit.verify_chain(up_to=up_to_id)
+    anchor = audit.latest_anchor()
+    anchor_details = dict(anchor.details) if anchor is not None else None
+    audit.record("audit.verify", outcome="failure" if problems else "success",
+                 details={"checked": checked, "problems": len(problems), "up_to": up_to_id,
+                          "first_problems": problems[:5]})
+    db.session.commit()
+    return render_template("audit/verify.html", checked=checked, problems=problems[:SHOWN_PROBLEMS],
+                           more=max(0, len(problems) - SHOWN_PROBLEMS), total_problems=len(problems),
+                           up_to=up_to_id, anchor=anchor_details,
+                           back=url_for("audit.event", event_id=up_to_id) if up_to_id else url_for("audit.search"))
+
+
+def _retention_days() -> int | None:
+    try:
+        return audit.retention_days()
+    except ServiceError:
+        return None

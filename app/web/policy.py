@@ -1,0 +1,108 @@
+"""Who may call which route: one reviewed table of endpoint × role, deny by default (QUALITY.md §3).
+
+The table answers only "may this role use this route at all". Which *objects* a user reaches is decided
+afterwards by `app.services.access` (unit filters, 404 outside reach) and, for decisions, by the process
+layer's separation-of-duties check. A route missing from the table answers 404 for everybody, and
+tests/test_policy.py fails for it, so a new route cannot ship unreviewed.
+"""
+from __future__ import annotations
+
+ANONYMOUS = "anonymous"  # reachable without signing in (public pages, the login flow itself)
+SIGNED_IN = "signed-in"  # any signed-in account, whatever its role
+
+APPLICANT, INTAKE, VERIFIER, APPROVER, ADMIN, AUDITOR = "applicant", "intake", "verifier", "approver", "admin", "auditor"
+OFFICE = frozenset({INTAKE, APPROVER})  # the credit office's own staff
+CASEWORK = frozenset({APPLICANT, INTAKE, VERIFIER, APPROVER})  # everyone who works cases (object access decides more)
+
+POLICY: dict[str, frozenset[str]] = {
+    # --- public, no account: plan §(三) publicity of results; letter verification by QR; the login flow.
+    "static": frozenset({ANONYMOUS}),
+    "public.index": frozenset({ANONYMOUS}),
+    "public.records": frozenset({ANONYMOUS}),
+    "public.progress": frozenset({ANONYMOUS}),  # progress lookup needs the case number and the filing unit's USCC
+    "public.verify": frozenset({ANONYMOUS}),
+    "auth.home": frozenset({ANONYMOUS}),  # redirects by role, or to the public page
+    "auth.login": frozenset({ANONYMOUS}),
+    "auth.second_factor": frozenset({ANONYMOUS}),  # only after a correct password (pending state in the session)
+    "auth.enrol_second_factor": frozenset({ANONYMOUS}),  # same: first sign-in of an admin or approver
+    "auth.set_language": frozenset({ANONYMOUS}),
+    "health.healthz": frozenset({ANONYMOUS}),  # load balancers; reveals no data
+    "api.openapi": frozenset({ANONYMOUS}),
+    "api.token": frozenset({ANONYMOUS}),  # exchanges credentials (and a TOTP code) for a bearer token
+    # --- any account
+    "auth.logout": frozenset({SIGNED_IN}),
+    "auth.change_password": frozenset({ANONYMOUS}),  # also reached with an expired password (pending state)
+    "inbox.notifications_page": frozenset({SIGNED_IN}),
+    "api.deadline": frozenset({SIGNED_IN}),
+    "api.rule_sets": frozenset({SIGNED_IN}),
+    # --- applicants (affected government units): their own unit's records and cases only
+    "portal.records": frozenset({APPLICANT}),
+    "portal.record": frozenset({APPLICANT}),  # files objections and repair applications
+    "portal.cases": frozenset({APPLICANT}),
+    "portal.apply_restoration": frozenset({APPLICANT}),
+    # --- case work: applicants answer 补正 and rectification tasks; staff review
+    "staff.tasks_index": CASEWORK,
+    "staff.tasks": CASEWORK,
+    "staff.task": CASEWORK,
+    "staff.claim": CASEWORK,
+    "staff.release": CASEWORK,
+    "staff.save_filter": CASEWORK,
+    "staff.bulk": frozenset({INTAKE, VERIFIER, APPROVER}),  # bulk assign is further limited to supervisors
+    "staff.reassign": frozenset({APPROVER}),  # supervisors reassign with a reason (issue 5)
+    "staff.preview": frozenset({INTAKE, VERIFIER, APPROVER}),  # draft letters before approval
+    "cases.show": CASEWORK,
+    "cases.diagram_json": CASEWORK,
+    "cases.upload": CASEWORK,
+    "cases.download": CASEWORK,
+    "cases.preview": CASEWORK,
+    "cases.letter_pdf": CASEWORK,
+    "inbox.sanctions_page": CASEWORK,
+    "inbox.honour_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
+    "records.index": frozenset({INTAKE, VERIFIER, APPROVER}),  # verifiers: records their unit made
+    "records.show": frozenset({INTAKE, VERIFIER, APPROVER}),  # intake opens rectification here
+    "dashboard.index": OFFICE,
+    "dashboard.cases_csv": OFFICE,
+    "dashboard.cases_xlsx": OFFICE,
+    "dashboard.figures_csv": OFFICE,
+    "dashboard.figures_xlsx": OFFICE,
+    # --- API (bearer token); the same roles as the pages that do the same thing
+    "api.records": CASEWORK,
+    "api.record": CASEWORK,
+    "api.objection_eligibility": CASEWORK,
+    "api.repair_eligibility": CASEWORK,
+    "api.create_case": frozenset({APPLICANT, INTAKE}),  # intake opens rectification; applicants the rest
+    "api.get_case": CASEWORK,
+    "api.add_attachment": frozenset({APPLICANT}),
+    "api.submit_case": frozenset({APPLICANT}),
+    "api.list_tasks": CASEWORK,
+    "api.get_task": CASEWORK,
+    "api.claim": CASEWORK,
+    "api.release": CASEWORK,
+    "api.complete": CASEWORK,
+    "api.letter_pdf": CASEWORK,
+    "api.list_sanctions": CASEWORK,
+    "api.honor_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
+    # --- system administration (MLPS: three separate administrator roles; no case data)
+    "admin.outbox_page": frozenset({ADMIN}),
+    "admin.retry": frozenset({ADMIN}),
+    "admin.rule_sets": frozenset({ADMIN}),
+    # --- security audit: only the auditor reads and exports the audit log
+    "audit.search": frozenset({AUDITOR}),
+    "audit.event": frozenset({AUDITOR}),
+    "audit.export_csv": frozenset({AUDITOR}),
+    "audit.export_xlsx": frozenset({AUDITOR}),
+    "audit.verify": frozenset({AUDITOR}),
+}
+
+
+def is_public(endpoint: str | None) -> bool:
+    """Say whether the route needs no account."""
+    return ANONYMOUS in POLICY.get(endpoint or "", frozenset())
+
+
+def permits(endpoint: str | None, roles: set[str] | frozenset[str]) -> bool:
+    """Say whether a signed-in holder of `roles` may use the route (unknown routes: nobody)."""
+    allowed = POLICY.get(endpoint or "")
+    if not allowed:
+        return False
+    return ANONYMOUS in allowed or SIGNED_IN in allowed or bool(allowed.intersection(roles))

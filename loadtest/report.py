@@ -1,0 +1,183 @@
+"""Write report.md for one load-test run from Locust's CSV files and the run's metadata (scripts/loadtest.sh).
+
+Usage: python loadtest/report.py RUN_DIR   (reads RUN_DIR/locust_stats.csv, locust_failures.csv, meta.json,
+side.json, cpu.json, pg_tables.json; writes RUN_DIR/report.md; exit 0 on PASS, 1 on FAIL).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+TARGET_P95_MS = 200
+TARGET_ERRORS = 0
+
+
+def _load_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _num(row: dict, key: str) -> float:
+    value = row.get(key, "") or "0"
+    return float(value) if value != "N/A" else 0.0
+
+
+def _fmt_ms(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+ID_PATTERNS = ((re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "/[id]"),
+               (re.compile(r"/\d+(?=/|$|\.)"), "/[id]"))
+
+
+def _pct(samples: list[float], q: int) -> float:
+    return samples[min(len(samples) - 1, max(0, round(q / 100 * len(samples)) - 1))]
+
+
+def server_times(path: Path) -> list[tuple[str, list[float]]]:
+    """Server-side milliseconds per route pattern from lines `METHOD PATH STATUS BYTES MICROSECONDS`, all first."""
+    if not path.exists():
+        return []
+    routes: dict[str, list[float]] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) != 5 or not parts[4].isdigit():
+            continue
+        route = parts[1]
+        for pattern, replacement in ID_PATTERNS:
+            route = pattern.sub(replacement, route)
+        ms = int(parts[4]) / 1000
+        routes.setdefault(f"{parts[0]} {route}", []).append(ms)
+        routes.setdefault("all requests", []).append(ms)
+    ordered = sorted(routes.items(), key=lambda kv: (kv[0] != "all requests", -len(kv[1])))
+    return [(route, sorted(samples)) for route, samples in ordered]
+
+
+def _boots(path: Path) -> int:
+    return path.read_text(errors="replace").count("Booting worker") if path.exists() else 0
+
+
+def build(run: Path) -> tuple[str, bool]:
+    """Return the report text and whether the run met the targets."""
+    with (run / "locust_stats.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    total = next(r for r in rows if r["Name"] == "Aggregated")
+    routes = sorted((r for r in rows if r["Name"] != "Aggregated"), key=lambda r: -_num(r, "Request Count"))
+    failures = []
+    if (run / "locust_failures.csv").exists():
+        with (run / "locust_failures.csv").open(encoding="utf-8") as handle:
+            failures = list(csv.DictReader(handle))
+    meta = _load_json(run / "meta.json")
+    extra = _load_json(run / "side.json")
+    side = extra.get("counters", {})
+    cpu = _load_json(run / "cpu.json")
+    if cpu and "locust_cpu_s" in extra:  # Locust has exited when the CPU snapshot is taken: it reports its own
+        groups = cpu["groups"]
+        other = "everything else on the machine"
+        groups["Locust (load generator)"] = extra["locust_cpu_s"]
+        groups[other] = max(0.0, groups.pop(other, 0.0) - extra["locust_cpu_s"])
+    tables = _load_json(run / "pg_tables.json")
+
+    requests = int(_num(total, "Request Count"))
+    errors = int(_num(total, "Failure Count"))
+    p95 = _num(total, "95%")
+    passed = errors <= TARGET_ERRORS and p95 <= TARGET_P95_MS and requests > 0
+    lines = [
+        f"# Load test {meta.get('started', '')} — {'PASS' if passed else 'FAIL'}"
+        + (" (diagnostic: part of the scenario left out)" if meta.get("skipped") else ""),
+        "",
+        f"Targets (QUALITY.md §2, issue 6.5): {TARGET_ERRORS} errors and p95 ≤ {TARGET_P95_MS} ms over all requests.",
+        "",
+        "| figure | value | target |",
+        "|---|---|---|",
+        f"| requests | {requests:,} | |",
+        f"| errors | {errors:,} ({errors / requests:.2%} of requests) | {TARGET_ERRORS} → "
+        f"{'met' if errors <= TARGET_ERRORS else 'MISSED'} |" if requests else "| errors | – | |",
+        f"| throughput | {_num(total, 'Requests/s'):.1f} req/s | |",
+        f"| p50 / p95 / p99 | {_fmt_ms(_num(total, '50%'))} / {_fmt_ms(p95)} / {_fmt_ms(_num(total, '99%'))} ms | "
+        f"p95 ≤ {TARGET_P95_MS} ms → {'met' if p95 <= TARGET_P95_MS else 'MISSED'} |",
+        f"| max | {_fmt_ms(_num(total, 'Max Response Time'))} ms | |",
+        "",
+        "## Set-up",
+        "",
+        f"- users: {meta.get('users')} (spawn rate {meta.get('spawn_rate')}/s), run time {meta.get('run_time')}; "
+        "reviewers and applicants 1:1, think time 1–5 s (loadtest/locustfile.py)"
+        + (f"; **diagnostic run: tasks left out: {meta['skipped']}**" if meta.get("skipped") else ""),
+        f"- data: {meta.get('cases')} generated cases on top of the demo data, database `{meta.get('database')}`",
+        f"- app: gunicorn {meta.get('gunicorn')} {meta.get('gunicorn_args')}, APP_ENV={meta.get('app_env')}; "
+        "one `flask worker` beside it",
+        f"- machine: {meta.get('cores')} cores ({meta.get('cpu_model')}), {meta.get('memory')}; Locust, gunicorn, the "
+        "worker and PostgreSQL all run on it",
+        f"- versions: Python {meta.get('python')}, PostgreSQL {meta.get('postgres')}, Locust {meta.get('locust')}, "
+        f"app commit {meta.get('commit')}",
+        f"- load average before the run: {meta.get('loadavg_before')}; gunicorn workers booted during the run "
+        f"(start-up and max_requests recycling): {_boots(run / 'gunicorn.log')}",
+        "",
+        "Percentiles are Locust's (whole run including the spawn phase; Locust rounds response times above 100 ms to "
+        "two significant digits). Throughput counts every request, redirects not followed (each page is its own "
+        "request).",
+        "",
+        "## Per request type",
+        "",
+        "| request | count | errors | req/s | p50 ms | p95 ms | p99 ms | max ms | avg bytes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in routes:
+        name = f"{r['Type']} {r['Name']}" if not r["Name"].startswith("POST") else r["Name"]
+        lines.append(f"| `{name}` | {int(_num(r, 'Request Count')):,} | {int(_num(r, 'Failure Count')):,} | "
+                     f"{_num(r, 'Requests/s'):.1f} | {_fmt_ms(_num(r, '50%'))} | {_fmt_ms(_num(r, '95%'))} | "
+                     f"{_fmt_ms(_num(r, '99%'))} | {_fmt_ms(_num(r, 'Max Response Time'))} | "
+                     f"{_num(r, 'Average Content Size'):,.0f} |")
+    server = server_times(run / "access.log")
+    if server:
+        lines += ["", "## Server time (gunicorn access log)", "",
+                  "Time from gunicorn reading the request to the last byte written, per route: the part of the "
+                  "response time spent in the app and the database, without Locust's own queueing.", "",
+                  "| route | count | p50 ms | p95 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|---:|"]
+        for route, samples in server:
+            lines.append(f"| `{route}` | {len(samples):,} | {_pct(samples, 50):,.0f} | {_pct(samples, 95):,.0f} | "
+                         f"{_pct(samples, 99):,.0f} | {samples[-1]:,.0f} |")
+    lines += ["", "## Errors", ""]
+    if failures:
+        lines += ["| request | error | occurrences |", "|---|---|---:|"]
+        for f in failures:
+            name = f["Name"] if f["Name"].startswith("POST ") else f"{f['Method']} {f['Name']}"
+            lines.append(f"| `{name}` | {f['Error'].replace('|', '/')[:200]} | {f['Occurrences']} |")
+    else:
+        lines.append("None.")
+    if side:
+        lines += ["", "## Work done (not errors)", "",
+                  "Refusals the app answered correctly (flash message, nothing changed) when two sessions raced.", ""]
+        lines += [f"- {key}: {value}" for key, value in sorted(side.items())]
+    if cpu:
+        lines += ["", "## Where the CPU went during the run", "",
+                  "CPU seconds used by each process group between the start and the end of the Locust run "
+                  f"(wall time {cpu.get('wall_s', 0):.0f} s, so at most {cpu.get('wall_s', 0) * (meta.get('cores') or 1):.0f} "
+                  "CPU seconds on this machine).", "",
+                  "| process | CPU s | share of machine |", "|---|---:|---:|"]
+        capacity = cpu.get("wall_s", 0) * (meta.get("cores") or 1) or 1
+        for key, seconds in cpu.get("groups", {}).items():
+            lines.append(f"| {key} | {seconds:.0f} | {seconds / capacity:.0%} |")
+    if tables:
+        lines += ["", "## PostgreSQL table activity during the run", "",
+                  "| table | seq scans | rows read by seq scans | index scans |", "|---|---:|---:|---:|"]
+        for name, figures in sorted(tables.items(), key=lambda kv: -kv[1].get("seq_tup_read", 0))[:12]:
+            lines.append(f"| {name} | {figures.get('seq_scan', 0):,} | {figures.get('seq_tup_read', 0):,} | "
+                         f"{figures.get('idx_scan', 0):,} |")
+    lines += ["", "Files: `locust_stats.csv`, `locust_stats_history.csv`, `locust_failures.csv`, `locust.html`, "
+              "`access.log` (gunicorn, query strings left out), `gunicorn.log`, `worker.log`, `locust.log`.", ""]
+    return "\n".join(lines), passed
+
+
+def main() -> int:
+    run = Path(sys.argv[1])
+    text, passed = build(run)
+    (run / "report.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
