@@ -6,20 +6,26 @@ import os
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 from app.i18n import install_request_cached_gettext
 from app.extensions import babel, csrf, db, login_manager, migrate
+from app.services.ids import MAX_ID
 from config import CONFIGS, Config
 
 
 def create_app(config_class: type[Config] | None = None) -> Flask:
     """Build and configure the app; nothing happens at import time."""
     app = Flask(__name__)
+    app.url_map.converters["int"] = _IdConverter  # before any route is added
     if config_class is None:
         config_class = CONFIGS[os.environ.get("APP_ENV", "development")]
     app.config.from_object(config_class)
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError("SECRET_KEY must be set in the environment for this configuration")
+    if int(app.config.get("AUDIT_RETENTION_DAYS", 365)) < 183:
+        # QUALITY.md §3 / GB/T 22239-2019: audit records are kept at least six months.
+        raise RuntimeError("AUDIT_RETENTION_DAYS must be at least 183 (audit records are kept ≥ 6 months)")
     _configure_database(app)
 
     db.init_app(app)
@@ -40,6 +46,14 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     register_cli(app)
     return app
+
+
+class _IdConverter(IntegerConverter):
+    """<int:…> segments beyond a database INTEGER answer 404 instead of failing inside the query."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 LOCALES = ("zh", "en")

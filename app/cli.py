@@ -208,7 +208,7 @@ def _register_ops_cli(app: Flask) -> None:
     units = AppGroup("units", help="单位")
 
     @app.cli.command("check")
-    @click.option("--skip-passwords", is_flag=True, help="不检查演示口令（账号很多时较慢，每个约 0.1 秒）")
+    @click.option("--skip-passwords", is_flag=True, help="不检查演示口令（账号很多时较慢，每个账号约 0.1–0.2 秒）")
     def check_cmd(skip_passwords):
         """Validate configuration and environment; exit 1 when any finding is an error."""
         findings = ops.run_checks(current_app, passwords=not skip_passwords)

@@ -1,13 +1,18 @@
 """CPU accounting for a load-test run, from /proc (Linux): who used the machine's cores during the run.
 
-    python loadtest/cpu.py snapshot FILE                      # every process's CPU time and the machine's busy time
-    python loadtest/cpu.py diff START END OUT name=PID[,PID...] ...
-        # CPU seconds per named group (each PID with its descendants alive at END), the rest of the machine as "other"
+    python loadtest/cpu.py sample OUT.json DATABASE name=PID ...   # until SIGTERM/SIGINT, one sample a second
+
+Each group is the named PIDs with all their descendants, counted by sampling every second so that processes that
+end during the run (gunicorn's recycled workers, pooled PostgreSQL backends) still count with their last sample
+(children's CPU is never taken from a parent's cutime, which would count a reaped worker twice). PostgreSQL
+backends are recognised by their process title (`postgres: USER DATABASE ...`). What the machine spent beyond all
+groups is "everything else".
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -15,62 +20,64 @@ from pathlib import Path
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _processes() -> dict[str, dict]:
+def _read() -> dict[str, tuple[str, float, str]]:
+    """pid -> (ppid, CPU seconds of the process itself, process title)."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             raw = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:
             continue
-        # comm may contain spaces and parentheses: the fields after the last ")" are fixed.
-        comm = raw[raw.index("(") + 1:raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2:].split()
-        found[entry.name] = {"comm": comm, "ppid": fields[1], "cpu": (int(fields[11]) + int(fields[12])) / TICK}
+        fields = raw[raw.rindex(")") + 2:].split()  # the command name may hold spaces and parentheses
+        found[entry.name] = (fields[1], (int(fields[11]) + int(fields[12])) / TICK, title)  # utime + stime
     return found
 
 
-def _busy_seconds() -> float:
+def _busy() -> float:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / TICK
+    return (sum(values[:8]) - values[3] - values[4]) / TICK  # all but idle and iowait
 
 
-def snapshot(path: str) -> None:
-    Path(path).write_text(json.dumps({"at": time.time(), "busy": _busy_seconds(), "processes": _processes()}))
-
-
-def _descendants(roots: set[str], processes: dict[str, dict]) -> set[str]:
-    group = set(roots)
-    grew = True
-    while grew:
-        grew = False
-        for pid, info in processes.items():
-            if pid not in group and info["ppid"] in group:
-                group.add(pid)
-                grew = True
-    return group
-
-
-def diff(start_path: str, end_path: str, out_path: str, specs: list[str]) -> None:
-    start, end = json.loads(Path(start_path).read_text()), json.loads(Path(end_path).read_text())
-    groups, claimed = {}, set()
+def sample(out: str, database: str, specs: list[str]) -> None:
+    roots = {}
     for spec in specs:
         name, _, pids = spec.partition("=")
-        members = _descendants({p for p in pids.split(",") if p}, end["processes"]) - claimed
-        claimed |= members
-        groups[name] = sum(end["processes"][p]["cpu"] - start["processes"].get(p, {"cpu": 0.0})["cpu"]
-                           for p in members if p in end["processes"])
-    busy = end["busy"] - start["busy"]
-    groups["everything else on the machine"] = max(0.0, busy - sum(groups.values()))
-    result = {"wall_s": end["at"] - start["at"], "busy_s": busy,
-              "groups": {k: round(v, 1) for k, v in groups.items()}}
-    Path(out_path).write_text(json.dumps(result, indent=1, ensure_ascii=False))
+        roots[name] = {p for p in pids.split(",") if p}
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    started, busy0 = time.time(), _busy()
+    first = _read()
+    baseline = {pid: cpu for pid, (_, cpu, _) in first.items()}
+    members: dict[str, set[str]] = {name: set(pids) for name, pids in roots.items()}
+    backend = f" {os.environ.get('PGUSER', 'postgres')} {database} "  # "postgres: 15/main: USER DB HOST(PORT) ..."
+    pg_name = f"PostgreSQL backends of database {database}"
+    members[pg_name] = set()
+    last: dict[str, float] = {}
+    while True:
+        now = _read()
+        for pid, (ppid, cpu, title) in now.items():
+            last[pid] = cpu
+            for name, group in members.items():
+                if pid in group:
+                    break
+                is_backend = title.startswith("postgres:") and backend in title
+                if (name == pg_name and is_backend) or (name != pg_name and ppid in group):
+                    group.add(pid)
+                    break
+        if stop:
+            break
+        time.sleep(1)
+    groups = {name: round(sum(last.get(pid, 0.0) - baseline.get(pid, 0.0) for pid in group), 1)
+              for name, group in members.items()}
+    busy = _busy() - busy0
+    groups["everything else on the machine"] = round(max(0.0, busy - sum(groups.values())), 1)
+    Path(out).write_text(json.dumps({"wall_s": round(time.time() - started, 1), "busy_s": round(busy, 1),
+                                     "groups": groups}, indent=1, ensure_ascii=False))
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "snapshot":
-        snapshot(sys.argv[2])
-    else:
-        diff(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:])
+    sample(sys.argv[1], sys.argv[2], sys.argv[3:])

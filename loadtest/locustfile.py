@@ -57,14 +57,43 @@ def count(key: str, n: int = 1) -> None:
         SIDE[key] += n
 
 
+# Response times once every user is running (after the spawn phase with its burst of logins), for the report's
+# steady-state figures; written as JSON when Locust quits, if LOAD_STEADY_JSON names a file.
+STEADY: dict = {"since": None, "until": None, "times": [], "failures": 0}
+
+
+@events.spawning_complete.add_listener
+def _steady_from_now(**_kwargs):
+    STEADY["since"] = time.time()
+
+
+@events.request.add_listener
+def _steady_sample(response_time, exception=None, **_kwargs):
+    if STEADY["since"] is not None and STEADY["until"] is None:
+        STEADY["times"].append(response_time)
+        STEADY["failures"] += exception is not None
+
+
+@events.test_stop.add_listener
+def _steady_until_now(**_kwargs):
+    STEADY["until"] = STEADY["until"] or time.time()
+
+
 @events.quitting.add_listener
 def _write_side_figures(environment, **_kwargs):
     path = os.environ.get("LOAD_EXTRA_JSON")
     if path:
         with open(path, "w", encoding="utf-8") as handle:
-            # Locust's own CPU time too: it shares the machine's cores with the server under test.
-            json.dump({"counters": dict(SIDE), "locust_cpu_s": round(time.process_time(), 1)}, handle,
-                      ensure_ascii=False, indent=1, sort_keys=True)
+            json.dump(dict(SIDE), handle, ensure_ascii=False, indent=1, sort_keys=True)
+    path, times = os.environ.get("LOAD_STEADY_JSON"), sorted(STEADY["times"])
+    if path and times and STEADY["since"]:
+        def pct(q: float) -> float:
+            return round(times[min(len(times) - 1, int(q * len(times)))], 1)
+        seconds = (STEADY["until"] or time.time()) - STEADY["since"]
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({"seconds": round(seconds, 1), "requests": len(times), "failures": STEADY["failures"],
+                       "rps": round(len(times) / seconds, 1) if seconds else 0, "p50": pct(0.50), "p95": pct(0.95),
+                       "p99": pct(0.99), "max": round(times[-1], 1)}, handle, indent=1)
 
 
 def multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:

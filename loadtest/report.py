@@ -55,6 +55,34 @@ def server_times(path: Path) -> list[tuple[str, list[float]]]:
     return [(route, sorted(samples)) for route, samples in ordered]
 
 
+IDLE_FRAMES = ("wait (threading.py", "select (selectors.py", "accept (socket.py", "sleep (gunicorn", "_recv_into",
+               "_read_exactly", "run_for_one", "_wait_for")
+
+
+# The project's code (py-spy prints paths relative to the working directory), templates, and the database driver.
+OWN_FRAME = re.compile(r"\((?:/work/main/)?(?:app|forms)/|templates/|\(psycopg/cursor\.py")
+
+
+def hot_spots(path: Path, top: int = 20) -> tuple[int, list[tuple[str, int]]] | None:
+    """Inclusive sample counts per frame from py-spy's folded stacks (`frame;frame;... count`), idle stacks dropped."""
+    if not path.exists():
+        return None
+    counts: dict[str, int] = {}
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not number.isdigit() or any(idle in stack.rsplit(";", 1)[-1] for idle in IDLE_FRAMES):
+            continue
+        total += int(number)
+        for frame in set(stack.split(";")):
+            name = re.sub(r":\d+\)$", ")", frame.strip())
+            if OWN_FRAME.search(name):
+                counts[name] = counts.get(name, 0) + int(number)
+    if not total:
+        return None
+    return total, sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+
+
 def _boots(path: Path) -> int:
     return path.read_text(errors="replace").count("Booting worker") if path.exists() else 0
 
@@ -70,14 +98,8 @@ def build(run: Path) -> tuple[str, bool]:
         with (run / "locust_failures.csv").open(encoding="utf-8") as handle:
             failures = list(csv.DictReader(handle))
     meta = _load_json(run / "meta.json")
-    extra = _load_json(run / "side.json")
-    side = extra.get("counters", {})
+    side = _load_json(run / "side.json")
     cpu = _load_json(run / "cpu.json")
-    if cpu and "locust_cpu_s" in extra:  # Locust has exited when the CPU snapshot is taken: it reports its own
-        groups = cpu["groups"]
-        other = "everything else on the machine"
-        groups["Locust (load generator)"] = extra["locust_cpu_s"]
-        groups[other] = max(0.0, groups.pop(other, 0.0) - extra["locust_cpu_s"])
     tables = _load_json(run / "pg_tables.json")
 
     requests = int(_num(total, "Request Count"))
@@ -99,6 +121,18 @@ def build(run: Path) -> tuple[str, bool]:
         f"| p50 / p95 / p99 | {_fmt_ms(_num(total, '50%'))} / {_fmt_ms(p95)} / {_fmt_ms(_num(total, '99%'))} ms | "
         f"p95 ≤ {TARGET_P95_MS} ms → {'met' if p95 <= TARGET_P95_MS else 'MISSED'} |",
         f"| max | {_fmt_ms(_num(total, 'Max Response Time'))} ms | |",
+        "",
+        "The verdict is taken over the whole run, the spawn phase (every user logging in) included."]
+    steady = _load_json(run / "steady.json")
+    if steady:
+        met = steady["failures"] <= TARGET_ERRORS and steady["p95"] <= TARGET_P95_MS
+        lines += [
+            "",
+            f"Once all users were running (the last {steady['seconds']:.0f} s): {steady['requests']:,} requests, "
+            f"{steady['failures']} errors, {steady['rps']:.1f} req/s, p50 / p95 / p99 {_fmt_ms(steady['p50'])} / "
+            f"{_fmt_ms(steady['p95'])} / {_fmt_ms(steady['p99'])} ms, max {_fmt_ms(steady['max'])} ms — targets "
+            f"{'met' if met else 'missed'} in this phase."]
+    lines += [
         "",
         "## Set-up",
         "",
@@ -130,6 +164,11 @@ def build(run: Path) -> tuple[str, bool]:
                      f"{_num(r, 'Requests/s'):.1f} | {_fmt_ms(_num(r, '50%'))} | {_fmt_ms(_num(r, '95%'))} | "
                      f"{_fmt_ms(_num(r, '99%'))} | {_fmt_ms(_num(r, 'Max Response Time'))} | "
                      f"{_num(r, 'Average Content Size'):,.0f} |")
+    if (run / "page_costs.md").exists() and (run / "page_costs.md").stat().st_size:
+        lines += ["", "## Single-request cost per page (before the load, loadtest/page_costs.py)", "",
+                  "One request at a time in the app process (no HTTP server): CPU time of the app process (not "
+                  "PostgreSQL's), SQL statements sent, HTML size. Median of a few requests.", "",
+                  (run / "page_costs.md").read_text(encoding="utf-8").strip()]
     server = server_times(run / "access.log")
     if server:
         lines += ["", "## Server time (gunicorn access log)", "",
@@ -139,6 +178,14 @@ def build(run: Path) -> tuple[str, bool]:
         for route, samples in server:
             lines.append(f"| `{route}` | {len(samples):,} | {_pct(samples, 50):,.0f} | {_pct(samples, 95):,.0f} | "
                          f"{_pct(samples, 99):,.0f} | {samples[-1]:,.0f} |")
+    hot = hot_spots(run / "profile.folded")
+    if hot:
+        total_samples, frames = hot
+        lines += ["", "## Where one gunicorn worker spent its time (py-spy, --profile)", "",
+                  f"{total_samples:,} samples of all its threads, idle waits left out; share of samples in which the "
+                  "frame was on the stack (the project's own code and the libraries' entry points).", "",
+                  "| frame | share |", "|---|---:|"]
+        lines += [f"| `{frame}` | {count / total_samples:.0%} |" for frame, count in frames]
     lines += ["", "## Errors", ""]
     if failures:
         lines += ["| request | error | occurrences |", "|---|---|---:|"]
@@ -154,12 +201,16 @@ def build(run: Path) -> tuple[str, bool]:
     if cpu:
         lines += ["", "## Where the CPU went during the run", "",
                   "CPU seconds used by each process group between the start and the end of the Locust run "
-                  f"(wall time {cpu.get('wall_s', 0):.0f} s, so at most {cpu.get('wall_s', 0) * (meta.get('cores') or 1):.0f} "
-                  "CPU seconds on this machine).", "",
+                  f"(wall time {cpu.get('wall_s', 0):.0f} s, so at most "
+                  f"{cpu.get('wall_s', 0) * (meta.get('cores') or 1):.0f} CPU seconds on this machine).", "",
                   "| process | CPU s | share of machine |", "|---|---:|---:|"]
         capacity = cpu.get("wall_s", 0) * (meta.get("cores") or 1) or 1
         for key, seconds in cpu.get("groups", {}).items():
             lines.append(f"| {key} | {seconds:.0f} | {seconds / capacity:.0%} |")
+        app = sum(v for k, v in cpu.get("groups", {}).items() if k.startswith(("gunicorn", "PostgreSQL")))
+        if requests:
+            lines += ["", f"The app (gunicorn and its PostgreSQL backends) spent {app / requests * 1000:.1f} ms of CPU "
+                      f"per request on average: {app / cpu.get('wall_s', 1):.2f} cores at this request rate."]
     if tables:
         lines += ["", "## PostgreSQL table activity during the run", "",
                   "| table | seq scans | rows read by seq scans | index scans |", "|---|---:|---:|---:|"]

@@ -5,11 +5,11 @@
 # Exit status: 0 when the run met the targets (0 errors, p95 ≤ 200 ms), 1 when it did not, 2 on a set-up failure.
 #
 #   bash scripts/loadtest.sh [--users 200] [--spawn-rate 10] [--run-time 3m] [--cases 20000]
-#                            [--workers 2] [--threads 8] [--port 8150] [--app-env production|development]
+#                            [--workers 3] [--threads 2] [--port 8150] [--app-env production|development]
 #                            [--reuse-db] [--no-setup] [--profile] [--skip TASK[,TASK...]]
 #
 # --reuse-db keeps an existing `load` database (faster reruns; cases filed by earlier runs stay in it),
-# --no-setup skips scripts/setup.sh, --profile records a py-spy flame graph of one gunicorn worker for 60 s,
+# --no-setup skips scripts/setup.sh, --profile samples one gunicorn worker with py-spy for the whole run (profile.folded, summarised),
 # --skip leaves Locust tasks out by method name (e.g. browse_cases), for diagnosis only: such a run is marked so.
 # PostgreSQL must listen on 127.0.0.1:5432 with trust authentication for user postgres (PGHOST/PGPORT/PGUSER
 # override). Only processes this script started are stopped at the end.
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
-USERS=200 SPAWN_RATE=10 RUN_TIME=3m CASES=20000 WORKERS=2 THREADS=8 PORT=8150 APP_ENV_CHOICE=production
+USERS=200 SPAWN_RATE=10 RUN_TIME=3m CASES=20000 WORKERS=3 THREADS=2 PORT=8150 APP_ENV_CHOICE=production
 REUSE_DB=0 SETUP=1 PROFILE=0 SKIP=""
 while (($#)); do
     case "$1" in
@@ -68,7 +68,8 @@ else
     rm -rf "$FILE_STORE"
     createdb "$DB"
     # Demo accounts are refused under production config; only the seeding step runs as development.
-    APP_ENV=development "${FLASK[@]}" demo seed --cases "$CASES" >>"$RUN/seed.log" 2>&1 || { tail -20 "$RUN/seed.log" >&2; exit 2; }
+    APP_ENV=development "${FLASK[@]}" demo seed --cases "$CASES" >>"$RUN/seed.log" 2>&1 \
+        || { tail -20 "$RUN/seed.log" >&2; exit 2; }
     tail -1 "$RUN/seed.log" | tee -a "$RUN/run.log"
 fi
 "${FLASK[@]}" db upgrade >>"$RUN/seed.log" 2>&1
@@ -89,6 +90,10 @@ END $$;
 SQL
 psql -d "$DB" -qc 'ANALYZE' # planner statistics, as autovacuum would have them on a database in service
 
+# Single-request cost per page (CPU, SQL statements, size) while nothing else of ours runs: comparable across
+# machines and unaffected by the load; report.md quotes it.
+.venv/bin/python loadtest/page_costs.py >"$RUN/page_costs.md" 2>>"$RUN/run.log" || log "page_costs.py failed"
+
 pids=()
 cleanup() {
     local pid
@@ -99,7 +104,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# gthread: a few processes (the cores) with threads that wait on PostgreSQL; Locust and PostgreSQL share the cores.
+# gthread, 3 processes × 2 threads on 2 cores shared with PostgreSQL and Locust: a process per core plus one, and a
+# second thread to cover database waits. Many threads per process (2 × 8 was tried) only time-slice the GIL between
+# CPU-bound requests: server-side p95 rose about fourfold under the same load (docs/loadtest.md).
 GUNICORN_ARGS=(-k gthread --workers "$WORKERS" --threads "$THREADS" --bind "127.0.0.1:$PORT" --timeout 60
                --graceful-timeout 10)
 if [[ -f gunicorn.conf.py ]]; then GUNICORN_ARGS=(-c gunicorn.conf.py "${GUNICORN_ARGS[@]}"); fi
@@ -147,31 +154,34 @@ EOF
 
 PG_STATS="select relname, seq_scan, seq_tup_read, coalesce(idx_scan, 0) from pg_stat_user_tables"
 psql -d "$DB" -At -F, -c "$PG_STATS" >"$RUN/pg_tables_before.csv"
-"$PY" loadtest/cpu.py snapshot "$RUN/cpu_start.json"
 
+PROFILER_PID=""
 if ((PROFILE)); then
-    worker_pid=$(pgrep -P "$GUNICORN_PID" | head -1)
-    .venv-load/bin/py-spy record --pid "$worker_pid" --duration 60 --rate 50 --subprocesses --format speedscope \
-        --output "$RUN/profile.speedscope.json" >"$RUN/py-spy.log" 2>&1 &
-    pids+=($!)
+    # One worker for the whole run (py-spy writes the profile when interrupted); its threads show as separate stacks.
+    .venv-load/bin/py-spy record --pid "$(pgrep -P "$GUNICORN_PID" | head -1)" --rate 20 --format raw \
+        --output "$RUN/profile.folded" >"$RUN/py-spy.log" 2>&1 &
+    PROFILER_PID=$!
+    pids+=("$PROFILER_PID")
 fi
 
 log "locust: $USERS users, spawn rate $SPAWN_RATE/s, run time $RUN_TIME"
 set +e
-LOAD_SKIP=$SKIP LOAD_EXTRA_JSON=$RUN/side.json .venv-load/bin/locust -f loadtest/locustfile.py --headless \
+LOAD_SKIP=$SKIP LOAD_EXTRA_JSON=$RUN/side.json LOAD_STEADY_JSON=$RUN/steady.json .venv-load/bin/locust -f loadtest/locustfile.py --headless \
     --users "$USERS" --spawn-rate "$SPAWN_RATE" --run-time "$RUN_TIME" --stop-timeout 10 \
     --host "http://127.0.0.1:$PORT" --csv "$RUN/locust" --csv-full-history --html "$RUN/locust.html" \
     --only-summary --logfile "$RUN/locust.log" --loglevel WARNING >"$RUN/locust.out" 2>&1 &
 LOCUST_PID=$!
 pids+=("$LOCUST_PID")
+# Sample who uses the cores while Locust runs (gunicorn, worker, Locust, this database's backends, the rest).
+"$PY" loadtest/cpu.py "$RUN/cpu.json" "$DB" "gunicorn ($WORKERS workers × $THREADS threads)=$GUNICORN_PID" \
+    "flask worker=$WORKER_PID" "Locust (load generator)=$LOCUST_PID" &
+SAMPLER_PID=$!
+pids+=("$SAMPLER_PID")
 wait "$LOCUST_PID"
 locust_rc=$?
+kill -TERM "$SAMPLER_PID" && wait "$SAMPLER_PID"
+if [[ -n $PROFILER_PID ]]; then kill -INT "$PROFILER_PID" && wait "$PROFILER_PID"; fi
 set -e
-"$PY" loadtest/cpu.py snapshot "$RUN/cpu_end.json"
-BACKENDS=$(psql -d postgres -At -c "select string_agg(pid::text, ',') from pg_stat_activity where datname = '$DB'")
-"$PY" loadtest/cpu.py diff "$RUN/cpu_start.json" "$RUN/cpu_end.json" "$RUN/cpu.json" \
-    "gunicorn ($WORKERS workers × $THREADS threads)=$GUNICORN_PID" "flask worker=$WORKER_PID" \
-    "PostgreSQL backends of database $DB=$BACKENDS"
 psql -d "$DB" -At -F, -c "$PG_STATS" >"$RUN/pg_tables_after.csv"
 "$PY" - "$RUN" <<'EOF'
 import csv, json, sys
@@ -186,7 +196,6 @@ for table, (seq, tup, idx) in after.items():
     out[table] = {"seq_scan": seq - b[0], "seq_tup_read": tup - b[1], "idx_scan": idx - b[2]}
 (run / "pg_tables.json").write_text(json.dumps(out, indent=1))
 EOF
-rm -f "$RUN/cpu_start.json" "$RUN/cpu_end.json"
 if [[ ! -s "$RUN/locust_stats.csv" ]]; then
     tail -30 "$RUN/locust.out" >&2
     echo "loadtest: Locust wrote no statistics (exit $locust_rc)" >&2

@@ -13,6 +13,7 @@ if [[ ! -e var/xinyong.db ]]; then
 fi
 "${FLASK[@]}" db upgrade         # an existing database gets any new migrations
 "${FLASK[@]}" processes deploy  # a new process version only when the BPMN files changed
+mkdir -p "${FILE_STORE:-var/files}"  # evidence and letter files (/healthz checks it is writable)
 
 # Worker and server run in the background so that the traps fire at once on Ctrl-C or TERM.
 pids=()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
 from app.models import AuditEvent
@@ -174,3 +175,23 @@ def test_the_orm_never_changes_or_removes_an_event(app):
         db.session.flush()
     db.session.rollback()
     assert audit.verify_chain() == (1, [])
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_update_and_delete_except_the_archival_purge(app, tmp_path):
+    history((500, 2), (0, 1))
+    for sql in ("UPDATE audit_event SET outcome = 'failure'", "DELETE FROM audit_event WHERE id = 1"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(text(sql))
+        db.session.rollback()
+    # The purge setting lets a DELETE through in its own transaction only, and never an UPDATE.
+    db.session.execute(text("SELECT set_config('xinyong.audit_purge', 'on', true)"))
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text("UPDATE audit_event SET outcome = 'failure'"))
+    db.session.rollback()
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.session.execute(text("DELETE FROM audit_event WHERE id = 1"))  # a new transaction: setting gone
+    db.session.rollback()
+    assert count() == 3
+    assert archive(app, TODAY - timedelta(days=400), tmp_path / "a.jsonl").exit_code == 0
+    assert count() == 2 and audit.verify_chain()[1] == []

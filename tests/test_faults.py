@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import http.server
 import json
 import os
@@ -38,6 +39,7 @@ from app.models import (
 from app.services import applications, attachments, audit, clock, faults, objections, outbox, process
 from config import TestConfig
 from tests.conftest import PASSWORD, PDF_BYTES, T0
+from tests.test_objection_api import own_record
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLED = -signal.SIGKILL
@@ -94,7 +96,7 @@ class FaultDB:
         files = tmp_path / "files"
         shutil.copytree(self.files, files)
         if self.pg_name:
-            target = f"{_pg_base()}_faults_{name}"
+            target = f"{_pg_base()[:30]}_faults_{hashlib.sha256(name.encode()).hexdigest()[:12]}"
             _pg_admin(f'DROP DATABASE IF EXISTS "{target}"')
             _pg_admin(f'CREATE DATABASE "{target}" TEMPLATE "{self.pg_name}"')
             return FaultDB(_pg_server_url(target), files, self.ids, target)
@@ -140,7 +142,8 @@ def build_template(base: Path, pg_name: str | None) -> FaultDB:
                                                       "supplement_items": "承诺书", "reason": "材料不全"})
             outbox.enqueue("push", PUSH_KEY, {"action": "update", "record_id": a.record_id})
             db.session.commit()
-            task_a = db.session.scalar(select(HumanTask.id).where(HumanTask.case_id == a.id, HumanTask.status == "open"))
+            task_a = db.session.scalar(select(HumanTask.id).where(HumanTask.case_id == a.id,
+                                                                  HumanTask.status == "open"))
             ids = {"case_a": a.id, "task_a": task_a, "case_b": b.id, "case_c": c.id}
         finally:
             clock.set_frozen(None)
@@ -177,7 +180,7 @@ def extra_records(applicant: User, n: int) -> list[CreditRecord]:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    pg_name = f"{_pg_base()}_faults_template" if on_postgres() else None
+    pg_name = f"{_pg_base()[:30]}_faults_template" if on_postgres() else None
     built = build_template(tmp_path_factory.mktemp("faults-template"), pg_name)
     yield built
     built.drop()
@@ -185,7 +188,7 @@ def template(tmp_path_factory):
 
 @pytest.fixture()
 def fdb(template, tmp_path, request):
-    copy = template.copy(tmp_path, re.sub(r"\W+", "_", request.node.name).lower()[-40:])
+    copy = template.copy(tmp_path, request.node.name)
     yield copy
     copy.drop()
 
@@ -533,22 +536,12 @@ def test_postgres_pool_tests_connections_before_use(tmp_path):
 
 def test_a_repeated_objection_form_files_one_case(web, seeded):
     """A browser sending the filing form again (its first response was lost) gets no second case."""
-    import io
-
-    from tests.test_objection_api import own_record
-
     applicant, record = web("applicant1"), own_record("applicant1")
     form = {"action": "objection", "objection-reason": "wrong_content", "objection-statement": "认定文书已被撤销。"}
-    responses = []
-    for _ in range(2):
-        token = applicant.csrf(f"/portal/records/{record.id}")
-        from tests.conftest import fresh_g
-
-        fresh_g()
-        responses.append(applicant.client.post(
-            f"/portal/records/{record.id}", content_type="multipart/form-data",
-            data={**form, "csrf_token": token, "objection-evidence": [(io.BytesIO(PDF_BYTES), "撤销决定书.pdf")],
-                  "objection-commitment": (io.BytesIO(PDF_BYTES), "承诺书.pdf")}))
+    responses = [applicant.post(
+        f"/portal/records/{record.id}", content_type="multipart/form-data",
+        data={**form, "objection-evidence": [(io.BytesIO(PDF_BYTES), "撤销决定书.pdf")],
+              "objection-commitment": (io.BytesIO(PDF_BYTES), "承诺书.pdf")}) for _ in range(2)]
     assert responses[0].status_code == 302
     assert responses[1].status_code == 200 and "同一记录同时只能有一件异议" in responses[1].get_data(as_text=True)
     cases = db.session.scalars(select(Case).where(Case.record_id == record.id)).all()

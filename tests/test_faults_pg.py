@@ -36,9 +36,9 @@ from tests.test_faults import ROOT, _draft, extra_records, free_port, make_app
 
 pytestmark = pytest.mark.postgres
 
-N_COMPLETE = 24  # intake reviews accepted through the API, each issuing a numbered 受理通知书
-N_SUBMIT = 12  # drafts submitted through the API
-N_FILE = 12  # objections filed through the web form (create, attach and submit in one POST)
+N_COMPLETE = 16  # intake reviews accepted through the API, each issuing a numbered 受理通知书
+N_SUBMIT = 8  # drafts submitted through the API
+N_FILE = 8  # objections filed through the web form (create, attach and submit in one POST)
 CLIENTS = 8
 GIVE_UP = 120  # seconds a client keeps retrying one unit of work
 
@@ -69,7 +69,7 @@ class PrivatePostgres:
         assert result.returncode == 0, (tool, result.stdout.decode()[-1000:], result.stderr.decode()[-1000:])
 
     def start(self) -> None:
-        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off -c deadlock_timeout=100ms"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -141,6 +141,10 @@ class Tally:
             self.retries[why] += 1
 
 
+class SessionLost(Exception):
+    """The browser was sent to the login page: sign in again and retry, as a person would."""
+
+
 class Client:
     """One user agent: API tokens for staff and applicant, a logged-in browser session for the web form."""
 
@@ -149,7 +153,10 @@ class Client:
         self.browser: requests.Session | None = None
 
     def _csrf(self, path: str) -> str:
-        page = self.browser.get(self.base + path, timeout=30)
+        page = self.browser.get(self.base + path, timeout=30, allow_redirects=False)
+        if page.status_code == 302 and "/login" in page.headers.get("Location", ""):
+            self.browser = None
+            raise SessionLost(path)
         if page.status_code != 200:
             raise ConnectionError(f"GET {path}: {page.status_code}")
         return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page.text).group(1)
@@ -185,6 +192,9 @@ class Client:
             return 302, "filed"
         if response.status_code == 200 and "同一记录同时只能有一件异议" in response.text:
             return 200, "already_open"
+        if response.status_code == 302 and "/login" in response.headers.get("Location", ""):
+            self.browser = None
+            raise SessionLost(path)
         return response.status_code, response.headers.get("Location", "")
 
 
@@ -201,7 +211,7 @@ def perform(client: Client, kind: str, target, tally: Tally) -> None:
     while time.monotonic() < deadline:
         try:
             status, code = client.send(kind, target)
-        except (requests.RequestException, ConnectionError) as exc:
+        except (requests.RequestException, ConnectionError, SessionLost) as exc:
             status, code = 0, type(exc).__name__
         if (status, code) == DONE_FIRST[kind] or (status == 200 and kind != "file"):
             tally.add(f"{kind}:done")
@@ -290,8 +300,10 @@ def test_postgres_restart_under_load_loses_and_doubles_nothing(private_pg, tmp_p
         for thread in threads:
             thread.join(timeout=GIVE_UP + 30)
         elapsed = time.monotonic() - started
-        print(f"\n{len(work)} units in {elapsed:.1f} s; PostgreSQL down {outage:.1f} s after {done_at_restart} "
-              f"units; outcomes {dict(tally.outcomes)}; retries {dict(tally.retries)}")
+        deadlocks = (tmp_path / "gunicorn.log").read_text(errors="replace").count("DeadlockDetected) deadlock detected")
+        print(f"\n{len(work)} units by {CLIENTS} clients in {elapsed:.1f} s; PostgreSQL down {outage:.1f} s after "
+              f"{done_at_restart} units; outcomes {dict(tally.outcomes)}; retries {dict(tally.retries)}; "
+              f"deadlocks answered 500 {deadlocks}")
 
         assert not tally.unexpected, tally.unexpected
         assert sum(tally.outcomes.values()) == len(work)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from app.extensions import db
-from app.models import Case, HumanTask, Letter, Sanction, User
+from app.models import Case, CreditRecord, HumanTask, Letter, Sanction
 from app.services.taskforms import FORMS
 from tests.conftest import PDF_BYTES, PNG_BYTES, WebClient, fresh_g
 from tests.test_objection_api import file_objection
@@ -28,6 +28,17 @@ FUZZ = settings(max_examples=30, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
 
+# Objects and browsers one test builds on its first example and reuses for the rest.
+_WORLD: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_world():
+    _WORLD.clear()
+    yield
+    _WORLD.clear()
+
+
 PAYLOADS = ["", " ", "\x00", "\u202e", "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "{{7*7}}",
             "' OR 1=1 --", "%s%n", "../../etc/passwd", "null", "0", "-1", "1e309", "NaN", "９", "２０２６-１１-２７",
             "2026-02-30", "99999999999999999999", "\ud7ff", "😀" * 30, "\r\n", "true"]
@@ -36,6 +47,7 @@ junk = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=300),
     st.sampled_from(PAYLOADS),
     st.builds(lambda ch, n: ch * n, st.sampled_from(["字", "a", "<"]), st.sampled_from([61, 201, 4001, 70_000])),
+    st.builds(lambda a, b: f"{a}\x00{b}", st.text(min_size=1, max_size=8), st.text(max_size=8)),  # PostgreSQL refuses NUL
 )
 
 
@@ -95,6 +107,8 @@ class Fuzzer:
             data["csrf_token"] = "IjAwMCI.ZZZ.bad"
         elif mode == "twice":
             data["csrf_token"] = [self.token, "other"]
+        with self.browser.client.session_transaction() as session:
+            session.pop("_flashes", None)  # only this submission's messages count
         before = fingerprint(self.app)
         fresh_g()
         kw = {"content_type": "multipart/form-data"} if multipart else {}
@@ -165,16 +179,6 @@ def test_letter_verification_upload(seeded, api, upload, extra, mode, code):
     fuzzer = _fuzzer(seeded, None, f"/v/{_WORLD['verify_code']}")
     response, _, _ = fuzzer.submit(url, {**extra, "file": upload}, mode, multipart=True)
     assert response.status_code in (200, 400, 404, 413)
-
-
-_WORLD: dict = {}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_world():
-    _WORLD.clear()
-    yield
-    _WORLD.clear()
 
 
 @settings(FUZZ, max_examples=40)
@@ -381,7 +385,15 @@ def _criticism(api) -> int:
 
 
 def _restoration(api, steps) -> int:
-    sanction_id = _disqualification(api)
+    """A restoration application, set up as tests/test_repair.py does: the record behind the sanction is cleared."""
+    from tests.test_repair import clear_other_serious, disqualify
+
+    record = repairable()
+    clear_other_serious(record)
+    sanction_id = disqualify(api, record)
+    db.session.expire_all()
+    db.session.get(CreditRecord, record.id).status = "repaired"
+    db.session.commit()
     response = api("applicant1").post("/api/v1/cases", json={"type": "restoration", "sanction_id": sanction_id})
     assert response.status_code == 201, response.get_json()
     case_id = response.get_json()["id"]
@@ -472,3 +484,73 @@ def test_query_string_forms(seeded, url, args):
     assert response.status_code < 500, (url, args, response.status_code)
     assert response.status_code in (200, 302, 404, 400, 413)
     assert fingerprint(seeded) == before
+
+
+UNSTORABLE = ["a\x00b", "\x00"]
+
+
+@pytest.mark.parametrize("text", UNSTORABLE)
+def test_text_no_database_can_store_is_refused_everywhere(seeded, api, text):
+    """NUL (PostgreSQL text refuses it) in a form, a query, a path or JSON: 400, nothing stored, never a 500."""
+    from tests.test_objection_api import own_record
+
+    before = fingerprint(seeded)
+    intake = WebClient(seeded, "intake1")
+    response = intake.post("/tasks/filters", form_page="/tasks/inbox", data={"name": text, "process": "objection"})
+    assert response.status_code == 400
+    applicant = WebClient(seeded, "applicant1")
+    record = own_record("applicant1")
+    response = applicant.post(f"/portal/records/{record.id}", data={
+        "action": "objection", "objection-reason": "duplicate", "objection-statement": text,
+        "objection-evidence": (io.BytesIO(PDF_BYTES), "a.pdf"), "objection-commitment": (io.BytesIO(PDF_BYTES), "b.pdf"),
+    }, content_type="multipart/form-data")
+    assert response.status_code == 400
+    for url in ("/public/records?q=" + text.replace("\x00", "%00"), "/v/a%00b", "/tasks/a%00b", "/records/?q=%00"):
+        fresh_g()
+        assert intake.client.get(url).status_code == 400, url
+    fresh_g()
+    anonymous = seeded.test_client()
+    assert anonymous.post("/public/progress", data={"number": text, "code": text}).status_code == 400
+    client = api("applicant1")
+    for body in ({"type": "objection", "record_id": record.id, "reason": "duplicate", "statement": text},
+                 {"type": "objection", "record_id": record.id, "reason": "duplicate", "statement": "\ud800"}):
+        response = client.post("/api/v1/cases", json=body)
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == "400"
+    raw = b'{"type": "objection", "record_id": %d, "reason": "duplicate", "statement": "\\udc00x"}' % record.id
+    response = client.post("/api/v1/cases", data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert fingerprint(seeded) == before
+
+
+BIG, OVER_INT4 = "99999999999999999999", "3000000000"  # beyond SQLite's int64 / PostgreSQL's INTEGER
+
+
+@pytest.mark.parametrize("who, url, expected", [
+    ("intake1", f"/cases/{BIG}", 404),
+    ("intake1", f"/cases/{OVER_INT4}", 404),
+    ("intake1", f"/records/{OVER_INT4}", 404),
+    ("intake1", f"/cases/letters/{OVER_INT4}.pdf", 404),
+    ("intake1", f"/sanctions?unit_id={OVER_INT4}", 200),
+    ("intake1", f"/eligibility?unit_id={OVER_INT4}", 200),
+    ("intake1", f"/tasks/inbox?unit={OVER_INT4}", 200),
+    ("intake1", "/tasks/inbox?unit=%C2%B2", 200),  # "²" is a digit to str.isdigit, not to int()
+    ("intake1", "/tasks/inbox?after=2026-01-01T00:00:00|x", 200),  # a naive cursor
+    ("intake1", "/dashboard/cases.csv?submitted_from=0001-01-01&submitted_to=9999-12-31", 200),
+    ("applicant1", f"/portal/records/{OVER_INT4}", 404),
+    ("applicant1", "/eligibility?date=0001-01-01", 200),
+    ("api:intake1", f"/api/v1/records/{OVER_INT4}", 404),
+    ("api:intake1", f"/api/v1/sanctions?unit_id={OVER_INT4}", 200),
+    ("api:intake1", f"/api/v1/units/{OVER_INT4}/honor-eligibility", 404),
+    ("api:intake1", "/api/v1/calendar/deadline?start=9999-12-31&working_days=366", 422),
+    ("api:intake1", "/api/v1/tasks?after=2026-01-01T00:00:00|x", 200),
+    ("api:intake1", "/api/v1/units/1/honor-eligibility?date=9999-12-31", 200),
+])
+def test_values_beyond_what_the_database_holds_are_refused_not_crashed(seeded, api, who, url, expected):
+    """Ids past the INTEGER range, dates near year 1 or 9999 and forged cursors: a 4xx or an ignored filter."""
+    if who.startswith("api:"):
+        response = api(who[4:]).get(url)
+    else:
+        browser = WebClient(seeded, who)
+        fresh_g()
+        response = browser.client.get(url)
+    assert response.status_code == expected, response.get_data(as_text=True)[-500:]

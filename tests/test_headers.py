@@ -5,6 +5,7 @@ import re
 
 import pytest
 from sqlalchemy import select
+from werkzeug.routing.converters import NumberConverter
 
 from app.extensions import db
 from app.models import Attachment, HumanTask, Letter, OutboxMessage, Unit, User
@@ -65,8 +66,7 @@ def sample_urls(app, world) -> list[tuple[str, str, tuple[str, ...]]]:
         for values, label in ((good, "good"), (bad, "bad")):
             args = {}
             for name in rule.arguments:
-                converter = type(rule._converters[name]).__name__
-                numeric = converter in ("IntegerConverter", "NumberConverter")
+                numeric = isinstance(rule._converters[name], NumberConverter)
                 if name == "code":
                     value = {"good": "zh" if rule.endpoint == "auth.set_language" else world["verify_code"],
                              "bad": "xx"}[label]
@@ -192,6 +192,14 @@ def test_error_pages_send_security_headers(seeded, world, monkeypatch):
     response = client.post("/public", data={})
     assert response.status_code == 405
     assert_secure_headers(response, "public.index", "POST /public")
+    from tests.test_hostile_uploads import BodyTrap
+
+    for url in ("/login", "/api/v1/auth/token"):
+        fresh_g()
+        response = client.post(url, input_stream=BodyTrap(seeded.config["MAX_CONTENT_LENGTH"] + 1),
+                               content_type="multipart/form-data; boundary=x")
+        assert response.status_code == 413, url
+        assert_secure_headers(response, "", f"413 {url}")
 
 
 @pytest.mark.parametrize("url, endpoint", [("/public", "public.index"), ("/api/v1/openapi.json", "api.openapi")])

@@ -56,6 +56,7 @@ def test_a_sound_production_configuration_has_no_warning():
     ({"MAIL_PORT": 0}, "MAIL_PORT"),
     ({"PUSH_URL": "ftp://credit.hubei.gov.cn/"}, "PUSH_URL"),
     ({"OUTBOX_MAX_ATTEMPTS": 0}, "OUTBOX_MAX_ATTEMPTS"),
+    ({"AUDIT_RETENTION_DAYS": 90}, "AUDIT_RETENTION_DAYS"),  # audit records are kept ≥ 6 months
 ])
 def test_each_unsafe_production_setting_is_an_error(change, topic):
     findings = ops.check_settings({**GOOD_PRODUCTION, **change})
@@ -128,15 +129,17 @@ def test_check_reports_missing_processes_and_pending_migrations(app):
     result = app.test_cli_runner().invoke(args=["check"])
     assert result.exit_code == 1
     assert "[error] 流程：objection_review 尚未部署" in result.output
+    _, (head,) = ops.migration_state()
+    db.session.commit()
     with db.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0006'")
     try:
         result = app.test_cli_runner().invoke(args=["check"])
-        assert "[error] 数据库：迁移版本 0006，最新为 0007" in result.output
+        assert f"[error] 数据库：迁移版本 0006，最新为 {head}" in result.output
         assert "流程" not in result.output  # models do not match an old schema: not queried
     finally:
         with db.engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0007'")
+            conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head}'")
 
 
 def test_healthz_is_public_json_and_not_audited(seeded):
@@ -220,3 +223,32 @@ def test_gunicorn_config_reads_the_environment(monkeypatch):
     assert settings["bind"] == ["127.0.0.1:9001"] and settings["workers"] == 3
     assert settings["preload_app"] is False and settings["graceful_timeout"] > 0
     assert "%(U)s" in settings["access_log_format"] and "%(r)s" not in settings["access_log_format"]
+
+
+def test_healthz_answers_503_when_the_database_fails(seeded, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def down(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(ops, "_health_from_database", down)
+    response = seeded.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"] == {"ok": False, "error": "OperationalError"}
+    # Even when the failure comes before the view (the training clock is read in before_request).
+    monkeypatch.setattr(clock, "load_shared_offset", down)
+    response = seeded.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "fail", "checks": {"database": {"ok": False, "error": "OperationalError"}}}
+    assert "connection refused" not in response.get_data(as_text=True)
+
+
+def test_the_app_refuses_to_start_with_a_short_audit_retention():
+    from app import create_app
+    from config import TestConfig
+
+    class Short(TestConfig):
+        AUDIT_RETENTION_DAYS = 90
+
+    with pytest.raises(RuntimeError, match="AUDIT_RETENTION_DAYS"):
+        create_app(Short)

@@ -148,14 +148,14 @@ def test_names_are_shown_as_text_on_public_pages_and_letters(poisoned, seeded):
     """A unit or person whose name is a payload (typed in by an administrator) breaks nothing either."""
     objection = poisoned["objection"]
     unit = db.session.get(Unit, objection.applicant_unit_id)
-    unit.name = PAYLOAD[:200]
+    unit.name = PAYLOAD[:120]  # unit.name is VARCHAR(120)
     user = db.session.scalar(select(User).where(User.username == "intake1"))
     user.display_name = SHORT
     db.session.commit()
     anonymous = WebClient(seeded)
-    assert_inert(page(anonymous, "/public/records?q=script"), PAYLOAD[:200], "public records by unit name")
+    assert_inert(page(anonymous, "/public/records?q=script"), PAYLOAD[:120], "public records by unit name")
     assert_inert(page(poisoned["intake"], f"/cases/{objection.id}"), SHORT, "case history user name")
-    assert_inert(page(poisoned["intake"], "/tasks/inbox?scope=all"), PAYLOAD[:200], "inbox unit column")
+    assert_inert(page(poisoned["intake"], "/tasks/inbox?scope=all"), PAYLOAD[:120], "inbox unit column")
     letter = poisoned["letters"]["acceptance_notice"]
     # The stored letter was rendered before the rename; /v/ shows the stored addressee, a new letter the new one.
     assert page(anonymous, f"/v/{letter.verify_code}")

@@ -1,12 +1,17 @@
 """The OpenAPI 3.1 document served at /api/v1/openapi.json."""
+from app.services.ids import MAX_ID
 
 _ERR = {"description": "错误", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OBJ = {"application/json": {"schema": {"type": "object"}}}
 
 
-def _op(summary: str, *, body: dict | None = None, params: list | None = None, ok: int = 200) -> dict:
-    op = {"summary": summary, "responses": {str(ok): {"description": "成功", "content": _OBJ},
-                                            "401": _ERR, "404": _ERR, "409": _ERR, "422": _ERR}}
+def _op(summary: str, *, body: dict | None = None, params: list | None = None, ok: int = 200,
+        too_large: bool = False) -> dict:
+    # 400: unreadable or unstorable input (NUL, lone surrogates); 403: a role or separation-of-duties refusal.
+    op = {"summary": summary, "responses": {str(ok): {"description": "成功", "content": _OBJ}, "400": _ERR,
+                                            "401": _ERR, "403": _ERR, "404": _ERR, "409": _ERR, "422": _ERR}}
+    if too_large:
+        op["responses"]["413"] = _ERR
     if body is not None:
         op["requestBody"] = {"required": True, "content": body}
     if params:
@@ -15,7 +20,12 @@ def _op(summary: str, *, body: dict | None = None, params: list | None = None, o
 
 
 def _path_param(name: str, kind: str = "string") -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+    schema = {"type": kind, "minimum": 1, "maximum": MAX_ID} if kind == "integer" else {"type": kind}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query(name: str, schema: dict, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "schema": schema}
 
 
 OPENAPI = {
@@ -40,13 +50,18 @@ OPENAPI = {
         "/records/{record_id}": {"get": _op("失信记录详情", params=[_path_param("record_id", "integer")])},
         "/records/{record_id}/objection-eligibility": {"get": _op("能否提出异议",
                                                                   params=[_path_param("record_id", "integer")])},
-        "/cases": {"post": _op("创建申请草稿", ok=201, body={"application/json": {"schema": {
-            "type": "object", "required": ["type", "record_id"],
+        "/cases": {"post": _op("创建申请草稿（异议、修复）或直接启动（限期整改、资格恢复）", ok=201,
+                               body={"application/json": {"schema": {
+            "type": "object", "required": ["type"],
             "properties": {"type": {"enum": ["objection", "rectification", "repair", "restoration"]},
-                           "record_id": {"type": "integer"}, "reason": {"type": "string"},
-                           "statement": {"type": "string"}}}}})},
+                           "record_id": {"type": "integer", "description": "objection、rectification、repair 必填"},
+                           "sanction_id": {"type": "integer", "description": "restoration 必填"},
+                           "reason": {"type": "string"}, "statement": {"type": "string"},
+                           "deadline_days": {"type": "integer", "minimum": 1, "maximum": 120},
+                           "requirements": {"type": "string"}}}}})},
         "/cases/{case_id}": {"get": _op("办件详情（状态、过程、待办、文书）", params=[_path_param("case_id", "integer")])},
         "/cases/{case_id}/attachments": {"post": _op("上传材料", ok=201, params=[_path_param("case_id", "integer")],
+                                                     too_large=True,
                                                      body={"multipart/form-data": {"schema": {
                                                          "type": "object", "required": ["file"],
                                                          "properties": {"file": {"type": "string", "format": "binary"},
@@ -63,9 +78,16 @@ OPENAPI = {
         "/letters/{letter_id}.pdf": {"get": {**_op("下载文书 PDF", params=[_path_param("letter_id", "integer")]),
                                              "responses": {"200": {"description": "PDF", "content": {
                                                  "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
-                                                 "404": _ERR}}},
+                                                 "400": _ERR, "401": _ERR, "404": _ERR}}},
         "/calendar/deadline": {"get": _op("计算工作日期限", params=[
             {"name": "start", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
             {"name": "working_days", "in": "query", "required": True, "schema": {"type": "integer"}}])},
+        "/records/{record_id}/repair-eligibility": {"get": _op("能否申请信用修复",
+                                                               params=[_path_param("record_id", "integer")])},
+        "/sanctions": {"get": _op("可见的惩戒措施（取消荣誉评选资格、通报批评等）",
+                                  params=[_query("unit_id", {"type": "integer"})])},
+        "/units/{unit_id}/honor-eligibility": {"get": _op("某单位在某日能否参加荣誉评选", params=[
+            _path_param("unit_id", "integer"), _query("date", {"type": "string", "format": "date"})])},
+        "/rule-sets": {"get": _op("规则集各版本（公示期、时限、修复限制）")},
     },
 }

@@ -18,6 +18,7 @@ from app.services import (
     restoration, rules, sanctions, tasks,
 )
 from app.services.errors import Invalid, NotFound, ServiceError
+from app.services.ids import MAX_ID, object_id
 from app.services.taskforms import form_for
 from app.web import policy
 
@@ -173,18 +174,23 @@ def record(record_id: int):
     return jsonify(record_json(access.get_record(g.api_user, record_id)))
 
 
+def _is_json_id(value) -> bool:
+    """A JSON number that can be an object id (JSON true/false are ints to Python, never ids)."""
+    return type(value) is int and 0 < value <= MAX_ID
+
+
 @bp.route("/cases", methods=["POST"])
 def create_case():
     data = _json_body()
     if data.get("type") == "restoration":  # applicant-started: starts at once for one sanction
         sanction_id = data.get("sanction_id")
-        if not isinstance(sanction_id, int):
+        if not _is_json_id(sanction_id):
             raise Invalid("sanction_id 应为整数。", fields={"sanction_id": "必填，整数"})
         case = restoration.apply_for_restoration(g.api_user, sanction_id)
         db.session.commit()
         return jsonify(case_json(case, g.api_user)), 201
     record_id = data.get("record_id")
-    if not isinstance(record_id, int):
+    if not _is_json_id(record_id):
         raise Invalid("record_id 应为整数。", fields={"record_id": "必填，整数"})
     if data.get("type") == "objection":
         case = objections.create_objection(g.api_user, record_id, data.get("reason") or "", data.get("statement") or "")
@@ -285,6 +291,8 @@ def deadline():
                       fields={"start": "YYYY-MM-DD", "working_days": "0–366"}) from None
     if not 0 <= n <= 366:
         raise Invalid("working_days 应在 0 到 366 之间。", fields={"working_days": "0–366"})
+    if not 1900 <= start.year <= 2999:  # dates near year 1 or 9999 overflow once shifted by zone or working days
+        raise Invalid("start 应在 1900 年至 2999 年之间。", fields={"start": "1900-01-01–2999-12-31"})
     received = datetime.combine(start, time(12, 0), TZ)
     result = calendar.deadline(received, n)
     return jsonify({"due": result.due.isoformat(), "due_date": result.due_date.isoformat(),
@@ -300,7 +308,7 @@ def objection_eligibility(record_id: int):
 
 @bp.route("/sanctions")
 def list_sanctions():
-    unit_id = request.args.get("unit_id", type=int)
+    unit_id = request.args.get("unit_id", type=object_id)
     rows = sanctions.visible_sanctions(g.api_user, unit_id)
     return jsonify({"items": [sanction_json(s) for s in rows]})
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, String, event
+from sqlalchemy import JSON, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -12,6 +12,12 @@ from app.models._types import UTCDateTime
 
 class AuditEvent(db.Model):
     __tablename__ = "audit_event"
+    __table_args__ = (
+        # The auditor's search filters; keyset paging walks id newest-first within each (migration 0009).
+        Index("ix_audit_event_username_id", "username", "id"),
+        Index("ix_audit_event_unit_id_id", "unit_id", "id"),
+        Index("ix_audit_event_object", "object_type", "object_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

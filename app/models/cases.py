@@ -47,13 +47,19 @@ class Case(db.Model):
             sqlite_where=db.text("type='objection' AND status IN ('in_progress','supplement')"),
             postgresql_where=db.text("type='objection' AND status IN ('in_progress','supplement')"),
         ),
+        # Dashboard figures read from indexes alone: open cases by type and unit (and which have an overdue
+        # task), cases submitted per month, handling time of recently closed cases. The first serves any
+        # filter on status too.
+        Index("ix_case_status_unit_type", "status", "applicant_unit_id", "type", "id"),
+        Index("ix_case_submitted_type", "submitted_at", "type"),
+        Index("ix_case_status_closed", "status", "closed_at", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(String(24), unique=True)
     query_code: Mapped[str] = mapped_column(String(16))
     type: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # indexed by ix_case_status_unit_type
     outcome: Mapped[str | None] = mapped_column(String(32))
     record_id: Mapped[int] = mapped_column(ForeignKey("credit_record.id"), index=True)
     applicant_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)

@@ -73,7 +73,12 @@ def _row_fields(ev: AuditEvent) -> dict:
     }
 
 
-def _lock_chain() -> None:
+def lock_chain() -> None:
+    """Take the audit chain's writer lock (held to the end of the transaction).
+
+    Other locks that audited transactions hold to their end (number sequences) are taken after this one,
+    never before, so two transactions cannot wait on each other (PostgreSQL would abort one as a deadlock).
+    """
     # One writer at a time extends the chain. PostgreSQL: a transaction-scoped advisory lock;
     # SQLite: write transactions are BEGIN IMMEDIATE and therefore already serialized.
     if db.session.get_bind().dialect.name == "postgresql":
@@ -84,7 +89,7 @@ def record(action: str, *, outcome: str = "success", object_type: str = "", obje
            details: dict | None = None, actor: Actor | None = None) -> AuditEvent:
     """Append one audit event to the chain (flushes; commits with the caller's transaction)."""
     actor = actor or current_actor()
-    _lock_chain()
+    lock_chain()
     last = db.session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
     ev = AuditEvent(
         at=now(),
@@ -196,7 +201,7 @@ def archive_before(before: date, out: Path) -> ArchiveResult:
     out = Path(out)
     if out.exists():
         raise ServiceError(_("归档文件 %(path)s 已存在，不会覆盖。", path=str(out)), code="exists")
-    _lock_chain()
+    lock_chain()
     limit = _local_midnight(before)
     # Ids, not times, bound the range: a younger event never leaves even if an older id carries a later time.
     first_young = db.session.scalar(select(func.min(AuditEvent.id)).where(AuditEvent.at >= limit))

@@ -11,6 +11,7 @@ import pyotp
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
@@ -104,8 +105,11 @@ def resolve_session(token: str, kind: str) -> User | None:
     """Return the user of a live session, touching it; None when revoked, unknown or idle too long."""
     if not token:
         return None
+    # One round trip for the session, its user, roles and unit: this runs on every request.
     row = db.session.scalar(select(LoginSession).where(LoginSession.token_hash == _token_hash(token),
-                                                       LoginSession.kind == kind))
+                                                       LoginSession.kind == kind)
+                            .options(joinedload(LoginSession.user).joinedload(User.role_rows),
+                                     joinedload(LoginSession.user).joinedload(User.unit)))
     if row is None or row.revoked_at is not None:
         return None
     idle = current_app.config["IDLE_TIMEOUT"] if kind == "web" else timedelta(hours=8)

@@ -18,7 +18,7 @@ ENV_VAR = "XINYONG_FAULT_POINT"
 POINTS = {
     "engine.save.after_state": "instance state row updated, task and timer projections not yet written",
     "process.start.before_commit": "a submitted case's process started and projected, not committed",
-    "process.complete.before_commit": "a task completed, engine stepped, projections and history written, not committed",
+    "process.complete.before_commit": "engine stepped, projections, history and audit written, not committed",
     "process.complete.after_commit": "the task completion committed, the response not yet sent",
     "letters.issue.before_commit": "a letter numbered, rendered and stored in the session, not committed",
     "worker.timer.before_commit": "the worker fired a timer (engine stepped, projections written), not committed",

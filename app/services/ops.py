@@ -1,4 +1,4 @@
-"""Operations: configuration check, health report, first set-up, backup and the restore drill.
+"""Operations: configuration check, health report, first set-up, backup and the restore drill (docs/deployment.md).
 
 Every check is a function returning findings (or a report); the CLI (`flask --app wsgi check`,
 `backup create`, `backup drill`) and the `/healthz` view only print or serialise them.
@@ -85,6 +85,10 @@ def check_settings(config: Mapping) -> list[Finding]:
                              "培训/测试时钟已开启：任何人运行 worker --at 都能改动全系统时间，生产环境必须关闭。"))
     else:
         found.append(Finding(OK, "ALLOW_CLOCK_SHIFT", "培训/测试时钟已关闭。"))
+    retention = int(config.get("AUDIT_RETENTION_DAYS", 365))
+    found.append(Finding(ERROR, "AUDIT_RETENTION_DAYS", f"审计日志保存期限 {retention} 天，少于法定的 183 天（6 个月）。")
+                 if retention < 183 else
+                 Finding(OK, "AUDIT_RETENTION_DAYS", f"审计日志至少保存 {retention} 天。"))
     if config.get("DEMO_MODE"):
         found.append(Finding(severe, "DEMO_MODE", "演示模式已开启，生产环境必须关闭（APP_ENV=production）。"))
     else:
@@ -189,7 +193,7 @@ def check_file_store(store: Path, static_dir: Path, code_dir: Path, *, productio
 
 
 def probe_writable(directory: Path) -> bool:
-    """Write, read back and remove a small file in the directory."""
+    """Write and remove a small file in the directory; tell whether that worked."""
     try:
         with tempfile.NamedTemporaryFile(dir=directory, prefix=HEALTH_PROBE_PREFIX) as probe:
             probe.write(b"ok")
@@ -209,9 +213,16 @@ def check_fonts(config: Mapping) -> list[Finding]:
         found.append(Finding(ERROR, "字体", "未找到 Noto Serif CJK SC：文书中文无法排版，请安装 Debian 软件包 fonts-noto-cjk。"))
     else:
         found.append(Finding(OK, "字体", f"文书正文字体 {serif[0].name}。"))
-        target = font_cache_dir() / f"letter-serif-regular-{source_digest(*serif)}.otf"
-        if not target.exists():
-            found.append(Finding(WARN, "字体", f"字体子集尚未生成（{font_cache_dir()}）：首次出具文书时生成，约需 15 秒。"))
+        cache = font_cache_dir()
+        target = cache / f"letter-serif-regular-{source_digest(*serif)}.otf"
+        existing = next(p for p in (cache, *cache.parents) if p.exists())
+        if not target.exists() and not os.access(existing, os.W_OK):
+            # Every letter would then rebuild the subset in the request and fail to save it (about 15 s each).
+            found.append(Finding(ERROR, "LETTER_FONT_CACHE", f"字体子集缓存目录 {cache} 不可写且子集尚未生成："
+                                                             "请设置 LETTER_FONT_CACHE 到可写目录，或预先生成子集。"))
+        elif not target.exists():
+            found.append(Finding(WARN, "LETTER_FONT_CACHE", f"字体子集尚未生成（{cache}）：首次出具文书时生成，约需 15 秒；"
+                                                            "可预先生成（见 docs/deployment.md）。"))
     if ctypes.util.find_library("harfbuzz-subset") is None:
         found.append(Finding(WARN, "字体", "缺少 libharfbuzz-subset0：生成字体子集会慢很多，请安装该软件包。"))
     font_dir = config.get("LETTER_FONT_DIR")
@@ -406,7 +417,7 @@ def sha256_file(path: Path) -> str:
 
 
 def _pg_env(url) -> dict:
-    """libpq environment for a SQLAlchemy URL: the password never appears on a command line."""
+    """Build the libpq environment for a SQLAlchemy URL: the password never appears on a command line."""
     env = dict(os.environ)
     pairs = {"PGHOST": url.host, "PGPORT": url.port, "PGUSER": url.username, "PGPASSWORD": url.password,
              "PGDATABASE": url.database}
@@ -426,7 +437,7 @@ def _run(args: list[str], env: dict | None = None) -> None:
 
 
 def inventory(conn: Connection) -> dict:
-    """Describe a database for the manifest: revision, rows per table, stored hashes of attachments and letters."""
+    """Describe a database for the manifest: revision, rows per table, registered hashes of attachments and letters."""
     counts = {}
     for table in db.metadata.sorted_tables:
         counts[table.name] = conn.execute(select(func.count()).select_from(table)).scalar()
@@ -447,7 +458,7 @@ def inventory(conn: Connection) -> dict:
 
 
 def attachment_path(store: Path, attachment_id: str) -> Path:
-    """Where an attachment lives below a file store (mirrors app.services.attachments)."""
+    """Return an attachment's path below a file store (the layout of app.services.attachments)."""
     return store / "attachments" / attachment_id[:2] / attachment_id
 
 
@@ -468,11 +479,9 @@ class BackupResult:
 
 
 def create_backup(root: Path, *, keep: int | None = None, label: datetime | None = None) -> BackupResult:
-    """Write a dated backup folder: database dump, tar of the file store, manifest with every hash.
-
-    The database is dumped before the files are copied: attachments are written before their row
-    commits, so every row in the dump already has its file on disk when the tar is made.
-    """
+    """Write a dated backup folder: database dump, tar of the file store, manifest with every hash."""
+    # The database is dumped before the files are copied: attachments are written before their row
+    # commits, so every row in the dump already has its file on disk when the tar is made.
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     stamp = (label or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
@@ -537,6 +546,10 @@ def _dump_sqlite(engine, target: Path) -> dict:
 
     raw = engine.raw_connection()
     try:
+        if raw.driver_connection.in_transaction:
+            # Only possible when the pool hands out the caller's own connection (in-memory database): the
+            # backup API would wait forever for that open write transaction to end.
+            raise RuntimeError("备份前请先结束当前事务（commit 或 rollback）。")
         destination = sqlite3.connect(target)
         try:
             raw.driver_connection.backup(destination)  # the online backup API: a consistent copy while in use
@@ -553,7 +566,7 @@ def _dump_sqlite(engine, target: Path) -> dict:
 
 
 def list_backups(root: Path) -> list[Path]:
-    """Complete backup folders below root, oldest first."""
+    """List the complete backup folders below root, oldest first."""
     root = Path(root)
     if not root.is_dir():
         return []
@@ -592,8 +605,10 @@ def restore_drill(source: Path, *, work_dir: Path | None = None, scratch_url: st
     if backup is None:
         raise FileNotFoundError(f"{source} 下没有完整的备份")
     report = DrillReport(backup=backup)
-    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="xinyong-drill-"))
-    work.mkdir(parents=True, exist_ok=True)
+    if work_dir:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+    # Always a fresh folder of our own (inside work_dir if given): cleaning up never touches anything else.
+    work = Path(tempfile.mkdtemp(prefix="xinyong-drill-", dir=work_dir))
     created_db: tuple | None = None
     try:
         if not _verify_sums(backup, report):

@@ -6,6 +6,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import NumberSequence
+from app.services import audit
 
 
 def next_number(series: str, year: int) -> int:
@@ -13,6 +14,7 @@ def next_number(series: str, year: int) -> int:
 
     The number is only used if the transaction commits; a rollback returns it, so no gaps.
     """
+    audit.lock_chain()  # lock order: audit chain, then the sequence row (every issuer audits anyway)
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     db.session.execute(insert(NumberSequence).values(series=series, year=year, last_seq=0).on_conflict_do_nothing())

@@ -15,6 +15,7 @@ from app.models import (CASE_TYPES, TASK_IS_OPEN, Case, CaseEvent, CreditRecord,
                         UserRole)
 from app.services import access, calendar, workdays
 from app.services.clock import now
+from app.services.ids import is_object_id
 
 SCOPES = {"mine": _l("我的待办"), "group": _l("本组待领"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "done": _l("已办"),
           "all": _l("全部可见")}
@@ -25,7 +26,7 @@ FILTER_KEYS = ("process", "unit", "category", "severity", "due")
 DUE_BANDS = {"overdue": _l("已超期"), "today": _l("今日到期"), "soon": _l("2 个工作日内"), "later": _l("更晚")}
 
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = ZoneInfo("Asia/Shanghai")  # deadlines are Beijing working days, shown in Beijing time
 
 
 @dataclass
@@ -72,7 +73,7 @@ def clean_filters(raw: dict) -> dict:
         if not value:
             continue
         if key == "unit":
-            if value.isdigit():
+            if is_object_id(value):
                 clean[key] = value
         elif value in allowed[key]:
             clean[key] = value
@@ -157,7 +158,7 @@ def _query(user: User, scope: str, filters: dict | None, bounds: _Bounds | None 
 
 
 def _paged(query, scope: str, after: str | None, limit: int):
-    """The query narrowed to one keyset page (limit + 1 rows, to tell whether more follow)."""
+    """Narrow the query to one keyset page (limit + 1 rows, to tell whether more follow)."""
     key, order = ((HumanTask.completed_at, (HumanTask.completed_at.desc(), HumanTask.id.desc())) if scope == "done"
                   else (HumanTask.due_at, (HumanTask.due_at, HumanTask.id)))
     if after:
@@ -166,6 +167,8 @@ def _paged(query, scope: str, after: str | None, limit: int):
             stamp = datetime.fromisoformat(stamp_text)
         except ValueError:
             stamp = None
+        if stamp is not None and stamp.tzinfo is None:
+            stamp = None  # cursors carry an offset (_cursor); a naive one is forged and ignored like junk
         if stamp is not None:
             if scope == "done":
                 query = query.where(or_(key < stamp, and_(key == stamp, HumanTask.id < last_id)))
@@ -175,7 +178,7 @@ def _paged(query, scope: str, after: str | None, limit: int):
 
 
 def _cursor(rows: list, scope: str, limit: int) -> str | None:
-    """The keyset cursor after a page's last row, or None when no row follows."""
+    """Return the keyset cursor after a page's last row, or None when no row follows."""
     if len(rows) <= limit:
         return None
     last = rows[limit - 1]
@@ -192,24 +195,28 @@ def task_page(user: User, scope: str, *, after: str | None = None, filters: dict
 
 def inbox_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
                limit: int = PAGE_SIZE) -> InboxPage:
-    """The inbox as shown: one page of display rows and every tab's count, in two statements."""
+    """Return the inbox as shown: one page of display rows and every tab's count, in one statement."""
     bounds = _Bounds()
     page = _paged(_query(user, scope, filters, bounds).with_only_columns(
         HumanTask.id, HumanTask.case_id, HumanTask.title, HumanTask.case_type, HumanTask.status, HumanTask.due_at,
         HumanTask.due_provisional, HumanTask.completed_at, HumanTask.assignee_id,
     ), scope, after, limit).subquery()
-    # Join the case, unit and assignee to the page's rows only, whatever plan the filters led to.
+    # Join the case, unit and assignee to the page's rows only, whatever plan the filters led to. The tab counts
+    # ride along as uncorrelated scalar subqueries, which both databases compute once: one round trip fewer.
     order = (page.c.completed_at.desc(), page.c.id.desc()) if scope == "done" else (page.c.due_at, page.c.id)
+    counted = [_capped_count(user, tab, filters, bounds).label(f"count_{tab}") for tab in TABS]
     rows = db.session.execute(
-        select(page, Case.number, Unit.name.label("unit_name"), User.display_name.label("assignee_name"))
+        select(page, Case.number, Unit.name.label("unit_name"), User.display_name.label("assignee_name"), *counted)
         .join(Case, Case.id == page.c.case_id).join(Unit, Unit.id == Case.applicant_unit_id)
         .outerjoin(User, User.id == page.c.assignee_id).order_by(*order)
     ).all()
-    return InboxPage(_display(rows[:limit], bounds), _cursor(rows, scope, limit), count_tabs(user, filters, bounds))
+    counts = ({tab: rows[0]._mapping[f"count_{tab}"] for tab in TABS} if rows
+              else count_tabs(user, filters, bounds))  # an empty page carries no counts
+    return InboxPage(_display(rows[:limit], bounds), _cursor(rows, scope, limit), counts)
 
 
 def _display(rows, bounds: _Bounds) -> list[InboxRow]:
-    """Display rows: labels, local times and remaining working days, each distinct value worked out once."""
+    """Work out the rows' display text: labels, local times and remaining working days, each distinct value once."""
     types, remaining = {}, {}
     select_label = _("选择 %(number)s %(title)s")
     out = []
@@ -231,7 +238,7 @@ def _display(rows, bounds: _Bounds) -> list[InboxRow]:
 
 
 def local_text(instant: datetime | None) -> str:
-    """An instant as Beijing wall-clock text ("2026-11-27 18:00"), as the localtime template filter shows it."""
+    """Format an instant as Beijing wall-clock text ("2026-11-27 18:00"), as the localtime template filter does."""
     return instant.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if instant else ""
 
 
@@ -263,6 +270,7 @@ def remaining_label(task: HumanTask, cal: workdays.WorkCalendar | None = None) -
 
 def _remaining(due_at: datetime | None, at: datetime, today: date,
                cal: workdays.WorkCalendar | None) -> tuple[str, bool]:
+    """Label the time left until due_at as of the instant at (today: its Beijing date)."""
     if due_at is None:
         return _("无期限"), False
     cal = cal or calendar.load_calendar()

@@ -1,9 +1,12 @@
 """Web UI: blueprints, request context for audit, security headers, error pages."""
 from __future__ import annotations
 
+import re
+
 from flask import Flask, abort, render_template, request
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from app.extensions import db, login_manager
 from app.services import audit as audit_service, clock  # app.web.audit is the auditor blueprint
@@ -48,6 +51,13 @@ def register_web(app: Flask) -> None:
     def shared_clock():
         if app.config["ALLOW_CLOCK_SHIFT"]:
             clock.load_shared_offset()
+
+    @app.before_request
+    def refuse_unstorable_text():
+        """Answer 400 to text no database column can hold (NUL, lone surrogates) before any view stores it."""
+        if _UNSTORABLE.search(request.path) or _has_unstorable(request.args) or _has_unstorable(request.form) \
+                or _has_unstorable(request.get_json(silent=True) if request.is_json else None):
+            abort(400)
 
     @app.before_request
     def bind_actor():
@@ -125,6 +135,23 @@ def register_web(app: Flask) -> None:
     def server_error(exc):
         db.session.rollback()  # nothing of the failed request is kept
         return _error_page(500, _("系统内部错误，本次操作未生效，请稍后重试。"))
+
+
+# PostgreSQL text cannot hold NUL, and no UTF-8 column can hold a lone surrogate (JSON "\\ud800").
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _has_unstorable(value) -> bool:
+    """Whether a request value (form or query MultiDict, or parsed JSON) holds text that cannot be stored."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, MultiDict):
+        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items(multi=True))
+    if isinstance(value, dict):
+        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_unstorable(v) for v in value)
+    return False
 
 
 def audit_denial(status: int, code: str = "") -> None:

@@ -175,4 +175,6 @@ def home():
         return redirect(url_for("portal.records"))
     if current_user.has_role("intake", "approver", "verifier"):
         return redirect(url_for("staff.tasks"))
+    if current_user.has_role("auditor"):
+        return redirect(url_for("audit.search"))
     return render_template("auth/home.html")

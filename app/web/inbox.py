@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Unit
 from app.services import eligibility, letters, notifications, sanctions
+from app.services.ids import object_id
 from forms.cases import ActionForm
 
 bp = Blueprint("inbox", __name__)
@@ -32,7 +33,7 @@ def notifications_page():
 
 @bp.route("/sanctions")
 def sanctions_page():
-    unit_id = request.args.get("unit_id", type=int)
+    unit_id = request.args.get("unit_id", type=object_id)
     rows = sanctions.visible_sanctions(current_user, unit_id)
     unit = db.session.get(Unit, unit_id) if unit_id else None
     return render_template("inbox/sanctions.html", rows=rows, unit=unit)
@@ -43,7 +44,7 @@ def honour_eligibility():
     """Is unit X eligible for honour evaluation on date D, and which sanctions and records stand in the way."""
     staff = current_user.has_role("intake", "approver")
     units = db.session.scalars(select(Unit).order_by(Unit.name)).all() if staff else [current_user.unit]
-    unit_id = request.args.get("unit_id", type=int) or current_user.unit_id
+    unit_id = request.args.get("unit_id", type=object_id) or current_user.unit_id
     if unit_id not in {u.id for u in units}:
         abort(404)
     try:

@@ -12,6 +12,7 @@ from app.models import Case, Unit, User, UserRole
 from app.services import access, letters, process
 from app.services import tasks as task_queries
 from app.services.errors import Conflict, Forbidden, Invalid, ServiceError
+from app.services.ids import object_id
 from app.services.taskforms import form_for
 from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
@@ -47,7 +48,7 @@ _ID = "987654321"  # a stand-in id that every route converter accepts (int too) 
 
 
 def _row_links() -> dict[str, str]:
-    """Per-row URLs as format strings, built once: url_for for each of 50 rows × 4 links shows in the profile."""
+    """Build the per-row URLs once, as format strings (url_for for 50 rows × 4 links showed in the profile)."""
     return {name: url_for(endpoint, **{key: _ID}).replace(_ID, "{}") for name, endpoint, key in (
         ("case", "cases.show", "case_id"), ("task", "staff.task", "task_id"), ("claim", "staff.claim", "task_id"))}
 
@@ -78,7 +79,7 @@ def bulk():
     for task_id in ids:
         try:
             if action == "assign":
-                process.reassign_task(current_user, task_id, request.form.get("assignee_id", type=int) or 0,
+                process.reassign_task(current_user, task_id, request.form.get("assignee_id", type=object_id) or 0,
                                       request.form.get("reason", ""))
             else:
                 process.claim_task(current_user, task_id)
@@ -97,7 +98,7 @@ def reassign(task_id: str):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        process.reassign_task(current_user, task_id, request.form.get("assignee_id", type=int) or 0,
+        process.reassign_task(current_user, task_id, request.form.get("assignee_id", type=object_id) or 0,
                               request.form.get("reason", ""))
         db.session.commit()
         flash(_("任务已改派。"), "success")
