@@ -31,7 +31,7 @@ REVIEWERS = ("intake1",) * 5 + ("verifier1",) * 4 + ("verifier2",)
 APPLICANTS = ("applicant1", "applicant2")
 INBOX_TABS = ("mine", "group", "group", "due_soon", "overdue", "done")
 INBOX_FILTERS = ({"process": "objection"}, {"process": "rectification"}, {"due": "soon"}, {"due": "overdue"},
-                 {"severity": "serious"}, {"category": "fiscal"})
+                 {"severity": "serious"}, {"category": "admin_penalty"})
 # Steps a reviewer may complete without a letter being issued: (account, task title, form values).
 HARMLESS_STEPS = {
     "verifier1": ("认定单位核查", {"verify_choice": "no_error", "opinion": "经核查，认定事实与文书一致。（负载测试）"}),
@@ -46,6 +46,7 @@ TASK_ROW = re.compile(r'<a href="/tasks/([0-9a-f-]{36})">([^<]+)</a>')
 CASE_LINK = re.compile(r'href="/cases/(\d+)"')
 RECORD_LINK = re.compile(r'href="/portal/records/(\d+)"')
 FLASH_ERROR = re.compile(r'class="flash flash-error"[^>]*>([^<]*)<')
+PAGER = re.compile(r"第 \d+ / (\d+) 页")  # portal/_pager.html (Chinese UI): page n of N
 
 # Side figures for the report (not errors): written as JSON when Locust quits, if LOAD_EXTRA_JSON names a file.
 SIDE = Counter()
@@ -110,6 +111,18 @@ def multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, bytes]]
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+def location_of(response) -> str:
+    """The redirect target, or "" (also when the request got no response at all: headers are then None)."""
+    return (response.headers or {}).get("Location", "")
+
+
+def problem(response) -> str:
+    """Describe a failed response; a request that timed out or lost its connection has status 0 and an error."""
+    if not response.status_code or response.headers is None:
+        return f"no response: {response.error!r}"
+    return f"{response.status_code} {location_of(response)}".strip()
+
+
 class Browser(FastHttpUser):
     """A signed-in browser session: pages must answer 200, form posts 302 to where the app sends a success."""
 
@@ -132,7 +145,7 @@ class Browser(FastHttpUser):
         with self.client.get(path, name=name, allow_redirects=False, catch_response=True) as response:
             text = response.text or ""
             if response.status_code != 200:
-                response.failure(f"{response.status_code} {response.headers.get('Location', '')}")
+                response.failure(problem(response))
                 return None
             if marker and marker not in text:
                 response.failure(f"page lacks {marker!r}")
@@ -148,7 +161,7 @@ class Browser(FastHttpUser):
         """
         with self.client.post(path, name=name, data={"csrf_token": self.csrf, **data}, allow_redirects=False,
                               catch_response=True) as response:
-            location = response.headers.get("Location", "")
+            location = location_of(response)
             if response.status_code == 302 and expect in location:
                 response.success()
                 return location, ""
@@ -156,7 +169,7 @@ class Browser(FastHttpUser):
             if refusal:
                 response.success()
                 return None, refusal.group(1)
-            response.failure(f"{response.status_code} {location}")
+            response.failure(problem(response))
             return None, ""
 
     def login(self) -> None:
@@ -299,22 +312,27 @@ class Applicant(Browser):
         super().on_start()
         self.records: list[str] = []
         self.cases: list[str] = []
-        self.records_page()
+        self.pages = {"/portal/records": 1, "/portal/cases": 1}  # page counts the lists' pagers announce
+        self.records = self.list_page("/portal/records", RECORD_LINK, first=True)
 
-    def records_page(self) -> None:
-        text = self.page("/portal/records", "/portal/records")
-        if text:
-            self.records = RECORD_LINK.findall(text)
+    def list_page(self, path: str, link: re.Pattern, first: bool = False) -> list[str]:
+        """Open a portal list: usually its first page, else a random one of the pages its pager announced."""
+        number = 1 if first or random.random() < 0.5 else random.randint(1, self.pages[path])
+        text = self.page(f"{path}?page={number}" if number > 1 else path,
+                         f"{path}?page=[n]" if number > 1 else path)
+        if not text:
+            return []
+        pager = PAGER.search(text)
+        self.pages[path] = int(pager.group(1)) if pager else 1
+        return link.findall(text)
 
     @task(3)
     def browse_records(self):
-        self.records_page()
+        self.records = self.list_page("/portal/records", RECORD_LINK) or self.records
 
     @task(3)
     def browse_cases(self):
-        text = self.page("/portal/cases", "/portal/cases")
-        if text:
-            self.cases = CASE_LINK.findall(text)
+        self.cases = self.list_page("/portal/cases", CASE_LINK) or self.cases
 
     @task(4)
     def open_record(self):
@@ -348,7 +366,7 @@ class Applicant(Browser):
         with self.client.post(f"/portal/records/{record_id}", name="POST /portal/records/[id] (objection)",
                               data=body, headers={"Content-Type": content_type}, allow_redirects=False,
                               catch_response=True) as response:
-            location = response.headers.get("Location", "")
+            location = location_of(response)
             if response.status_code == 302 and "/cases/" in location:
                 response.success()
             else:
@@ -357,7 +375,7 @@ class Applicant(Browser):
                     response.success()  # another session of this unit filed on the same record a moment earlier
                     count("objection refused (raced)")
                 else:
-                    response.failure(f"{response.status_code} {location} {refusal.group(1) if refusal else ''}")
+                    response.failure(f"{problem(response)} {refusal.group(1) if refusal else ''}")
                 return
         count("objections filed")
         self.page(urlsplit(location).path, "/cases/[id]")

@@ -9,15 +9,16 @@
 #                            [--reuse-db] [--no-setup] [--profile] [--skip TASK[,TASK...]]
 #
 # --reuse-db keeps an existing `load` database (faster reruns; cases filed by earlier runs stay in it),
-# --no-setup skips scripts/setup.sh, --profile samples one gunicorn worker with py-spy for the whole run (profile.folded, summarised),
-# --skip leaves Locust tasks out by method name (e.g. browse_cases), for diagnosis only: such a run is marked so.
+# --no-setup skips scripts/setup.sh, --profile samples one gunicorn worker with py-spy for the whole run
+# (profile.folded, summarised in the report), --skip leaves Locust tasks out by method name (e.g. browse_cases),
+# for diagnosis only: such a run is marked so.
 # PostgreSQL must listen on 127.0.0.1:5432 with trust authentication for user postgres (PGHOST/PGPORT/PGUSER
 # override). Only processes this script started are stopped at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
-USERS=200 SPAWN_RATE=10 RUN_TIME=3m CASES=20000 WORKERS=3 THREADS=2 PORT=8150 APP_ENV_CHOICE=production
+USERS=200 SPAWN_RATE=5 RUN_TIME=3m CASES=20000 WORKERS=3 THREADS=2 PORT=8150 APP_ENV_CHOICE=production
 REUSE_DB=0 SETUP=1 PROFILE=0 SKIP=""
 while (($#)); do
     case "$1" in
@@ -33,7 +34,7 @@ while (($#)); do
         --no-setup) SETUP=0; shift ;;
         --profile) PROFILE=1; shift ;;
         --skip) SKIP=$2; shift 2 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "loadtest: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -44,7 +45,7 @@ RUN=var/loadtest/$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$RUN"
 log() { echo "loadtest: $*" | tee -a "$RUN/run.log"; }
 
-if ((SETUP)); then bash scripts/setup.sh; fi
+if ((SETUP)); then bash scripts/setup.sh || { echo "loadtest: scripts/setup.sh failed" >&2; exit 2; }; fi
 # Locust brings its own gevent and Flask pins: it lives in its own virtualenv, never in the app's.
 if ! cmp -s requirements-load.txt .venv-load/.installed-requirements 2>/dev/null; then
     [[ -x .venv-load/bin/python ]] || python3 -m venv .venv-load
@@ -107,8 +108,11 @@ trap 'exit 143' TERM
 # gthread, 3 processes × 2 threads on 2 cores shared with PostgreSQL and Locust: a process per core plus one, and a
 # second thread to cover database waits. Many threads per process (2 × 8 was tried) only time-slice the GIL between
 # CPU-bound requests: server-side p95 rose about fourfold under the same load (docs/loadtest.md).
+# No max_requests recycling: a gthread worker that restarts drops the keep-alive connections it holds, requests
+# in flight on them included (gunicorn issue #3038, open); Locust saw them as lost requests. gunicorn.conf.py's
+# sync workers hold no keep-alive connections and are not affected.
 GUNICORN_ARGS=(-k gthread --workers "$WORKERS" --threads "$THREADS" --bind "127.0.0.1:$PORT" --timeout 60
-               --graceful-timeout 10)
+               --graceful-timeout 10 --max-requests 0)
 if [[ -f gunicorn.conf.py ]]; then GUNICORN_ARGS=(-c gunicorn.conf.py "${GUNICORN_ARGS[@]}"); fi
 .venv/bin/gunicorn "${GUNICORN_ARGS[@]}" --error-logfile "$RUN/gunicorn.log" \
     --access-logfile "$RUN/access.log" --access-logformat '%(m)s %(U)s %(s)s %(B)s %(D)s' wsgi:app &
@@ -166,7 +170,8 @@ fi
 
 log "locust: $USERS users, spawn rate $SPAWN_RATE/s, run time $RUN_TIME"
 set +e
-LOAD_SKIP=$SKIP LOAD_EXTRA_JSON=$RUN/side.json LOAD_STEADY_JSON=$RUN/steady.json .venv-load/bin/locust -f loadtest/locustfile.py --headless \
+LOAD_SKIP=$SKIP LOAD_EXTRA_JSON=$RUN/side.json LOAD_STEADY_JSON=$RUN/steady.json \
+    .venv-load/bin/locust -f loadtest/locustfile.py --headless \
     --users "$USERS" --spawn-rate "$SPAWN_RATE" --run-time "$RUN_TIME" --stop-timeout 10 \
     --host "http://127.0.0.1:$PORT" --csv "$RUN/locust" --csv-full-history --html "$RUN/locust.html" \
     --only-summary --logfile "$RUN/locust.log" --loglevel WARNING >"$RUN/locust.out" 2>&1 &

@@ -129,3 +129,26 @@ def test_internal_opinions_are_kept_apart_and_drafts_previewable(web, api, seede
     assert "预览拟出具的《异议处理决定书》" in approver.get(f"/tasks/{task_id}").get_data(as_text=True)
     draft = approver.get(f"/tasks/{task_id}/preview.pdf")
     assert draft.status_code == 200 and draft.data.startswith(b"%PDF")
+
+
+def test_portal_lists_are_paged(web, seeded, users):
+    """A unit with many records and cases gets them 50 at a time, newest first, with page links."""
+    from sqlalchemy import func
+
+    from app.models import Unit
+    from app.services.demo_bulk import seed_cases
+
+    units = db.session.scalar(select(func.count()).select_from(Unit).where(Unit.is_credit_office.is_(False)))
+    seed_cases(60 * units)  # spread over the units at random: well over 50 for applicant1's unit
+    client = web("applicant1")
+    for path in ("/portal/records", "/portal/cases"):
+        first = client.get(path).get_data(as_text=True)
+        assert "下一页" in first and "上一页" not in first and "第 1 /" in first, path
+        second = client.get(path + "?page=2").get_data(as_text=True)
+        assert "上一页" in second, path
+        assert client.get(path + "?page=9999").status_code == 200  # past the end: an empty page, not an error
+    own_cases = db.session.scalar(select(func.count()).select_from(Case)
+                                  .where(Case.applicant_unit_id == users["applicant1"].unit_id))
+    page = client.get("/portal/cases").get_data(as_text=True)
+    assert f"共 {own_cases} 条" in page
+    assert page.count('href="/cases/') == 50

@@ -9,7 +9,7 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from app.extensions import db, login_manager
-from app.services import audit as audit_service, clock  # app.web.audit is the auditor blueprint
+from app.services import audit, clock
 from app.services import auth as auth_service
 from app.services.errors import ServiceError
 from app.web import policy
@@ -62,7 +62,7 @@ def register_web(app: Flask) -> None:
     @app.before_request
     def bind_actor():
         user = current_user if current_user and current_user.is_authenticated else None
-        audit_service.set_actor(audit_service.Actor(
+        audit.set_actor(audit.Actor(
             user_id=user.id if user else None, username=user.username if user else "",
             unit_id=user.unit_id if user else None, ip=request.remote_addr or "",
         ))
@@ -159,7 +159,7 @@ def audit_denial(status: int, code: str = "") -> None:
     if not (current_user and current_user.is_authenticated):
         return
     db.session.rollback()
-    audit_service.record("access.denied", outcome="denied", object_type="route", object_id=request.path[:64],
+    audit.record("access.denied", outcome="denied", object_type="route", object_id=request.path[:64],
                  details={"status": status, "method": request.method, "code": code})
     db.session.commit()
 
