@@ -23,7 +23,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import HumanTask  # noqa: E402
+from app.models import HumanTask, Unit  # noqa: E402
 from config import DevelopmentConfig  # noqa: E402
 
 PASSWORD = "Xinyong@2026"
@@ -115,6 +115,10 @@ def main() -> None:
         report("inbox 已超期", timed(web, "/tasks/inbox?scope=overdue"))
         report("inbox filtered: repair, due soon", timed(web, "/tasks/inbox?scope=group&process=repair&due=soon"))
         report("inbox 已办 (done), filtered: repair", timed(web, "/tasks/inbox?scope=done&process=repair"))
+        unit = db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(False)).order_by(Unit.id))
+        report("inbox filtered: one unit", timed(web, f"/tasks/inbox?scope=group&unit={unit}"))
+        report("inbox filtered: category breach", timed(web, "/tasks/inbox?scope=group&category=breach"))
+        report("inbox filtered: severity serious", timed(web, "/tasks/inbox?scope=group&severity=serious"))
         report("dashboard page (30 requests)", timed(web, "/dashboard/", requests=30), "aim p95 ≤ 200 ms")
         api = app.test_client()
         bearer = api.post("/api/v1/auth/token", json={"username": "intake1", "password": PASSWORD}).get_json()["token"]
