@@ -112,3 +112,22 @@ def test_bulk_claim_and_bulk_assign(api, web, seeded, users):
                                           "reason": "均衡工作量"}, form_page="/tasks/inbox")
     db.session.expire_all()
     assert {db.session.get(HumanTask, i).assignee_id for i in ids} == {intake2.id}
+
+
+def test_business_filters_match_the_case_and_record(seeded, users):
+    """Unit, category and severity filters pick exactly the open tasks whose case and record match."""
+    from app.models import Case, CreditRecord
+    from app.services.demo_bulk import seed_cases
+
+    seed_cases(200)
+    intake = users["intake1"]
+    truth = db.session.execute(
+        select(HumanTask.id, Case.applicant_unit_id, CreditRecord.category, CreditRecord.severity)
+        .join(Case, Case.id == HumanTask.case_id).join(CreditRecord, CreditRecord.id == Case.record_id)
+        .where(HumanTask.status == "open", HumanTask.lane == "intake", HumanTask.assignee_id.is_(None))).all()
+    assert truth
+    unit, category, severity = truth[0][1], truth[0][2], truth[0][3]
+    for key, value, column in (("unit", unit, 1), ("category", category, 2), ("severity", severity, 3)):
+        expected = {row[0] for row in truth if row[column] == value}
+        got = {t.id for t in tasks.task_page(intake, "group", filters={key: str(value)}, limit=1000).rows}
+        assert got == expected and expected, key
