@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -110,20 +111,13 @@ class FaultDB:
             _pg_admin(f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
 
 
-def build_template(base: Path, pg_name: str | None) -> FaultDB:
-    """Migrate and seed; file one objection at intake review (A), one draft ready to submit (B), one in 补正 (C)."""
+@contextmanager
+def seeded_world(url: str, files: Path):
+    """Migrate, deploy and seed the demo at T0 in an app context; yield applicant1; leave no clock or session behind."""
     from app.engine.definitions import deploy_directory
     from app.services.demo import seed_demo
 
-    files = base / "files"
-    if pg_name:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-        _pg_admin(f'CREATE DATABASE "{pg_name}"')
-        url = _pg_server_url(pg_name)
-    else:
-        url = f"sqlite:///{base / 'template.db'}"
     app = make_app(url, files)
-    ids = {}
     with app.app_context():
         upgrade()
         clock.set_frozen(T0)
@@ -132,24 +126,35 @@ def build_template(base: Path, pg_name: str | None) -> FaultDB:
             seed_demo(T0.date())
             # Subprocesses read the shared training clock, so they live near T0 like the test.
             clock.save_shared_offset(clock.offset_to(T0))
-            applicant = db.session.scalar(select(User).where(User.username == "applicant1"))
-            intake = db.session.scalar(select(User).where(User.username == "intake1"))
-            a, b, c = (_draft(applicant, record) for record in extra_records(applicant, 3))
-            applications.submit_case(applicant, a.id)
-            applications.submit_case(applicant, c.id)
-            task_c = db.session.scalar(select(HumanTask).where(HumanTask.case_id == c.id))
-            process.complete_task(intake, task_c.id, {"intake_choice": "request_supplement",
-                                                      "supplement_items": "承诺书", "reason": "材料不全"})
-            outbox.enqueue("push", PUSH_KEY, {"action": "update", "record_id": a.record_id})
-            db.session.commit()
-            task_a = db.session.scalar(select(HumanTask.id).where(HumanTask.case_id == a.id,
-                                                                  HumanTask.status == "open"))
-            ids = {"case_a": a.id, "task_a": task_a, "case_b": b.id, "case_c": c.id}
+            yield db.session.scalar(select(User).where(User.username == "applicant1"))
         finally:
             clock.set_frozen(None)
             clock.set_offset(timedelta(0))
             db.session.remove()
             db.engine.dispose()
+
+
+def build_template(base: Path, pg_name: str | None) -> FaultDB:
+    """Migrate and seed; file one objection at intake review (A), one draft ready to submit (B), one in 补正 (C)."""
+    files = base / "files"
+    if pg_name:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        _pg_admin(f'CREATE DATABASE "{pg_name}"')
+        url = _pg_server_url(pg_name)
+    else:
+        url = f"sqlite:///{base / 'template.db'}"
+    with seeded_world(url, files) as applicant:
+        intake = db.session.scalar(select(User).where(User.username == "intake1"))
+        a, b, c = (_draft(applicant, record) for record in extra_records(applicant, 3))
+        applications.submit_case(applicant, a.id)
+        applications.submit_case(applicant, c.id)
+        task_c = db.session.scalar(select(HumanTask).where(HumanTask.case_id == c.id))
+        process.complete_task(intake, task_c.id, {"intake_choice": "request_supplement",
+                                                  "supplement_items": "承诺书", "reason": "材料不全"})
+        outbox.enqueue("push", PUSH_KEY, {"action": "update", "record_id": a.record_id})
+        db.session.commit()
+        task_a = db.session.scalar(select(HumanTask.id).where(HumanTask.case_id == a.id, HumanTask.status == "open"))
+        ids = {"case_a": a.id, "task_a": task_a, "case_b": b.id, "case_c": c.id}
     if not pg_name:
         import sqlite3
 

@@ -25,14 +25,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import AuditEvent, Case, CaseEvent, HumanTask, Letter, ProcessInstance, User
-from app.services import applications, audit, clock
-from tests.conftest import PASSWORD, PDF_BYTES, T0
-from tests.test_faults import ROOT, _draft, extra_records, free_port, make_app
+from app.models import AuditEvent, Case, CaseEvent, HumanTask, Letter, ProcessInstance
+from app.services import applications, audit
+from tests.conftest import PASSWORD, PDF_BYTES
+from tests.test_faults import ROOT, _draft, extra_records, free_port, make_app, seeded_world
 
 pytestmark = pytest.mark.postgres
 
@@ -95,34 +94,19 @@ def private_pg():
 
 def build(url: str, files: Path) -> dict:
     """Seed; N_COMPLETE objections at intake review, N_SUBMIT complete drafts, N_FILE untouched records."""
-    from app.engine.definitions import deploy_directory
-    from app.services.demo import seed_demo
-
-    app = make_app(url, files)
-    with app.app_context():
-        upgrade()
-        clock.set_frozen(T0)
-        try:
-            deploy_directory(ROOT / "processes")
-            seed_demo(T0.date())
-            clock.save_shared_offset(clock.offset_to(T0))
-            applicant = db.session.scalar(select(User).where(User.username == "applicant1"))
-            records = extra_records(applicant, N_COMPLETE + N_SUBMIT + N_FILE)
-            to_complete = [_draft(applicant, r) for r in records[:N_COMPLETE]]
-            for case in to_complete:
-                applications.submit_case(applicant, case.id)
-            to_submit = [_draft(applicant, r) for r in records[N_COMPLETE:N_COMPLETE + N_SUBMIT]]
-            db.session.commit()
-            return {
-                "tasks": {t.id: t.case_id for t in db.session.scalars(select(HumanTask).where(
-                    HumanTask.case_id.in_([c.id for c in to_complete])))},
-                "drafts": [c.id for c in to_submit],
-                "records": [r.id for r in records[N_COMPLETE + N_SUBMIT:]],
-            }
-        finally:
-            clock.set_frozen(None)
-            db.session.remove()
-            db.engine.dispose()
+    with seeded_world(url, files) as applicant:
+        records = extra_records(applicant, N_COMPLETE + N_SUBMIT + N_FILE)
+        to_complete = [_draft(applicant, r) for r in records[:N_COMPLETE]]
+        for case in to_complete:
+            applications.submit_case(applicant, case.id)
+        to_submit = [_draft(applicant, r) for r in records[N_COMPLETE:N_COMPLETE + N_SUBMIT]]
+        db.session.commit()
+        return {
+            "tasks": {t.id: t.case_id for t in db.session.scalars(select(HumanTask).where(
+                HumanTask.case_id.in_([c.id for c in to_complete])))},
+            "drafts": [c.id for c in to_submit],
+            "records": [r.id for r in records[N_COMPLETE + N_SUBMIT:]],
+        }
 
 
 @dataclass

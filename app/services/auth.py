@@ -64,7 +64,6 @@ def create_user(username: str, display_name: str, unit_id: int, roles: list[str]
 
 def authenticate(username: str, password: str, ip: str) -> User | None:
     """Check credentials with lockout after repeated failures; audit every attempt."""
-    cfg = current_app.config
     user = db.session.scalar(select(User).where(User.username == (username or "").strip()))
     if user is None:
         check_password_hash(_DUMMY_HASH, password or "")
@@ -72,18 +71,14 @@ def authenticate(username: str, password: str, ip: str) -> User | None:
                      actor=audit.Actor(username=(username or "")[:64], ip=ip))
         return None
     actor = audit.Actor(user_id=user.id, username=user.username, unit_id=user.unit_id, ip=ip)
-    if user.locked_until and user.locked_until > now():
+    if _locked(user):
         check_password_hash(_DUMMY_HASH, password or "")
         audit.record("auth.login", outcome="denied", details={"why": "locked"}, actor=actor)
         return None
     if not user.active or not check_password_hash(user.password_hash, password or ""):
-        user.failed_logins += 1
-        details = {"why": "password", "failures": user.failed_logins}
-        if user.failed_logins >= cfg["LOGIN_MAX_FAILURES"]:
-            user.locked_until = now() + timedelta(minutes=cfg["LOGIN_LOCK_MINUTES"])
-            user.failed_logins = 0
+        details = {"why": "password", "failures": user.failed_logins + 1}
+        if _count_failure(user, actor):
             details["locked_until"] = user.locked_until.isoformat()
-            audit.record("auth.lockout", outcome="denied", object_type="user", object_id=user.id, actor=actor)
         audit.record("auth.login", outcome="failure", details=details, actor=actor)
         return None
     user.failed_logins = 0
@@ -198,11 +193,7 @@ def verify_second_factor(user: User, code: str, ip: str) -> bool:
     code = re.sub(r"\s", "", code or "")
     step = _accepted_step(user, code) if (user.totp_secret and not _locked(user)) else None
     if step is None:
-        user.failed_logins += 1
-        if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-            user.locked_until = now() + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-            user.failed_logins = 0
-            audit.record("auth.lockout", outcome="denied", object_type="user", object_id=user.id, actor=actor)
+        _count_failure(user, actor)
         audit.record("auth.second_factor", outcome="failure", actor=actor)
         return False
     first = user.totp_confirmed_at is None
@@ -227,6 +218,18 @@ def reset_second_factor(user: User) -> None:
 
 def _locked(user: User) -> bool:
     return bool(user.locked_until and user.locked_until > now())
+
+
+def _count_failure(user: User, actor: audit.Actor) -> bool:
+    """Count a wrong password or code; at the limit lock the account (audited) and say so."""
+    cfg = current_app.config
+    user.failed_logins += 1
+    if user.failed_logins < cfg["LOGIN_MAX_FAILURES"]:
+        return False
+    user.locked_until = now() + timedelta(minutes=cfg["LOGIN_LOCK_MINUTES"])
+    user.failed_logins = 0
+    audit.record("auth.lockout", outcome="denied", object_type="user", object_id=user.id, actor=actor)
+    return True
 
 
 def _accepted_step(user: User, code: str) -> int | None:
