@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyotp
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -159,3 +160,72 @@ def test_resetting_the_second_factor_forces_enrolment_again(seeded, users):
     db.session.expire_all()
     assert db.session.scalar(select(User.totp_secret).where(User.username == "approver1")) is None
     assert _audit("auth.second_factor_reset") == 1
+
+
+def _api_token(client, username: str, password: str = PASSWORD, totp: str | None = None):
+    fresh_g()
+    body = {"username": username, "password": password}
+    if totp is not None:
+        body["totp"] = totp
+    return client.post("/api/v1/auth/token", json=body)
+
+
+def _failures(username: str) -> tuple[int, object]:
+    db.session.expire_all()
+    user = db.session.scalar(select(User).where(User.username == username))
+    return user.failed_logins, user.locked_until
+
+
+# Each row: the attempts in order, over the web (w) and the API (a); "P" a wrong password, "C" the right password
+# followed by a wrong code. Five wrong things in any mix lock; four do not (the fifth row is the boundary).
+LOCK_TABLE = [
+    (["wC", "wC", "wC", "wC", "wC"], True),   # wrong codes alone, each after a right password (the hole that was)
+    (["aC", "aC", "aC", "aC", "aC"], True),   # the same through the API
+    (["wC", "aC", "wC", "aC", "wC"], True),   # web and API count together
+    (["wP", "aP", "wC", "aC", "wC"], True),   # passwords and codes count together
+    (["wP", "wC", "aC", "aP"], False),        # four are not yet a lockout
+]
+
+
+@pytest.mark.parametrize("attempts,locked", LOCK_TABLE)
+def test_wrong_passwords_and_codes_lock_together(seeded, attempts, locked):
+    web_client, api_client = WebClient(seeded), seeded.test_client()
+    for attempt in attempts:
+        channel, what = attempt
+        password = PASSWORD if what == "C" else "Wrong#Password1"
+        if channel == "w":
+            _password_only(web_client, "approver1") if what == "C" else \
+                web_client.client.post("/login", data={"csrf_token": web_client.csrf("/login"),
+                                                       "username": "approver1", "password": password})
+            if what == "C":
+                web_client.post("/login/second-factor", {"code": "000000"})
+        else:
+            refused = _api_token(api_client, "approver1", password, totp="000000" if what == "C" else None)
+            assert refused.status_code == 401
+    failures, locked_until = _failures("approver1")
+    assert (locked_until is not None) is locked
+    assert _audit("auth.lockout", "denied") == (1 if locked else 0)
+    if not locked:
+        assert failures == len(attempts)
+        return
+    assert locked_until == clock.now() + timedelta(minutes=30)
+    # Locked: the right password and a right code sign in neither on the web nor through the API.
+    assert _api_token(api_client, "approver1", totp=next_totp_code("approver1")).status_code == 401
+    assert "账户已被临时锁定" in _password_only(WebClient(seeded), "approver1").get_data(as_text=True)
+    # A minute before the 30 minutes are up it is still locked; after them the right code signs in.
+    clock.set_frozen(clock.now() + timedelta(minutes=29))
+    assert _api_token(api_client, "approver1", totp=next_totp_code("approver1")).status_code == 401
+    clock.set_frozen(clock.now() + timedelta(minutes=1, seconds=1))
+    assert _api_token(api_client, "approver1", totp=next_totp_code("approver1")).status_code == 200
+    assert _failures("approver1")[0] == 0
+
+
+def test_right_password_does_not_clear_wrong_codes(seeded):
+    client = WebClient(seeded)
+    _password_only(client, "approver1")
+    client.post("/login/second-factor", {"code": "000000"})
+    client.post("/login/second-factor", {"code": "000000"})
+    _password_only(client, "approver1")
+    assert _failures("approver1")[0] == 2  # the right password alone leaves the count standing
+    assert client.post("/login/second-factor", {"code": next_totp_code("approver1")}).status_code == 302
+    assert _failures("approver1")[0] == 0  # only the completed sign-in clears it

@@ -12,6 +12,7 @@ import pyotp
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
@@ -81,8 +82,11 @@ def authenticate(username: str, password: str, ip: str) -> User | None:
             details["locked_until"] = user.locked_until.isoformat()
         audit.record("auth.login", outcome="failure", details=details, actor=actor)
         return None
-    user.failed_logins = 0
-    user.locked_until = None
+    if not needs_second_factor(user):
+        # A password alone completes this sign-in. For an admin or approver the failure count runs on through
+        # the TOTP step and is cleared only by a correct code: wrong codes after a right password still lock.
+        user.failed_logins = 0
+        user.locked_until = None
     audit.record("auth.login", actor=actor)
     return user
 
@@ -199,6 +203,7 @@ def verify_second_factor(user: User, code: str, ip: str) -> bool:
     first = user.totp_confirmed_at is None
     user.totp_last_step = step
     user.failed_logins = 0
+    user.locked_until = None
     if first:
         user.totp_confirmed_at = now()
         audit.record("auth.second_factor_enrol", object_type="user", object_id=user.id, actor=actor)
@@ -221,10 +226,18 @@ def _locked(user: User) -> bool:
 
 
 def _count_failure(user: User, actor: audit.Actor) -> bool:
-    """Count a wrong password or code; at the limit lock the account (audited) and say so."""
+    """Count a wrong password or code; at the limit lock the account (audited) and say so.
+
+    The count is one counter for passwords and codes, web and API alike, incremented in the database
+    (not read-modify-write in Python) so that parallel wrong attempts cannot overwrite each other's count.
+    """
     cfg = current_app.config
-    user.failed_logins += 1
-    if user.failed_logins < cfg["LOGIN_MAX_FAILURES"]:
+    failures = db.session.execute(update(User).where(User.id == user.id)
+                                  .values(failed_logins=User.failed_logins + 1)
+                                  .returning(User.failed_logins)
+                                  .execution_options(synchronize_session=False)).scalar_one()
+    set_committed_value(user, "failed_logins", failures)
+    if failures < cfg["LOGIN_MAX_FAILURES"]:
         return False
     user.locked_until = now() + timedelta(minutes=cfg["LOGIN_LOCK_MINUTES"])
     user.failed_logins = 0
