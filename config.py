@@ -29,6 +29,11 @@ class Config:
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "0") == "1"
     REMEMBER_COOKIE_DURATION = timedelta(hours=8)
     IDLE_TIMEOUT = timedelta(minutes=30)
+    # ASVS 4.0.3 3.3.2: a session ends 12 hours after sign-in however active it is; bearer tokens likewise,
+    # after their own idle time of 8 hours.
+    SESSION_MAX_AGE = timedelta(hours=12)
+    API_TOKEN_IDLE_TIMEOUT = timedelta(hours=8)
+    API_TOKEN_MAX_AGE = timedelta(hours=12)
     LOGIN_MAX_FAILURES = 5
     LOGIN_LOCK_MINUTES = 30
     PASSWORD_MAX_AGE_DAYS = int(_env("PASSWORD_MAX_AGE_DAYS", "90"))

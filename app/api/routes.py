@@ -163,6 +163,16 @@ def token():
     return jsonify({"token": value, "token_type": "Bearer"})
 
 
+@bp.route("/auth/logout", methods=["POST"])
+def logout():
+    """Revoke the bearer token of this request: every copy of it stops working at once."""
+    token = request.headers.get("Authorization", "")[7:]
+    auth.revoke_session(token)
+    audit.record("auth.logout", details={"kind": "api"})
+    db.session.commit()
+    return jsonify({"revoked": True})
+
+
 @bp.route("/records")
 def records():
     rows = db.session.scalars(access.visible_records(g.api_user).order_by(CreditRecord.id)).all()

@@ -27,6 +27,16 @@ LOGIN_FAILED = _l("用户名或密码错误，或账户已被临时锁定。")
 _DUMMY_HASH = generate_password_hash("timing-equaliser-not-a-password")
 
 
+# Set in the database session's info when resolving a session wrote something (touch, expiry and its audit row):
+# the caller commits that before the view's own work, so a view's rollback cannot undo it.
+SESSION_WRITTEN = "auth_session_written"
+
+
+def session_written() -> bool:
+    """Say (once) whether the last resolve_session wrote something that must be committed now."""
+    return bool(db.session.info.pop(SESSION_WRITTEN, False))
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -111,12 +121,21 @@ def resolve_session(token: str, kind: str) -> User | None:
                                      joinedload(LoginSession.user).joinedload(User.unit)))
     if row is None or row.revoked_at is not None:
         return None
-    idle = current_app.config["IDLE_TIMEOUT"] if kind == "web" else timedelta(hours=8)
-    if now() - row.last_seen_at > idle:
+    cfg = current_app.config
+    idle, max_age = ((cfg["IDLE_TIMEOUT"], cfg["SESSION_MAX_AGE"]) if kind == "web"
+                     else (cfg["API_TOKEN_IDLE_TIMEOUT"], cfg["API_TOKEN_MAX_AGE"]))
+    expired = ("idle" if now() - row.last_seen_at > idle
+               else "lifetime" if now() - row.created_at > max_age else None)
+    if expired:
         row.revoked_at = now()
+        db.session.info[SESSION_WRITTEN] = True
+        audit.record("auth.session_expired", object_type="session", object_id=row.id,
+                     details={"kind": kind, "why": expired},
+                     actor=audit.Actor(user_id=row.user_id, username=row.user.username, unit_id=row.user.unit_id))
         return None
     if now() - row.last_seen_at > timedelta(minutes=1):  # avoid a write on every request
         row.last_seen_at = now()
+        db.session.info[SESSION_WRITTEN] = True
     user = row.user
     if not user.active:
         return None
@@ -124,10 +143,12 @@ def resolve_session(token: str, kind: str) -> User | None:
     return user
 
 
-def revoke_session(token: str) -> None:
-    """Revoke one session (logout): every copy of its cookie or token stops working."""
-    db.session.execute(update(LoginSession).where(LoginSession.token_hash == _token_hash(token),
-                                                  LoginSession.revoked_at.is_(None)).values(revoked_at=now()))
+def revoke_session(token: str) -> bool:
+    """Revoke one session (logout): every copy of its cookie or token stops working; say whether one was live."""
+    result = db.session.execute(update(LoginSession).where(LoginSession.token_hash == _token_hash(token or ""),
+                                                           LoginSession.revoked_at.is_(None))
+                                .values(revoked_at=now()).execution_options(synchronize_session=False))
+    return bool(result.rowcount)
 
 
 def revoke_all_sessions(user: User) -> None:

@@ -43,7 +43,7 @@ def register_web(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(token: str):
         user = auth_service.resolve_session(token, "web")
-        if db.session.dirty:
+        if auth_service.session_written():
             db.session.commit()  # keep the session touch (or its idle expiry) before the view's own work
         return user
 

@@ -33,6 +33,7 @@ POLICY: dict[str, frozenset[str]] = {
     "auth.logout": frozenset({SIGNED_IN}),
     "auth.change_password": frozenset({ANONYMOUS}),  # also reached with an expired password (pending state)
     "inbox.notifications_page": frozenset({SIGNED_IN}),
+    "api.logout": frozenset({SIGNED_IN}),  # revokes the bearer token it is called with
     "api.deadline": frozenset({SIGNED_IN}),
     "api.rule_sets": frozenset({SIGNED_IN}),
     # --- applicants (affected government units): their own unit's records and cases only
