@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import CaseEvent, HumanTask, Unit, User
+from app.models import AuditEvent, CaseEvent, HumanTask, Unit, User
 from app.services import clock, process, tasks
 from app.services.errors import Forbidden
 from tests.conftest import T0
@@ -131,3 +132,37 @@ def test_business_filters_match_the_case_and_record(seeded, users):
         expected = {row[0] for row in truth if row[column] == value}
         got = {t.id for t in tasks.task_page(intake, "group", filters={key: str(value)}, limit=1000).rows}
         assert got == expected and expected, key
+
+
+# Who sees a filter intake1 shared: the same role in the same unit only (an applicant's shared filter once showed
+# in other units' inboxes).
+SHARE_TABLE = [
+    ("intake2", "office", ["intake"], True),       # same unit, same role
+    ("approver2", "office", ["approver"], False),  # same unit, other role
+    ("intake3", "other", ["intake"], False),       # same role, another unit
+]
+
+
+@pytest.mark.parametrize("username,unit,roles,sees", SHARE_TABLE)
+def test_shared_filters_stay_in_the_unit_and_role(web, users, username, unit, roles, sees):
+    from app.services.auth import create_user
+
+    client = web("intake1")
+    client.post("/tasks/filters", {"name": "修复件", "process": "repair", "shared": "1"}, form_page="/tasks/inbox")
+    saved = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "inbox.filter_saved"))
+    assert saved is not None and saved.username == "intake1" and saved.details["shared"] is True
+    unit_id = users["intake1"].unit_id if unit == "office" else users["applicant2"].unit_id
+    viewer = create_user(username, username, unit_id, roles, "Xinyong@2026")
+    db.session.commit()
+    assert ([f.name for f in tasks.saved_filters(viewer)] == ["修复件"]) is sees
+
+
+def test_an_applicants_shared_filter_stays_in_its_unit(web, users):
+    from app.services.auth import create_user
+
+    web("applicant1").post("/tasks/filters", {"name": "本单位整改", "process": "rectification", "shared": "1"},
+                           form_page="/tasks/inbox")
+    same_unit = create_user("applicant1b", "经办人乙", users["applicant1"].unit_id, ["applicant"], "Xinyong@2026")
+    db.session.commit()
+    assert [f.name for f in tasks.saved_filters(same_unit)] == ["本单位整改"]
+    assert [f.name for f in tasks.saved_filters(users["applicant2"])] == []

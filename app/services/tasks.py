@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select
 from app.extensions import db
 from app.models import (CASE_TYPES, TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, SavedFilter, Unit, User,
                         UserRole)
-from app.services import access, calendar, workdays
+from app.services import access, audit, calendar, workdays
 from app.services.clock import now
 from app.services.ids import is_object_id
 
@@ -302,12 +302,15 @@ def save_filter(user: User, name: str, params: dict, shared: bool) -> SavedFilte
     row = SavedFilter(owner_id=user.id, name=name, params=clean, shared=bool(shared))
     db.session.add(row)
     db.session.flush()
+    audit.record("inbox.filter_saved", object_type="saved_filter", object_id=row.id,
+                 details={"name": name, "params": clean, "shared": row.shared})
     return row
 
 
 def saved_filters(user: User) -> list:
-    """The user's own saved filters and those colleagues with a common role shared."""
-    colleagues = select(UserRole.user_id).where(UserRole.role.in_(user.roles))
+    """The user's own saved filters and those shared by colleagues of the same unit with a role in common."""
+    colleagues = (select(UserRole.user_id).join(User, User.id == UserRole.user_id)
+                  .where(UserRole.role.in_(user.roles), User.unit_id == user.unit_id))
     return list(db.session.scalars(select(SavedFilter).where(
         or_(SavedFilter.owner_id == user.id, and_(SavedFilter.shared.is_(True), SavedFilter.owner_id.in_(colleagues)))
     ).order_by(SavedFilter.name)))
