@@ -11,6 +11,7 @@ from app.extensions import db
 from app.services import audit, audit_search, letters
 from app.services.audit_search import AuditFilters
 from app.services.errors import ServiceError
+from app.web.navigation import id_cursor_arg
 from forms.audit import AuditSearchForm
 from forms.cases import ActionForm
 
@@ -51,15 +52,10 @@ def _search_form() -> tuple[AuditSearchForm, AuditFilters]:
     return form, filters
 
 
-def _cursor(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else None
-
-
 @bp.route("/")
 def search():
     form, filters = _search_form()
-    page = audit_search.search(filters, current_user, before=_cursor("before"), after=_cursor("after"))
+    page = audit_search.search(filters, current_user, before=id_cursor_arg("before"), after=id_cursor_arg("after"))
     query = filters.as_dict()
     return render_template(
         "audit/search.html", form=form, page=page, total=audit_search.count(filters), count_cap=audit_search.COUNT_CAP,

@@ -1,9 +1,13 @@
-"""Going back to where the user came from, never to another site."""
+"""Going back to where the user came from, never to another site; page numbers and cursors from the query."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from flask import request
+from flask_babel import gettext as _
+
+from app.services.errors import ServiceError
+from app.services.ids import MAX_ID, is_object_id
 
 
 def same_site_referrer() -> str | None:
@@ -13,3 +17,29 @@ def same_site_referrer() -> str | None:
         return None
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     return target if target.startswith("/") and not target.startswith("//") else None
+
+
+# 50 rows a page: 100,000 pages reach 5 million rows, more than any list here holds. A larger number cannot be
+# a real page and, sent to SQL as an OFFSET, overflows the database's integer (a 500 on both databases).
+MAX_PAGE = 100_000
+
+
+def page_arg(name: str = "page") -> int:
+    """The requested page of a list (1 when absent); anything but a whole number 1..MAX_PAGE is a 400."""
+    raw = request.args.get(name, "")
+    if raw == "":
+        return 1
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
+        raise ServiceError(_("页码应为 1 至 %(max)s 之间的整数。", max=MAX_PAGE), code="bad_page",
+                           fields={name: "1–%d" % MAX_PAGE})
+    return int(raw)
+
+
+def id_cursor_arg(name: str) -> int | None:
+    """A keyset cursor that is an object id (None when absent); a number no id column can hold is a 400."""
+    raw = request.args.get(name, "")
+    if raw == "":
+        return None
+    if not is_object_id(raw):
+        raise ServiceError(_("分页参数无效，请从第一页重新浏览。"), code="bad_cursor", fields={name: "1–%d" % MAX_ID})
+    return int(raw)

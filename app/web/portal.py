@@ -11,6 +11,7 @@ from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import access, applications, attachments, eligibility, objections, repair, restoration
 from app.services.errors import ServiceError
+from app.web.navigation import page_arg
 from forms.cases import ActionForm, ObjectionForm, RepairForm
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -21,7 +22,7 @@ PER_PAGE = 50
 
 def _page(query):
     """One page of a list (?page=N, 50 rows); a unit with years of records still gets a quick page."""
-    return db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False,
+    return db.paginate(query, page=page_arg(), per_page=PER_PAGE, error_out=False,
                        max_per_page=PER_PAGE)
 
 

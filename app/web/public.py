@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import CATEGORIES, SEVERITIES
 from app.services import public
 from app.services.publication import mask_name
+from app.web.navigation import page_arg
 
 from app.services import letters
 
@@ -39,7 +40,7 @@ def records():
     q = request.args.get("q", "")
     category = request.args.get("category", "") if request.args.get("category") in CATEGORIES else ""
     severity = request.args.get("severity", "") if request.args.get("severity") in SEVERITIES else ""
-    page = request.args.get("page", 1, type=int) or 1
+    page = page_arg()
     rows, total = public.public_records(q, category, severity, page)
     return render_template("public/records.html", rows=rows, total=total, q=q, category=category, severity=severity,
                            page=page, page_size=public.PAGE, categories=CATEGORIES, severities=SEVERITIES,
