@@ -142,6 +142,7 @@ def _record_task_action(user: User, task: HumanTask, event: str, audit_action: s
 def claim_task(user: User, task_id: str) -> HumanTask:
     """Take a group task for oneself; only one claimant wins (conditional update)."""
     task = access.get_task(user, task_id)
+    _check_separation(user, db.session.get(Case, task.case_id), task)  # say so before the work, not at the end
     if not _set_assignee(task, HumanTask.assignee_id.is_(None), user.id):
         if task.status == "open" and task.assignee_id == user.id:
             return task
@@ -190,16 +191,28 @@ def reassign_task(supervisor: User, task_id: str, assignee_id: int, reason: str)
     return task
 
 
+# The lane whose steps decide a case. Whoever filed the case, or did any of its other steps — reviewed,
+# verified, drafted, answered — may not complete a step of this lane in that case (four-eyes principle,
+# QUALITY.md §3), whatever roles the account holds.
+DECIDING_LANE = "approver"
+
+
+def separation_conflict(user: User, case: Case, task: HumanTask) -> bool:
+    """Whether completing this task would let the user decide on a case they filed or worked on."""
+    if task.lane != DECIDING_LANE:
+        return False
+    if case.created_by_id is not None and user.id == case.created_by_id:
+        return True
+    return db.session.scalar(
+        select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.completed_by_id == user.id,
+                                   HumanTask.lane != DECIDING_LANE).limit(1)
+    ) is not None
+
+
 def _check_separation(user: User, case: Case, task: HumanTask) -> None:
-    # Nobody approves their own work: the approver must not be who drafted or filed it.
-    if task.lane != "approver":
-        return
-    drafted_by = db.session.scalars(
-        select(CaseEvent.user_id).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed",
-                                        CaseEvent.step.like("draft_%"))
-    ).all()
-    if user.id in drafted_by or user.id == case.created_by_id:
-        raise Forbidden(_("不能审批本人拟定或提交的事项（职责分离）。"), code="separation_of_duties")
+    # The refusal is audited once, as a 403 denial with this code, by the web and API error handlers.
+    if separation_conflict(user, case, task):
+        raise Forbidden(_("不能审批本人提交、审查、核查或拟定的事项（职责分离）。"), code="separation_of_duties")
 
 
 def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
