@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Attachment, Case, CreditRecord, User
-from app.services import access, calendar, letters, rules, sequences
+from app.services import access, calendar, letters, locks, rules, sequences
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid
 from app.services.process import completion_hook, start_process
@@ -47,6 +48,10 @@ def submit_case(user: User, case_id: int) -> Case:
     case = access.get_case(user, case_id)
     if case.applicant_unit_id != user.unit_id or not user.has_role("applicant"):
         raise Invalid(_("只有申请单位经办人可以提交本单位的申请。"), code="role")
+    # A parallel submission (this draft twice, or another draft for the same record) waits here, then sees the
+    # winner's case: the status and eligibility checks below read what it committed.
+    locks.lock_record(case.record_id)
+    db.session.refresh(case)
     if case.status != "draft":
         raise Conflict(_("该申请已提交，请勿重复提交。"), code="duplicate_submission")
     kind = KINDS[case.type]
@@ -60,6 +65,10 @@ def submit_case(user: User, case_id: int) -> Case:
     assign_number(case)
     case.submitted_at = now()
     change_case_status(case, "in_progress", user_id=user.id, reason="提交申请")
+    try:
+        db.session.flush()  # the database's own guard (one open objection per record) answers here
+    except IntegrityError:
+        raise Conflict(_("该记录已有正在办理的申请，本次提交未生效。"), code="duplicate_case") from None
     start_process(case, user, kind.start_data(case))
     return case
 

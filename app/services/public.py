@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import Case, CreditRecord, LookupAttempt, RuleSet, Unit
+from app.services import locks
 from app.services.clock import now
 from app.services.errors import ServiceError
 from app.services.publication import PUBLIC_STATUSES
@@ -47,6 +48,7 @@ def lookup_case(number: str, code: str, ip: str) -> Case | None:
 
     A wrong code answers exactly like an unknown number, and both cost a try.
     """
+    locks.lock_address(ip)  # parallel lookups from one address are counted one after another
     since = now() - LOOKUP_WINDOW
     tries = db.session.scalar(select(func.count()).select_from(LookupAttempt)
                               .where(LookupAttempt.ip == ip, LookupAttempt.at > since))

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, RecordHistory, User
-from app.services import access, audit, calendar, letters, notifications, rules, sanctions, sequences, workdays
+from app.services import (access, audit, calendar, letters, locks, notifications, rules, sanctions, sequences,
+                          workdays)
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid
 from app.services.process import LETTER_CONTEXTS, completion_hook, effect, start_process
@@ -67,6 +68,8 @@ def open_rectification(user: User, record_id: int, deadline_days, requirements: 
     if not user.has_role("intake"):
         raise Invalid(_("只有信用办受理员可以发起限期整改。"), code="role")
     record = access.get_record(user, record_id)
+    locks.lock_record(record.id)  # two officers opening an order for the same record at once: one wins
+    db.session.refresh(record)
     days = parse_days(deadline_days)
     requirements = (requirements or "").strip()
     if not requirements:

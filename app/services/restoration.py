@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, Sanction, User
-from app.services import applications, audit, eligibility, letters, rules, sanctions
+from app.services import applications, audit, eligibility, letters, locks, rules, sanctions
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.process import LETTER_CONTEXTS, effect, start_process
@@ -25,6 +25,7 @@ def open_case_for(sanction: Sanction) -> Case | None:
 
 def start_restoration(sanction: Sanction, trigger: str, *, user: User | None) -> Case:
     """Open and start a restoration case for one honour disqualification (flushes only)."""
+    locks.lock_record(sanction.records[0].id)  # a parallel start for the same measure waits, then sees this case
     if open_case_for(sanction):
         raise Conflict(_("该措施已有正在办理的恢复申请。"), code="duplicate_restoration")
     record = sanction.records[0]
