@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from app.extensions import db
 from app.models import AuditEvent
 from app.services import audit, audit_checkpoint, clock
-from app.services.audit_keys import KeyringError, keyring, load_keyring, parse_keys
+from app.services.audit_keys import Keyring, KeyringError, keyring, load_keyring, parse_keys
 from app.services.worker import CheckpointSchedule
 from tests.conftest import T0
 
@@ -167,6 +167,27 @@ def test_a_tampered_or_forged_checkpoint_line_is_a_problem(app):
     # Nor does the worker build on a damaged file.
     refused = cli(app, "audit", "checkpoint")
     assert refused.exit_code == 1 and "检查点文件有问题" in refused.output
+
+
+def _append_many(args) -> int:
+    folder, keys, worker = args
+    ring = Keyring(keys, "test")
+    for n in range(50):
+        audit_checkpoint.append(folder, audit_checkpoint.Checkpoint(
+            head_id=worker * 1000 + n, head_hash="ab" * 32, count=n, first_id=1, keyed_from=1,
+            at=datetime.now(timezone.utc), key_id=ring.current), ring)
+    return 50
+
+
+def test_workers_append_checkpoints_to_one_file_at_once(app, tmp_path):
+    import multiprocessing as mp
+
+    ring = keyring()
+    with mp.get_context("fork").Pool(4) as pool:
+        assert sum(pool.map(_append_many, [(tmp_path, ring.secrets, w) for w in range(1, 5)])) == 200
+    newest, problems = audit_checkpoint.newest(tmp_path, ring)
+    assert problems == [] and newest.head_id == 4049
+    assert sum(len(p.read_text().splitlines()) for p in audit_checkpoint.files(tmp_path)) == 200
 
 
 def test_the_worker_checkpoints_at_once_and_then_every_interval(app):
