@@ -349,6 +349,17 @@ def test_the_app_refuses_to_start_without_an_audit_key():
         create_app(Unknown)
 
 
+@pytest.mark.parametrize("length", [1, 32, 64, 65, 200])
+def test_the_keyring_computes_standard_hmac_sha256(length):
+    import hashlib
+    import hmac
+
+    secret = ("密" + "k" * length)[:length]
+    ring = Keyring({"a": secret}, "a")
+    for message in (b"", b"x", "前序哈希".encode() * 50):
+        assert ring.mac("a", message) == hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
 def test_the_keyring_is_built_once_per_setting(app, monkeypatch):
     assert keyring() is keyring()
     monkeypatch.setitem(app.config, "AUDIT_HMAC_KEYS", "x1:" + "q" * 40)
