@@ -155,8 +155,8 @@ def test_a_tampered_or_forged_checkpoint_line_is_a_problem(app):
     (path,) = audit_checkpoint.files(audit_checkpoint.directory())
     line = json.loads(path.read_text())
     assert set(line) == {"v", "head_id", "head_hash", "count", "first_id", "keyed_from", "at", "key_id", "reset", "mac"}
-    assert (line["head_id"], line["count"], line["first_id"], line["keyed_from"], line["key_id"]) == (ids[-1], 3, ids[0],
-                                                                                                       ids[0], "test")
+    assert (line["head_id"], line["count"], line["first_id"], line["keyed_from"], line["key_id"]) == (
+        ids[-1], 3, ids[0], ids[0], "test")
     assert cli(app, "audit", "verify").exit_code == 0
 
     edited = {**line, "head_id": ids[0], "count": 1}  # to hide later deletions
@@ -291,8 +291,8 @@ def test_legacy_rows_are_accepted_only_before_the_first_keyed_row(app):
     # Two events as written before migration 0010: no key id, plain SHA-256.
     prev = audit.GENESIS
     for n in range(2):
-        fields = {"at": T0.isoformat(), "user_id": None, "username": "old", "unit_id": None, "ip": "", "action": "auth.login",
-                  "object_type": "", "object_id": "", "outcome": "success", "details": {"n": n}}
+        fields = {"at": T0.isoformat(), "user_id": None, "username": "old", "unit_id": None, "ip": "",
+                  "action": "auth.login", "object_type": "", "object_id": "", "outcome": "success", "details": {"n": n}}
         digest = audit._digest(prev, fields)
         db.session.execute(AuditEvent.__table__.insert().values(**{**fields, "at": T0}, prev_hash=prev, hash=digest))
         prev = digest

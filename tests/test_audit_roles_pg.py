@@ -153,7 +153,8 @@ def test_the_app_login_archives_through_the_owners_function(app, app_login, tmp_
                                                           str(TODAY - timedelta(days=400)), "--out", str(out)])
         assert result.exit_code == 0, result.output
         assert audit.verify_chain()[1] == []
-        owner = db.session.scalar(text("SELECT pg_get_userbyid(proowner) FROM pg_proc WHERE proname = 'audit_event_archive'"))
+        owner = db.session.scalar(text("SELECT pg_get_userbyid(proowner) FROM pg_proc "
+                                       "WHERE proname = 'audit_event_archive'"))
         assert owner == "postgres"
     assert count() == 3 and db.session.get(AuditEvent, old[-1]) is None
 
@@ -170,7 +171,8 @@ def test_the_archive_function_checks_the_anchor_and_keeps_six_months(app, app_lo
                    "first_prev_hash": rows[0].prev_hash, "last_hash": rows[-1].hash, **overrides}
         head = db.session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
         fields = {"at": T0.isoformat(), "user_id": None, "username": "x", "unit_id": None, "ip": "",
-                  "action": audit.ARCHIVED, "object_type": "", "object_id": "", "outcome": "success", "details": details}
+                  "action": audit.ARCHIVED, "object_type": "", "object_id": "", "outcome": "success",
+                  "details": details}
         anchor_id = db.session.execute(AuditEvent.__table__.insert().values(
             **{**fields, "at": T0}, prev_hash=head, hash=audit._digest(head, fields), key_id="test")
             .returning(AuditEvent.id)).scalar()

@@ -295,6 +295,8 @@ def test_check_reports_the_checkpoint_directory_and_a_stale_checkpoint(app, tmp_
     config = dict(app.config)
     assert [f.level for f in ops.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": tmp_path / "none"},
                                                          production=True)] == [ops.ERROR]
+    assert [f.level for f in ops.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": tmp_path / "none"},
+                                                         production=False)] == [ops.OK]  # the demo creates it
     assert [f.level for f in ops.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": None},
                                                          production=True)] == [ops.ERROR]
     assert [f.level for f in ops.check_audit_checkpoints(config, production=True)] == [ops.OK]  # empty chain

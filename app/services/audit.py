@@ -537,7 +537,8 @@ def verify_archives(paths: Iterable[Path]) -> tuple[int, list[str]]:
         prev_last = checked.last_hash
     anchors.extend(dict(row.details) for row in _anchors(ring))
     for path, checked in files:
-        matches = [a for a in anchors if a.get("through_id") == checked.last_id and a.get("last_hash") == checked.last_hash]
+        matches = [a for a in anchors
+                   if a.get("through_id") == checked.last_id and a.get("last_hash") == checked.last_hash]
         if not matches:
             problems.append(_("%(file)s：审计链中没有与之对应的归档记录（文件被改动，或须一并给出之后的归档文件）",
                               file=path.name))

@@ -108,7 +108,8 @@ def files(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if FILE_NAME.match(p.name) and p.is_file()), reverse=True)
 
 
-def newest(folder: Path | None, ring: Keyring, *, before: datetime | None = None) -> tuple[Checkpoint | None, list[str]]:
+def newest(folder: Path | None, ring: Keyring, *,
+           before: datetime | None = None) -> tuple[Checkpoint | None, list[str]]:
     """The newest valid checkpoint (highest head id since the last reset) and the problems of the lines read.
 
     Files are read newest month first until one holds a valid checkpoint; `before` ignores later checkpoints

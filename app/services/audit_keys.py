@@ -2,7 +2,8 @@
 
 A key is written `key_id:secret`; several keys (old ones kept for verifying rows they signed) are separated by
 commas or new lines. `AUDIT_HMAC_KEYS` holds them directly, `AUDIT_HMAC_KEY_FILE` names a file with one per line
-(a line starting with `#` is a comment); `AUDIT_HMAC_KEY_ID` says which one signs new rows and checkpoints (docs/deployment.md §13).
+(a line starting with `#` is a comment); `AUDIT_HMAC_KEY_ID` says which one signs new rows and checkpoints
+(docs/deployment.md §13).
 """
 from __future__ import annotations
 
@@ -119,8 +120,8 @@ def keyring() -> Keyring:
     app = current_app._get_current_object()  # one proxy lookup, not five
     config = app.config
     cached = app.extensions.get("audit_keyring")
-    if (cached is not None and cached[0] is config.get("AUDIT_HMAC_KEYS") and cached[1] is config.get("AUDIT_HMAC_KEY_FILE")
-            and cached[2] is config.get("AUDIT_HMAC_KEY_ID")):
+    if (cached is not None and cached[0] is config.get("AUDIT_HMAC_KEYS")
+            and cached[1] is config.get("AUDIT_HMAC_KEY_FILE") and cached[2] is config.get("AUDIT_HMAC_KEY_ID")):
         return cached[3]
     ring = load_keyring(config)
     if ring is None:

@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.security import check_password_hash
 
 from app.extensions import db
-from app.models import (MESSAGE_IS_PENDING, TIMER_IS_PENDING, AuditEvent, OutboxMessage, ProcessDefinition, TimerJob, Unit,
-                        User)
+from app.models import (MESSAGE_IS_PENDING, TIMER_IS_PENDING, AuditEvent, OutboxMessage, ProcessDefinition, TimerJob,
+                        Unit, User)
 from app.services import audit, clock
 
 OK, WARN, ERROR = "ok", "warn", "error"
@@ -313,8 +313,9 @@ def check_audit_keys(config: Mapping, *, production: bool) -> list[Finding]:
         found.append(Finding(severe, "AUDIT_HMAC_KEYS", f"审计链密钥 {ring.current} 是公开的开发/测试值：任何能写数据库的人"
                                                        "都能重算审计链。请生成新密钥（docs/deployment.md §13）。"))
     elif len(secret) < MIN_AUDIT_KEY or len(set(secret)) < 10:
-        found.append(Finding(severe, "AUDIT_HMAC_KEYS", f"审计链密钥 {ring.current} 过短或不像随机值（至少 {MIN_AUDIT_KEY} 个"
-                                                       "随机字符，如 python3 -c 'import secrets; print(secrets.token_hex(32))'）。"))
+        found.append(Finding(severe, "AUDIT_HMAC_KEYS",
+                             f"审计链密钥 {ring.current} 过短或不像随机值（至少 {MIN_AUDIT_KEY} 个随机字符，"
+                             "如 python3 -c 'import secrets; print(secrets.token_hex(32))'）。"))
     if secret == str(config.get("SECRET_KEY") or ""):
         found.append(Finding(severe, "AUDIT_HMAC_KEYS", "审计链密钥与 SECRET_KEY 相同：请使用单独的密钥。"))
     key_file = config.get("AUDIT_HMAC_KEY_FILE")
@@ -336,7 +337,9 @@ def check_audit_checkpoints(config: Mapping, *, production: bool, now: datetime 
         return [Finding(severe, "AUDIT_CHECKPOINT_DIR", "未配置审计检查点目录：删除最新审计事件将无从发现。")]
     folder = Path(folder)
     if not folder.is_dir():
-        return [Finding(severe, "AUDIT_CHECKPOINT_DIR", f"审计检查点目录 {folder} 不存在：请创建并交给运行应用的系统用户。")]
+        if not production:  # the demo's var/audit-checkpoints appears with the first checkpoint
+            return [Finding(OK, "AUDIT_CHECKPOINT_DIR", f"审计检查点目录 {folder} 将在写第一个检查点时创建。")]
+        return [Finding(ERROR, "AUDIT_CHECKPOINT_DIR", f"审计检查点目录 {folder} 不存在：请创建并交给运行应用的系统用户。")]
     if not probe_writable(folder):
         return [Finding(ERROR, "AUDIT_CHECKPOINT_DIR", f"审计检查点目录 {folder} 不可写：worker 无法写检查点。")]
     try:
@@ -351,7 +354,8 @@ def check_audit_checkpoints(config: Mapping, *, production: bool, now: datetime 
         if head:
             found.append(Finding(WARN, "审计检查点", f"{folder} 中还没有审计检查点：请确认 worker 在运行，或运行 "
                                                     "flask --app wsgi audit checkpoint。"))
-    elif head > newest.head_id and (instant - newest.at).total_seconds() > 3 * int(config.get("AUDIT_CHECKPOINT_INTERVAL", 300)):
+    elif (head > newest.head_id
+          and (instant - newest.at).total_seconds() > 3 * int(config.get("AUDIT_CHECKPOINT_INTERVAL", 300))):
         found.append(Finding(WARN, "审计检查点", f"最近的审计检查点写于 {newest.at:%Y-%m-%d %H:%M} UTC，之后已有新事件："
                                                 "worker 可能没在运行，或检查点被拒绝（见审计日志 audit.checkpoint）。"))
     if not found:
@@ -361,7 +365,7 @@ def check_audit_checkpoints(config: Mapping, *, production: bool, now: datetime 
 
 
 def check_database_roles(*, production: bool) -> list[Finding]:
-    """PostgreSQL: the app's login must not own audit_event nor be able to change it; triggers and archive function exist."""
+    """PostgreSQL: the app's login must not own audit_event nor be able to change it; triggers and function exist."""
     if db.session.get_bind().dialect.name != "postgresql":
         return []
     severe = ERROR if production else WARN
@@ -369,7 +373,7 @@ def check_database_roles(*, production: bool) -> list[Finding]:
         "SELECT current_user, r.rolsuper, pg_get_userbyid(c.relowner), "
         "has_table_privilege(current_user, c.oid, 'UPDATE'), has_table_privilege(current_user, c.oid, 'DELETE'), "
         "has_table_privilege(current_user, c.oid, 'TRUNCATE'), "
-        "(SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgenabled = 'O' "
+        "(SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgenabled IN ('O', 'A') "
         "  AND t.tgname IN ('audit_event_append_only', 'audit_event_no_truncate')), "
         "(SELECT p.prosecdef FROM pg_proc p WHERE p.oid = to_regprocedure('audit_event_archive(bigint,bigint)')), "
         "CASE WHEN to_regprocedure('audit_event_archive(bigint,bigint)') IS NULL THEN false ELSE "
@@ -387,7 +391,8 @@ def check_database_roles(*, production: bool) -> list[Finding]:
         found.append(Finding(severe, "数据库账号", f"应用的数据库账号 {login} 是 audit_event 表的所有者：能关闭触发器、"
                                                  f"改写或清空审计日志。{guide}"))
     elif can_update or can_delete or can_truncate:
-        rights = "/".join(n for n, ok in (("UPDATE", can_update), ("DELETE", can_delete), ("TRUNCATE", can_truncate)) if ok)
+        rights = "/".join(name for name, held in (("UPDATE", can_update), ("DELETE", can_delete),
+                                                  ("TRUNCATE", can_truncate)) if held)
         found.append(Finding(severe, "数据库账号", f"应用的数据库账号 {login} 对 audit_event 有 {rights} 权限：请以所有者账号运行 "
                                                  f"flask --app wsgi grant-app {login} 收回。"))
     if triggers != 2:
@@ -419,10 +424,11 @@ def grant_app_privileges(role: str) -> list[str]:
         raise ValueError("grant-app 只适用于 PostgreSQL。")
     facts = db.session.execute(text(
         "SELECT current_user, pg_get_userbyid(c.relowner), (SELECT rolsuper FROM pg_roles WHERE rolname = :role), "
-        "current_database() FROM pg_class c WHERE c.oid = to_regclass('audit_event')"), {"role": role}).first()
-    if facts is None:
-        raise ValueError("找不到 audit_event 表：请先运行 flask --app wsgi db upgrade。")
-    login, owner, role_superuser, database = facts
+        "current_database(), to_regprocedure('audit_event_archive(bigint,bigint)') IS NOT NULL "
+        "FROM pg_class c WHERE c.oid = to_regclass('audit_event')"), {"role": role}).first()
+    if facts is None or not facts[4]:
+        raise ValueError("数据库不是最新迁移（缺少 audit_event 或归档函数）：请先以所有者账号运行 flask --app wsgi db upgrade。")
+    login, owner, role_superuser, database, _function = facts
     if role_superuser is None:
         raise ValueError(f"数据库角色 {role} 不存在：请先由数据库管理员创建（docs/deployment.md §4）。")
     if role in (owner, login):

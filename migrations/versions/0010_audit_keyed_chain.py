@@ -66,7 +66,8 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF p_anchor_id <> (SELECT max(id) FROM audit_event) THEN
-        RAISE EXCEPTION 'audit archive refused: the anchor must be the newest event' USING ERRCODE = 'insufficient_privilege';
+        RAISE EXCEPTION 'audit archive refused: the anchor must be the newest event'
+            USING ERRCODE = 'insufficient_privilege';
     END IF;
     SELECT count(*), min(id) INTO v_count, v_first FROM audit_event WHERE id <= p_through_id;
     SELECT prev_hash INTO v_first_prev FROM audit_event WHERE id = v_first;
@@ -109,7 +110,8 @@ BEGIN
     REVOKE ALL ON FUNCTION audit_event_archive(bigint, bigint) FROM PUBLIC;
     FOR who IN SELECT DISTINCT quote_ident(pg_get_userbyid(a.grantee))
                FROM pg_class c, aclexplode(c.relacl) a
-               WHERE c.oid = 'audit_event'::regclass AND a.grantee NOT IN (0, c.relowner) AND a.privilege_type = 'INSERT'
+               WHERE c.oid = 'audit_event'::regclass AND a.grantee NOT IN (0, c.relowner)
+                 AND a.privilege_type = 'INSERT'
     LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION audit_event_archive(bigint, bigint) TO %s', who);
     END LOOP;
