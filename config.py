@@ -43,6 +43,14 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 3600
     # Audit events are kept at least this long before `flask audit archive` may move them out (≥ 183, MLPS 2.0).
     AUDIT_RETENTION_DAYS = int(_env("AUDIT_RETENTION_DAYS", "365"))
+    # The audit chain's HMAC keys, never in the database (app.services.audit_keys; docs/deployment.md §13):
+    # "id:key" entries (comma-separated) and/or a key file with one per line; AUDIT_HMAC_KEY_ID signs new rows.
+    AUDIT_HMAC_KEYS = _env("AUDIT_HMAC_KEYS")
+    AUDIT_HMAC_KEY_FILE = _env("AUDIT_HMAC_KEY_FILE")
+    AUDIT_HMAC_KEY_ID = _env("AUDIT_HMAC_KEY_ID")
+    # Keyed checkpoints of the chain's head, outside the database; the worker writes one every interval.
+    AUDIT_CHECKPOINT_DIR = Path(_env("AUDIT_CHECKPOINT_DIR") or str(BASE_DIR / "var" / "audit-checkpoints"))
+    AUDIT_CHECKPOINT_INTERVAL = int(_env("AUDIT_CHECKPOINT_INTERVAL", "300"))
 
     TIMEZONE = "Asia/Shanghai"
     # Chinese by default; English selectable through the `lang` cookie (GET /lang/<code>).
@@ -75,6 +83,8 @@ class DevelopmentConfig(Config):
     SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret-" + "x" * 16)
     DEMO_MODE = True
     ALLOW_CLOCK_SHIFT = True
+    # A published key, for the demo only: `flask check` reports it, and a production config has no default.
+    AUDIT_HMAC_KEYS = _env("AUDIT_HMAC_KEYS", "dev:dev-only-audit-key-not-secret-0000000000")
 
 
 class TestConfig(Config):
@@ -87,6 +97,11 @@ class TestConfig(Config):
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
     SERVER_NAME = "localhost"
     PREFERRED_URL_SCHEME = "http"
+    AUDIT_HMAC_KEYS = "test:test-only-audit-key-not-secret-00000000"
+    AUDIT_HMAC_KEY_FILE = None
+    AUDIT_HMAC_KEY_ID = "test"
+    # Off unless given: tests/conftest.py gives every test its own directory, subprocess tests pass one.
+    AUDIT_CHECKPOINT_DIR = _env("AUDIT_CHECKPOINT_DIR")
 
 
 class ProductionConfig(Config):

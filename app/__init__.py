@@ -26,6 +26,7 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     if int(app.config.get("AUDIT_RETENTION_DAYS", 365)) < 183:
         # QUALITY.md §3 / GB/T 22239-2019: audit records are kept at least six months.
         raise RuntimeError("AUDIT_RETENTION_DAYS must be at least 183 (audit records are kept ≥ 6 months)")
+    _check_audit_keys(app)
     _configure_database(app)
 
     db.init_app(app)
@@ -46,6 +47,19 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     register_cli(app)
     return app
+
+
+def _check_audit_keys(app: Flask) -> None:
+    """Refuse to start without a usable audit chain key: every audited action would fail (docs/deployment.md §13)."""
+    from app.services.audit_keys import KeyringError, load_keyring
+
+    try:
+        ring = load_keyring(app.config)
+    except KeyringError as exc:
+        raise RuntimeError(f"audit chain key: {exc}") from None
+    if ring is None:
+        raise RuntimeError("AUDIT_HMAC_KEYS or AUDIT_HMAC_KEY_FILE must be set for this configuration "
+                           "(the audit chain's HMAC key, kept outside the database)")
 
 
 class _IdConverter(IntegerConverter):

@@ -76,7 +76,7 @@ def register_cli(app: Flask) -> None:
     def worker_cmd(once, interval, at):
         """Fire due BPMN timers exactly once and deliver the outbox; several workers may run at once."""
         from app.services import clock
-        from app.services.worker import sweep
+        from app.services.worker import CheckpointSchedule, sweep
 
         if at:
             if not current_app.config["ALLOW_CLOCK_SHIFT"]:
@@ -88,10 +88,12 @@ def register_cli(app: Flask) -> None:
             clock.save_shared_offset(clock.offset_to(target))
             audit.record("clock.shift", details={"to": target.isoformat()})
             db.session.commit()
+        checkpoints = CheckpointSchedule(current_app.config["AUDIT_CHECKPOINT_INTERVAL"])
         while True:
             if current_app.config["ALLOW_CLOCK_SHIFT"]:
                 clock.load_shared_offset()
             result = sweep()
+            checkpoints.run_if_due()  # a keyed checkpoint of the audit chain's head, outside the database
             if result.fired or result.delivered or result.failed or result.timer_errors:
                 click.echo(f"计时器触发 {result.fired}，出错 {result.timer_errors}；消息送达 {result.delivered}，"
                            f"待重试 {result.retried}，失败 {result.failed}")
@@ -150,13 +152,47 @@ def register_cli(app: Flask) -> None:
 
     @audit_cli.command("verify")
     def audit_verify():
-        """Recompute the audit hash chain; exit 1 when any row was edited or removed."""
-        checked, problems = audit.verify_chain()
-        for problem in problems:
+        """Recompute the keyed audit chain and compare it with the newest checkpoint; exit 1 on any problem."""
+        result = audit.verify()
+        for problem in result.problems:
             click.echo(problem, err=True)
-        click.echo(f"已校验 {checked} 条审计事件，发现问题 {len(problems)} 处。")
-        if problems:
+        cp = result.checkpoint
+        if cp is None:
+            click.echo("未找到审计检查点：只校验了链本身，删除最新事件无从发现（worker 每 5 分钟写一个，"
+                       "或运行 flask audit checkpoint）。")
+        else:
+            click.echo(f"对照检查点：事件 {cp.head_id}，{cp.at.isoformat()}，密钥 {cp.key_id}（{cp.file} 第 {cp.line} 行）。")
+        click.echo(f"已校验 {result.checked} 条审计事件，发现问题 {len(result.problems)} 处。")
+        if result.problems:
             raise SystemExit(1)
+
+    @audit_cli.command("checkpoint")
+    @click.option("--after-restore", is_flag=True,
+                  help="从备份恢复后：承认恢复丢失的最新事件，以当前链重新开始检查点（须先人工核实）")
+    def audit_checkpoint_cmd(after_restore):
+        """Write a keyed checkpoint (head id and hash) to AUDIT_CHECKPOINT_DIR; exit 1 when the chain is broken."""
+        from app.services.errors import ServiceError
+
+        try:
+            if after_restore:
+                _before, problems = audit.verify_chain(checkpoints=False)
+                if problems:
+                    raise ServiceError(f"审计链校验未通过，未写检查点：{problems[0]}", code="chain_broken")
+                previous = audit.newest_checkpoint()
+                audit.record(audit.CHECKPOINT, details={
+                    "reset": True, "previous_head_id": previous.head_id if previous else None,
+                    "previous_at": previous.at.isoformat() if previous else None})
+                db.session.commit()
+            result = audit.write_checkpoint(reset=after_restore)
+            db.session.rollback()
+        except ServiceError as exc:
+            db.session.rollback()
+            audit.record(audit.CHECKPOINT, outcome="failure", details={"code": exc.code, "problem": exc.message[:500]})
+            db.session.commit()
+            raise click.ClickException(exc.message) from None
+        cp = result.checkpoint
+        click.echo(f"已写入审计检查点：事件 {cp.head_id}（至此共 {cp.count} 条），哈希 {cp.head_hash}，"
+                   f"密钥 {cp.key_id}，文件 {result.path}。")
 
     @audit_cli.command("archive")
     @click.option("--before", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -220,6 +256,21 @@ def _register_ops_cli(app: Flask) -> None:
         click.echo(f"检查完毕：错误 {errors} 项，警告 {warnings} 项。")
         if errors:
             raise SystemExit(1)
+
+    @app.cli.command("grant-app")
+    @click.argument("role")
+    def grant_app_cmd(role):
+        """PostgreSQL, as the tables' owner: give the app's login its privileges (audit_event: SELECT, INSERT only)."""
+        try:
+            statements = ops.grant_app_privileges(role)
+        except ValueError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from None
+        audit.record("db.grant", object_type="db_role", object_id=role, details={"statements": len(statements)})
+        db.session.commit()
+        for statement in statements:
+            click.echo(statement)
+        click.echo(f"已为数据库账号 {role} 授权：审计日志只能读取和追加；数据库升级后请再运行一次。")
 
     @app.cli.command("bootstrap")
     @click.option("--office-name", required=True, help="信用办的单位全称")

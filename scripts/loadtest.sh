@@ -59,6 +59,9 @@ export DATABASE_URL="postgresql://$PGUSER@$PGHOST:$PGPORT/$DB"
 export FILE_STORE=$ROOT/var/loadtest/files DATA_DIR=$ROOT/var/loadtest
 export SECRET_KEY=${SECRET_KEY:-$(python3 -c 'import secrets; print(secrets.token_hex(32))')}
 export SESSION_COOKIE_SECURE=0  # plain HTTP on 127.0.0.1: secure cookies would never be sent back
+# The audit chain's key (docs/deployment.md §13): fixed, so a reused database still verifies; a benchmark, not a secret.
+export AUDIT_HMAC_KEYS=${AUDIT_HMAC_KEYS:-loadtest:test-only-loadtest-audit-key-0000000000} AUDIT_HMAC_KEY_ID=${AUDIT_HMAC_KEY_ID:-loadtest}
+export AUDIT_CHECKPOINT_DIR=$ROOT/var/loadtest/audit-checkpoints
 FLASK=(.venv/bin/flask --app wsgi)
 
 if ((REUSE_DB)) && psql -d "$DB" -Atc 'select 1' >/dev/null 2>&1; then
@@ -66,7 +69,7 @@ if ((REUSE_DB)) && psql -d "$DB" -Atc 'select 1' >/dev/null 2>&1; then
 else
     log "recreating database $DB with $CASES generated cases"
     dropdb --if-exists --force "$DB"
-    rm -rf "$FILE_STORE"
+    rm -rf "$FILE_STORE" "$AUDIT_CHECKPOINT_DIR"  # checkpoints of the old database would not match
     createdb "$DB"
     # Demo accounts are refused under production config; only the seeding step runs as development.
     APP_ENV=development "${FLASK[@]}" demo seed --cases "$CASES" >>"$RUN/seed.log" 2>&1 \

@@ -269,6 +269,23 @@ def test_verify_button_runs_the_chain_check_and_is_audited(web, events):
     assert verifications[1].details["problems"] == 1 and verifications[2].details["up_to"] == events["late"] - 1
 
 
+def test_the_verify_page_compares_with_the_checkpoint(web, events):
+    from sqlalchemy import func
+
+    from app.services import audit
+
+    auditor = web("auditor1")
+    body = auditor.post("/audit/verify", form_page="/audit/").get_data(as_text=True)
+    assert "未找到审计检查点" in body
+    audit.write_checkpoint()
+    head = db.session.scalar(select(func.max(AuditEvent.id)))
+    body = auditor.post("/audit/verify", form_page="/audit/").get_data(as_text=True)
+    assert "哈希链完整" in body and f"审计检查点（事件 {head}，密钥 test）" in body
+    tamper("DELETE FROM audit_event WHERE id >= :id", id=head - 1)  # the newest two events
+    body = auditor.post("/audit/verify", form_page="/audit/").get_data(as_text=True)
+    assert "最新的事件被删除" in body and "2 条被删除" in body
+
+
 def test_every_search_field_has_a_label(web, seeded):
     body = web("auditor1").get("/audit/").get_data(as_text=True)
     controls = re.findall(r'<(?:input|select)[^>]*\bid="(f-[a-z_]+)"', body)

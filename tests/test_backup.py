@@ -42,6 +42,9 @@ def drill_failures(report: ops.DrillReport) -> list[str]:
 
 
 def test_backup_then_drill_verifies_everything(case_with_files, seeded, tmp_path):
+    from app.services import audit
+
+    audit.write_checkpoint()  # the restored chain must contain the head of the checkpoint before the snapshot
     result = backup(tmp_path / "backups")
     db.session.commit()
     assert result.problems == []
@@ -65,6 +68,10 @@ def test_backup_then_drill_verifies_everything(case_with_files, seeded, tmp_path
     assert manifest["database"]["letters"] == {str(letter.id): letter.sha256}
     assert manifest["database"]["counts"]["audit_event"] == db.session.query(AuditEvent).count()
 
+    assert manifest["snapshot_at"] <= manifest["created_at"]
+    audit.record("auth.login")  # after the backup, and a checkpoint of it: not in the backup, not expected there
+    db.session.commit()
+    audit.write_checkpoint()
     report = ops.restore_drill(tmp_path / "backups", work_dir=tmp_path / "drill")
     assert report.backup == folder
     assert report.ok, report.lines

@@ -1,8 +1,9 @@
 """Production deployment on PostgreSQL as docs/deployment.md describes it.
 
-An empty database is set up with the documented commands, `flask check` passes, then gunicorn (2 workers,
-gunicorn.conf.py) and two `flask worker` processes run against it; a user signs in over HTTP and everything stops
-cleanly.
+An empty database is set up with the documented commands and roles (an owner role runs the migrations, the app
+logs in as its own role that may only read and append audit events), `flask check` passes, then gunicorn (2
+workers, gunicorn.conf.py) and two `flask worker` processes run against it; a user signs in over HTTP, the
+workers write keyed audit checkpoints, and everything stops cleanly.
 """
 from __future__ import annotations
 
@@ -51,8 +52,12 @@ def _free_port() -> int:
 def deployment(tmp_path):
     base = make_url(os.environ["TEST_DATABASE_URL"])
     name = f"{base.database}_deploy"
+    owner, app_login = f"{name}_owner", f"{name}_app"  # roles are cluster-wide: named after this test's database
     _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _admin(base, f'CREATE DATABASE "{name}"')
+    for role in (owner, app_login):  # docs/deployment.md §4, idempotent so that reruns work
+        _admin(base, f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
+                     f'CREATE ROLE "{role}" LOGIN; END IF; END $$')
+    _admin(base, f'CREATE DATABASE "{name}" OWNER "{owner}"')
     port = _free_port()
     files = tmp_path / "files"
     files.mkdir()
@@ -60,16 +65,22 @@ def deployment(tmp_path):
         **{k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST"))},
         "APP_ENV": "production",
         "SECRET_KEY": secrets.token_hex(32),
-        "DATABASE_URL": base.set(database=name).render_as_string(hide_password=False),
+        "DATABASE_URL": base.set(database=name, username=app_login).render_as_string(hide_password=False),
         "FILE_STORE": str(files),
+        "AUDIT_HMAC_KEYS": f"k1:{secrets.token_hex(32)}",
+        "AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
         "PUBLIC_BASE_URL": "https://xinyong.example.gov.cn",
         "SESSION_COOKIE_SECURE": "1",  # the test client sends cookies by hand, as the HTTPS proxy would pass them
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         "FORWARDED_HOPS": "1",
     }
-    yield env, port
+    (tmp_path / "audit-checkpoints").mkdir()
+    owner_env = {**env, "DATABASE_URL": base.set(database=name, username=owner).render_as_string(hide_password=False)}
+    yield env, owner_env, port
     _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for role in (app_login, owner):
+        _admin(base, f'DROP ROLE IF EXISTS "{role}"')
 
 
 def flask(env, *args, check=True) -> subprocess.CompletedProcess:
@@ -124,12 +135,16 @@ def _wait_healthy(browser: Browser, processes, deadline: float) -> dict:
 
 
 def test_gunicorn_and_workers_serve_a_fresh_production_database(deployment, tmp_path):
-    env, port = deployment
+    env, owner_env, port = deployment
     started = time.monotonic()
-    # First set-up, as in docs/deployment.md: no demo data, no default password.
+    # First set-up, as in docs/deployment.md: the owner role migrates and grants; no demo data, no default password.
     office = uscc.make_uscc("1", "1", "421300", "DP000001")
-    out = flask(env, "bootstrap", "--office-name", "随州市社会信用体系建设领导小组办公室", "--office-uscc", office).stdout
+    out = flask(owner_env, "bootstrap", "--office-name", "随州市社会信用体系建设领导小组办公室", "--office-uscc", office).stdout
     unit_id = re.search(r"单位编号 (\d+)", out).group(1)
+    app_login = make_url(env["DATABASE_URL"]).username
+    flask(owner_env, "grant-app", app_login)
+    as_owner = flask(owner_env, "check", "--skip-passwords", check=False)
+    assert as_owner.returncode == 1 and "是 audit_event 表的所有者" in as_owner.stdout
     flask(env, "users", "create", "intake_ops", "--name", "受理员", "--unit-id", unit_id, "--role", "intake",
           "--password", PASSWORD)
     log = tmp_path / "access.log"
@@ -147,6 +162,8 @@ def test_gunicorn_and_workers_serve_a_fresh_production_database(deployment, tmp_
         check = flask(env, "check", check=False)  # while gunicorn boots: the machine has two cores
         assert check.returncode == 0, check.stdout + check.stderr
         assert "[error]" not in check.stdout
+        assert f"[ok]    数据库账号：应用账号 {app_login} 不是 audit_event 的所有者" in check.stdout
+        assert "[ok]    AUDIT_HMAC_KEYS：审计链以密钥 k1 签名" in check.stdout
         browser = Browser(port)
         health = _wait_healthy(browser, [web, *workers], time.monotonic() + 30)
         assert health["status"] == "ok"
@@ -177,6 +194,15 @@ def test_gunicorn_and_workers_serve_a_fresh_production_database(deployment, tmp_
         finally:
             engine.dispose()
         assert ip == "203.0.113.7"
+
+        # The workers checkpoint the chain outside the database; verify compares with the newest checkpoint.
+        checkpoints = Path(env["AUDIT_CHECKPOINT_DIR"])
+        deadline = time.monotonic() + 30
+        while not any(checkpoints.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert flask(env, "audit", "checkpoint").returncode == 0
+        verified = flask(env, "audit", "verify")
+        assert "对照检查点" in verified.stdout and "发现问题 0 处" in verified.stdout
     finally:
         for proc in (web, *workers):
             if proc.poll() is None:

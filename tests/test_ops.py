@@ -252,3 +252,67 @@ def test_the_app_refuses_to_start_with_a_short_audit_retention():
 
     with pytest.raises(RuntimeError, match="AUDIT_RETENTION_DAYS"):
         create_app(Short)
+
+
+GOOD_AUDIT_KEY = {"AUDIT_HMAC_KEYS": "k2026:" + "7c1e9a4b2d" * 4, "AUDIT_HMAC_KEY_ID": "k2026",
+                  "SECRET_KEY": GOOD_PRODUCTION["SECRET_KEY"]}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"AUDIT_HMAC_KEYS": None}, "未配置审计链密钥"),
+    ({"AUDIT_HMAC_KEYS": "dev:dev-only-audit-key-not-secret-0000000000", "AUDIT_HMAC_KEY_ID": "dev"}, "公开的开发/测试值"),
+    ({"AUDIT_HMAC_KEYS": "test:test-only-audit-key-not-secret-00000000", "AUDIT_HMAC_KEY_ID": "test"}, "公开的开发/测试值"),
+    ({"AUDIT_HMAC_KEYS": "k2026:short"}, "过短或不像随机值"),
+    ({"AUDIT_HMAC_KEYS": "k2026:" + "ab" * 20}, "过短或不像随机值"),
+    ({"AUDIT_HMAC_KEYS": "k2026:" + GOOD_PRODUCTION["SECRET_KEY"]}, "与 SECRET_KEY 相同"),
+    ({"AUDIT_HMAC_KEY_ID": "k2099"}, "不在已配置的审计密钥中"),
+])
+def test_production_needs_a_real_audit_key(change, message):
+    findings = ops.check_audit_keys({**GOOD_AUDIT_KEY, **change}, production=True)
+    assert [f.level for f in findings] == [ops.ERROR] and message in findings[0].message, findings
+
+
+def test_a_sound_audit_key_and_a_private_key_file(tmp_path):
+    assert [f.level for f in ops.check_audit_keys(GOOD_AUDIT_KEY, production=True)] == [ops.OK]
+    key_file = tmp_path / "audit-keys"
+    key_file.write_text("k2026:" + "7c1e9a4b2d" * 4 + "\n", encoding="utf-8")
+    key_file.chmod(0o644)
+    config = {"AUDIT_HMAC_KEY_FILE": str(key_file), "SECRET_KEY": "x"}
+    findings = ops.check_audit_keys(config, production=True)
+    assert [f.topic for f in findings if f.level == ops.ERROR] == ["AUDIT_HMAC_KEY_FILE"]
+    key_file.chmod(0o640)
+    assert [f.level for f in ops.check_audit_keys(config, production=True)] == [ops.OK]
+    # Outside production the development key is only a warning.
+    dev = ops.check_audit_keys({"AUDIT_HMAC_KEYS": "dev:dev-only-audit-key-not-secret-0000000000"}, production=False)
+    assert [f.level for f in dev] == [ops.WARN]
+
+
+def test_check_reports_the_checkpoint_directory_and_a_stale_checkpoint(app, tmp_path):
+    from datetime import datetime, timezone
+
+    from app.services import audit, audit_checkpoint
+
+    config = dict(app.config)
+    assert [f.level for f in ops.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": tmp_path / "none"},
+                                                         production=True)] == [ops.ERROR]
+    assert [f.level for f in ops.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": tmp_path / "none"},
+                                                         production=False)] == [ops.OK]  # the demo creates it
+    assert [f.level for f in ops.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": None},
+                                                         production=True)] == [ops.ERROR]
+    assert [f.level for f in ops.check_audit_checkpoints(config, production=True)] == [ops.OK]  # empty chain
+    audit.record("auth.login")
+    db.session.commit()
+    findings = ops.check_audit_checkpoints(config, production=True)
+    assert [f.level for f in findings] == [ops.WARN] and "还没有审计检查点" in findings[0].message
+    audit.write_checkpoint(at=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    assert [f.level for f in ops.check_audit_checkpoints(config, production=True)] == [ops.OK]  # nothing newer
+    audit.record("auth.login")
+    db.session.commit()
+    findings = ops.check_audit_checkpoints(config, production=True)
+    assert [f.level for f in findings] == [ops.WARN] and "worker 可能没在运行" in findings[0].message
+    audit.write_checkpoint()
+    assert [f.level for f in ops.check_audit_checkpoints(config, production=True)] == [ops.OK]
+    path = audit_checkpoint.files(Path(config["AUDIT_CHECKPOINT_DIR"]))[0]  # this month's; November's is older
+    path.write_text(path.read_text().replace('"count":2', '"count":9'))
+    findings = ops.check_audit_checkpoints(config, production=True)
+    assert ops.ERROR in [f.level for f in findings] and "校验码不符" in findings[0].message

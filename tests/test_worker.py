@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import json
 import os
 import signal
 import subprocess
@@ -150,7 +151,9 @@ def test_four_workers_fire_each_timer_exactly_once(due_timers):
 
 def test_killed_worker_loses_and_doubles_nothing(due_timers):
     url, files = due_timers
-    env = {**os.environ, "APP_ENV": "test", "TEST_DATABASE_URL": url, "FILE_STORE": str(files)}
+    checkpoints = files.parent / "audit-checkpoints"
+    env = {**os.environ, "APP_ENV": "test", "TEST_DATABASE_URL": url, "FILE_STORE": str(files),
+           "AUDIT_CHECKPOINT_DIR": str(checkpoints)}
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--once", "--at",
                (T0 + timedelta(days=30)).isoformat()]
     worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -169,6 +172,9 @@ def test_killed_worker_loses_and_doubles_nothing(due_timers):
     assert restarted.returncode == 0, restarted.stderr.decode()[-2000:]
     assert counts(url, files) == {"fired_events": CASES, "withdrawn": CASES, "withdraw_events": CASES,
                                   "pending": 0, "fired_jobs": CASES}
+    # After its sweep the restarted worker signed the audit chain's head: the kill left the chain whole.
+    lines = [json.loads(line) for path in checkpoints.iterdir() for line in path.read_text().splitlines()]
+    assert len(lines) == 1 and lines[0]["count"] > CASES, lines
 
 
 def _deliver_as_worker(args) -> int:

@@ -1,4 +1,4 @@
-"""Append-only, hash-chained audit log."""
+"""Append-only, keyed hash chain of audit events (app.services.audit)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -32,6 +32,8 @@ class AuditEvent(db.Model):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Which HMAC key sealed the row (migration 0010); NULL: a legacy row sealed with plain SHA-256 before it.
+    key_id: Mapped[str | None] = mapped_column(String(16))
 
 
 class AuditLogImmutable(RuntimeError):

@@ -62,6 +62,8 @@ ACTION_LABELS = {
     "audit.verify": _l("校验审计链"),
     "audit.archive": _l("归档审计日志被拒绝"),
     "audit.archived": _l("归档审计日志"),
+    "audit.checkpoint": _l("审计检查点"),
+    "db.grant": _l("授予数据库账号权限"),
 }
 # Families of actions for the prefix filter (new actions of a family are found without a code change).
 ACTION_PREFIXES = {

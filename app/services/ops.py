@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.security import check_password_hash
 
 from app.extensions import db
-from app.models import (MESSAGE_IS_PENDING, TIMER_IS_PENDING, OutboxMessage, ProcessDefinition, TimerJob, Unit,
-                        User)
+from app.models import (MESSAGE_IS_PENDING, TIMER_IS_PENDING, AuditEvent, OutboxMessage, ProcessDefinition, TimerJob,
+                        Unit, User)
 from app.services import audit, clock
 
 OK, WARN, ERROR = "ok", "warn", "error"
@@ -295,6 +295,163 @@ def check_demo_passwords(password: str, *, production: bool) -> list[Finding]:
                     f"{len(holders)} 个启用的账号仍使用公开的演示口令：{names}。请修改口令或停用这些账号。")]
 
 
+def check_audit_keys(config: Mapping, *, production: bool) -> list[Finding]:
+    """Check the audit chain's HMAC keys: configured, the current one random and not a published default."""
+    from app.services.audit_keys import MIN_KEY_LENGTH as MIN_AUDIT_KEY, KeyringError, is_dev_key, load_keyring
+
+    severe = ERROR if production else WARN
+    try:
+        ring = load_keyring(config)
+    except KeyringError as exc:
+        return [Finding(ERROR, "AUDIT_HMAC_KEYS", str(exc))]
+    if ring is None:
+        return [Finding(ERROR, "AUDIT_HMAC_KEYS", "未配置审计链密钥：请设置 AUDIT_HMAC_KEYS 或 AUDIT_HMAC_KEY_FILE"
+                                                  "（见 docs/deployment.md §13）。")]
+    secret = ring.secrets[ring.current]
+    found = []
+    if is_dev_key(secret):
+        found.append(Finding(severe, "AUDIT_HMAC_KEYS", f"审计链密钥 {ring.current} 是公开的开发/测试值：任何能写数据库的人"
+                                                       "都能重算审计链。请生成新密钥（docs/deployment.md §13）。"))
+    elif len(secret) < MIN_AUDIT_KEY or len(set(secret)) < 10:
+        found.append(Finding(severe, "AUDIT_HMAC_KEYS",
+                             f"审计链密钥 {ring.current} 过短或不像随机值（至少 {MIN_AUDIT_KEY} 个随机字符，"
+                             "如 python3 -c 'import secrets; print(secrets.token_hex(32))'）。"))
+    if secret == str(config.get("SECRET_KEY") or ""):
+        found.append(Finding(severe, "AUDIT_HMAC_KEYS", "审计链密钥与 SECRET_KEY 相同：请使用单独的密钥。"))
+    key_file = config.get("AUDIT_HMAC_KEY_FILE")
+    if key_file and Path(key_file).exists() and Path(key_file).stat().st_mode & 0o007:
+        found.append(Finding(severe, "AUDIT_HMAC_KEY_FILE", f"密钥文件 {key_file} 对其他用户可读：请 chmod 0640（属 root:xinyong）。"))
+    if not found:
+        found.append(Finding(OK, "AUDIT_HMAC_KEYS", f"审计链以密钥 {ring.current} 签名（共配置 {len(ring.secrets)} 个密钥）。"))
+    return found
+
+
+def check_audit_checkpoints(config: Mapping, *, production: bool, now: datetime | None = None) -> list[Finding]:
+    """Check the checkpoint directory and that the worker keeps writing valid checkpoints."""
+    from app.services import audit_checkpoint
+    from app.services.audit_keys import KeyringError, keyring
+
+    severe = ERROR if production else WARN
+    folder = config.get("AUDIT_CHECKPOINT_DIR")
+    if not folder:
+        return [Finding(severe, "AUDIT_CHECKPOINT_DIR", "未配置审计检查点目录：删除最新审计事件将无从发现。")]
+    folder = Path(folder)
+    if not folder.is_dir():
+        if not production:  # the demo's var/audit-checkpoints appears with the first checkpoint
+            return [Finding(OK, "AUDIT_CHECKPOINT_DIR", f"审计检查点目录 {folder} 将在写第一个检查点时创建。")]
+        return [Finding(ERROR, "AUDIT_CHECKPOINT_DIR", f"审计检查点目录 {folder} 不存在：请创建并交给运行应用的系统用户。")]
+    if not probe_writable(folder):
+        return [Finding(ERROR, "AUDIT_CHECKPOINT_DIR", f"审计检查点目录 {folder} 不可写：worker 无法写检查点。")]
+    try:
+        ring = keyring()
+    except KeyringError as exc:
+        return [Finding(ERROR, "AUDIT_CHECKPOINT_DIR", str(exc))]
+    newest, problems = audit_checkpoint.newest(folder, ring)
+    found = [Finding(ERROR, "审计检查点", problem) for problem in problems[:5]]
+    head = db.session.scalar(select(func.max(AuditEvent.id))) or 0
+    instant = now or datetime.now(timezone.utc)
+    if newest is None:
+        if head:
+            found.append(Finding(WARN, "审计检查点", f"{folder} 中还没有审计检查点：请确认 worker 在运行，或运行 "
+                                                    "flask --app wsgi audit checkpoint。"))
+    elif (head > newest.head_id
+          and (instant - newest.at).total_seconds() > 3 * int(config.get("AUDIT_CHECKPOINT_INTERVAL", 300))):
+        found.append(Finding(WARN, "审计检查点", f"最近的审计检查点写于 {newest.at:%Y-%m-%d %H:%M} UTC，之后已有新事件："
+                                                "worker 可能没在运行，或检查点被拒绝（见审计日志 audit.checkpoint）。"))
+    if not found:
+        where = f"最近一个到事件 {newest.head_id}，{newest.at:%Y-%m-%d %H:%M} UTC" if newest else "尚无事件"
+        found.append(Finding(OK, "审计检查点", f"{folder}：{where}。"))
+    return found
+
+
+def check_database_roles(*, production: bool) -> list[Finding]:
+    """PostgreSQL: the app's login must not own audit_event nor be able to change it; triggers and function exist."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return []
+    severe = ERROR if production else WARN
+    row = db.session.execute(text(
+        "SELECT current_user, r.rolsuper, pg_get_userbyid(c.relowner), "
+        "has_table_privilege(current_user, c.oid, 'UPDATE'), has_table_privilege(current_user, c.oid, 'DELETE'), "
+        "has_table_privilege(current_user, c.oid, 'TRUNCATE'), "
+        "(SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgenabled IN ('O', 'A') "
+        "  AND t.tgname IN ('audit_event_append_only', 'audit_event_no_truncate')), "
+        "(SELECT p.prosecdef FROM pg_proc p WHERE p.oid = to_regprocedure('audit_event_archive(bigint,bigint)')), "
+        "CASE WHEN to_regprocedure('audit_event_archive(bigint,bigint)') IS NULL THEN false ELSE "
+        "  has_function_privilege(current_user, to_regprocedure('audit_event_archive(bigint,bigint)'), 'EXECUTE') END "
+        "FROM pg_roles r, pg_class c WHERE r.rolname = current_user AND c.oid = to_regclass('audit_event')"
+    )).first()
+    if row is None:
+        return [Finding(ERROR, "数据库账号", "找不到 audit_event 表。")]
+    login, superuser, owner, can_update, can_delete, can_truncate, triggers, secdef, can_archive = row
+    found = []
+    guide = "请按 docs/deployment.md §4 让应用使用只有读写权限的账号（所有者账号只用于迁移）。"
+    if superuser:
+        found.append(Finding(severe, "数据库账号", f"应用以超级用户 {login} 连接数据库：能绕过审计日志的一切保护。{guide}"))
+    if login == owner:
+        found.append(Finding(severe, "数据库账号", f"应用的数据库账号 {login} 是 audit_event 表的所有者：能关闭触发器、"
+                                                 f"改写或清空审计日志。{guide}"))
+    elif can_update or can_delete or can_truncate:
+        rights = "/".join(name for name, held in (("UPDATE", can_update), ("DELETE", can_delete),
+                                                  ("TRUNCATE", can_truncate)) if held)
+        found.append(Finding(severe, "数据库账号", f"应用的数据库账号 {login} 对 audit_event 有 {rights} 权限：请以所有者账号运行 "
+                                                 f"flask --app wsgi grant-app {login} 收回。"))
+    if triggers != 2:
+        found.append(Finding(ERROR, "数据库账号", "audit_event 的只追加触发器缺失或被停用（迁移 0009/0010）。"))
+    if not secdef:
+        found.append(Finding(ERROR, "数据库账号", "归档函数 audit_event_archive 缺失或不是 SECURITY DEFINER（迁移 0010）。"))
+    elif not can_archive and login != owner:
+        found.append(Finding(WARN, "数据库账号", f"数据库账号 {login} 不能执行 audit_event_archive：flask audit archive 将失败，"
+                                               f"请以所有者账号运行 flask --app wsgi grant-app {login}。"))
+    if not found:
+        found.append(Finding(OK, "数据库账号", f"应用账号 {login} 不是 audit_event 的所有者（{owner}），只能追加审计事件。"))
+    return found
+
+
+APP_TABLE_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def grant_app_privileges(role: str) -> list[str]:
+    """PostgreSQL, run as the tables' owner: give the app's login what it needs and no more (idempotent).
+
+    Every table read/write, except audit_event (SELECT and INSERT only) and alembic_version (SELECT); sequences;
+    the archive function; the same for tables later migrations create. Returns the statements run.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        raise ValueError("grant-app 只适用于 PostgreSQL。")
+    facts = db.session.execute(text(
+        "SELECT current_user, pg_get_userbyid(c.relowner), (SELECT rolsuper FROM pg_roles WHERE rolname = :role), "
+        "current_database(), to_regprocedure('audit_event_archive(bigint,bigint)') IS NOT NULL "
+        "FROM pg_class c WHERE c.oid = to_regclass('audit_event')"), {"role": role}).first()
+    if facts is None or not facts[4]:
+        raise ValueError("数据库不是最新迁移（缺少 audit_event 或归档函数）：请先以所有者账号运行 flask --app wsgi db upgrade。")
+    login, owner, role_superuser, database, _function = facts
+    if role_superuser is None:
+        raise ValueError(f"数据库角色 {role} 不存在：请先由数据库管理员创建（docs/deployment.md §4）。")
+    if role in (owner, login):
+        raise ValueError(f"{role} 是表的所有者或当前账号：应用必须使用另一个账号。")
+    if role_superuser:
+        raise ValueError(f"{role} 是超级用户：应用不得以超级用户连接。")
+    who = _quote_ident(role)
+    statements = [
+        f"GRANT CONNECT ON DATABASE {_quote_ident(database)} TO {who}",
+        f"GRANT USAGE ON SCHEMA public TO {who}",
+        f"GRANT {APP_TABLE_PRIVILEGES} ON ALL TABLES IN SCHEMA public TO {who}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON audit_event FROM {who}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {who}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {who}",
+        f"GRANT EXECUTE ON FUNCTION audit_event_archive(bigint, bigint) TO {who}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {APP_TABLE_PRIVILEGES} ON TABLES TO {who}",
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {who}",
+    ]
+    for statement in statements:
+        db.session.execute(text(statement))
+    return statements
+
+
 def run_checks(app: Flask, *, passwords: bool = True) -> list[Finding]:
     """Run every check against the app's configuration and environment (read-only)."""
     from app.services.demo import DEMO_PASSWORD
@@ -305,9 +462,12 @@ def run_checks(app: Flask, *, passwords: bool = True) -> list[Finding]:
     found += check_file_store(Path(config["FILE_STORE"]), Path(app.static_folder), Path(app.root_path).parent,
                               production=prod)
     found += check_fonts(config)
+    found += check_audit_keys(config, production=prod)
     current, database = check_database()
     found += database
     if current:  # the models match the schema only at the newest migration
+        found += check_database_roles(production=prod)
+        found += check_audit_checkpoints(config, production=prod)
         found += check_processes(Path(app.root_path).parent / "processes")
         if passwords:
             found += check_demo_passwords(DEMO_PASSWORD, production=prod)
@@ -492,6 +652,8 @@ def create_backup(root: Path, *, keep: int | None = None, label: datetime | None
     try:
         result = BackupResult(path=final)
         engine = db.engine
+        # Before the snapshot: every audit checkpoint written by then describes a head the dump contains.
+        snapshot_at = datetime.now(timezone.utc)
         if engine.dialect.name == "postgresql":
             dump_name = "database.dump"
             info = _dump_postgresql(engine, work / dump_name)
@@ -511,7 +673,8 @@ def create_backup(root: Path, *, keep: int | None = None, label: datetime | None
                 result.problems.append(f"附件 {attachment_id} 的文件与数据库登记的哈希不符")
         result.problems += [f"文书 {i} 的 PDF 与数据库登记的哈希不符" for i in info["letters_bad"]]
         manifest = {
-            "format": 1, "created_at": datetime.now(timezone.utc).isoformat(), "database_kind": engine.dialect.name,
+            "format": 1, "created_at": datetime.now(timezone.utc).isoformat(), "snapshot_at": snapshot_at.isoformat(),
+            "database_kind": engine.dialect.name,
             "database_file": dump_name, "files_tar": "files.tar", "database": info, "files": files,
             "problems_at_backup": result.problems,
         }
@@ -717,7 +880,11 @@ def _verify_restored(url: str, files_dir: Path, manifest: dict, report: DrillRep
                          and len(found["letters"]) == len(expected["letters"]),
                          f"文书：{len(found['letters'])} 份 PDF 与登记的哈希核对，不符 {len(found['letters_bad'])}，"
                          f"与清单不同 {len(letters_changed)}")
-            checked, problems = audit.verify_chain()
+            # Compared with the newest checkpoint taken before the dump's snapshot (older backups: the chain alone).
+            snapshot_at = manifest.get("snapshot_at")
+            checked, problems = audit.verify_chain(
+                checkpoints=snapshot_at is not None,
+                checkpoint_before=datetime.fromisoformat(snapshot_at) if snapshot_at else None)
             report.check(not problems, f"审计哈希链：已校验 {checked} 条，问题 {len(problems)} 处"
                                        + (f"（{problems[0]}）" if problems else ""))
         finally:

@@ -1,15 +1,18 @@
-"""The worker's sweep: fire due BPMN timers exactly once, then deliver due outbox messages."""
+"""The worker's sweep: fire due BPMN timers exactly once, then deliver due outbox messages; audit checkpoints."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import TIMER_IS_PENDING, ProcessInstance, TimerJob
-from app.services import outbox, process
+from app.services import audit, audit_checkpoint, outbox, process
 from app.services.clock import now
+from app.services.errors import ServiceError
 from app.services.faults import fault_point
 
 log = logging.getLogger(__name__)
@@ -98,3 +101,39 @@ def sweep(limit: int = 500) -> SweepResult:
     deliver_outbox(limit, result)
     db.session.remove()  # end every transaction before the worker sleeps (SQLite write lock)
     return result
+
+
+def audit_checkpoint_once() -> bool:
+    """Write a keyed checkpoint of the audit chain's head; a refusal is logged and audited, never raised."""
+    if audit_checkpoint.directory() is None:
+        return False
+    try:
+        audit.write_checkpoint()
+        return True
+    except ServiceError as exc:
+        db.session.rollback()
+        log.error("audit checkpoint refused (%s): %s", exc.code, exc.message)
+        audit.record(audit.CHECKPOINT, outcome="failure", details={"code": exc.code, "problem": exc.message[:500]})
+        db.session.commit()
+        return False
+    finally:
+        db.session.remove()  # read-only otherwise; end the transaction before the worker sleeps
+
+
+class CheckpointSchedule:
+    """Run `audit_checkpoint_once` at the first sweep and then every `interval` seconds (AUDIT_CHECKPOINT_INTERVAL)."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic,
+                 action: Callable[[], bool] = audit_checkpoint_once):
+        self.interval = interval
+        self.clock = clock
+        self.action = action
+        self.next_at: float | None = None
+
+    def run_if_due(self) -> bool | None:
+        """Run the checkpoint when due; return its outcome, or None when it was not due."""
+        moment = self.clock()
+        if self.next_at is not None and moment < self.next_at:
+            return None
+        self.next_at = moment + self.interval
+        return self.action()

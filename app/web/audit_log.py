@@ -120,7 +120,9 @@ def verify():
         abort(400)
     up_to = request.form.get("up_to", "")
     up_to_id = int(up_to) if up_to.isdigit() else None
-    checked, problems = audit.verify_chain(up_to=up_to_id)
+    result = audit.verify(up_to=up_to_id)
+    checked, problems = result.checked, result.problems
+    checkpoint = result.checkpoint
     anchor = audit.latest_anchor()
     anchor_details = dict(anchor.details) if anchor is not None else None
     audit.record("audit.verify", outcome="failure" if problems else "success",
@@ -129,7 +131,7 @@ def verify():
     db.session.commit()
     return render_template("audit/verify.html", checked=checked, problems=problems[:SHOWN_PROBLEMS],
                            more=max(0, len(problems) - SHOWN_PROBLEMS), total_problems=len(problems),
-                           up_to=up_to_id, anchor=anchor_details,
+                           up_to=up_to_id, anchor=anchor_details, checkpoint=checkpoint,
                            back=url_for("audit.event", event_id=up_to_id) if up_to_id else url_for("audit.search"))
 
 
