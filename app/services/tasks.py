@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select
 from app.extensions import db
 from app.models import (CASE_TYPES, TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, SavedFilter, Unit, User,
                         UserRole)
-from app.services import access, calendar, workdays
+from app.services import access, audit, calendar, workdays
 from app.services.clock import now
 from app.services.ids import is_object_id
 
@@ -302,6 +302,8 @@ def save_filter(user: User, name: str, params: dict, shared: bool) -> SavedFilte
     row = SavedFilter(owner_id=user.id, name=name, params=clean, shared=bool(shared))
     db.session.add(row)
     db.session.flush()
+    audit.record("filter.save", object_type="saved_filter", object_id=row.id,
+                 details={"name": name, "shared": row.shared, "params": clean})
     return row
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 import hashlib
 
-from flask import Blueprint, flash, render_template, request
+from flask import Blueprint, current_app, flash, render_template, request, send_from_directory
 
 from app.extensions import db
 from app.models import CATEGORIES, SEVERITIES
@@ -14,6 +14,13 @@ from app.services.publication import mask_name
 from app.services import letters
 
 bp = Blueprint("public", __name__)
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """The site icon where browsers look for it by themselves (the pages also link it)."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon",
+                               max_age=7 * 24 * 3600)
 
 
 @bp.route("/public")
