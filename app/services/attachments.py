@@ -112,9 +112,9 @@ def may_upload(user: User, case: Case) -> bool:
 def upload_limits() -> dict:
     """The limits the upload forms state (the same numbers store_attachment enforces)."""
     config = current_app.config
-    return {"file_mb": _megabytes(config["MAX_FILE_BYTES"]), "case_files": config["MAX_FILES_PER_CASE"],
-            "case_mb": _megabytes(config["MAX_BYTES_PER_CASE"]), "per_request": config["MAX_FILES_PER_REQUEST"],
-            "request_mb": _megabytes(config["MAX_FILE_BYTES"] * config["MAX_FILES_PER_REQUEST"]),
+    return {"file_size": size_label(config["MAX_FILE_BYTES"]), "case_files": config["MAX_FILES_PER_CASE"],
+            "case_size": size_label(config["MAX_BYTES_PER_CASE"]), "per_request": config["MAX_FILES_PER_REQUEST"],
+            "request_size": size_label(config["MAX_FILE_BYTES"] * config["MAX_FILES_PER_REQUEST"]),
             "draft_days": config["DRAFT_PURGE_AFTER_DAYS"]}
 
 
@@ -123,10 +123,13 @@ def _path(attachment_id: str) -> Path:
     return root / "attachments" / attachment_id[:2] / attachment_id
 
 
-def _megabytes(size: int, *, up: bool = False) -> str:
-    """Bytes as MB with one decimal; `up` rounds up, so a file just over a limit never reads as equal to it."""
-    tenths = size * 10 / (1024 * 1024)
-    return f"{(math.ceil(tenths) if up else round(tenths)) / 10:.1f}".removesuffix(".0")
+def size_label(size: int, *, up: bool = False) -> str:
+    """Bytes as "20 MB" or "4.5 KB" (one decimal at most); `up` rounds up, so a file just over a limit never
+    reads as equal to it."""
+    unit, name = (1024 * 1024, "MB") if size >= 1024 * 1024 else (1024, "KB")
+    tenths = size * 10 / unit
+    value = f"{(math.ceil(tenths) if up else round(tenths)) / 10:.1f}".removesuffix(".0")
+    return f"{value} {name}"
 
 
 def _read_at_most(source: bytes | BinaryIO, limit: int) -> tuple[bytes, int]:
@@ -166,8 +169,8 @@ def store_attachment(user: User, case: Case, kind: str, filename: str, data: byt
     if not data:
         raise refused(_("文件“%(name)s”为空。", name=name), "empty", _("请选择文件。"), size=0)
     if size > limit:
-        raise refused(_("文件“%(name)s”大小为 %(size)s MB，超过单个文件 %(mb)s MB 的上限，未接收。", name=name,
-                        size=_megabytes(size, up=True), mb=_megabytes(limit)), "too_large", _("文件过大。"), size=size)
+        raise refused(_("文件“%(name)s”大小为 %(size)s，超过单个文件 %(limit)s 的上限，未接收。", name=name,
+                        size=size_label(size, up=True), limit=size_label(limit)), "too_large", _("文件过大。"), size=size)
     try:
         content_type = sniff_type(data[:16], data, max_zip_entries=config["MAX_ZIP_ENTRIES"])
     except TooManyEntries:
@@ -215,8 +218,8 @@ def _check_case_caps(case: Case, name: str, size: int, content_type: str, refuse
                         max=config["MAX_FILES_PER_CASE"], name=name),
                       "too_many_files", _("材料数量已达上限。"), **details)
     if total + size > config["MAX_BYTES_PER_CASE"]:
-        raise refused(_("本办件材料合计将达 %(total)s MB，超过每个办件 %(max)s MB 的上限，文件“%(name)s”未接收。",
-                        total=_megabytes(total + size, up=True), max=_megabytes(config["MAX_BYTES_PER_CASE"]),
+        raise refused(_("本办件材料合计将达 %(total)s，超过每个办件 %(limit)s 的上限，文件“%(name)s”未接收。",
+                        total=size_label(total + size, up=True), limit=size_label(config["MAX_BYTES_PER_CASE"]),
                         name=name), "case_too_large", _("材料合计过大。"), **details)
 
 

@@ -239,11 +239,12 @@ def _refusals(response) -> list[tuple[str, str, str, dict]]:
 
 def too_large_message() -> str:
     """What a refused over-large request says: the limits the upload forms state."""
-    config = current_app.config
-    return _("本次提交的内容合计超过 %(request_mb)s MB，未被接收，也未保存任何内容。每个文件不超过 %(file_mb)s MB，一次最多提交 "
-             "%(per_request)s 个这样大小的文件；文件较多时请分几次上传。",
-             request_mb=config["MAX_FILE_BYTES"] * config["MAX_FILES_PER_REQUEST"] // (1024 * 1024),
-             file_mb=config["MAX_FILE_BYTES"] // (1024 * 1024), per_request=config["MAX_FILES_PER_REQUEST"])
+    from app.services.attachments import upload_limits
+
+    limits = upload_limits()
+    return _("本次提交的内容合计超过 %(request_size)s，未被接收，也未保存任何内容。每个文件不超过 %(file_size)s，一次最多提交 "
+             "%(per_request)s 个这样大小的文件；文件较多时请分几次上传。", request_size=limits["request_size"],
+             file_size=limits["file_size"], per_request=limits["per_request"])
 
 
 def _error_page(status: int, message: str):
