@@ -94,7 +94,8 @@ def register_web(app: Flask) -> None:
         if entries:
             try:
                 db.session.rollback()  # views commit what they keep; anything still pending belongs to the refusal
-                bind_actor()  # a CSRF or size refusal comes before the request's own before_request functions
+                if audit.current_actor() is audit.SYSTEM:  # refused (CSRF, size) before the request bound its actor
+                    bind_actor()
                 for action, object_type, object_id, details in entries:
                     audit.record(action, outcome="denied", object_type=object_type, object_id=object_id,
                                  details=details)
@@ -105,8 +106,9 @@ def register_web(app: Flask) -> None:
         return response
 
     @app.teardown_request
-    def stop_watching(exc):
+    def end_request_context(exc):
         errors.stop_watching()
+        audit.unbind_actor()
 
     @app.after_request
     def security_headers(response):
