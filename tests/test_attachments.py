@@ -142,6 +142,9 @@ def test_a_21_mb_scan_in_an_objection_is_refused_by_name_and_nothing_is_kept(web
     (event,) = refusals()
     assert event.details["filename"] == "超大扫描件.pdf" and event.details["size"] == 21 * MB
     assert event.username == "applicant1"
+    # The refused application's case was rolled back: the event names the page, not an id a later case may get.
+    assert event.object_type == "route" and event.object_id == f"/portal/records/{record.id}"
+    assert event.details["case_id"] is None
 
 
 def test_the_forms_state_the_limits_they_enforce(web, seeded, draft):

@@ -1,9 +1,8 @@
 """Web UI: blueprints, request context for audit, security headers, error pages."""
 from __future__ import annotations
 
-import re
-
 import logging
+import re
 
 from flask import Flask, abort, current_app, g, render_template, request
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
@@ -12,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
 
 from app.extensions import db, login_manager
+from app.models import Case
 from app.services import audit, clock, errors
 from app.services import auth as auth_service
 from app.services.errors import ServiceError
@@ -97,6 +97,10 @@ def register_web(app: Flask) -> None:
                 if audit.current_actor() is audit.SYSTEM:  # refused (CSRF, size) before the request bound its actor
                     bind_actor()
                 for action, object_type, object_id, details in entries:
+                    if object_type == "case" and db.session.get(Case, object_id) is None:
+                        # The refusal undid the case itself (an application filed with a bad file): its id may be
+                        # given to the next case, so the event must not point at it.
+                        object_type, object_id, details = "route", request.path[:64], {**details, "case_id": None}
                     audit.record(action, outcome="denied", object_type=object_type, object_id=object_id,
                                  details=details)
                 db.session.commit()
