@@ -21,8 +21,20 @@ class Config:
     DATA_DIR = Path(_env("DATA_DIR", str(BASE_DIR / "var")))
     # Evidence files and issued letters live outside the web root under generated ids.
     FILE_STORE = Path(_env("FILE_STORE", str(BASE_DIR / "var" / "files")))
-    MAX_CONTENT_LENGTH = int(_env("MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
+    # Upload limits (the forms say the same): each file, each case's files together, and one request. The request
+    # limit lets one form carry MAX_FILES_PER_REQUEST full-size files; Werkzeug answers it (413) before reading the
+    # body, and each file is then checked against MAX_FILE_BYTES, the case against the two case caps.
+    MAX_FILE_BYTES = int(_env("MAX_FILE_BYTES", _env("MAX_UPLOAD_BYTES", str(20 * 1024 * 1024))))
+    MAX_FILES_PER_REQUEST = int(_env("MAX_FILES_PER_REQUEST", "5"))
+    MAX_FILES_PER_CASE = int(_env("MAX_FILES_PER_CASE", "30"))
+    MAX_BYTES_PER_CASE = int(_env("MAX_BYTES_PER_CASE", str(200 * 1024 * 1024)))
+    FORM_OVERHEAD_BYTES = 1024 * 1024  # multipart boundaries, part headers and the text fields of the form
+    MAX_CONTENT_LENGTH = MAX_FILE_BYTES * MAX_FILES_PER_REQUEST + FORM_OVERHEAD_BYTES
     ALLOWED_UPLOAD_TYPES = ("application/pdf", "image/jpeg", "image/png", "application/ofd")
+    # An OFD is a ZIP: its type check reads at most this many directory entries (real OFDs hold a few hundred).
+    MAX_ZIP_ENTRIES = int(_env("MAX_ZIP_ENTRIES", "10000"))
+    # Drafts never submitted are deleted with their files after this many days without a change (the worker).
+    DRAFT_PURGE_AFTER_DAYS = int(_env("DRAFT_PURGE_AFTER_DAYS", "30"))
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

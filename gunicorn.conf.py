@@ -21,7 +21,7 @@ keepalive = 5
 # Recycle workers now and then so memory held by WeasyPrint/fontTools caches cannot grow without bound.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = 200
-# Refuse absurd request lines and header blocks before Flask sees them (uploads are limited by MAX_UPLOAD_BYTES).
+# Refuse absurd request lines and header blocks before Flask sees them (uploads: MAX_FILE_BYTES per file, MAX_CONTENT_LENGTH per request, config.py).
 limit_request_line = 8190
 limit_request_fields = 100
 

@@ -27,6 +27,8 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
         # QUALITY.md §3 / GB/T 22239-2019: audit records are kept at least six months.
         raise RuntimeError("AUDIT_RETENTION_DAYS must be at least 183 (audit records are kept ≥ 6 months)")
     _check_audit_keys(app)
+    if int(app.config.get("DRAFT_PURGE_AFTER_DAYS", 30)) < 1:
+        raise RuntimeError("DRAFT_PURGE_AFTER_DAYS must be at least 1 (drafts are kept that many days)")
     _configure_database(app)
 
     db.init_app(app)

@@ -97,6 +97,8 @@ def register_cli(app: Flask) -> None:
             if result.fired or result.delivered or result.failed or result.timer_errors:
                 click.echo(f"计时器触发 {result.fired}，出错 {result.timer_errors}；消息送达 {result.delivered}，"
                            f"待重试 {result.retried}，失败 {result.failed}")
+            if result.purged_drafts or result.purge_errors:
+                click.echo(f"清理逾期未提交的草稿 {result.purged_drafts} 件，出错 {result.purge_errors}")
             if once:
                 break
             time.sleep(interval)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent
@@ -84,7 +84,11 @@ def test_pdf_preview_is_inline_and_audited(api, web):
     client = web("applicant1")
     page = client.get(f"/cases/{case['id']}").get_data(as_text=True)
     preview_url = f"/cases/attachments/{attachment['id']}/preview"
-    assert re.search(rf'<iframe src="{preview_url}" title="[^"]+" class="pdf-preview"></iframe>', page)  # in the page
+    # In the page, loaded only when its <details> is opened (js/attachment-preview.js sets the frame's src).
+    assert re.search(rf'<details class="attachment-preview" data-preview-src="{preview_url}"\s+'
+                     rf'data-preview-kind="pdf" data-preview-title="[^"]+">', page)
+    assert '<script src="/static/js/attachment-preview.js" defer></script>' in page
+    assert "<iframe" not in page and f' src="{preview_url}"' not in page  # nothing the browser fetches by itself
 
     response = client.get(preview_url)
     assert response.status_code == 200
@@ -97,6 +101,28 @@ def test_pdf_preview_is_inline_and_audited(api, web):
     assert client.get(f"/cases/{case['id']}").headers["X-Frame-Options"] == "DENY"
     audited = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "attachment.preview")).all()
     assert [a.object_id for a in audited] == [attachment["id"]]
+
+
+def test_viewing_a_case_loads_no_preview(api, web):
+    """A case with many files: the page itself fetches none of them (each preview loads when it is opened)."""
+    case_id = draft_case(api)
+    for n in range(12):
+        upload(api, case_id, PDF_BYTES if n % 2 else PNG_BYTES, f"材料{n}.{'pdf' if n % 2 else 'png'}")
+    client = web("applicant1")
+    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert page.count("data-preview-src=") == 12
+    fetched = re.findall(r'<(?:img|iframe|embed|object)\b[^>]*>', page)
+    assert not [tag for tag in fetched if "/preview" in tag], fetched
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.action == "attachment.preview")) == 0
+
+
+def test_the_preview_script_is_served_and_builds_elements_without_markup(seeded):
+    response = seeded.test_client().get("/static/js/attachment-preview.js")
+    script = response.get_data(as_text=True)
+    response.close()
+    assert response.status_code == 200
+    assert "innerHTML" not in script and "dataset.previewSrc" in script and "'toggle'" in script
 
 
 def test_download_stays_an_attachment(api, web):
@@ -116,8 +142,9 @@ def test_image_preview_is_shown_in_the_page(api, web):
     attachment_id = upload(api, case_id, PNG_BYTES, "现场照片.png")
     client = web("applicant1")
     page = client.get(f"/cases/{case_id}").get_data(as_text=True)
-    assert re.search(rf'<details class="attachment-preview"><summary>预览</summary>'
-                     rf'<img src="/cases/attachments/{attachment_id}/preview"', page)
+    assert re.search(rf'<details class="attachment-preview" data-preview-src="/cases/attachments/{attachment_id}/preview"'
+                     rf'\s+data-preview-kind="image" data-preview-title="现场照片.png">\s*<summary>预览</summary>', page)
+    assert "<img" not in page
     response = client.get(f"/cases/attachments/{attachment_id}/preview")
     assert response.status_code == 200 and response.mimetype == "image/png"
     assert response.headers["Content-Disposition"].startswith("inline;")

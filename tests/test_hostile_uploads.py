@@ -157,7 +157,8 @@ def test_oversized_body_is_refused_before_it_is_read_by_the_api(app, draft):
 def test_oversized_body_is_refused_before_it_is_read_by_the_pages(app, seeded, path):
     response, trap = _oversized_post(app, path)
     assert response.status_code == 413
-    assert "上传内容超过大小上限" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "本次提交的内容合计超过 100 MB，未被接收" in page and "每个文件不超过 20 MB" in page
     assert trap.read_bytes == 0
 
 

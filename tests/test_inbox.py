@@ -149,7 +149,7 @@ def test_shared_filters_stay_in_the_unit_and_role(web, users, username, unit, ro
 
     client = web("intake1")
     client.post("/tasks/filters", {"name": "修复件", "process": "repair", "shared": "1"}, form_page="/tasks/inbox")
-    saved = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "inbox.filter_saved"))
+    saved = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "filter.save"))
     assert saved is not None and saved.username == "intake1" and saved.details["shared"] is True
     unit_id = users["intake1"].unit_id if unit == "office" else users["applicant2"].unit_id
     viewer = create_user(username, username, unit_id, roles, "Xinyong@2026")

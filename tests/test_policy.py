@@ -115,6 +115,12 @@ def test_anonymous_is_sent_to_login_or_refused_everywhere_but_public_routes(seed
 
 def test_public_routes_need_no_account(seeded):
     client = seeded.test_client()
-    for path in ("/public", "/public/records", "/public/progress", "/login", "/api/v1/openapi.json"):
+    for path in ("/public", "/public/records", "/public/progress", "/login", "/api/v1/openapi.json", "/favicon.ico"):
         fresh_g()
         assert client.get(path).status_code == 200, path
+
+
+def test_assets_are_public_rows():
+    """What browsers fetch by themselves must not need an account (a 302 to /login for an icon is noise)."""
+    for endpoint in policy.ASSETS:
+        assert policy.is_public(endpoint), endpoint

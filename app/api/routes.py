@@ -20,7 +20,7 @@ from app.services import (
 from app.services.errors import Invalid, NotFound, ServiceError
 from app.services.ids import MAX_ID, object_id
 from app.services.taskforms import form_for
-from app.web import policy
+from app.web import policy, too_large_message
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -44,13 +44,16 @@ def service_error(exc: ServiceError):
     db.session.rollback()
     if exc.status in (403, 404) and g.get("api_user") is not None:
         _audit_denial(exc.status, exc.code)
+        exc.audited = True  # the web layer's refusal audit skips it (app.web.audit_refusals)
     return _error(exc.status, exc.code, exc.message, exc.fields)
 
 
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
     db.session.rollback()
-    messages = {404: "未找到该对象，或您无权查看。", 405: "不支持该请求方法。", 413: "上传内容超过大小上限。",
+    if exc.code == 413:
+        return _error(413, "413", too_large_message())
+    messages = {404: "未找到该对象，或您无权查看。", 405: "不支持该请求方法。",
                 400: "请求格式不正确。", 401: "请先获取令牌。"}
     return _error(exc.code or 500, str(exc.code), messages.get(exc.code, exc.description or "请求无效。"))
 
@@ -227,12 +230,13 @@ def add_attachment(case_id: int):
     if case.applicant_unit_id != g.api_user.unit_id:
         raise NotFound()
     if not attachments.may_upload(g.api_user, case):
-        raise Invalid("该办件当前不接受补充材料。", code="closed_for_uploads")
+        raise Invalid("该办件当前不接受补充材料。", code="closed_for_uploads", audit_action="upload.refused",
+                      audit_details={"case_id": case.id})
     upload = request.files.get("file")
     if upload is None:
         raise Invalid("请以 multipart 字段 file 上传文件。", fields={"file": "必填"})
     row = attachments.store_attachment(g.api_user, case, request.form.get("kind", "evidence"), upload.filename or "",
-                                       upload.read())
+                                       upload.stream)
     db.session.commit()
     return jsonify({"id": row.id, "kind": row.kind, "name": row.display_name, "content_type": row.content_type,
                     "size": row.size, "sha256": row.sha256}), 201

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
+from flask import current_app
 from flask_babel import gettext as _
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
-from app.models import Attachment, Case, CreditRecord, User
-from app.services import access, calendar, letters, locks, rules, sequences
+from app.models import Attachment, Case, CaseEvent, CreditRecord, User
+from app.services import access, attachments, audit, calendar, letters, locks, rules, sequences
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid
 from app.services.process import completion_hook, start_process
@@ -95,3 +97,41 @@ def request_supplement(case: Case, user: User, values: dict) -> dict:
 def _supplied(case: Case, user: User, values: dict) -> dict:
     change_case_status(case, "in_progress", user_id=user.id, reason="已补正材料", step="supplement_materials")
     return {}
+
+
+# --- drafts never submitted -------------------------------------------------------------------------------------
+
+def _stale_drafts():
+    """Drafts never submitted, neither created nor given a file within DRAFT_PURGE_AFTER_DAYS."""
+    cutoff = now() - timedelta(days=current_app.config["DRAFT_PURGE_AFTER_DAYS"])
+    recent_file = select(Attachment.id).where(Attachment.case_id == Case.id, Attachment.uploaded_at >= cutoff).exists()
+    return select(Case).where(Case.status == "draft", Case.submitted_at.is_(None), Case.created_at < cutoff,
+                              ~recent_file)
+
+
+def stale_draft_ids(limit: int) -> list[int]:
+    """Up to `limit` drafts due for purging, oldest first."""
+    return list(db.session.scalars(_stale_drafts().with_only_columns(Case.id).order_by(Case.id).limit(limit)))
+
+
+def purge_draft(case_id: int) -> bool:
+    """Delete a stale draft with its history, attachment rows and (once committed) files; audited (flushes).
+
+    False when it is no longer due: submitted, given a file meanwhile, purged by another worker, or locked by a
+    request working on it right now (PostgreSQL skips it; the next sweep looks again).
+    """
+    audit.lock_chain()  # first, as every audited transaction takes it (see audit.lock_chain)
+    query = _stale_drafts().where(Case.id == case_id)
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Case, skip_locked=True)
+    case = db.session.scalar(query)
+    if case is None:
+        return False
+    files = attachments.discard_case_files(case.id)
+    details = {"type": case.type, "record_id": case.record_id, "unit_id": case.applicant_unit_id,
+               "created_at": case.created_at.isoformat(), "after_days": current_app.config["DRAFT_PURGE_AFTER_DAYS"],
+               "files": len(files), "bytes": sum(f["size"] for f in files), "attachments": files[:50]}
+    db.session.execute(delete(CaseEvent).where(CaseEvent.case_id == case.id))
+    db.session.execute(delete(Case).where(Case.id == case_id))
+    audit.record("draft.purged", object_type="case", object_id=case_id, details=details)
+    return True

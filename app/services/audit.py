@@ -55,12 +55,19 @@ class Actor:
     ip: str = ""
 
 
-_actor: ContextVar[Actor] = ContextVar("audit_actor", default=Actor(username="system"))
+# The actor when none is bound: the worker and CLI commands, and a request before it has bound its own.
+SYSTEM = Actor(username="system")
+_actor: ContextVar[Actor] = ContextVar("audit_actor", default=SYSTEM)
 
 
 def set_actor(actor: Actor) -> None:
     """Bind the acting user and IP for this request or worker run."""
     _actor.set(actor)
+
+
+def unbind_actor() -> None:
+    """Forget the bound actor (at the end of a request, so the next one never inherits it)."""
+    _actor.set(SYSTEM)
 
 
 def current_actor() -> Actor:

@@ -47,6 +47,12 @@ ACTION_LABELS = {
     "attachment.upload": _l("上传材料"),
     "attachment.download": _l("下载材料"),
     "attachment.preview": _l("预览材料"),
+    "upload.refused": _l("上传材料被拒绝"),
+    "state.refused": _l("操作被拒绝"),
+    "security.csrf_failed": _l("表单安全令牌校验失败"),
+    "filter.save": _l("保存筛选条件"),
+    "notification.read": _l("消息标为已读"),
+    "draft.purged": _l("清理逾期未提交的草稿"),
     "ruleset.add": _l("新增规则集"),
     "calendar.import": _l("导入工作日历"),
     "outbox.retry": _l("重新发送消息"),
@@ -74,6 +80,9 @@ ACTION_PREFIXES = {
     "record.": _l("失信记录"),
     "letter.": _l("文书"),
     "attachment.": _l("材料"),
+    "upload.": _l("上传"),
+    "state.": _l("被拒绝的操作"),
+    "security.": _l("安全事件"),
     "user.": _l("用户管理"),
     "audit.": _l("审计管理"),
 }
@@ -93,6 +102,7 @@ OBJECT_TYPES = {
     "timer": _l("计时器"),
     "outbox": _l("消息"),
     "audit_archive": _l("审计归档"),
+    "saved_filter": _l("筛选条件"),
 }
 OUTCOMES = {"success": _l("成功"), "denied": _l("拒绝"), "failure": _l("失败")}
 EXPORT_HEADER = [_l("事件编号"), _l("时间（北京时间）"), _l("用户名"), _l("用户编号"), _l("单位"), _l("IP 地址"),

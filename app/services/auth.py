@@ -169,7 +169,7 @@ def change_password(user: User, current: str, new: str, repeat: str) -> None:
     if not check_password_hash(user.password_hash, current or ""):
         audit.record("auth.password_change", outcome="failure", object_type="user", object_id=user.id,
                      details={"why": "current"})
-        raise Invalid(_("当前密码不正确。"), fields={"current": _("当前密码不正确。")})
+        raise Invalid(_("当前密码不正确。"), fields={"current": _("当前密码不正确。")}, audited=True)
     if new != repeat:
         raise Invalid(_("两次输入的新密码不一致。"), fields={"repeat": _("两次输入的新密码不一致。")})
     problem = password_problem(new or "")

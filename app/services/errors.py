@@ -1,7 +1,17 @@
-"""Errors raised by services; the web and API layers turn them into pages and JSON."""
+"""Errors raised by services; the web and API layers turn them into pages and JSON.
+
+Every refusal is audited once. A request handler calls `watch()`; each ServiceError created from then on in that
+context is collected, whether a view catches it (and flashes its message) or an error handler answers it. After the
+response the web layer records each collected refusal that is not `audited` yet (app/web/__init__.py), as the
+exception's `audit_action` — `state.refused` unless the raiser names a more precise one (`upload.refused`).
+"""
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from flask_babel import gettext as _
+
+_watched: ContextVar[list | None] = ContextVar("watched_service_errors", default=None)
 
 
 class ServiceError(Exception):
@@ -9,13 +19,35 @@ class ServiceError(Exception):
 
     status = 400
     code = "bad_request"
+    audit_action = "state.refused"
 
-    def __init__(self, message: str, *, code: str | None = None, fields: dict[str, str] | None = None):
+    def __init__(self, message: str, *, code: str | None = None, fields: dict[str, str] | None = None,
+                 audit_action: str | None = None, audit_details: dict | None = None, audited: bool = False):
         super().__init__(message)
         self.message = message
         if code:
             self.code = code
         self.fields = fields or {}
+        if audit_action:
+            self.audit_action = audit_action
+        self.audit_details = audit_details or {}
+        # True once an audit event stands for this refusal (the raiser recorded it, or an error handler did).
+        self.audited = audited
+        watched = _watched.get()
+        if watched is not None:
+            watched.append(self)
+
+
+def watch() -> list[ServiceError]:
+    """Collect every ServiceError created from now on in this context (one request); return the live list."""
+    found: list[ServiceError] = []
+    _watched.set(found)
+    return found
+
+
+def stop_watching() -> None:
+    """End the collection started by `watch()`."""
+    _watched.set(None)
 
 
 class NotFound(ServiceError):

@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Notification, User, UserRole
-from app.services import outbox
+from app.services import audit, outbox
 from app.services.clock import now
 
 KINDS = {
@@ -61,4 +61,5 @@ def mark_all_read(user: User) -> int:
     result = db.session.execute(
         update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None)).values(read_at=now())
     )
+    audit.record("notification.read", object_type="user", object_id=user.id, details={"count": result.rowcount})
     return result.rowcount

@@ -302,7 +302,7 @@ def save_filter(user: User, name: str, params: dict, shared: bool) -> SavedFilte
     row = SavedFilter(owner_id=user.id, name=name, params=clean, shared=bool(shared))
     db.session.add(row)
     db.session.flush()
-    audit.record("inbox.filter_saved", object_type="saved_filter", object_id=row.id,
+    audit.record("filter.save", object_type="saved_filter", object_id=row.id,
                  details={"name": name, "params": clean, "shared": row.shared})
     return row
 

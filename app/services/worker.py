@@ -27,6 +27,8 @@ class SweepResult:
     failed: int = 0
     expired: int = 0
     restorations: int = 0
+    purged_drafts: int = 0
+    purge_errors: int = 0
 
 
 def _claim_due_timer(skip: set[str]) -> str | None:
@@ -93,11 +95,27 @@ def daily_rules(result: SweepResult) -> None:
         log.exception("daily rules failed")
 
 
+def purge_stale_drafts(limit: int, result: SweepResult) -> None:
+    """Delete drafts never submitted (with their files) after DRAFT_PURGE_AFTER_DAYS, one per transaction."""
+    from app.services import applications
+
+    for case_id in applications.stale_draft_ids(limit):
+        try:
+            result.purged_drafts += int(applications.purge_draft(case_id))
+            db.session.commit()
+        except Exception:  # logged; the draft stays and the next sweep tries again
+            db.session.rollback()
+            result.purge_errors += 1
+            log.exception("purging draft %s failed", case_id)
+    db.session.rollback()  # end the read transaction when nothing was due
+
+
 def sweep(limit: int = 500) -> SweepResult:
-    """Run one sweep: timers, then date rules (both may queue messages), then the outbox."""
+    """Run one sweep: timers, then date rules (both may queue messages), stale drafts, then the outbox."""
     result = SweepResult()
     fire_due_timers(limit, result)
     daily_rules(result)
+    purge_stale_drafts(limit, result)
     deliver_outbox(limit, result)
     db.session.remove()  # end every transaction before the worker sleeps (SQLite write lock)
     return result

@@ -1,18 +1,23 @@
 """Web UI: blueprints, request context for audit, security headers, error pages."""
 from __future__ import annotations
 
+import logging
 import re
 
-from flask import Flask, abort, render_template, request
+from flask import Flask, abort, current_app, g, render_template, request
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
 
 from app.extensions import db, login_manager
-from app.services import audit, clock
+from app.models import Case
+from app.services import audit, clock, errors
 from app.services import auth as auth_service
 from app.services.errors import ServiceError
 from app.web import policy
+
+log = logging.getLogger(__name__)
 
 
 def register_web(app: Flask) -> None:
@@ -48,6 +53,11 @@ def register_web(app: Flask) -> None:
         return user
 
     @app.before_request
+    def watch_refusals():
+        """Collect the ServiceErrors of this request; audit_refusals records them once it is answered."""
+        g.refusals = errors.watch()
+
+    @app.before_request
     def shared_clock():
         if app.config["ALLOW_CLOCK_SHIFT"]:
             clock.load_shared_offset()
@@ -59,13 +69,7 @@ def register_web(app: Flask) -> None:
                 or _has_unstorable(request.get_json(silent=True) if request.is_json else None):
             abort(400)
 
-    @app.before_request
-    def bind_actor():
-        user = current_user if current_user and current_user.is_authenticated else None
-        audit.set_actor(audit.Actor(
-            user_id=user.id if user else None, username=user.username if user else "",
-            unit_id=user.unit_id if user else None, ip=request.remote_addr or "",
-        ))
+    app.before_request(bind_actor)
 
     @app.before_request
     def enforce_policy():
@@ -82,6 +86,33 @@ def register_web(app: Flask) -> None:
         if not policy.permits(endpoint, current_user.roles):
             abort(404)
         return None
+
+    @app.after_request
+    def audit_refusals(response):
+        """One audit event per refusal of this request, in its own transaction after the refused work is undone."""
+        entries = _refusals(response)
+        if entries:
+            try:
+                db.session.rollback()  # views commit what they keep; anything still pending belongs to the refusal
+                if audit.current_actor() is audit.SYSTEM:  # refused (CSRF, size) before the request bound its actor
+                    bind_actor()
+                for action, object_type, object_id, details in entries:
+                    if object_type == "case" and db.session.get(Case, object_id) is None:
+                        # The refusal undid the case itself (an application filed with a bad file): its id may be
+                        # given to the next case, so the event must not point at it.
+                        object_type, object_id, details = "route", request.path[:64], {**details, "case_id": None}
+                    audit.record(action, outcome="denied", object_type=object_type, object_id=object_id,
+                                 details=details)
+                db.session.commit()
+            except Exception:  # the refusal still gets its page; the failure to audit it is logged
+                db.session.rollback()
+                log.exception("could not audit %s refusal(s) of %s %s", len(entries), request.method, request.path)
+        return response
+
+    @app.teardown_request
+    def end_request_context(exc):
+        errors.stop_watching()
+        audit.unbind_actor()
 
     @app.after_request
     def security_headers(response):
@@ -109,19 +140,25 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(404)
     def not_found(exc):
-        audit_denial(404)
+        if request.endpoint not in policy.ASSETS:  # a missing stylesheet or icon is no attempt to reach data
+            audit_denial(404)
         return _error_page(404, _("未找到该页面或对象，或您无权查看。"))
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
         db.session.rollback()
-        if exc.status in (403, 404):
-            audit_denial(exc.status, exc.code)
+        if exc.status in (403, 404) and audit_denial(exc.status, exc.code):
+            exc.audited = True
         return _error_page(exc.status, exc.message)
 
     @app.errorhandler(413)
     def too_large(exc):
-        return _error_page(413, _("上传内容超过大小上限。"))
+        return _error_page(413, too_large_message())
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(exc: CSRFError):
+        g.security_refusal = ("security.csrf_failed", {"reason": str(exc.description)[:200]})
+        return _error_page(400, _("表单已过期或缺少安全令牌，本次提交未生效。请刷新页面后重新提交。"))
 
     @app.errorhandler(400)
     def bad_request(exc):
@@ -154,14 +191,66 @@ def _has_unstorable(value) -> bool:
     return False
 
 
-def audit_denial(status: int, code: str = "") -> None:
+def bind_actor() -> None:
+    """Bind the signed-in user (or nobody) and the client address as the actor of this request's audit events."""
+    user = current_user if current_user and current_user.is_authenticated else None
+    audit.set_actor(audit.Actor(
+        user_id=user.id if user else None, username=user.username if user else "",
+        unit_id=user.unit_id if user else None, ip=request.remote_addr or "",
+    ))
+
+
+def audit_denial(status: int, code: str = "") -> bool:
     """Record a refused access by a signed-in user (objects outside reach answer 404, QUALITY.md §3)."""
     if not (current_user and current_user.is_authenticated):
-        return
+        return False
     db.session.rollback()
     audit.record("access.denied", outcome="denied", object_type="route", object_id=request.path[:64],
                  details={"status": status, "method": request.method, "code": code})
     db.session.commit()
+    return True
+
+
+# Methods that change state: a ServiceError while answering one is a refused change.
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _refusals(response) -> list[tuple[str, str, str, dict]]:
+    """The refusals of this request not yet in the audit log: (action, object type, object id, details).
+
+    Each is recorded exactly once: ServiceErrors of a state-changing request (`upload.refused` names the file,
+    `state.refused` the status and error code) unless an error handler already logged them as access.denied;
+    a CSRF failure; a body over the request limit (413, answered before it is read).
+    """
+    entries = []
+    route = request.path[:64]
+    for exc in g.pop("refusals", []):
+        if exc.audited or request.method in _SAFE_METHODS:
+            continue
+        exc.audited = True
+        details = {"status": exc.status, "code": exc.code, "method": request.method, "message": str(exc.message)[:300],
+                   **({"fields": sorted(exc.fields)} if exc.fields else {}), **exc.audit_details}
+        case_id = exc.audit_details.get("case_id")
+        entries.append((exc.audit_action, "case" if case_id else "route", case_id or route, details))
+    security = g.pop("security_refusal", None)
+    if security:
+        action, details = security
+        entries.append((action, "route", route, {"method": request.method, "status": response.status_code, **details}))
+    if response.status_code == 413:
+        entries.append(("upload.refused", "route", route, {
+            "status": 413, "code": "request_too_large", "method": request.method, "size": request.content_length,
+            "limit": current_app.config["MAX_CONTENT_LENGTH"]}))
+    return entries
+
+
+def too_large_message() -> str:
+    """What a refused over-large request says: the limits the upload forms state."""
+    from app.services.attachments import upload_limits
+
+    limits = upload_limits()
+    return _("本次提交的内容合计超过 %(request_size)s，未被接收，也未保存任何内容。每个文件不超过 %(file_size)s，一次最多提交 "
+             "%(per_request)s 个这样大小的文件；文件较多时请分几次上传。", request_size=limits["request_size"],
+             file_size=limits["file_size"], per_request=limits["per_request"])
 
 
 def _error_page(status: int, message: str):

@@ -27,7 +27,9 @@ def show(case_id: int):
     can_upload = attachments.may_upload(current_user, case)
     return render_template("cases/show.html", case=case, events=events, open_tasks=open_tasks, show_internal=internal,
                            upload_form=UploadForm() if can_upload else None, kinds=attachments.KINDS,
-                           has_diagram=diagram.case_instance(case) is not None, previewable=previewable)
+                           has_diagram=diagram.case_instance(case) is not None, previewable=previewable,
+                           has_previews=any(previewable(a.content_type) for a in case.attachments),
+                           limits=attachments.upload_limits())
 
 
 @bp.route("/<int:case_id>/diagram.json")
@@ -46,7 +48,7 @@ def upload(case_id: int):
         flash(_("请选择文件。"), "error")
         return redirect(url_for("cases.show", case_id=case.id))
     try:
-        attachments.store_attachment(current_user, case, form.kind.data, form.file.data.filename, form.file.data.read())
+        attachments.store_attachment(current_user, case, form.kind.data, form.file.data.filename, form.file.data.stream)
         db.session.commit()
         flash(_("材料已上传。"), "success")
     except ServiceError as exc:

@@ -17,6 +17,7 @@ CASEWORK = frozenset({APPLICANT, INTAKE, VERIFIER, APPROVER})  # everyone who wo
 POLICY: dict[str, frozenset[str]] = {
     # --- public, no account: plan §(三) publicity of results; letter verification by QR; the login flow.
     "static": frozenset({ANONYMOUS}),
+    "public.favicon": frozenset({ANONYMOUS}),  # /favicon.ico, which browsers fetch by themselves
     "public.index": frozenset({ANONYMOUS}),
     "public.records": frozenset({ANONYMOUS}),
     "public.progress": frozenset({ANONYMOUS}),  # progress lookup needs the case number and the filing unit's USCC
@@ -94,6 +95,11 @@ POLICY: dict[str, frozenset[str]] = {
     "audit.export_xlsx": frozenset({AUDITOR}),
     "audit.verify": frozenset({AUDITOR}),
 }
+
+
+# Files a browser fetches by itself for any page (stylesheets, scripts, the icon): a missing one answers 404 but is
+# no attempt to reach data, so it is never audited as an access denial.
+ASSETS = frozenset({"static", "public.favicon"})
 
 
 def is_public(endpoint: str | None) -> bool:

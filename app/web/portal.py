@@ -41,10 +41,10 @@ def _file_application(create, form) -> Case | None:
         case = create()
         for storage in form.evidence.data or []:
             if storage and storage.filename:
-                attachments.store_attachment(current_user, case, "evidence", storage.filename, storage.read())
+                attachments.store_attachment(current_user, case, "evidence", storage.filename, storage.stream)
         if form.commitment.data and form.commitment.data.filename:
             attachments.store_attachment(current_user, case, "commitment", form.commitment.data.filename,
-                                         form.commitment.data.read())
+                                         form.commitment.data.stream)
         applications.submit_case(current_user, case.id)
         db.session.commit()
         return case
@@ -78,7 +78,7 @@ def record(record_id: int):
         access.visible_cases(current_user).where(Case.record_id == row.id).order_by(Case.id.desc())
     ).all()
     return render_template("portal/record.html", record=row, form=form, block=block, cases=cases,
-                           repair_form=repair_form, verdict=verdict)
+                           repair_form=repair_form, verdict=verdict, limits=attachments.upload_limits())
 
 
 @bp.route("/sanctions/<int:sanction_id>/restoration", methods=["POST"])

@@ -1,0 +1,61 @@
+"""The case page fetches an attachment's preview only when its 预览 is opened (not one per file on every view)."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+FILES = 8
+
+
+def draft_with_files(api) -> tuple[int, list[dict]]:
+    """applicant1's draft objection holding FILES previewable files (PDFs and PNGs), set up over the API."""
+    applicant1 = api("applicant1")
+    status, body = applicant1.get("/api/v1/records")
+    assert status == 200, body
+    record = next(r for r in body["items"]
+                  if applicant1.get(f"/api/v1/records/{r['id']}/objection-eligibility")[1]["eligible"])
+    status, case = applicant1.post("/api/v1/cases", {"type": "objection", "record_id": record["id"],
+                                                     "reason": "wrong_content", "statement": "预览测试。"})
+    assert status == 201, case
+    for n in range(FILES):
+        name, data = (f"证据{n}.pdf", PDF) if n % 2 else (f"照片{n}.png", PNG)
+        status, body = applicant1.upload(f"/api/v1/cases/{case['id']}/attachments", name, data, "evidence")
+        assert status == 201, body
+    status, case = applicant1.get(f"/api/v1/cases/{case['id']}")
+    return case["id"], case["attachments"]
+
+
+def test_previews_load_only_when_opened(page_for, api, shot):
+    case_id, files = draft_with_files(api)
+    page = page_for("applicant1")
+    previews: list[str] = []
+    page.on("request", lambda req: previews.append(urlsplit(req.url).path) if req.url.endswith("/preview") else None)
+
+    page.goto(f"/cases/{case_id}")
+    page.wait_for_load_state("networkidle")
+    expect(page.locator("details.attachment-preview")).to_have_count(FILES)
+    assert previews == [], previews  # viewing the case fetched none of the files
+    shot(page, "case-closed-previews")
+
+    pdf = next(f for f in files if f["content_type"] == "application/pdf")
+    image = next(f for f in files if f["content_type"] == "image/png")
+    for attachment, element in ((pdf, "iframe.pdf-preview"), (image, "img")):
+        details = page.locator(f'details[data-preview-src$="/{attachment["id"]}/preview"]')
+        details.locator("summary").click()
+        expect(details.locator(element)).to_have_count(1)
+        expect(details.locator(element)).to_have_attribute("src", f"/cases/attachments/{attachment['id']}/preview")
+    page.wait_for_load_state("networkidle")
+    assert sorted(set(previews)) == sorted(f"/cases/attachments/{a['id']}/preview" for a in (pdf, image)), previews
+    shot(page, "case-two-previews-open")
+
+    # Closing and reopening keeps the loaded element: no second fetch.
+    details = page.locator(f'details[data-preview-src$="/{image["id"]}/preview"]')
+    details.locator("summary").click()
+    details.locator("summary").click()
+    expect(details.locator("img")).to_have_count(1)
