@@ -17,8 +17,9 @@ from app.services.workdays import (
     subtract_working_days,
     working_days_between,
 )
+from config import Config
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = ZoneInfo(Config.TIMEZONE)  # the office's zone; the rows below are written for UTC+8
 SEED = seed_rows(PACKAGE_YEARS)
 CAL = WorkCalendar({row["day"]: row["is_workday"] for row in SEED}, frozenset(PACKAGE_YEARS))
 
@@ -94,14 +95,14 @@ def test_unconfirmed_year_ignores_overrides():
     ],
 )
 def test_deadline_after(received_at, n, due, due_date, provisional):
-    deadline = deadline_after(CAL, received_at, n)
+    deadline = deadline_after(CAL, received_at, n, SHANGHAI)
     assert deadline == Deadline(due=due, due_date=due_date, provisional=provisional)
     assert deadline.due.utcoffset().total_seconds() == 0
 
 
 def test_deadline_after_rejects_naive():
     with pytest.raises(ValueError):
-        deadline_after(CAL, datetime(2026, 9, 30, 10), 3)
+        deadline_after(CAL, datetime(2026, 9, 30, 10), 3, SHANGHAI)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Attachment, Case, CreditRecord, User
-from app.services import access, calendar, letters, rules, sequences
+from app.services import access, calendar, clock, rules, sequences
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid
 from app.services.process import completion_hook, start_process
@@ -32,7 +32,7 @@ KINDS: dict[str, ApplicationKind] = {}
 
 def assign_number(case: Case) -> None:
     """Give a case its human number, e.g. YY-2026-000123 (gap-free per type and year)."""
-    year = letters.local_today().year
+    year = clock.local_today().year
     case.number = f"{CASE_PREFIX[case.type]}-{year}-{sequences.next_number('case:' + case.type, year):06d}"
 
 

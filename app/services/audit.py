@@ -7,9 +7,8 @@ import os
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -17,7 +16,7 @@ from sqlalchemy import delete, func, select, text
 
 from app.extensions import db
 from app.models import AuditEvent
-from app.services.clock import now, wall_now
+from app.services.clock import local_date, local_instant, now, wall_now
 from app.services.errors import ServiceError
 
 GENESIS = "0" * 64
@@ -173,7 +172,7 @@ def retention_days() -> int:
 
 def earliest_archivable_cutoff() -> date:
     """The latest --before date allowed today: events younger than the retention period stay."""
-    return _local_date(wall_now()) - timedelta(days=retention_days())
+    return local_date(wall_now()) - timedelta(days=retention_days())
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ def archive_before(before: date, out: Path) -> ArchiveResult:
     if out.exists():
         raise ServiceError(_("归档文件 %(path)s 已存在，不会覆盖。", path=str(out)), code="exists")
     lock_chain()
-    limit = _local_midnight(before)
+    limit = local_instant(before)
     # Ids, not times, bound the range: a younger event never leaves even if an older id carries a later time.
     first_young = db.session.scalar(select(func.min(AuditEvent.id)).where(AuditEvent.at >= limit))
     query = select(func.max(AuditEvent.id))
@@ -360,13 +359,3 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
-
-
-def _local_date(instant: datetime) -> date:
-    return instant.astimezone(_zone()).date()
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=_zone())
