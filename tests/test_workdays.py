@@ -159,6 +159,20 @@ def test_seed_rows_2026_facts():
     ]
 
 
+@pytest.mark.parametrize(("day", "name"), [
+    (date(2026, 1, 1), "元旦"),  # the notice's names, one row per holiday of 2026
+    (date(2026, 2, 16), "春节"),
+    (date(2026, 4, 6), "清明节"),  # the package says 清明; the State Council notice writes 清明节
+    (date(2026, 5, 1), "劳动节"),
+    (date(2026, 6, 19), "端午节"),  # the package says 端午; the notice writes 端午节
+    (date(2026, 9, 25), "中秋节"),  # the package says 中秋; the notice writes 中秋节
+    (date(2026, 10, 1), "国庆节"),
+])
+def test_seed_rows_use_the_notice_names(day, name):
+    rows = {row["day"]: row for row in seed_rows([2026])}
+    assert rows[day]["name"] == name and rows[day]["is_workday"] is False
+
+
 def test_seed_rows_only_real_overrides():
     assert SEED and all(row["is_workday"] == (row["day"].weekday() >= 5) for row in SEED)
     assert [row["day"] for row in SEED] == sorted({row["day"] for row in SEED})
