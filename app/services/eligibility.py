@@ -44,9 +44,12 @@ def repair_facts(record: CreditRecord, today: date, *, ignore_case_id: int | Non
     """Facts for repair_eligibility.dmn (SPEC §4.3.1)."""
     rectification_ordered = db.session.scalar(select(Case.id).where(
         Case.record_id == record.id, Case.type == "rectification", Case.status != "draft").limit(1)) is not None
-    open_case = db.session.scalar(select(Case.id).where(
-        Case.record_id == record.id, Case.type.in_(("objection", "repair")), Case.status.in_(OPEN_CASE[1:]),
-        Case.id != (ignore_case_id or 0)).limit(1)) is not None
+    # An objection or repair filed and not yet finished (a draft is not filed), other than the one being checked.
+    open_cases = select(Case.id).where(
+        Case.record_id == record.id, Case.type.in_(("objection", "repair")), Case.status.in_(OPEN_CASE[1:]))
+    if ignore_case_id is not None:
+        open_cases = open_cases.where(Case.id != ignore_case_id)
+    open_case = db.session.scalar(open_cases.limit(1)) is not None
     return {
         "min_period_passed": today >= record.earliest_repair_date,
         "rectification_ok": (not rectification_ordered) or record.rectified_at is not None,
