@@ -233,7 +233,7 @@ def register_cli(app: Flask) -> None:
 
 
 def _local_today() -> date:
-    from app.services.letters import local_today
+    from app.services.clock import local_today
 
     return local_today()
 

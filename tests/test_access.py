@@ -1,11 +1,14 @@
 """Isolation: a unit sees only its own records, cases, attachments, tasks and letters (404 otherwise)."""
 from __future__ import annotations
 
+import io
+
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Attachment, CreditRecord, HumanTask, Letter
+from app.models import Attachment, CreditRecord, HumanTask, Letter, User, UserRole
+from app.services import access, attachments
 from tests.test_objection_api import do_task, file_objection
 
 
@@ -94,3 +97,72 @@ def test_denials_are_audited(api, web, filed):
     denials = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "access.denied")).all()
     assert {d.object_id for d in denials} >= {f"/api/v1/cases/{filed['case']}", f"/cases/{filed['case']}"}
     assert all(d.username == "applicant2" and d.outcome == "denied" for d in denials)
+
+
+# --- the right object by id ------------------------------------------------------------------------------------
+# A lookup that dropped its id condition would still find *a* visible row; only different bytes tell them apart.
+
+EVIDENCE = b"%PDF-1.4\n% evidence\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+COMMITMENT = b"%PDF-1.4\n% commitment, a different file\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def file_objection_with(api, record: CreditRecord, uploads: dict[str, bytes]) -> int:
+    client = api("applicant1")
+    case_id = client.post("/api/v1/cases", json={"type": "objection", "record_id": record.id, "reason": "wrong_content",
+                                                 "statement": "处罚决定已被撤销。"}).get_json()["id"]
+    for kind, data in uploads.items():
+        response = client.post(f"/api/v1/cases/{case_id}/attachments", content_type="multipart/form-data",
+                               data={"kind": kind, "file": (io.BytesIO(data), f"{kind}.pdf")})
+        assert response.status_code == 201, response.get_json()
+    assert client.post(f"/api/v1/cases/{case_id}/submit").status_code == 200
+    do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})  # issues the acceptance letter
+    return case_id
+
+
+@pytest.fixture()
+def two_cases(api, seeded, users):
+    """Two accepted objections of applicant1, each with two different uploads and its own acceptance letter."""
+    records = db.session.scalars(select(CreditRecord).where(
+        CreditRecord.subject_unit_id == users["applicant1"].unit_id, CreditRecord.subject_type == "unit",
+        CreditRecord.recording_unit_id == users["verifier1"].unit_id).order_by(CreditRecord.id)).all()[:2]
+    first = file_objection_with(api, records[0], {"evidence": EVIDENCE, "commitment": COMMITMENT})
+    second = file_objection_with(api, records[1], {"evidence": COMMITMENT + b"%2\n", "commitment": EVIDENCE + b"%2\n"})
+    db.session.expire_all()
+    return [first, second]
+
+
+def test_each_attachment_id_returns_its_own_bytes(web, two_cases):
+    rows = db.session.scalars(select(Attachment).where(Attachment.case_id.in_(two_cases))
+                              .order_by(Attachment.uploaded_at, Attachment.id)).all()
+    assert len({attachments.read_attachment(row) for row in rows}) == 4  # four different files
+    for username in ("applicant1", "intake1", "verifier1"):  # owner, credit office, recording unit
+        client = web(username)
+        for row in rows:
+            response = client.get(f"/cases/attachments/{row.id}")
+            assert response.status_code == 200 and response.data == attachments.read_attachment(row), (username, row.kind)
+
+
+def test_each_letter_id_returns_its_own_pdf(api, web, two_cases):
+    letters = db.session.scalars(select(Letter).where(Letter.case_id.in_(two_cases)).order_by(Letter.id)).all()
+    assert len(letters) == 2 and letters[0].pdf != letters[1].pdf
+    for letter in letters:
+        assert api("applicant1").get(f"/api/v1/letters/{letter.id}.pdf").data == letter.pdf
+        assert web("intake1").get(f"/cases/letters/{letter.id}.pdf").data == letter.pdf
+
+
+def _user(*roles: str) -> User:
+    return User(username="x", display_name="x", role_rows=[UserRole(role=role) for role in roles])
+
+
+@pytest.mark.parametrize(("roles", "internal"), [
+    (("intake",), True),  # the credit office's intake officer works with the internal opinions
+    (("approver",), True),  # the office's leader decides on them
+    (("verifier",), True),  # the recording unit wrote the verification opinion
+    (("applicant",), False),  # the applicant unit reads decisions, not the internal opinions
+    (("auditor",), False),  # the auditor sees the audit log, not case content
+    (("admin",), False),  # the administrator manages accounts, not cases
+    (("applicant", "verifier"), True),  # a unit that is also a recording unit sees what its verifier role sees
+    ((), False),  # no role, nothing
+])
+def test_who_sees_internal_opinions(roles, internal):
+    assert access.can_see_internal(_user(*roles)) is internal

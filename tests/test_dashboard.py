@@ -11,7 +11,6 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditEvent, Case, CreditRecord
 from app.services import calendar, clock, dashboard, workdays
-from app.services.letters import to_local_date
 from tests.test_objection_api import do_task, file_objection
 from tests.test_rectification import open_order
 
@@ -63,8 +62,8 @@ def test_figures_after_the_clock_moves(api, cases):
     assert fig["on_time"]["overall"] == {"completed": 3, "on_time": 1, "rate": 33.3}
     # Filed Friday 11-27, closed Monday 12-07: Mon 11-30 to Fri 12-04 and Mon 12-07 are six working days.
     closed = db.session.get(Case, order["id"])
-    counted = workdays.working_days_between(calendar.load_calendar(), to_local_date(closed.submitted_at),
-                                            to_local_date(closed.closed_at))
+    counted = workdays.working_days_between(calendar.load_calendar(), clock.local_date(closed.submitted_at),
+                                            clock.local_date(closed.closed_at))
     assert fig["handling"]["cases"] == 1 and fig["handling"]["average_days"] == counted == 6
 
 

@@ -13,11 +13,12 @@ from app.extensions import db
 from app.models import Case, CreditRecord, Letter, OutboxMessage, Sanction, User
 from app.services import clock, eligibility, rules
 from app.services.worker import sweep
+from config import Config
 from tests.conftest import PDF_BYTES, T0
 from tests.test_objection_api import case_of, do_task
 from tests.test_rectification import open_order, run_timers_at, timer
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = ZoneInfo(Config.TIMEZONE)
 ROOT_DMN = __import__("pathlib").Path(__file__).resolve().parent.parent / "processes"
 
 
@@ -110,6 +111,17 @@ def test_eligibility_day_before_and_day_of_minimum_period(api, seeded):
     assert db.session.scalar(select(Case)) is None
     clock.set_frozen(datetime.combine(earliest, time(10), TZ))
     assert eligibility.repair_verdict(record).eligible
+
+
+def test_filed_at_seven_beijing_on_the_first_eligible_day_passes_both_checks(api, seeded):
+    """07:00 in Beijing is 23:00 UTC the day before: the form's check and the process's DMN both count the local day."""
+    record = repairable()
+    earliest = record.earliest_repair_date
+    clock.set_frozen(datetime.combine(earliest, time(7), TZ))
+    assert clock.now().date() == earliest - timedelta(days=1)  # the UTC date is still the day before
+    assert eligibility.repair_verdict(record).eligible
+    case = file_repair(api, record)  # created (the form's check) and submitted (the process's check)
+    assert case["status"] == "in_progress" and [t["bpmn_id"] for t in case["open_tasks"]] == ["intake_review"]
 
 
 # --- credit_repair paths --------------------------------------------------------------------

@@ -40,6 +40,9 @@ def test_valid_codes(code):
         ("9135O100M000100Y43", "第 5 位“O”不是合法字符"),
         ("91350100M000100Y4 ", "第 18 位“ ”不是合法字符"),
         ("913501A0M000100Y43", "第 3–8 位应为 6 位数字的行政区划码，实际为“3501A0”"),
+        ("91A50100M000100Y43", "第 3–8 位应为 6 位数字的行政区划码，实际为“A50100”"),  # position 3 is the first
+        ("9135010AM000100Y43", "第 3–8 位应为 6 位数字的行政区划码，实际为“35010A”"),  # position 8 is the last
+        ("9A350100M000100Y43", "校验码错误"),  # position 2 (category) may be any code character: only 3–8 are digits
         ("91350100M000100Y44", "校验码错误：按前 17 位计算，第 18 位应为“3”，实际为“4”"),
         ("11140800558745220X", "第 18 位应为“K”，实际为“X”"),
         ("91350100M000010Y43", "校验码错误"),  # transposed digits
@@ -67,6 +70,22 @@ def test_org_code_check_char(body, check):
 def test_org_code_check_char_rejects_bad_body(bad):
     with pytest.raises(ValueError):
         org_code_check_char(bad)
+
+
+@pytest.mark.parametrize(("first17", "check"), [
+    ("91350100M000100Y4", "3"),  # the GB 32100 example: weighted sum 1640 = 52 × 31 + 28, and 31 - 28 = 3
+    ("91350100M000100Y3", "0"),  # weighted sum 1612 = 52 × 31: remainder 0, and 31 - 0 = 31 is written 0
+    ("11421300MA00000Y1", "0"),  # weighted sum 1829 = 59 × 31: remainder 0 again, a Suizhou (421300) code
+])
+def test_uscc_check_char_table(first17, check):
+    assert uscc_check_char(first17) == check
+
+
+def test_weights_are_powers_of_three():
+    """GB 32100-2015 §5: the weight of position i is 3^(i-1) mod 31."""
+    from app.services.uscc import _WEIGHTS
+
+    assert _WEIGHTS == tuple(pow(3, i, 31) for i in range(17))
 
 
 @pytest.mark.parametrize("bad", ["91350100M000100Y", "91350100M000100Y43", "91350100M000100I4"])
@@ -100,15 +119,18 @@ def test_make_uscc_round_trip(kind, prefix, body):
 
 
 @pytest.mark.parametrize(
-    "parts",
+    ("parts", "message"),
     [
-        ("11", "1", "330106", "MA000001"),  # authority must be one character
-        ("1", "1", "33010A", "MA000001"),  # division must be six digits
-        ("1", "1", "3301061", "MA000001"),
-        ("1", "1", "330106", "MA00001"),  # body must be eight characters
-        ("1", "1", "330106", "MI000001"),  # I is not in the USCC alphabet
+        (("11", "1", "330106", "MA000001"), "各为 1 位"),  # authority must be one character
+        (("1", "", "330106", "MA000001"), "各为 1 位"),  # and so must the category, even when the authority is right
+        (("1", "11", "330106", "MA000001"), "各为 1 位"),
+        (("1", "1", "33010A", "MA000001"), "行政区划码应为 6 位数字"),  # division must be six digits
+        (("1", "1", "3301061", "MA000001"), "行政区划码应为 6 位数字"),
+        (("1", "1", "３３０１０６", "MA000001"), "行政区划码应为 6 位数字"),  # full-width digits are not ASCII digits
+        (("1", "1", "330106", "MA00001"), "组织机构代码本体应为 8 位"),  # body must be eight characters
+        (("1", "1", "330106", "MI000001"), "需要 17 位合法字符"),  # I is not in the USCC alphabet
     ],
 )
-def test_make_uscc_rejects_bad_parts(parts):
-    with pytest.raises(ValueError):
+def test_make_uscc_rejects_bad_parts(parts, message):
+    with pytest.raises(ValueError, match=message):
         make_uscc(*parts)

@@ -17,8 +17,9 @@ from app.services.workdays import (
     subtract_working_days,
     working_days_between,
 )
+from config import Config
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+SHANGHAI = ZoneInfo(Config.TIMEZONE)  # the office's zone; the rows below are written for UTC+8
 SEED = seed_rows(PACKAGE_YEARS)
 CAL = WorkCalendar({row["day"]: row["is_workday"] for row in SEED}, frozenset(PACKAGE_YEARS))
 
@@ -94,14 +95,14 @@ def test_unconfirmed_year_ignores_overrides():
     ],
 )
 def test_deadline_after(received_at, n, due, due_date, provisional):
-    deadline = deadline_after(CAL, received_at, n)
+    deadline = deadline_after(CAL, received_at, n, SHANGHAI)
     assert deadline == Deadline(due=due, due_date=due_date, provisional=provisional)
     assert deadline.due.utcoffset().total_seconds() == 0
 
 
 def test_deadline_after_rejects_naive():
     with pytest.raises(ValueError):
-        deadline_after(CAL, datetime(2026, 9, 30, 10), 3)
+        deadline_after(CAL, datetime(2026, 9, 30, 10), 3, SHANGHAI)
 
 
 @pytest.mark.parametrize(
@@ -156,6 +157,20 @@ def test_seed_rows_2026_facts():
     assert sorted(d for d, row in rows.items() if row["is_workday"]) == [
         date(2026, 1, 4), date(2026, 2, 14), date(2026, 2, 28), date(2026, 5, 9), date(2026, 9, 20), date(2026, 10, 10),
     ]
+
+
+@pytest.mark.parametrize(("day", "name"), [
+    (date(2026, 1, 1), "元旦"),  # the notice's names, one row per holiday of 2026
+    (date(2026, 2, 16), "春节"),
+    (date(2026, 4, 6), "清明节"),  # the package says 清明; the State Council notice writes 清明节
+    (date(2026, 5, 1), "劳动节"),
+    (date(2026, 6, 19), "端午节"),  # the package says 端午; the notice writes 端午节
+    (date(2026, 9, 25), "中秋节"),  # the package says 中秋; the notice writes 中秋节
+    (date(2026, 10, 1), "国庆节"),
+])
+def test_seed_rows_use_the_notice_names(day, name):
+    rows = {row["day"]: row for row in seed_rows([2026])}
+    assert rows[day]["name"] == name and rows[day]["is_workday"] is False
 
 
 def test_seed_rows_only_real_overrides():

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
-from zoneinfo import ZoneInfo
 
 from flask import Response, g, jsonify, request
 from sqlalchemy import select
@@ -10,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.api import bp
 from app.api.openapi import OPENAPI
-from app.services import letters
+from app.services import clock
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import (
@@ -21,8 +20,6 @@ from app.services.errors import Invalid, NotFound, ServiceError
 from app.services.ids import MAX_ID, object_id
 from app.services.taskforms import form_for
 from app.web import policy, too_large_message
-
-TZ = ZoneInfo("Asia/Shanghai")
 
 
 def _error(status: int, code: str, message: str, fields: dict | None = None):
@@ -307,7 +304,7 @@ def deadline():
         raise Invalid("working_days 应在 0 到 366 之间。", fields={"working_days": "0–366"})
     if not 1900 <= start.year <= 2999:  # dates near year 1 or 9999 overflow once shifted by zone or working days
         raise Invalid("start 应在 1900 年至 2999 年之间。", fields={"start": "1900-01-01–2999-12-31"})
-    received = datetime.combine(start, time(12, 0), TZ)
+    received = clock.local_instant(start, time(12, 0))
     result = calendar.deadline(received, n)
     return jsonify({"due": result.due.isoformat(), "due_date": result.due_date.isoformat(),
                     "provisional": result.provisional})
@@ -350,7 +347,7 @@ def honor_eligibility(unit_id: int):
         raise NotFound()
     raw = request.args.get("date")
     try:
-        day = date.fromisoformat(raw) if raw else letters.local_today()
+        day = date.fromisoformat(raw) if raw else clock.local_today()
     except ValueError:
         raise Invalid("date 应为 YYYY-MM-DD。", fields={"date": "YYYY-MM-DD"}) from None
     answer = eligibility.honour_eligibility(unit_id, day)

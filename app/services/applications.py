@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Attachment, Case, CaseEvent, CreditRecord, User
-from app.services import access, attachments, audit, calendar, letters, locks, rules, sequences
+from app.services import access, attachments, audit, calendar, clock, locks, rules, sequences
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid
 from app.services.process import completion_hook, start_process
@@ -35,7 +35,7 @@ KINDS: dict[str, ApplicationKind] = {}
 
 def assign_number(case: Case) -> None:
     """Give a case its human number, e.g. YY-2026-000123 (gap-free per type and year)."""
-    year = letters.local_today().year
+    year = clock.local_today().year
     case.number = f"{CASE_PREFIX[case.type]}-{year}-{sequences.next_number('case:' + case.type, year):06d}"
 
 

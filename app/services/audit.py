@@ -16,9 +16,8 @@ import os
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -30,7 +29,7 @@ from app.models import AuditEvent
 from app.services import audit_checkpoint
 from app.services.audit_checkpoint import Checkpoint
 from app.services.audit_keys import Keyring, keyring
-from app.services.clock import now, wall_now
+from app.services.clock import local_date, local_instant, local_tz, now, wall_now
 from app.services.errors import ServiceError
 
 GENESIS = "0" * 64
@@ -247,7 +246,7 @@ def _walk(checker: _Checker, *, after_id: int, prev: str, up_to: int | None, fir
 
 
 def _when(instant: datetime) -> str:
-    return instant.astimezone(_zone()).strftime("%Y-%m-%d %H:%M:%S")
+    return instant.astimezone(local_tz()).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _compare_checkpoint(cp: Checkpoint, anchors: list) -> list[str]:
@@ -433,7 +432,7 @@ def retention_days() -> int:
 
 def earliest_archivable_cutoff() -> date:
     """The latest --before date allowed today: events younger than the retention period stay."""
-    return _local_date(wall_now()) - timedelta(days=retention_days())
+    return local_date(wall_now()) - timedelta(days=retention_days())
 
 
 @dataclass(frozen=True)
@@ -464,7 +463,7 @@ def archive_before(before: date, out: Path) -> ArchiveResult:
         raise ServiceError(_("归档文件 %(path)s 已存在，不会覆盖。", path=str(out)), code="exists")
     ring = keyring()
     lock_chain()
-    limit = _local_midnight(before)
+    limit = local_instant(before)
     # Ids, not times, bound the range: a younger event never leaves even if an older id carries a later time.
     first_young = db.session.scalar(select(func.min(AuditEvent.id)).where(AuditEvent.at >= limit))
     query = select(func.max(AuditEvent.id))
@@ -633,13 +632,3 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
-
-
-def _local_date(instant: datetime) -> date:
-    return instant.astimezone(_zone()).date()
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=_zone())

@@ -4,10 +4,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -15,6 +13,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, Case, Unit, User
 from app.services import access
+from app.services.clock import local_instant, local_tz
 from app.services.dashboard import Table, to_csv, to_xlsx
 
 PAGE_SIZE = 50
@@ -133,9 +132,9 @@ class AuditFilters:
         """SQL conditions on audit_event for these filters."""
         found = []
         if self.date_from:
-            found.append(AuditEvent.at >= _local_midnight(self.date_from))
+            found.append(AuditEvent.at >= local_instant(self.date_from))
         if self.date_to:
-            found.append(AuditEvent.at < _local_midnight(self.date_to + timedelta(days=1)))
+            found.append(AuditEvent.at < local_instant(self.date_to + timedelta(days=1)))
         if self.username:
             found.append(AuditEvent.username == self.username)
         if self.unit_id is not None:
@@ -257,7 +256,7 @@ def _export_rows(filters: AuditFilters, capped: bool, cap: int) -> Iterator[tupl
     query = (select(AuditEvent, Unit.name).outerjoin(Unit, Unit.id == AuditEvent.unit_id)
              .where(*filters.conditions()).order_by(AuditEvent.id.desc()).limit(cap)
              .execution_options(yield_per=1000))
-    zone = _zone()
+    zone = local_tz()
     for ev, unit_name in db.session.execute(query):
         yield (ev.id, ev.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"), ev.username,
                "" if ev.user_id is None else ev.user_id, unit_name or "", ev.ip, str(ACTION_LABELS.get(ev.action, "")),
@@ -285,9 +284,3 @@ def _exists(conditions: list) -> bool:
     return db.session.scalar(select(AuditEvent.id).where(*conditions).limit(1)) is not None
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=_zone())

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from app.extensions import db
 from app.models import CalendarDay, CalendarYear, HumanTask
 from app.services import audit, workdays
-from app.services.clock import now
+from app.services.clock import local_tz, now
 from app.services.errors import Invalid
 
 
@@ -57,17 +57,17 @@ def import_schedule(text: str, source: str) -> tuple[int, int]:
 
 def deadline(received_at: datetime, working_days: int) -> workdays.Deadline:
     """Return the deadline N working days after an instant of receipt."""
-    return workdays.deadline_after(load_calendar(), received_at, working_days)
+    return workdays.deadline_after(load_calendar(), received_at, working_days, local_tz())
 
 
 def recompute_provisional_tasks() -> int:
     """Recompute open tasks whose due date was provisional, now that a schedule is loaded."""
-    cal = load_calendar()
+    cal, zone = load_calendar(), local_tz()
     count = 0
     for task in db.session.scalars(
         select(HumanTask).where(HumanTask.status == "open", HumanTask.due_provisional.is_(True), HumanTask.due_days.is_not(None))
     ):
-        result = workdays.deadline_after(cal, task.created_at, task.due_days)
+        result = workdays.deadline_after(cal, task.created_at, task.due_days, zone)
         task.due_at, task.due_provisional = result.due, result.provisional
         count += 1
     db.session.flush()

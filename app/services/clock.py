@@ -1,8 +1,13 @@
-"""The one clock: every "now" in the app (and in the BPMN engine's timers) comes from here."""
+"""The one clock: every "now", "today" and local date in the app (and in the BPMN engine's timers) comes from here.
+
+Instants are UTC; the office works in the configured time zone (config TIMEZONE). A day, a deadline or a
+"today" is always the local calendar date, through local_today() and local_date(), never `.date()` of a UTC instant.
+"""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 _frozen: datetime | None = None
 _offset = timedelta(0)
@@ -13,6 +18,30 @@ def now() -> datetime:
     if _frozen is not None:
         return _frozen
     return datetime.now(timezone.utc) + _offset
+
+
+def local_tz() -> ZoneInfo:
+    """The configured time zone of the app in context (ZoneInfo keeps one instance per key)."""
+    from flask import current_app
+
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def local_date(instant: datetime) -> date:
+    """The local calendar date of an aware instant."""
+    if instant.utcoffset() is None:
+        raise ValueError("local_date needs an aware datetime")
+    return instant.astimezone(local_tz()).date()
+
+
+def local_today() -> date:
+    """Today's local date, by the app clock."""
+    return local_date(now())
+
+
+def local_instant(day: date, at: time = time(0)) -> datetime:
+    """The aware instant of a local wall-clock time on a day (midnight by default)."""
+    return datetime.combine(day, at, tzinfo=local_tz())
 
 
 def wall_now() -> datetime:

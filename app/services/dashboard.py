@@ -5,11 +5,9 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
@@ -21,7 +19,7 @@ from sqlalchemy import func, literal_column, select
 from app.extensions import db
 from app.models import CASE_STATUSES, CASE_TYPES, Case, CreditRecord, HumanTask, Unit
 from app.services import calendar
-from app.services.clock import now
+from app.services.clock import local_instant, local_tz, now
 
 # Cases still being worked: submitted and neither closed, rejected nor withdrawn.
 OPEN_STATUSES = ("in_progress", "supplement")
@@ -75,14 +73,6 @@ def _parse_date(text: str | None) -> date | None:
         return None
     # Dates near year 1 or 9999 overflow once turned into zoned instants: ignored like malformed ones.
     return day if day is None or 1900 <= day.year <= 2999 else None
-
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=_zone())
 
 
 def _month_starts(today: date) -> list[date]:
@@ -149,7 +139,7 @@ def _on_time() -> dict:
 
 def _handling(since: datetime) -> dict:
     """Average working days from submission to closing, over cases closed since the given instant."""
-    zone = _zone()
+    zone = local_tz()
     spans = [(submitted.astimezone(zone).date(), closed.astimezone(zone).date()) for submitted, closed in
              db.session.execute(select(Case.submitted_at, Case.closed_at).where(
                  Case.status == "closed", Case.submitted_at.is_not(None), Case.closed_at >= since)).all()]
@@ -169,7 +159,7 @@ def _handling(since: datetime) -> dict:
 
 def _monthly(starts: list[date]) -> dict[str, list[int]]:
     """Cases submitted in each of the months beginning at starts[:-1] (Beijing time), by type."""
-    bounds = [_local_midnight(day) for day in starts]
+    bounds = [local_instant(day) for day in starts]
     bucket = when(*((Case.submitted_at < bound, i) for i, bound in enumerate(bounds[1:]))).label("bucket")
     # Group on the subquery's column: PostgreSQL will not match a CASE with bound parameters to its GROUP BY copy.
     submitted = (select(Case.type, bucket)
@@ -190,7 +180,7 @@ def figures(today: date) -> dict:
         "overdue_tasks_by_type": _overdue_tasks_by_type(at),
         "units": _units(at),
         "on_time": _on_time(),
-        "handling": {**_handling(_local_midnight(starts[0])), "since": starts[0]},
+        "handling": {**_handling(local_instant(starts[0])), "since": starts[0]},
         "monthly": {"months": starts[:-1], "by_type": _monthly(starts)},
     }
 
@@ -235,10 +225,10 @@ def case_rows(filters: CaseFilters) -> Iterable[tuple]:
     if filters.status:
         query = query.where(Case.status == filters.status)
     if filters.submitted_from:
-        query = query.where(Case.submitted_at >= _local_midnight(filters.submitted_from))
+        query = query.where(Case.submitted_at >= local_instant(filters.submitted_from))
     if filters.submitted_to:
-        query = query.where(Case.submitted_at < _local_midnight(filters.submitted_to + timedelta(days=1)))
-    zone = _zone()
+        query = query.where(Case.submitted_at < local_instant(filters.submitted_to + timedelta(days=1)))
+    zone = local_tz()
 
     def local(instant: datetime | None) -> str:
         return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M") if instant else ""

@@ -16,7 +16,7 @@ from app.engine import decisions
 from app.engine.definitions import latest_definition
 from app.extensions import db
 from app.models import Case, CreditRecord, RecordHistory, Sanction
-from app.services import letters
+from app.services import clock, letters
 
 REPAIRABLE = ("published", "corrected")
 CLEARED = ("repaired", "revoked", "expired")
@@ -44,9 +44,12 @@ def repair_facts(record: CreditRecord, today: date, *, ignore_case_id: int | Non
     """Facts for repair_eligibility.dmn (SPEC §4.3.1)."""
     rectification_ordered = db.session.scalar(select(Case.id).where(
         Case.record_id == record.id, Case.type == "rectification", Case.status != "draft").limit(1)) is not None
-    open_case = db.session.scalar(select(Case.id).where(
-        Case.record_id == record.id, Case.type.in_(("objection", "repair")), Case.status.in_(OPEN_CASE[1:]),
-        Case.id != (ignore_case_id or 0)).limit(1)) is not None
+    # An objection or repair filed and not yet finished (a draft is not filed), other than the one being checked.
+    open_cases = select(Case.id).where(
+        Case.record_id == record.id, Case.type.in_(("objection", "repair")), Case.status.in_(OPEN_CASE[1:]))
+    if ignore_case_id is not None:
+        open_cases = open_cases.where(Case.id != ignore_case_id)
+    open_case = db.session.scalar(open_cases.limit(1)) is not None
     return {
         "min_period_passed": today >= record.earliest_repair_date,
         "rectification_ok": (not rectification_ordered) or record.rectified_at is not None,
@@ -79,7 +82,7 @@ REPAIR_MESSAGES = {
 
 def repair_verdict(record: CreditRecord, today: date | None = None, *, ignore_case_id: int | None = None) -> Verdict:
     """Say whether the record may be repaired now, why not, and from when."""
-    today = today or letters.local_today()
+    today = today or clock.local_today()
     if record.status not in REPAIRABLE:
         return Verdict(False, "status", _("该记录当前状态为“%(status)s”，无需或不能申请信用修复。", status=record.status_label))
     result = _decide("credit_repair", "repair_eligibility", repair_facts(record, today, ignore_case_id=ignore_case_id))
@@ -132,7 +135,7 @@ def _left_publication_on(record: CreditRecord) -> date | None:
         return None
     ended = db.session.scalar(select(RecordHistory).where(
         RecordHistory.record_id == record.id, RecordHistory.to_status.in_(CLEARED)).order_by(RecordHistory.id).limit(1))
-    return letters.to_local_date(ended.at if ended else record.updated_at)
+    return clock.local_date(ended.at if ended else record.updated_at)
 
 
 def honour_eligibility(unit_id: int, day: date) -> HonourAnswer:
@@ -142,7 +145,7 @@ def honour_eligibility(unit_id: int, day: date) -> HonourAnswer:
             Sanction.unit_id == unit_id, Sanction.kind == "honor_disqualification",
             Sanction.status.in_(("active", "lifted")))):
         started = sanction.start_date is not None and sanction.start_date <= day
-        lifted = sanction.lifted_at is not None and letters.to_local_date(sanction.lifted_at) <= day
+        lifted = sanction.lifted_at is not None and clock.local_date(sanction.lifted_at) <= day
         expired = sanction.term_end is not None and sanction.term_end < day
         if started and not lifted and not expired:
             blocking_sanctions.append(sanction)

@@ -5,7 +5,6 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 
@@ -15,7 +14,7 @@ from app.extensions import db
 from app.letters.render import render_letter_pdf
 from app.models import Case, CaseEvent, Letter
 from app.services import audit, notifications, sequences
-from app.services.clock import now
+from app.services.clock import local_date, local_today, now
 from app.services.faults import fault_point
 
 
@@ -55,16 +54,6 @@ def doc_number(prefix: str, series: str, year: int, seq: int | str) -> str:
 def chinese_date(day: date) -> str:
     """Format a date in Arabic numerals without padding: 2026年11月27日."""
     return f"{day.year}年{day.month}月{day.day}日"
-
-
-def local_today() -> date:
-    """Today in Beijing time, by the app clock."""
-    return now().astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
-
-
-def to_local_date(instant) -> date:
-    """The Beijing-time date of an instant."""
-    return instant.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
 
 
 def _record_phrase(case: Case) -> str:
@@ -123,7 +112,7 @@ def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
 
 
 def _repair_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
-    submitted = chinese_date(case.submitted_at.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date())
+    submitted = chinese_date(local_date(case.submitted_at))
     opening = f"你单位于{submitted}提交的关于{_record_phrase(case)}的信用修复申请（受理编号：{case.number}）收悉。"
     if letter_type == "repair_rejection_notice":
         return [opening + f"经审查，{context.get('reason') or '不符合受理条件'}，本办决定不予受理。", "特此通知。"]
@@ -145,7 +134,7 @@ def _repair_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]
 
 
 def _objection_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
-    submitted = chinese_date(case.submitted_at.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date())
+    submitted = chinese_date(local_date(case.submitted_at))
     opening = f"你单位于{submitted}提交的关于{_record_phrase(case)}的异议申请（受理编号：{case.number}）收悉。"
     if letter_type == "acceptance_notice":
         return [

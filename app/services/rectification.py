@@ -4,31 +4,30 @@ from __future__ import annotations
 from flask_babel import gettext as _
 import secrets
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, RecordHistory, User
-from app.services import (access, audit, calendar, letters, locks, notifications, rules, sanctions, sequences,
-                          workdays)
+from app.services import (access, audit, calendar, clock, letters, locks, notifications, rules, sanctions,
+                          sequences, workdays)
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid
 from app.services.process import LETTER_CONTEXTS, completion_hook, effect, start_process
 from app.services.transitions import change_case_status
 
-TZ = ZoneInfo("Asia/Shanghai")
 OPEN_STATUSES = ("published", "disputed", "corrected")
 MAX_DAYS = 120
 
 
-def deadline_values(days: int) -> dict:
-    """Workflow variables for a deadline N working days from now and its reminder 3 working days before."""
+def deadline_values(case: Case, days: int) -> dict:
+    """Workflow variables for a deadline N working days from now and its reminder, which comes the case's rule set's
+    rectification_reminder working days before (3 by default) at 09:00 local time."""
     due = calendar.deadline(now(), days)
     cal = calendar.load_calendar()
-    lead = rules.DEFAULT_TIME_LIMITS["rectification_reminder"]
+    lead = rules.time_limit(case.rule_set, "rectification_reminder")
     remind_day, remind_provisional = workdays.subtract_working_days(cal, due.due_date, lead)
-    remind_at = datetime.combine(remind_day, time(9, 0), TZ)
+    remind_at = clock.local_instant(remind_day, time(9, 0))
     return {
         "rectification_due": due.due.isoformat(),
         "rectification_due_provisional": due.provisional or remind_provisional,
@@ -79,7 +78,7 @@ def open_rectification(user: User, record_id: int, deadline_days, requirements: 
     block = rectification_block(record)
     if block:
         raise Conflict(block, code="rectification_blocked")
-    year = letters.local_today().year
+    year = clock.local_today().year
     case = Case(
         type="rectification", status="draft", record_id=record.id, applicant_unit_id=record.subject_unit_id,
         created_by_id=user.id, rule_set_id=rules.rule_set_on(record.basis_date).id,
@@ -94,19 +93,19 @@ def open_rectification(user: User, record_id: int, deadline_days, requirements: 
     audit.record("case.create", object_type="case", object_id=case.id, details={"type": "rectification",
                                                                                "record_id": record.id, "days": days})
     change_case_status(case, "in_progress", user_id=user.id, reason="信用办发起限期整改")
-    values = deadline_values(days)
+    values = deadline_values(case, days)
     case.form = {**case.form, "current_due": values["rectification_due"]}
     start_process(case, user, values)
     return case
 
 
 LETTER_CONTEXTS["rectification_notice"] = lambda case: {
-    "due_text": letters.chinese_date(datetime.fromisoformat(case.form["current_due"]).astimezone(TZ).date()),
+    "due_text": letters.chinese_date(clock.local_date(datetime.fromisoformat(case.form["current_due"]))),
     "requirements": case.form.get("requirements", ""),
 }
 LETTER_CONTEXTS["public_criticism_decision"] = lambda case: {
-    "due_text": letters.chinese_date(datetime.fromisoformat(case.form["current_due"]).astimezone(TZ).date()),
-    "notice_text": letters.chinese_date(case.submitted_at.astimezone(TZ).date()),
+    "due_text": letters.chinese_date(clock.local_date(datetime.fromisoformat(case.form["current_due"]))),
+    "notice_text": letters.chinese_date(clock.local_date(case.submitted_at)),
 }
 
 
@@ -115,7 +114,7 @@ def _reviewed(case: Case, user: User, values: dict) -> dict:
     if values["review"] != "return_for_rework":
         return {}
     days = parse_days(values["new_deadline_days"])
-    extra = deadline_values(days)
+    extra = deadline_values(case, days)
     case.form = {**case.form, "current_due": extra["rectification_due"], "deadline_days": days}
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="deadline_set", step="review_rectification",
                              comment=f"退回重新整改，新期限 {days} 个工作日"))

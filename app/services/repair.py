@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from app.extensions import db
 from app.models import Case, CaseEvent, User
 from app.services import access, applications, audit, eligibility, publication, restoration, sanctions
-from app.services.clock import now
+from app.services.clock import local_date, now
 from app.services.errors import Invalid
 from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_values
 from app.services.transitions import change_record_status
@@ -42,8 +42,8 @@ def _block(case: Case) -> str | None:
 applications.KINDS["repair"] = applications.ApplicationKind(
     materials={"evidence": _("已履行法定义务、纠正失信行为的证明材料"), "commitment": _("加盖公章的信用承诺书")},
     block=_block,
-    # The process checks again with the same DMN table (SPEC §4.3.1), on the facts as of submission.
-    start_data=lambda case: eligibility.repair_facts(case.record, case.submitted_at.date(), ignore_case_id=case.id),
+    # The process checks again with the same DMN table (SPEC §4.3.1), on the facts as of the local day of submission.
+    start_data=lambda case: eligibility.repair_facts(case.record, local_date(case.submitted_at), ignore_case_id=case.id),
 )
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, Sanction, User
-from app.services import applications, audit, eligibility, letters, locks, rules, sanctions
+from app.services import applications, audit, clock, eligibility, locks, rules, sanctions
 from app.services.clock import now
 from app.services.errors import Conflict, Invalid, NotFound
 from app.services.process import LETTER_CONTEXTS, effect, start_process
@@ -61,7 +61,7 @@ def apply_for_restoration(user: User, sanction_id: int) -> Case:
 
 def start_due_restorations(limit: int = 200) -> int:
     """Worker: open a restoration for each disqualification whose term has ended (SPEC §4.4.1)."""
-    today = letters.local_today()
+    today = clock.local_today()
     query = select(Sanction).where(
         Sanction.kind == "honor_disqualification", Sanction.status == "active",
         Sanction.term_end.is_not(None), Sanction.term_end < today).limit(limit)

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 
@@ -14,7 +13,7 @@ from app.extensions import db
 from app.models import (CASE_TYPES, TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, SavedFilter, Unit, User,
                         UserRole)
 from app.services import access, audit, calendar, workdays
-from app.services.clock import now
+from app.services.clock import local_date, local_tz, now
 from app.services.ids import is_object_id
 
 SCOPES = {"mine": _l("我的待办"), "group": _l("本组待领"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "done": _l("已办"),
@@ -24,9 +23,6 @@ PAGE_SIZE = 50
 DUE_SOON_DAYS = 2  # 即将到期: due within this many working days
 FILTER_KEYS = ("process", "unit", "category", "severity", "due")
 DUE_BANDS = {"overdue": _l("已超期"), "today": _l("今日到期"), "soon": _l("2 个工作日内"), "later": _l("更晚")}
-
-
-TZ = ZoneInfo("Asia/Shanghai")  # deadlines are Beijing working days, shown in Beijing time
 
 
 @dataclass
@@ -92,17 +88,21 @@ class _Bounds:
         return calendar.load_calendar()
 
     @cached_property
+    def zone(self):
+        return local_tz()
+
+    @cached_property
     def today(self) -> date:
-        return self.now.astimezone(TZ).date()
+        return self.now.astimezone(self.zone).date()
 
     @cached_property
     def today_end(self):
-        return workdays.deadline_after(self.calendar, self.now, 0).due
+        return workdays.deadline_after(self.calendar, self.now, 0, self.zone).due
 
     @cached_property
     def soon(self):
-        """End of the 2nd working day from now (Beijing time): the 即将到期 limit."""
-        return workdays.deadline_after(self.calendar, self.now, DUE_SOON_DAYS).due
+        """End of the 2nd working day from now (local time): the 即将到期 limit."""
+        return workdays.deadline_after(self.calendar, self.now, DUE_SOON_DAYS, self.zone).due
 
 
 def _filters(filters: dict, bounds: _Bounds):
@@ -238,8 +238,8 @@ def _display(rows, bounds: _Bounds) -> list[InboxRow]:
 
 
 def local_text(instant: datetime | None) -> str:
-    """Format an instant as Beijing wall-clock text ("2026-11-27 18:00"), as the localtime template filter does."""
-    return instant.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if instant else ""
+    """Format an instant as local wall-clock text ("2026-11-27 18:00"); the localtime template filter is this."""
+    return instant.astimezone(local_tz()).strftime("%Y-%m-%d %H:%M") if instant else ""
 
 
 COUNT_CAP = 99
@@ -265,16 +265,16 @@ def count_tabs(user: User, filters: dict | None = None, bounds: _Bounds | None =
 def remaining_label(task: HumanTask, cal: workdays.WorkCalendar | None = None) -> tuple[str, bool]:
     """Say how many working days remain ("剩余 2 个工作日"), or how long it is overdue."""
     at = now()
-    return _remaining(task.due_at, at, at.astimezone(TZ).date(), cal)
+    return _remaining(task.due_at, at, local_date(at), cal)
 
 
 def _remaining(due_at: datetime | None, at: datetime, today: date,
                cal: workdays.WorkCalendar | None) -> tuple[str, bool]:
-    """Label the time left until due_at as of the instant at (today: its Beijing date)."""
+    """Label the time left until due_at as of the instant at (today: its local date)."""
     if due_at is None:
         return _("无期限"), False
     cal = cal or calendar.load_calendar()
-    due_day = due_at.astimezone(TZ).date()
+    due_day = local_date(due_at)
     if at > due_at:
         return _("已超期 %(days)s 个工作日", days=max(1, workdays.working_days_between(cal, due_day, today))), True
     days = workdays.working_days_between(cal, today, due_day)

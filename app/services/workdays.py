@@ -5,8 +5,7 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 
 import chinese_calendar
 from chinese_calendar import Holiday
@@ -95,11 +94,13 @@ def working_days_between(cal: WorkCalendar, start: date, end: date) -> int:
     return sum(cal.is_workday(start + timedelta(days=i)) for i in range(1, (end - start).days + 1))
 
 
-def deadline_after(cal: WorkCalendar, received_at: datetime, n: int, tz: str = "Asia/Shanghai") -> Deadline:
-    """Return the deadline n working days after received_at, ending 23:59:59 local time."""
+def deadline_after(cal: WorkCalendar, received_at: datetime, n: int, zone: tzinfo) -> Deadline:
+    """Return the deadline n working days after received_at, ending 23:59:59 local time in zone.
+
+    Pure: the caller passes the office's zone (calendar.deadline passes clock.local_tz()).
+    """
     if received_at.utcoffset() is None:
         raise ValueError("received_at 必须带时区")
-    zone = ZoneInfo(tz)
     # Rule: the receipt day is the local calendar date, not the UTC one.
     due_date, provisional = add_working_days(cal, received_at.astimezone(zone).date(), n)
     due = datetime.combine(due_date, _END_OF_DAY, tzinfo=zone).astimezone(timezone.utc)

@@ -84,10 +84,10 @@ def deliver_outbox(limit: int, result: SweepResult) -> None:
 
 def daily_rules(result: SweepResult) -> None:
     """End publications past their maximum period; open restorations whose disqualification term ended."""
-    from app.services import letters, publication, restoration
+    from app.services import clock, publication, restoration
 
     try:
-        result.expired = publication.expire_records(letters.local_today())
+        result.expired = publication.expire_records(clock.local_today())
         result.restorations = restoration.start_due_restorations()
         db.session.commit()
     except Exception:  # logged; the next sweep tries again

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.extensions import db
-from app.services import audit, audit_search, letters
+from app.services import audit, audit_search, clock
 from app.services.audit_search import AuditFilters
 from app.services.errors import ServiceError
 from app.web.navigation import id_cursor_arg
@@ -88,7 +88,7 @@ def _export_audited(filters: AuditFilters, fmt: str) -> tuple[int, bool]:
 
 def _download(body, ext: str, mimetype: str, capped: bool) -> Response:
     """A file named e.g. audit-log-20261127.csv (审计日志-20261127.csv where the browser takes UTF-8 names)."""
-    stamp = letters.local_today().strftime("%Y%m%d")
+    stamp = clock.local_today().strftime("%Y%m%d")
     response = Response(body, content_type=mimetype)
     response.headers["Content-Disposition"] = (
         f"attachment; filename=\"audit-log-{stamp}.{ext}\"; filename*=UTF-8''{quote(f'审计日志-{stamp}.{ext}')}"

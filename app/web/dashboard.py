@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, render_template, request, st
 
 from app.extensions import db
 from app.models import CASE_TYPES
-from app.services import audit, dashboard, letters
+from app.services import audit, clock, dashboard
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -20,7 +20,7 @@ NAMES = {"cases": ("cases", "办件清单"), "figures": ("figures", "统计看�
 
 @bp.route("/")
 def index():
-    fig = dashboard.figures(letters.local_today())
+    fig = dashboard.figures(clock.local_today())
     return render_template("dashboard/index.html", fig=fig, tables=dashboard.figure_tables(fig), case_types=CASE_TYPES,
                            statuses=dashboard.EXPORT_STATUSES)
 
@@ -32,7 +32,7 @@ def _audit_export(what: str, fmt: str, **details) -> None:
 
 def _download(body, what: str, ext: str, mimetype: str) -> Response:
     """A file download named e.g. cases-20261127.csv, with the Chinese name for browsers that take it."""
-    stamp = letters.local_today().strftime("%Y%m%d")
+    stamp = clock.local_today().strftime("%Y%m%d")
     ascii_name, chinese_name = NAMES[what]
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = (
@@ -67,7 +67,7 @@ def cases_xlsx():
 
 @bp.route("/figures.csv")
 def figures_csv():
-    tables = dashboard.figure_tables(dashboard.figures(letters.local_today())).values()
+    tables = dashboard.figure_tables(dashboard.figures(clock.local_today())).values()
     body = b"".join(dashboard.to_csv(tables, titled=True))
     _audit_export("figures", "csv")
     return _download(body, "figures", "csv", CSV_TYPE)
@@ -75,6 +75,6 @@ def figures_csv():
 
 @bp.route("/figures.xlsx")
 def figures_xlsx():
-    body = dashboard.to_xlsx(dashboard.figure_tables(dashboard.figures(letters.local_today())).values())
+    body = dashboard.to_xlsx(dashboard.figure_tables(dashboard.figures(clock.local_today())).values())
     _audit_export("figures", "xlsx")
     return _download(body, "figures", "xlsx", XLSX_TYPE)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import Flask, g
 
@@ -14,9 +13,8 @@ from app.services.notifications import KINDS as NOTIFICATION_KINDS
 from app.services.objections import REASONS
 from app.services.taskforms import FORMS
 from app.services.calendar import load_calendar
-from app.services.tasks import remaining_label
+from app.services.tasks import local_text, remaining_label
 
-TZ = ZoneInfo("Asia/Shanghai")
 EVENT_LABELS = {
     "created": _l("创建申请"),
     "status_changed": _l("状态变更"),
@@ -38,10 +36,10 @@ FIELD_LABELS = {f.name: f.label for form in FORMS.values() for f in form.fields}
 
 
 def register_filters(app: Flask) -> None:
-    app.add_template_filter(lambda dt: dt.astimezone(TZ).strftime("%Y-%m-%d %H:%M") if dt else "", "localtime")
+    app.add_template_filter(local_text, "localtime")
     app.add_template_filter(lambda d: chinese_date(d) if d else "", "cndate")
     app.add_template_filter(
-        lambda text: datetime.fromisoformat(text).astimezone(TZ).strftime("%Y-%m-%d %H:%M") if text else "", "isolocal")
+        lambda text: local_text(datetime.fromisoformat(text)) if text else "", "isolocal")
     app.add_template_filter(lambda code: ROLES.get(code, code), "role_label")
     app.add_template_filter(lambda code: RECORD_STATUSES.get(code, code), "record_status")
     app.add_template_filter(lambda code: REASONS.get(code, code or ""), "reason_label")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Unit
-from app.services import eligibility, letters, notifications, sanctions
+from app.services import clock, eligibility, notifications, sanctions
 from app.services.ids import object_id
 from forms.cases import ActionForm
 
@@ -48,10 +48,10 @@ def honour_eligibility():
     if unit_id not in {u.id for u in units}:
         abort(404)
     try:
-        day = date.fromisoformat(request.args.get("date", "")) if request.args.get("date") else letters.local_today()
+        day = date.fromisoformat(request.args.get("date", "")) if request.args.get("date") else clock.local_today()
     except ValueError:
         flash(_("日期格式应为 YYYY-MM-DD。"), "error")
-        day = letters.local_today()
+        day = clock.local_today()
     answer = eligibility.honour_eligibility(unit_id, day)
     return render_template("inbox/eligibility.html", units=units, unit=db.session.get(Unit, unit_id), day=day,
                            answer=answer)

@@ -27,6 +27,8 @@ import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from config import Config
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.prefix) / "bin"  # the venv pytest runs in (.venv)
 CHROMIUM = "/usr/bin/chromium"
@@ -269,7 +271,7 @@ class PageFactory:
 
     def anonymous(self, label: str = "anonymous") -> Page:
         """A watched page without logging in (public pages)."""
-        context = self.browser.new_context(base_url=self.base_url, locale="zh-CN", timezone_id="Asia/Shanghai",
+        context = self.browser.new_context(base_url=self.base_url, locale="zh-CN", timezone_id=Config.TIMEZONE,
                                            viewport={"width": 1280, "height": 900}, accept_downloads=True)
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
