@@ -119,3 +119,25 @@ def test_the_app_refuses_a_purge_period_under_a_day():
 
     with pytest.raises(RuntimeError, match="DRAFT_PURGE_AFTER_DAYS"):
         create_app(Cfg)
+
+
+def test_a_draft_purged_while_its_submission_waited_answers_409(app, applicant, monkeypatch):
+    """The worker and the applicant race: the purge took the lock first, so the submission finds no draft."""
+    from sqlalchemy import delete
+
+    from app.services import locks
+    from app.services.errors import Conflict
+
+    case_id = draft(applicant, records_of(applicant)[0], ("证据.pdf", PDF_BYTES))
+    real_lock = locks.lock_record
+
+    def purged_meanwhile(record_id):
+        real_lock(record_id)
+        for model in (Attachment, CaseEvent):  # what the other transaction committed while this one waited
+            db.session.execute(delete(model).where(model.case_id == case_id))
+        db.session.execute(delete(Case).where(Case.id == case_id))
+
+    monkeypatch.setattr(locks, "lock_record", purged_meanwhile)
+    with pytest.raises(Conflict) as refused:
+        applications.submit_case(applicant, case_id)
+    assert refused.value.code == "draft_purged" and refused.value.status == 409

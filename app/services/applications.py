@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
 from app.extensions import db
 from app.models import Attachment, Case, CaseEvent, CreditRecord, User
@@ -53,7 +53,10 @@ def submit_case(user: User, case_id: int) -> Case:
     # A parallel submission (this draft twice, or another draft for the same record) waits here, then sees the
     # winner's case: the status and eligibility checks below read what it committed.
     locks.lock_record(case.record_id)
-    db.session.refresh(case)
+    try:
+        db.session.refresh(case)
+    except InvalidRequestError:  # the worker purged this long-idle draft while we waited for the lock
+        raise Conflict(_("该草稿已因长期未提交被清理，请重新填写申请。"), code="draft_purged") from None
     if case.status != "draft":
         raise Conflict(_("该申请已提交，请勿重复提交。"), code="duplicate_submission")
     kind = KINDS[case.type]
