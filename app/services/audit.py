@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
@@ -29,7 +29,7 @@ from app.models import AuditEvent
 from app.services import audit_checkpoint
 from app.services.audit_checkpoint import Checkpoint
 from app.services.audit_keys import Keyring, keyring
-from app.services.clock import local_date, local_instant, local_tz, now, wall_now
+from app.services.clock import local_date, local_instant, local_tz, machine_now, now, wall_now
 from app.services.errors import ServiceError
 
 GENESIS = "0" * 64
@@ -410,7 +410,7 @@ def write_checkpoint(*, reset: bool = False, at: datetime | None = None) -> Chec
     if problems:
         raise ServiceError(_("审计链校验未通过，未写检查点：%(problem)s", problem=problems[0]), code="chain_broken")
     checkpoint = Checkpoint(head_id=head_id, head_hash=head_hash, count=count, first_id=first_id,
-                            keyed_from=keyed_from, at=at or datetime.now(timezone.utc), key_id=ring.current,
+                            keyed_from=keyed_from, at=at or machine_now(), key_id=ring.current,
                             reset=reset)
     try:
         path = audit_checkpoint.append(folder, checkpoint, ring)

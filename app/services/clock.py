@@ -54,6 +54,15 @@ def wall_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def machine_now() -> datetime:
+    """Return the machine's own clock, never frozen nor shifted.
+
+    For what is compared with files outside the database and their times (audit checkpoints beside backup
+    snapshots), which a test's frozen clock or a training shift must not move.
+    """
+    return datetime.now(timezone.utc)
+
+
 def is_shifted() -> bool:
     """Say whether the clock is not the wall clock (the UI shows a banner then)."""
     return _frozen is not None or _offset != timedelta(0)
