@@ -190,10 +190,11 @@ def test_api_returns_payloads_as_json_never_html(poisoned, api):
 
 
 def _pdf_text(pdf: bytes, tmp_path) -> str:
+    """The letter's text without whitespace or page numbers, so a paragraph split over pages reads on."""
     path = tmp_path / "letter.pdf"
     path.write_bytes(pdf)
     out = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True)
-    return re.sub(r"\s+", "", out.stdout.decode("utf-8"))
+    return re.sub(r"—\d+—", "", re.sub(r"\s+", "", out.stdout.decode("utf-8")))
 
 
 def test_letters_print_payloads_as_literal_text_and_fetch_nothing(poisoned, tmp_path):

@@ -30,6 +30,7 @@ from fontTools.ttLib import TTFont
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 from weasyprint import CSS, HTML
+from weasyprint.document import Document
 from weasyprint.text.fonts import FontConfiguration
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -83,13 +84,24 @@ class ResourceRefused(PermissionError):
 def render_letter_pdf(data: dict, *, draft: bool = False, font_dir: str | None = None,
                       seal_image: str | None = None) -> bytes:
     """Render one decision letter described by ``data`` to PDF bytes."""
+    return layout_letter(data, draft=draft, font_dir=font_dir, seal_image=seal_image).write_pdf()
+
+
+def layout_letter(data: dict, *, draft: bool = False, font_dir: str | None = None,
+                  seal_image: str | None = None) -> Document:
+    """Lay out one letter: its ``pages`` show where everything went, ``write_pdf()`` gives the PDF."""
     seal_path = Path(seal_image).resolve() if seal_image and not draft else None
     html = _template_env.get_template("letter.html").render(
         build_context(data, draft=draft, seal_path=seal_path))
-    return html_to_pdf(html, font_dir=font_dir, extra_files=[seal_path] if seal_path else [])
+    return html_document(html, font_dir=font_dir, extra_files=[seal_path] if seal_path else [])
 
 
 def html_to_pdf(html: str, *, font_dir: str | None = None, extra_files=()) -> bytes:
+    """Lay out letter HTML with the letter stylesheets and return the PDF."""
+    return html_document(html, font_dir=font_dir, extra_files=extra_files).write_pdf()
+
+
+def html_document(html: str, *, font_dir: str | None = None, extra_files=()) -> Document:
     """Lay out letter HTML with the letter stylesheets, fetching only whitelisted files."""
     font_files = find_font_files(font_dir)
     subsets = ensure_font_subsets()
@@ -97,8 +109,8 @@ def html_to_pdf(html: str, *, font_dir: str | None = None, extra_files=()) -> by
         stylesheets = stylesheets_for(font_files, subsets)
         # No base_url: relative URLs cannot be resolved, so they are dropped.
         document = HTML(string=html, url_fetcher=safe_url_fetcher)
-        return document.write_pdf(stylesheets=stylesheets.css,
-                                  font_config=stylesheets.font_config)
+        # Every resource is fetched while laying out, so writing the PDF later needs no whitelist.
+        return document.render(stylesheets=stylesheets.css, font_config=stylesheets.font_config)
 
 
 def safe_url_fetcher(url: str, *args, **kwargs):
@@ -141,6 +153,7 @@ def build_context(data: dict, *, draft: bool, seal_path: Path | None) -> dict:
         "mark_size_pt": issuer_mark_size(issuer),
         "addressee_line": addressee_line(data["addressee"]),
         "paragraphs": data["paragraphs"],
+        "formula": data.get("formula"),  # 结束语, kept with the signature
         "issued_text": issued_text,
         "signoff": signoff_offsets(issuer, issued_text),
         "cc_text": cc_text(data.get("cc") or []),
@@ -198,6 +211,7 @@ def text_width_mm(text: str) -> float:
                for char in text)
 
 
+@lru_cache(maxsize=64)  # drafts all carry the same URL
 def qr_svg(url: str) -> Markup:
     """Encode ``url`` as inline SVG so no data: URL ever has to be fetched."""
     code = segno.make(url, error="m", micro=False)

@@ -22,18 +22,20 @@ from app.services.faults import fault_point
 class LetterType:
     title: str
     series: str  # the series part of the document number, e.g. 异决 → 随信用异决〔2026〕3号
+    # The 结束语 closing the body ("特此决定。"); the renderer keeps it with the signature.
+    formula: str | None = None
 
 
 LETTER_TYPES = {
     "acceptance_notice": LetterType("受理通知书", "异受"),
-    "rejection_notice": LetterType("不予受理通知书", "异不受"),
-    "objection_decision": LetterType("异议处理决定书", "异决"),
-    "rectification_notice": LetterType("限期整改通知书", "整改"),
+    "rejection_notice": LetterType("不予受理通知书", "异不受", "特此通知。"),
+    "objection_decision": LetterType("异议处理决定书", "异决", "特此决定。"),
+    "rectification_notice": LetterType("限期整改通知书", "整改", "特此通知。"),
     "public_criticism_decision": LetterType("通报批评决定", "通报"),
-    "repair_rejection_notice": LetterType("不予受理通知书", "修不受"),
-    "repair_decision": LetterType("信用修复决定书", "修决"),
-    "repair_refusal": LetterType("不予修复决定书", "不修"),
-    "restoration_decision": LetterType("荣誉评选资格恢复决定书", "复决"),
+    "repair_rejection_notice": LetterType("不予受理通知书", "修不受", "特此通知。"),
+    "repair_decision": LetterType("信用修复决定书", "修决", "特此决定。"),
+    "repair_refusal": LetterType("不予修复决定书", "不修", "特此决定。"),
+    "restoration_decision": LetterType("荣誉评选资格恢复决定书", "复决", "特此决定。"),
 }
 # 荣誉评选资格恢复决定书 are copied to the organisation and HR departments (SPEC §4.4.4).
 RESTORATION_CC = ["中共随州市委组织部", "随州市人力资源和社会保障局"]
@@ -75,7 +77,10 @@ def _basis_sentence(case: Case) -> str:
 
 
 def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
-    """Compose the body of a letter from the case (plain strings; the renderer escapes them)."""
+    """Compose the body of a letter from the case (plain strings; the renderer escapes them).
+
+    The closing formula is not part of the body: it is ``LetterType.formula``.
+    """
     if letter_type in ("acceptance_notice", "rejection_notice", "objection_decision"):
         return _objection_paragraphs(case, letter_type, context)
     if letter_type == "rectification_notice":
@@ -86,7 +91,6 @@ def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
             f"（办件编号：{case.number}）。",
             f"整改要求：{context.get('requirements') or '纠正失信行为，消除不良影响，建立健全防范机制。'}",
             "逾期未提交的，将取消你单位荣誉评选资格，并视情予以公开通报批评。",
-            "特此通知。",
         ]
     if letter_type in ("repair_rejection_notice", "repair_decision", "repair_refusal"):
         return _repair_paragraphs(case, letter_type, context)
@@ -97,7 +101,6 @@ def letter_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]:
             "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），"
             f"经审核，决定自{chinese_date(local_today())}起恢复该单位的荣誉评选资格。",
             "请组织、人事部门在开展评优评先、荣誉评选时据此办理。",
-            "特此决定。",
         ]
     if letter_type == "public_criticism_decision":
         return [
@@ -115,7 +118,7 @@ def _repair_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]
     submitted = chinese_date(local_date(case.submitted_at))
     opening = f"你单位于{submitted}提交的关于{_record_phrase(case)}的信用修复申请（受理编号：{case.number}）收悉。"
     if letter_type == "repair_rejection_notice":
-        return [opening + f"经审查，{context.get('reason') or '不符合受理条件'}，本办决定不予受理。", "特此通知。"]
+        return [opening + f"经审查，{context.get('reason') or '不符合受理条件'}，本办决定不予受理。"]
     if letter_type == "repair_decision":
         return [
             opening + f"经审核，并征求认定单位{case.record.recording_unit.name}意见，你单位已纠正失信行为、履行相关义务，"
@@ -123,13 +126,11 @@ def _repair_paragraphs(case: Case, letter_type: str, context: dict) -> list[str]
             "本办决定对该条政务失信记录予以信用修复：即日起在“信用随州”网站终止公示，停止共享，"
             "并推送信用中国（湖北）撤回该记录。依据该记录实施的取消荣誉评选资格措施，将另行办理恢复。",
             f"理由：{context.get('reasons', '')}",
-            "特此决定。",
         ]
     return [
         opening + "经审核，本办决定不予修复。",
         f"理由：{context.get('reasons', '')}",
         "你单位可在整改到位、符合条件后重新申请。",
-        "特此决定。",
     ]
 
 
@@ -148,13 +149,11 @@ def _objection_paragraphs(case: Case, letter_type: str, context: dict) -> list[s
             opening + f"经审查，{context.get('reason') or '不符合受理条件'}。",
             "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）"
             "及有关规定，本办决定不予受理。",
-            "特此通知。",
         ]
     return [
         opening + f"经认定单位{case.record.recording_unit.name}核查，本办研究，决定如下：",
         DECISION_TEXT[context["decision"]],
         f"理由：{context.get('reasons', '')}",
-        "特此决定。",
     ]
 
 
@@ -170,6 +169,7 @@ def letter_data(case: Case, letter_type: str, number: str, verify_code: str, con
         "addressee": "各县、市、区人民政府，市直各有关单位" if letter_type == "public_criticism_decision"
         else case.applicant_unit.name,
         "paragraphs": letter_paragraphs(case, letter_type, context),
+        "formula": LETTER_TYPES[letter_type].formula,
         "issued_on": today,
         "cc": RESTORATION_CC if letter_type == "restoration_decision"
         else [case.record.recording_unit.name] if letter_type in ("objection_decision", "public_criticism_decision",
