@@ -22,13 +22,16 @@ PASSWORD = "Xinyong@2026"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Deselect PostgreSQL-only tests on SQLite; scripts/run_tests.sh runs them on PostgreSQL."""
-    if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"):
-        return
-    deselected = [item for item in items if "postgres" in item.keywords]
+    """Deselect PostgreSQL-only tests on SQLite, and database-free ones on PostgreSQL (they ran in the first pass).
+
+    scripts/run_tests.sh runs both passes, so every test runs in one of them.
+    """
+    on_postgres = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
+    marker = "database_free" if on_postgres else "postgres"
+    deselected = [item for item in items if marker in item.keywords]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if "postgres" not in item.keywords]
+        items[:] = [item for item in items if marker not in item.keywords]
 
 
 @pytest.fixture(scope="session")

@@ -27,9 +27,8 @@ from app.letters.render import render_letter_pdf
 from app.services.letters import LETTER_TYPES
 from tests import letter_sweep
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
-    reason="letter layout does not depend on the database: swept once, in the SQLite pass")
+# Letter layout does not depend on the database: swept once, in the SQLite pass (tests/conftest.py).
+pytestmark = pytest.mark.database_free
 
 MAX_LENGTH = 1500
 STEP = 27
