@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import uuid
 from datetime import date
 
+from sqlalchemy import select
+
 from app.extensions import db
-from app.models import Case, CreditRecord, RecordHistory, Sanction, Unit
+from app.models import (Case, CreditRecord, HumanTask, ProcessDefinition, ProcessInstance, RecordHistory, Sanction,
+                        Unit)
 from app.services import rules, uscc
 from app.services.clock import now
 
@@ -80,4 +84,24 @@ def sanction(of: Unit, *, kind: str = "honor_disqualification", status: str | No
     db.session.add(row)
     if status is not None:
         db.session.flush()
+    return row
+
+
+def task(of: Case, lane: str, *, unit_id: int | None = None, bpmn_id: str = "intake_review") -> HumanTask:
+    """An open human task of a case in a lane (unit-bound for the applicant and verifier lanes).
+
+    Its process instance is a placeholder row of the case's process: queues and access read only this table.
+    """
+    instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.case_id == of.id))
+    if instance is None:
+        definition = db.session.scalar(select(ProcessDefinition).order_by(ProcessDefinition.id).limit(1))
+        instance = ProcessInstance(definition_id=definition.id, case_id=of.id, state="{}", serializer_version="1",
+                                   updated_at=now())
+        db.session.add(instance)
+        db.session.flush()
+    row = HumanTask(id=str(uuid.uuid4()), instance_id=instance.id, case_id=of.id, bpmn_id=bpmn_id, case_type=of.type,
+                    title=f"测试任务 {lane}", form_key=bpmn_id, lane=lane, candidate_unit_id=unit_id, status="open",
+                    due_at=now(), created_at=now())
+    db.session.add(row)
+    db.session.flush()
     return row

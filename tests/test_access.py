@@ -9,6 +9,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Attachment, CreditRecord, HumanTask, Letter, User, UserRole
 from app.services import access, attachments
+from app.services.errors import NotFound
+from tests import factories
 from tests.test_objection_api import do_task, file_objection
 
 
@@ -166,3 +168,98 @@ def _user(*roles: str) -> User:
 ])
 def test_who_sees_internal_opinions(roles, internal):
     assert access.can_see_internal(_user(*roles)) is internal
+
+
+# --- the filters, from tables ------------------------------------------------------------------------------------
+# Two units' records and cases, a draft among them, and tasks in every lane: each row says who reaches what.
+
+@pytest.fixture()
+def scene(seeded, users):
+    def record_of(applicant: str, verifier: str) -> CreditRecord:
+        return db.session.scalars(select(CreditRecord).where(
+            CreditRecord.subject_unit_id == users[applicant].unit_id, CreditRecord.subject_type == "unit",
+            CreditRecord.recording_unit_id == users[verifier].unit_id).order_by(CreditRecord.id)).first()
+
+    r1, r2 = record_of("applicant1", "verifier1"), record_of("applicant2", "verifier1")
+    r3 = db.session.scalars(select(CreditRecord).where(CreditRecord.recording_unit_id == users["verifier2"].unit_id)
+                            .order_by(CreditRecord.id)).first()
+    c1, c1d = factories.case(r1, status="in_progress"), factories.case(r1, type="repair", status="draft")
+    c2, c3 = factories.case(r2, status="in_progress"), factories.case(r3, status="in_progress")
+    objects = {"r1": r1, "r2": r2, "r3": r3, "c1": c1, "c1d": c1d, "c2": c2, "c3": c3,
+               "t_intake": factories.task(c1, "intake"),
+               "t_approver": factories.task(c2, "approver", bpmn_id="approve_decision"),
+               "t_verifier1": factories.task(c1, "verifier", unit_id=r1.recording_unit_id, bpmn_id="verify_record"),
+               "t_applicant1": factories.task(c1, "applicant", unit_id=r1.subject_unit_id, bpmn_id="supplement_materials"),
+               "t_applicant2": factories.task(c2, "applicant", unit_id=r2.subject_unit_id, bpmn_id="supplement_materials")}
+    db.session.commit()
+    return {name: row.id for name, row in objects.items()}
+
+
+def reach(getter, username: str, object_id, **kw):
+    """The id of what the user gets for object_id, or None when it is not found."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    try:
+        return getter(user, object_id, **kw).id
+    except NotFound:
+        return None
+
+
+RECORD_ROWS = [
+    ("intake1", "r1", True), ("intake1", "r3", True),  # the credit office sees every record
+    ("approver1", "r2", True), ("approver1", "r3", True),  # its leader too
+    ("applicant1", "r1", True),  # a unit sees its own records
+    ("applicant1", "r2", False),  # not another unit's
+    ("verifier1", "r1", True), ("verifier1", "r2", True),  # a recording unit sees the records it made (谁认定)
+    ("verifier1", "r3", False),  # not another recording unit's
+    ("verifier2", "r3", True),
+    ("auditor1", "r1", False), ("admin1", "r1", False),  # the auditor and administrator see no records
+]
+
+
+@pytest.mark.parametrize(("username", "name", "visible"), RECORD_ROWS)
+def test_who_reaches_which_record(scene, username, name, visible):
+    assert reach(access.get_record, username, scene[name]) == (scene[name] if visible else None)
+
+
+CASE_ROWS = [
+    ("intake1", "c1", True), ("intake1", "c3", True), ("intake1", "c1d", True),  # the office sees every case
+    ("approver1", "c2", True), ("approver1", "c1d", True),
+    ("applicant1", "c1", True), ("applicant1", "c1d", True),  # a unit sees its own cases, drafts included
+    ("applicant1", "c2", False),  # not another unit's
+    ("verifier1", "c1", True), ("verifier1", "c2", True),  # the recording unit sees cases on its records
+    ("verifier1", "c1d", False),  # but not a draft the applicant has not filed
+    ("verifier1", "c3", False),  # nor cases on another recording unit's records
+    ("verifier2", "c3", True), ("verifier2", "c1", False),
+    ("auditor1", "c1", False), ("admin1", "c1", False),  # no case content for auditor and administrator
+]
+
+
+@pytest.mark.parametrize(("username", "name", "visible"), CASE_ROWS)
+def test_who_reaches_which_case(scene, username, name, visible):
+    assert reach(access.get_case, username, scene[name]) == (scene[name] if visible else None)
+
+
+TASK_ROWS = [
+    ("intake1", "t_intake", False, True),  # the intake lane's task
+    ("intake1", "t_approver", False, False),  # not the leader's
+    ("intake1", "t_verifier1", False, False),  # nor a recording unit's
+    ("intake1", "t_approver", True, False),  # and intake supervises nobody
+    ("approver1", "t_approver", False, True),  # the leader works the approval
+    ("approver1", "t_intake", False, False),  # but not intake's work, unless supervising
+    ("approver1", "t_intake", True, True),  # the leader oversees the office's lanes (to reassign)
+    ("approver1", "t_verifier1", True, False),  # but not a recording unit's lane
+    ("approver1", "t_applicant1", True, False),  # nor an applicant's
+    ("verifier1", "t_verifier1", False, True),  # the verification of its own unit
+    ("verifier2", "t_verifier1", False, False),  # not another unit's verification
+    ("applicant1", "t_applicant1", False, True),  # its own supplement task
+    ("applicant1", "t_applicant2", False, False),  # not another unit's
+    ("applicant2", "t_applicant2", False, True),
+    ("applicant1", "t_intake", False, False),  # never a credit-office task
+    ("auditor1", "t_intake", True, False),  # the auditor works and oversees nothing
+]
+
+
+@pytest.mark.parametrize(("username", "name", "supervise", "visible"), TASK_ROWS)
+def test_who_reaches_which_task(scene, username, name, supervise, visible):
+    kw = {"supervise": True} if supervise else {}
+    assert reach(access.get_task, username, scene[name], **kw) == (scene[name] if visible else None)
