@@ -9,7 +9,7 @@ giving the same number of body lines lay out alike. ``sweep`` samples lengths ``
 checks that the body grows by at most one line from sample to sample: then every line count, so
 every layout, that any length in the range can produce has been laid out and checked. Where the
 pagination changes between two samples it can also bisect to the exact length (``bisect``), and it
-lays out the draft preview on both sides of each change (``drafts``).
+lays out the draft preview on both sides of each change of the closing's page (``drafts``).
 
 The checks read WeasyPrint's box tree (``Page._page_box``, WeasyPrint is pinned in requirements.txt).
 """
@@ -208,7 +208,7 @@ class SweepResult:
     letter_type: str
     outcomes: dict = field(default_factory=dict)  # length -> Outcome of the letter as issued (seal, no watermark)
     breaks: list = field(default_factory=list)  # (last length before, first length after) each pagination change
-    drafts: list = field(default_factory=list)  # Outcomes of the draft preview on both sides of each change
+    drafts: list = field(default_factory=list)  # draft previews on both sides of each move of the closing
     coverage_gaps: list = field(default_factory=list)  # consecutive samples more than one body line apart
 
     @property
@@ -260,8 +260,10 @@ def sweep(letter_types, lengths, *, run=None, bisect: bool = True, drafts: bool 
         pending = narrowed
     for result, low, high in pending:
         result.breaks.append((low, high))
-    if drafts:
-        for outcome in run([(r.letter_type, n, True, write_pdf) for r, low, high in pending for n in (low, high)]):
+    if drafts:  # where the closing moves to another page: the case the draft's watermark might upset
+        moves = [(r, low, high) for r, low, high in pending
+                 if r.outcomes[low].closing_pages != r.outcomes[high].closing_pages]
+        for outcome in run([(r.letter_type, n, True, write_pdf) for r, low, high in moves for n in (low, high)]):
             results[outcome.letter_type].drafts.append(outcome)
     return results
 

@@ -12,11 +12,11 @@ The rules checked on every layout (tests/letter_sweep.py, ``check``):
 Lengths are sampled one body line apart (27 characters; a line holds 28), and the sweep asserts that no
 two neighbouring samples are more than one body line apart, so every line count, hence every layout
 any length can produce, is laid out and written (see tests/letter_sweep.py for why that covers every
-length; scripts/sweep_letters.py renders each single length). Both sides of every pagination change
-are also rendered as draft previews.
+length; scripts/sweep_letters.py renders each single length). Both sides of every change of the
+closing's page are also rendered as draft previews.
 
 Rendering touches no database, so this runs in the SQLite pass only. It uses two worker processes
-(the CI machine has two cores); about 500 letters take about a minute of CPU time.
+(the CI machine has two cores): about 570 letters, some two minutes of CPU time.
 """
 import os
 import subprocess
@@ -77,7 +77,7 @@ def test_pdf_text_shows_body_above_the_closing(app, swept, letter_type):
     assert ending in page_two
     after_body = page_two[page_two.index(ending):]
     assert (data["formula"] or "") in after_body
-    assert "2026年11月27日" in after_body.removesuffix("2026年11月27日印发")
+    assert "2026年11月27日" in after_body.replace("2026年11月27日印发", "")  # the signed date, not the 版记
 
 
 def pdf_text(pdf: bytes, page: int) -> str:
