@@ -224,3 +224,29 @@ def web(seeded):
 @pytest.fixture()
 def api(seeded):
     return lambda username: ApiClient(seeded, username)
+
+
+def run_in_child(barrier, work):
+    """Run work() in a forked child with its own app and connection, all children starting at the barrier.
+
+    Returns work()'s result after a commit, or "status:code" of the ServiceError that refused it.
+    """
+    from app import create_app
+    from app.services import clock
+    from app.services.errors import ServiceError
+    from config import TestConfig
+
+    app = create_app(TestConfig)
+    with app.app_context():
+        clock.set_frozen(T0)
+        barrier.wait(timeout=60)
+        try:
+            result = work()
+            db.session.commit()
+            return result
+        except ServiceError as exc:
+            db.session.rollback()
+            return f"{exc.status}:{exc.code}"
+        finally:
+            db.session.remove()
+            db.engine.dispose()

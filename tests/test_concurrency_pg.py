@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import CaseEvent, HumanTask, User
+from tests.conftest import run_in_child
 from tests.test_objection_api import file_objection
 
 pytestmark = pytest.mark.postgres
@@ -16,27 +17,13 @@ pytestmark = pytest.mark.postgres
 
 def _complete(args):
     task_id, user_id, barrier = args
-    from app import create_app
-    from app.services import clock, process
-    from app.services.errors import ServiceError
-    from config import TestConfig
-    from tests.conftest import T0
 
-    app = create_app(TestConfig)
-    with app.app_context():
-        clock.set_frozen(T0)
-        user = db.session.get(User, user_id)
-        barrier.wait(timeout=30)
-        try:
-            process.complete_task(user, task_id, {"intake_choice": "accept"})
-            db.session.commit()
-            return "ok"
-        except ServiceError as exc:
-            db.session.rollback()
-            return f"{exc.status}:{exc.code}"
-        finally:
-            db.session.remove()
-            db.engine.dispose()
+    def work():
+        from app.services import process
+
+        process.complete_task(db.session.get(User, user_id), task_id, {"intake_choice": "accept"})
+        return "ok"
+    return run_in_child(barrier, work)
 
 
 def test_eight_concurrent_completions(api, seeded, users):

@@ -10,33 +10,9 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Case, LookupAttempt, User
 from app.services import public
-from tests.conftest import PDF_BYTES
+from tests.conftest import PDF_BYTES, run_in_child
 
 pytestmark = pytest.mark.postgres
-
-
-def _in_child(barrier, work):
-    """Run work() in a forked process with its own app and connection, all children starting together."""
-    from app import create_app
-    from app.services import clock
-    from app.services.errors import ServiceError
-    from config import TestConfig
-    from tests.conftest import T0
-
-    app = create_app(TestConfig)
-    with app.app_context():
-        clock.set_frozen(T0)
-        barrier.wait(timeout=60)
-        try:
-            result = work()
-            db.session.commit()
-            return result
-        except ServiceError as exc:
-            db.session.rollback()
-            return f"{exc.status}:{exc.code}"
-        finally:
-            db.session.remove()
-            db.engine.dispose()
 
 
 def _submit(args):
@@ -47,7 +23,7 @@ def _submit(args):
 
         applications.submit_case(db.session.get(User, user_id), case_id)
         return "ok"
-    return _in_child(barrier, work)
+    return run_in_child(barrier, work)
 
 
 def _lookup(args):
@@ -56,7 +32,7 @@ def _lookup(args):
     def work():
         public.lookup_case(number, code, "203.0.113.9")
         return "looked"
-    return _in_child(barrier, work)
+    return run_in_child(barrier, work)
 
 
 def _run(worker, jobs):
