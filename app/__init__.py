@@ -10,7 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.i18n import install_request_cached_gettext
 from app.extensions import babel, csrf, db, login_manager, migrate
-from app.services.ids import MAX_ID
+from app.core.ids import MAX_ID
 from config import CONFIGS, Config
 
 

@@ -75,7 +75,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--at", "at", default=None, help="培训/测试：把系统时钟调到该时刻（ISO 8601，含时区）再执行")
     def worker_cmd(once, interval, at):
         """Fire due BPMN timers exactly once and deliver the outbox; several workers may run at once."""
-        from app.services import clock
+        from app.core import clock
         from app.services.worker import CheckpointSchedule, sweep
 
         if at:
@@ -106,7 +106,7 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("clock-reset")
     def clock_reset():
         """Return the shared training clock to the wall clock."""
-        from app.services import clock
+        from app.core import clock
 
         clock.save_shared_offset(None)
         audit.record("clock.reset")
@@ -173,7 +173,7 @@ def register_cli(app: Flask) -> None:
                   help="从备份恢复后：承认恢复丢失的最新事件，以当前链重新开始检查点（须先人工核实）")
     def audit_checkpoint_cmd(after_restore):
         """Write a keyed checkpoint (head id and hash) to AUDIT_CHECKPOINT_DIR; exit 1 when the chain is broken."""
-        from app.services.errors import ServiceError
+        from app.core.errors import ServiceError
 
         try:
             if after_restore:
@@ -202,7 +202,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="JSON Lines 归档文件")
     def audit_archive(before, out):
         """Move events older than the retention period to a verified JSON-lines file, then delete them."""
-        from app.services.errors import ServiceError
+        from app.core.errors import ServiceError
 
         try:
             result = audit.archive_before(before.date(), out)
@@ -233,7 +233,7 @@ def register_cli(app: Flask) -> None:
 
 
 def _local_today() -> date:
-    from app.services.clock import local_today
+    from app.core.clock import local_today
 
     return local_today()
 

@@ -21,7 +21,8 @@ from sqlalchemy import insert, select, text  # noqa: E402
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import ProcessInstance, TimerJob, User  # noqa: E402
-from app.services import applications, attachments, clock, objections, process  # noqa: E402
+from app.services import applications, attachments, objections, process
+from app.core import clock  # noqa: E402
 from config import TestConfig  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc)

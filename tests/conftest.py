@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from app import create_app
 from app.extensions import db
-from app.services import clock
+from app.core import clock
 from config import TestConfig
 
 # 2026-11-27 10:00 in Asia/Shanghai, a Friday: every test starts from the same instant.
@@ -232,8 +232,8 @@ def run_in_child(barrier, work):
     Returns work()'s result after a commit, or "status:code" of the ServiceError that refused it.
     """
     from app import create_app
-    from app.services import clock
-    from app.services.errors import ServiceError
+    from app.core import clock
+    from app.core.errors import ServiceError
     from config import TestConfig
 
     app = create_app(TestConfig)

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import (Case, CreditRecord, HumanTask, ProcessDefinition, ProcessInstance, RecordHistory, Sanction,
                         Unit)
 from app.services import rules, uscc
-from app.services.clock import now
+from app.core.clock import now
 
 _serial = itertools.count(1)
 

@@ -275,7 +275,7 @@ def run_serial(jobs) -> list[Outcome]:
 def _start_worker() -> None:
     """Give a worker process what the letter texts need: an app context and the tests' frozen clock."""
     from app import create_app
-    from app.services import clock
+    from app.core import clock
     from config import TestConfig
     from tests.conftest import T0
 

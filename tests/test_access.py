@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Attachment, CreditRecord, HumanTask, Letter, User, UserRole
 from app.services import access, attachments
-from app.services.errors import NotFound
+from app.core.errors import NotFound
 from tests import factories
 from tests.test_objection_api import do_task, file_objection
 

@@ -14,7 +14,8 @@ from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import AuditEvent
-from app.services import audit, audit_checkpoint, clock
+from app.services import audit, audit_checkpoint
+from app.core import clock
 from app.services.audit_keys import Keyring, KeyringError, keyring, load_keyring, parse_keys
 from app.services.worker import CheckpointSchedule
 from tests.conftest import T0

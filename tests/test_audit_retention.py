@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 from app.extensions import db
 from app.models import AuditEvent
 from app.models.audit import AuditLogImmutable
-from app.services import audit, clock
+from app.services import audit
+from app.core import clock
 from tests.conftest import T0
 
 TODAY = T0.date()  # 2026-11-27 in Beijing as well

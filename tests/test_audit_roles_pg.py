@@ -17,7 +17,8 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from app import create_app
 from app.extensions import db
 from app.models import AuditEvent
-from app.services import audit, clock, ops
+from app.services import audit, ops
+from app.core import clock
 from config import TestConfig
 from tests.conftest import T0
 

@@ -12,7 +12,8 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import AuditEvent, Unit, UserRole
-from app.services import audit, audit_search, clock
+from app.services import audit, audit_search
+from app.core import clock
 from tests.conftest import T0
 
 EVENT_LINK = re.compile(r'href="/audit/events/(\d+)"')

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, User
-from app.services import clock
+from app.core import clock
 from app.services.auth import password_problem
 from tests.conftest import T0, WebClient
 

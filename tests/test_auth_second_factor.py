@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, LoginSession, User
-from app.services import clock
+from app.core import clock
 from tests.conftest import PASSWORD, WebClient, fresh_g, next_totp_code
 
 NEW_PASSWORD = "Xinyong#2027abc"

@@ -8,7 +8,7 @@ import pytest
 from app.extensions import db
 from app.models import CalendarDay, CalendarYear
 from app.services import calendar
-from app.services.errors import Invalid
+from app.core.errors import Invalid
 
 SCHEDULE_2027 = """date,type,name
 2027-01-01,rest,元旦

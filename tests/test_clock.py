@@ -1,4 +1,4 @@
-"""One local date: every "today" and local date comes from app.services.clock, in the configured zone."""
+"""One local date: every "today" and local date comes from app.core.clock, in the configured zone."""
 from __future__ import annotations
 
 import ast
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.services import clock
+from app.core import clock
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app"
@@ -72,7 +72,7 @@ WALL_CLOCK_CALLS = {("datetime", "now"), ("datetime", "today"), ("datetime", "ut
 def test_only_the_clock_builds_a_zone_or_reads_the_wall_clock():
     """ZoneInfo(...), config["TIMEZONE"], datetime.now() and date.today() live in clock.py (ops.py stamps backups in
     real UTC time, which a frozen or shifted clock must not move)."""
-    allowed = {APP / "services" / "clock.py", APP / "services" / "ops.py"}
+    allowed = {APP / "core" / "clock.py", APP / "services" / "ops.py"}
     offenders = []
     for path in _app_files(".py"):
         if path in allowed:

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Attachment, AuditEvent, Case, CaseEvent, CreditRecord
-from app.services import applications, attachments, audit, clock, objections
+from app.services import applications, attachments, audit, objections
+from app.core import clock
 from app.services.worker import sweep
 from tests.conftest import PDF_BYTES, PNG_BYTES, T0
 
@@ -126,7 +127,7 @@ def test_a_draft_purged_while_its_submission_waited_answers_409(app, applicant, 
     from sqlalchemy import delete
 
     from app.services import locks
-    from app.services.errors import Conflict
+    from app.core.errors import Conflict
 
     case_id = draft(applicant, records_of(applicant)[0], ("证据.pdf", PDF_BYTES))
     real_lock = locks.lock_record

@@ -37,7 +37,8 @@ from app.models import (
     AuditEvent, Case, CaseEvent, CreditRecord, HumanTask, Letter, NumberSequence, OutboxMessage, ProcessInstance,
     TimerJob, User,
 )
-from app.services import applications, attachments, audit, clock, faults, objections, outbox, process
+from app.services import applications, attachments, audit, objections, outbox, process
+from app.core import clock, faults
 from config import TestConfig
 from tests.conftest import PASSWORD, PDF_BYTES, T0
 from tests.test_objection_api import own_record

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import (
     Attachment, Case, CaseEvent, CreditRecord, HumanTask, Letter, Notification, ProcessInstance, Sanction,
 )
-from app.web import policy
+from app import policy
 from tests.conftest import PDF_BYTES, fresh_g
 from tests.test_access import filed  # noqa: F401  (fixture: applicant1's objection, accepted, with letter)
 

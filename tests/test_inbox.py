@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEvent, CaseEvent, HumanTask, Unit, User
-from app.services import clock, process, tasks
-from app.services.errors import Forbidden
+from app.core import clock
+from app.services import process, tasks
+from app.core.errors import Forbidden
 from tests.conftest import T0
 from tests.test_objection_api import file_objection, own_record
 from tests.test_repair import file_repair, repairable

@@ -56,7 +56,7 @@ def test_concurrent_issue_gives_unique_consecutive_numbers(api, seeded):
 
 def _issue_one(case_id: int) -> str:
     from app import create_app
-    from app.services import clock
+    from app.core import clock
     from config import TestConfig
     from tests.conftest import T0
 

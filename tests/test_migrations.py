@@ -6,7 +6,7 @@ from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import Case, CreditRecord
-from app.services import clock
+from app.core import clock
 from tests.conftest import T0
 from tests.test_worker import make_app, shared_url
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, OutboxMessage, RecordHistory, TimerJob, Unit, User
-from app.services import clock
+from app.core import clock
 from tests.conftest import PDF_BYTES, enrol_second_factor_for_tests
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case, HumanTask
 from app.services import applications, attachments, objections, process
-from app.services.errors import Conflict, Invalid
+from app.core.errors import Conflict, Invalid
 from tests.conftest import PDF_BYTES
 from tests.test_objection_api import own_record
 

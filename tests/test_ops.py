@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, TimerJob, Unit
-from app.services import clock, ops, uscc
+from app.core import clock
+from app.services import ops, uscc
 from tests.test_objection_api import do_task, file_objection
 
 GOOD_PRODUCTION = {

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Notification, OutboxMessage, User
-from app.services import clock, notifications, outbox
+from app.core import clock
+from app.services import notifications, outbox
 from app.services.worker import sweep
 from tests.conftest import T0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.extensions import db
-from app.web import policy
+from app import policy
 from tests.conftest import ApiClient, WebClient
 
 # One account per role; each list route is called by an account whose role the policy table lets in.

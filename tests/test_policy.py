@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, Sanction
 from app.models.org import ROLES
-from app.web import policy
+from app import policy
 from tests.conftest import fresh_g
 from tests.test_access import filed  # noqa: F401  (fixture: a filed objection with letter, attachment and task)
 
@@ -22,7 +22,7 @@ def _endpoints(app) -> dict[str, object]:
 
 def test_every_route_is_in_the_policy_table(seeded):
     missing = sorted(set(_endpoints(seeded)) - set(policy.POLICY))
-    assert not missing, f"routes without a policy row (add them to app/web/policy.py): {missing}"
+    assert not missing, f"routes without a policy row (add them to app/policy.py): {missing}"
 
 
 def test_policy_table_has_no_stale_or_malformed_rows(seeded):

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import CreditRecord, OutboxMessage, RuleSet
-from app.services import clock, publication, rules
+from app.core import clock
+from app.services import publication, rules
 from app.services.worker import sweep
 from tests.conftest import PDF_BYTES, T0
 from tests.test_objection_api import do_task, file_objection

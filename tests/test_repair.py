@@ -11,7 +11,8 @@ from sqlalchemy import select
 from app.engine import decisions
 from app.extensions import db
 from app.models import Case, CreditRecord, Letter, OutboxMessage, Sanction, User
-from app.services import clock, eligibility, rules
+from app.core import clock
+from app.services import eligibility, rules
 from app.services.worker import sweep
 from config import Config
 from tests.conftest import PDF_BYTES, T0

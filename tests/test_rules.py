@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, RuleSet
 from app.services import rules
-from app.services.errors import Invalid
+from app.core.errors import Invalid
 from tests.test_rectification import open_order, timer, unit_record
 
 # SPEC §3 "Default time limits", in working days; the steps SPEC leaves open are local defaults.

@@ -15,8 +15,9 @@ from sqlalchemy import select
 from app.engine.definitions import latest_definition
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, ProcessInstance, UserRole
-from app.services import clock, process, rules
-from app.services.errors import Forbidden
+from app.core import clock
+from app.services import process, rules
+from app.core.errors import Forbidden
 from app.services.auth import create_user
 from tests.conftest import PASSWORD, enrol_second_factor_for_tests
 

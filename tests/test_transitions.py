@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, CaseEvent, RecordHistory, SanctionHistory
-from app.services import clock
+from app.core import clock
 from app.services.transitions import (
     TransitionError,
     change_case_status,

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, HumanTask, OutboxMessage
-from app.services import clock, outbox
+from app.core import clock
+from app.services import outbox
 from tests.conftest import T0
 from tests.test_rectification import run_timers_at, timer, unit_record
 

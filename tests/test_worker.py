@@ -18,7 +18,8 @@ from sqlalchemy import func, select, text
 from app import create_app
 from app.extensions import db
 from app.models import Case, CaseEvent, TimerJob, User
-from app.services import applications, attachments, clock, objections, process
+from app.services import applications, attachments, objections, process
+from app.core import clock
 from config import TestConfig
 from tests.conftest import PDF_BYTES, T0
 

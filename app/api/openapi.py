@@ -1,5 +1,5 @@
 """The OpenAPI 3.1 document served at /api/v1/openapi.json."""
-from app.services.ids import MAX_ID
+from app.core.ids import MAX_ID
 
 _ERR = {"description": "错误", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OBJ = {"application/json": {"schema": {"type": "object"}}}

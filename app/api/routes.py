@@ -9,17 +9,18 @@ from werkzeug.exceptions import HTTPException
 
 from app.api import bp
 from app.api.openapi import OPENAPI
-from app.services import clock
+from app.core import clock
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import (
     access, applications, attachments, audit, auth, calendar, eligibility, objections, process, rectification, repair,
     restoration, rules, sanctions, tasks,
 )
-from app.services.errors import Invalid, NotFound, ServiceError
-from app.services.ids import MAX_ID, object_id
+from app.core.errors import Invalid, NotFound, ServiceError
+from app.core.ids import MAX_ID, object_id
 from app.services.taskforms import form_for
-from app.web import policy, too_large_message
+from app import policy
+from app.web import too_large_message
 
 
 def _error(status: int, code: str, message: str, fields: dict | None = None):

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import ProcessDefinition
-from app.services.clock import now
+from app.core.clock import now
 
 ROLE_LANES = {"applicant", "intake", "verifier", "approver"}
 NS = {

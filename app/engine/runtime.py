@@ -21,9 +21,9 @@ from sqlalchemy.exc import OperationalError
 from app.engine.definitions import SERIALIZER
 from app.extensions import db
 from app.models import HumanTask, ProcessDefinition, ProcessInstance, TimerJob
-from app.services import clock
-from app.services.errors import Conflict
-from app.services.faults import fault_point
+from app.core import clock
+from app.core.errors import Conflict
+from app.core.faults import fault_point
 
 
 class _ClockDatetime(datetime):

@@ -8,7 +8,7 @@ from sqlalchemy import Select, false, or_, select, true
 
 from app.extensions import db
 from app.models import Attachment, Case, CreditRecord, HumanTask, Letter, User
-from app.services.errors import NotFound
+from app.core.errors import NotFound
 
 STAFF_ROLES = ("intake", "approver")
 

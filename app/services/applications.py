@@ -14,9 +14,10 @@ from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
 from app.extensions import db
 from app.models import Attachment, Case, CaseEvent, CreditRecord, User
-from app.services import access, attachments, audit, calendar, clock, locks, rules, sequences
-from app.services.clock import now
-from app.services.errors import Conflict, Invalid
+from app.services import access, attachments, audit, calendar, locks, rules, sequences
+from app.core import clock
+from app.core.clock import now
+from app.core.errors import Conflict, Invalid
 from app.services.process import completion_hook, start_process
 from app.services.transitions import change_case_status
 

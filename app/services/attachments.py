@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import Attachment, Case, CaseEvent, HumanTask, User
 from app.services import audit
-from app.services.clock import now
-from app.services.errors import Conflict, Invalid
+from app.core.clock import now
+from app.core.errors import Conflict, Invalid
 
 KINDS = {"evidence": _l("证据材料"), "commitment": _l("信用承诺书"), "supplement": _l("补正材料"), "other": _l("其他材料")}
 TYPE_LABELS = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG", "application/ofd": "OFD"}

@@ -29,8 +29,8 @@ from app.models import AuditEvent
 from app.services import audit_checkpoint
 from app.services.audit_checkpoint import Checkpoint
 from app.services.audit_keys import Keyring, keyring
-from app.services.clock import local_date, local_instant, local_tz, machine_now, now, wall_now
-from app.services.errors import ServiceError
+from app.core.clock import local_date, local_instant, local_tz, machine_now, now, wall_now
+from app.core.errors import ServiceError
 
 GENESIS = "0" * 64
 # The event that records an archival purge; its details anchor the chain's first remaining row.

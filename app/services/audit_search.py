@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, Case, Unit, User
 from app.services import access
-from app.services.clock import local_instant, local_tz
+from app.core.clock import local_instant, local_tz
 from app.services.dashboard import Table, to_csv, to_xlsx
 
 PAGE_SIZE = 50

@@ -18,8 +18,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.extensions import db
 from app.models import LoginSession, User, UserRole
 from app.services import audit
-from app.services.clock import now, wall_now
-from app.services.errors import Invalid
+from app.core.clock import now, wall_now
+from app.core.errors import Invalid
 
 # Same answer for a wrong password, an unknown user and a locked account: nothing leaks.
 LOGIN_FAILED = _l("用户名或密码错误，或账户已被临时锁定。")

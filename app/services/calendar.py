@@ -8,8 +8,8 @@ from sqlalchemy import delete, select
 from app.extensions import db
 from app.models import CalendarDay, CalendarYear, HumanTask
 from app.services import audit, workdays
-from app.services.clock import local_tz, now
-from app.services.errors import Invalid
+from app.core.clock import local_tz, now
+from app.core.errors import Invalid
 
 
 def load_calendar() -> workdays.WorkCalendar:

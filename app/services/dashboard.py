@@ -19,7 +19,7 @@ from sqlalchemy import func, literal_column, select
 from app.extensions import db
 from app.models import CASE_STATUSES, CASE_TYPES, Case, CreditRecord, HumanTask, Unit
 from app.services import calendar
-from app.services.clock import local_instant, local_tz, now
+from app.core.clock import local_instant, local_tz, now
 
 # Cases still being worked: submitted and neither closed, rejected nor withdrawn.
 OPEN_STATUSES = ("in_progress", "supplement")

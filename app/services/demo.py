@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import CreditRecord, RecordHistory, Unit
 from app.services import audit, auth, calendar, rules, uscc
-from app.services.clock import now
+from app.core.clock import now
 
 DEMO_PASSWORD = "Xinyong@2026"
 CREDIT_OFFICE = "随州市社会信用体系建设领导小组办公室"

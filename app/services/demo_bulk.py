@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, text
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, ProcessInstance, TimerJob, Unit, User
 from app.services import applications, attachments, eligibility, objections, process, rectification, repair, sequences
-from app.services.clock import now
+from app.core.clock import now
 
 PDF = b"%PDF-1.4\n%%EOF\n"
 BATCH = 1000

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.engine import runtime
 from app.extensions import db
 from app.models import ROLES, Case, HumanTask, ProcessInstance
-from app.services.errors import NotFound
+from app.core.errors import NotFound
 
 
 def case_instance(case: Case) -> ProcessInstance | None:

@@ -16,7 +16,8 @@ from app.engine import decisions
 from app.engine.definitions import latest_definition
 from app.extensions import db
 from app.models import Case, CreditRecord, RecordHistory, Sanction
-from app.services import clock, letters
+from app.core import clock
+from app.services import letters
 
 REPAIRABLE = ("published", "corrected")
 CLEARED = ("repaired", "revoked", "expired")

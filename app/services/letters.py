@@ -14,8 +14,8 @@ from app.extensions import db
 from app.letters.render import render_letter_pdf
 from app.models import Case, CaseEvent, Letter
 from app.services import audit, notifications, sequences
-from app.services.clock import local_date, local_today, now
-from app.services.faults import fault_point
+from app.core.clock import local_date, local_today, now
+from app.core.faults import fault_point
 
 
 @dataclass(frozen=True)

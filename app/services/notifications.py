@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import Notification, User, UserRole
 from app.services import audit, outbox
-from app.services.clock import now
+from app.core.clock import now
 
 KINDS = {
     "new_task": _l("新待办"),

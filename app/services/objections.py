@@ -10,8 +10,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, User
 from app.services import access, applications, audit, calendar, publication, rules
-from app.services.clock import now
-from app.services.errors import Conflict, Invalid
+from app.core.clock import now
+from app.core.errors import Conflict, Invalid
 from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_values
 from app.services.transitions import change_record_status
 

@@ -29,7 +29,8 @@ from werkzeug.security import check_password_hash
 from app.extensions import db
 from app.models import (MESSAGE_IS_PENDING, TIMER_IS_PENDING, AuditEvent, OutboxMessage, ProcessDefinition, TimerJob,
                         Unit, User)
-from app.services import audit, clock
+from app.services import audit
+from app.core import clock
 
 OK, WARN, ERROR = "ok", "warn", "error"
 # Values that appeared in this repository, its docs or common examples: never a production key.

@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import MESSAGE_IS_PENDING, OutboxMessage
-from app.services.clock import now
-from app.services.faults import fault_point
+from app.core.clock import now
+from app.core.faults import fault_point
 
 CLAIM_LEASE = timedelta(minutes=5)
 HANDLERS: dict[str, Callable[[OutboxMessage], None]] = {}

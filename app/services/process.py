@@ -10,9 +10,10 @@ from app.engine import runtime
 from app.engine.definitions import latest_definition
 from app.extensions import db
 from app.models import TIMER_IS_PENDING, Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
-from app.services import access, audit, calendar, faults, notifications, rules
-from app.services.clock import now
-from app.services.errors import Conflict, Forbidden, Invalid
+from app.services import access, audit, calendar, notifications, rules
+from app.core import faults
+from app.core.clock import now
+from app.core.errors import Conflict, Forbidden, Invalid
 from app.services.taskforms import form_for
 
 PROCESS_KEYS = {"objection": "objection_review", "rectification": "rectification", "repair": "credit_repair",

@@ -10,8 +10,8 @@ from sqlalchemy import func, or_, select
 from app.extensions import db
 from app.models import Case, CreditRecord, LookupAttempt, RuleSet, Unit
 from app.services import locks
-from app.services.clock import now
-from app.services.errors import ServiceError
+from app.core.clock import now
+from app.core.errors import ServiceError
 from app.services.publication import PUBLIC_STATUSES
 
 LOOKUP_WINDOW = timedelta(minutes=10)

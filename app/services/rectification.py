@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, RecordHistory, User
-from app.services import (access, audit, calendar, clock, letters, locks, notifications, rules, sanctions,
-                          sequences, workdays)
-from app.services.clock import now
-from app.services.errors import Conflict, Invalid
+from app.services import access, audit, calendar, letters, locks, notifications, rules, sanctions, sequences, workdays
+from app.core import clock
+from app.core.clock import now
+from app.core.errors import Conflict, Invalid
 from app.services.process import LETTER_CONTEXTS, completion_hook, effect, start_process
 from app.services.transitions import change_case_status
 

@@ -5,8 +5,8 @@ from flask_babel import gettext as _
 from app.extensions import db
 from app.models import Case, CaseEvent, User
 from app.services import access, applications, audit, eligibility, publication, restoration, sanctions
-from app.services.clock import local_date, now
-from app.services.errors import Invalid
+from app.core.clock import local_date, now
+from app.core.errors import Invalid
 from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_values
 from app.services.transitions import change_record_status
 

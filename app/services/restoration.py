@@ -8,9 +8,10 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, Sanction, User
-from app.services import applications, audit, clock, eligibility, locks, rules, sanctions
-from app.services.clock import now
-from app.services.errors import Conflict, Invalid, NotFound
+from app.services import applications, audit, eligibility, locks, rules, sanctions
+from app.core import clock
+from app.core.clock import now
+from app.core.errors import Conflict, Invalid, NotFound
 from app.services.process import LETTER_CONTEXTS, effect, start_process
 from app.services.transitions import change_case_status
 

@@ -113,7 +113,7 @@ def add_rule_set(*, code: str, name: str, legal_basis: str, effective_from: date
     from datetime import timedelta
 
     from app.services import audit
-    from app.services.errors import Invalid
+    from app.core.errors import Invalid
 
     errors = {}
     if not code.strip() or db.session.scalar(select(RuleSet.id).where(RuleSet.code == code.strip())):

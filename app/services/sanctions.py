@@ -5,7 +5,7 @@ from sqlalchemy import false, or_, select, true
 
 from app.extensions import db
 from app.models import Case, CreditRecord, Sanction, User, sanction_record
-from app.services.clock import now
+from app.core.clock import now
 from app.services.transitions import change_sanction_status
 
 
@@ -15,7 +15,7 @@ def impose(kind: str, case: Case, *, status: str, user_id: int | None, reason: s
     An honour disqualification lasts while its record may be published: its term ends with the
     record's automatic end date, when the worker opens a restoration.
     """
-    from app.services.clock import local_today
+    from app.core.clock import local_today
 
     term_end = case.record.auto_end_date if kind == "honor_disqualification" else None
     sanction = Sanction(kind=kind, unit_id=case.record.subject_unit_id, status=None, created_by_case_id=case.id,
@@ -29,7 +29,7 @@ def impose(kind: str, case: Case, *, status: str, user_id: int | None, reason: s
 
 def activate(sanction: Sanction, case: Case, *, user_id: int | None, reason: str) -> None:
     """Put a proposed sanction into force."""
-    from app.services.clock import local_today
+    from app.core.clock import local_today
 
     sanction.start_date = local_today()
     change_sanction_status(sanction, "active", user_id=user_id, case_id=case.id, reason=reason)

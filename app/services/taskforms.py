@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import gettext as _, lazy_gettext as _l
 from dataclasses import dataclass, field
 
-from app.services.errors import Invalid
+from app.core.errors import Invalid
 
 MAX_TEXT = 4000
 

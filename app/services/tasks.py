@@ -13,8 +13,8 @@ from app.extensions import db
 from app.models import (CASE_TYPES, TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, SavedFilter, Unit, User,
                         UserRole)
 from app.services import access, audit, calendar, workdays
-from app.services.clock import local_date, local_tz, now
-from app.services.ids import is_object_id
+from app.core.clock import local_date, local_tz, now
+from app.core.ids import is_object_id
 
 SCOPES = {"mine": _l("我的待办"), "group": _l("本组待领"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "done": _l("已办"),
           "all": _l("全部可见")}
@@ -291,7 +291,7 @@ def task_context(case: Case) -> dict:
 
 def save_filter(user: User, name: str, params: dict, shared: bool) -> SavedFilter:
     """Save the current inbox filters under a name (optionally shared with colleagues)."""
-    from app.services.errors import Invalid
+    from app.core.errors import Invalid
 
     name = (name or "").strip()
     clean = clean_filters(params)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, RecordHistory, Sanction, SanctionHistory
 from app.services import audit
-from app.services.clock import now
+from app.core.clock import now
 
 # (from, to): rule or legal basis.
 CASE_TRANSITIONS = {

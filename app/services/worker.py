@@ -11,9 +11,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import TIMER_IS_PENDING, ProcessInstance, TimerJob
 from app.services import audit, audit_checkpoint, outbox, process
-from app.services.clock import now
-from app.services.errors import ServiceError
-from app.services.faults import fault_point
+from app.core.clock import now
+from app.core.errors import ServiceError
+from app.core.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ def deliver_outbox(limit: int, result: SweepResult) -> None:
 
 def daily_rules(result: SweepResult) -> None:
     """End publications past their maximum period; open restorations whose disqualification term ended."""
-    from app.services import clock, publication, restoration
+    from app.core import clock
+    from app.services import publication, restoration
 
     try:
         result.expired = publication.expire_records(clock.local_today())

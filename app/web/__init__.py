@@ -12,10 +12,11 @@ from werkzeug.datastructures import MultiDict
 
 from app.extensions import db, login_manager
 from app.models import Case
-from app.services import audit, clock, errors
+from app.services import audit
+from app.core import clock, errors
 from app.services import auth as auth_service
-from app.services.errors import ServiceError
-from app.web import policy
+from app.core.errors import ServiceError
+from app import policy
 
 log = logging.getLogger(__name__)
 

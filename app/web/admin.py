@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import OutboxMessage
 from app.services import audit, outbox, rules
-from app.services.errors import ServiceError
+from app.core.errors import ServiceError
 from forms.admin import SEVERITY_LABELS, build_rule_set_form
 from forms.cases import ActionForm
 

@@ -8,9 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.extensions import db
-from app.services import audit, audit_search, clock
+from app.services import audit, audit_search
+from app.core import clock
 from app.services.audit_search import AuditFilters
-from app.services.errors import ServiceError
+from app.core.errors import ServiceError
 from app.web.navigation import id_cursor_arg
 from forms.audit import AuditSearchForm
 from forms.cases import ActionForm

@@ -9,8 +9,9 @@ from flask_login import current_user, login_user, logout_user
 
 from app.extensions import db
 from app.models import User
-from app.services import audit, auth, clock
-from app.services.errors import Invalid
+from app.services import audit, auth
+from app.core import clock
+from app.core.errors import Invalid
 from app.web.navigation import same_site_referrer
 from forms.auth import LoginForm, PasswordChangeForm, SecondFactorForm
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import HumanTask
 from app.services import access, attachments, audit, diagram
-from app.services.errors import ServiceError
+from app.core.errors import ServiceError
 from forms.cases import UploadForm
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")

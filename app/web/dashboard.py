@@ -8,7 +8,8 @@ from flask import Blueprint, Response, current_app, render_template, request, st
 
 from app.extensions import db
 from app.models import CASE_TYPES
-from app.services import audit, clock, dashboard
+from app.services import audit, dashboard
+from app.core import clock
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 

@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Unit
-from app.services import clock, eligibility, notifications, sanctions
-from app.services.ids import object_id
+from app.core import clock
+from app.services import eligibility, notifications, sanctions
+from app.core.ids import object_id
 from forms.cases import ActionForm
 
 bp = Blueprint("inbox", __name__)

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 from flask import request
 from flask_babel import gettext as _
 
-from app.services.errors import ServiceError
-from app.services.ids import MAX_ID, is_object_id
+from app.core.errors import ServiceError
+from app.core.ids import MAX_ID, is_object_id
 
 
 def same_site_referrer() -> str | None:

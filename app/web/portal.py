@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, lazyload
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import access, applications, attachments, eligibility, objections, repair, restoration
-from app.services.errors import ServiceError
+from app.core.errors import ServiceError
 from app.web.navigation import page_arg
 from forms.cases import ActionForm, ObjectionForm, RepairForm
 

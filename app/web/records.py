@@ -8,7 +8,7 @@ from flask_login import current_user
 from app.extensions import db
 from app.models import Case, CreditRecord, Unit
 from app.services import access, rectification, sanctions
-from app.services.errors import ServiceError
+from app.core.errors import ServiceError
 from forms.records import RectificationForm
 
 bp = Blueprint("records", __name__, url_prefix="/records")

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from app.models import Case, Unit, User, UserRole
 from app.services import access, letters, process
 from app.services import tasks as task_queries
-from app.services.errors import Conflict, Forbidden, Invalid, ServiceError
-from app.services.ids import object_id
+from app.core.errors import Conflict, Forbidden, Invalid, ServiceError
+from app.core.ids import object_id
 from app.services.taskforms import form_for
 from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
