@@ -39,7 +39,10 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     install_request_cached_gettext(app)
 
     from app import models  # noqa: F401  (register tables)
-    from app.services import objections, rectification, repair, restoration  # noqa: F401  (BPMN effect handlers)
+    from app.services.workflow import effects, registry
+    from processes import SLICES
+
+    registry.install(SLICES, effects.COMMON)  # the processes, listed in processes/__init__.py
     from app.web import register_web
     from app.api import bp as api_bp
     from app.cli import register_cli

@@ -14,15 +14,13 @@ from app.extensions import db
 from app.services import audit
 
 
-def _processes_dir() -> Path:
-    return Path(current_app.root_path).parent / "processes"
-
-
 def _deploy() -> list[str]:
+    """Deploy the registered process slices (processes/__init__.py lists them)."""
     from app.engine.definitions import deploy_directory
+    from app.services.workflow import registry
 
     lines = []
-    for row, created in deploy_directory(_processes_dir()):
+    for row, created in deploy_directory(*(piece.folder for piece in registry.slices())):
         lines.append(f"{row.process_key} v{row.version} {'已部署' if created else '未变化'} ({row.file_hash[:12]})")
         if created:
             audit.record("process.deploy", object_type="process_definition", object_id=row.id,

@@ -5,7 +5,7 @@ from wtforms import SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.services.attachments import KINDS
-from app.services.objections import REASONS
+from processes.objection_review.service import REASONS
 
 
 class ObjectionForm(FlaskForm):

@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from app.services.taskforms import TaskForm
+from app.services.workflow.taskforms import TaskForm
 
 
 def build_task_form(definition: TaskForm) -> FlaskForm:

@@ -20,8 +20,9 @@ from sqlalchemy import insert, select, text  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
-from app.models import ProcessInstance, TimerJob, User  # noqa: E402
-from app.services import applications, attachments, objections, process
+from app.models import HumanTask, ProcessInstance, TimerJob, User  # noqa: E402
+from app.services import applications, attachments, workflow
+from processes.objection_review import service as objections
 from app.core import clock  # noqa: E402
 from config import TestConfig  # noqa: E402
 
@@ -82,8 +83,8 @@ def add_due_cases(n: int) -> int:
         db.session.commit()
         if i == n:
             return db.session.scalar(select(ProcessInstance.id).where(ProcessInstance.case_id == case.id))
-        task = db.session.scalar(select(process.HumanTask).where(process.HumanTask.case_id == case.id))
-        process.complete_task(intake, task.id, {"intake_choice": "request_supplement", "supplement_items": "承诺书",
+        task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id))
+        workflow.complete_task(intake, task.id, {"intake_choice": "request_supplement", "supplement_items": "承诺书",
                                                 "reason": "材料不全"})
         db.session.commit()
 

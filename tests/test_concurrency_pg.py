@@ -19,9 +19,9 @@ def _complete(args):
     task_id, user_id, barrier = args
 
     def work():
-        from app.services import process
+        from app.services import workflow
 
-        process.complete_task(db.session.get(User, user_id), task_id, {"intake_choice": "accept"})
+        workflow.complete_task(db.session.get(User, user_id), task_id, {"intake_choice": "accept"})
         return "ok"
     return run_in_child(barrier, work)
 

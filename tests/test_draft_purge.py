@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Attachment, AuditEvent, Case, CaseEvent, CreditRecord
-from app.services import applications, attachments, audit, objections
+from app.services import applications, attachments, audit
+from processes.objection_review import service as objections
 from app.core import clock
 from app.services.worker import sweep
 from tests.conftest import PDF_BYTES, PNG_BYTES, T0

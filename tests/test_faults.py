@@ -37,7 +37,8 @@ from app.models import (
     AuditEvent, Case, CaseEvent, CreditRecord, HumanTask, Letter, NumberSequence, OutboxMessage, ProcessInstance,
     TimerJob, User,
 )
-from app.services import applications, attachments, audit, objections, outbox, process
+from app.services import applications, attachments, audit, outbox, workflow
+from processes.objection_review import service as objections
 from app.core import clock, faults
 from config import TestConfig
 from tests.conftest import PASSWORD, PDF_BYTES, T0
@@ -150,7 +151,7 @@ def build_template(base: Path, pg_name: str | None) -> FaultDB:
         applications.submit_case(applicant, a.id)
         applications.submit_case(applicant, c.id)
         task_c = db.session.scalar(select(HumanTask).where(HumanTask.case_id == c.id))
-        process.complete_task(intake, task_c.id, {"intake_choice": "request_supplement",
+        workflow.complete_task(intake, task_c.id, {"intake_choice": "request_supplement",
                                                   "supplement_items": "承诺书", "reason": "材料不全"})
         outbox.enqueue("push", PUSH_KEY, {"action": "update", "record_id": a.record_id})
         db.session.commit()

@@ -18,12 +18,13 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, Letter, Sanction
-from app.services.taskforms import FORMS
+from processes import SLICES
 from tests.conftest import PDF_BYTES, PNG_BYTES, WebClient, fresh_g
 from tests.test_objection_api import file_objection
 from tests.test_rectification import open_order, run_timers_at, timer
 from tests.test_repair import file_repair, repairable
 
+FORMS = {form.key: form for piece in SLICES for form in piece.forms}
 FUZZ = settings(max_examples=30, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])

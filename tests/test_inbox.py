@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditEvent, CaseEvent, HumanTask, Unit, User
 from app.core import clock
-from app.services import process, tasks
+from app.services import tasks, workflow
 from app.core.errors import Forbidden
 from tests.conftest import T0
 from tests.test_objection_api import file_objection, own_record
@@ -24,8 +24,8 @@ def test_tabs_and_counts(api, web, seeded, users):
     # Intake review is due in 2 working days: due soon, not overdue.
     assert tasks.count_tasks(intake, "due_soon") == 2 and tasks.count_tasks(intake, "overdue") == 0
     first = tasks.task_page(intake, "group").rows[0]
-    process.claim_task(intake, first.id)
-    process.complete_task(intake, first.id, {"intake_choice": "accept"})
+    workflow.claim_task(intake, first.id)
+    workflow.complete_task(intake, first.id, {"intake_choice": "accept"})
     db.session.commit()
     assert [t.id for t in tasks.task_page(intake, "done").rows] == [first.id]
     clock.set_frozen(T0 + timedelta(days=10))
@@ -75,7 +75,7 @@ def test_reassign_by_leader_with_reason_in_history(api, web, seeded, users):
     db.session.commit()
     case = file_objection(api)
     task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case["id"]))
-    process.claim_task(users["intake1"], task.id)
+    workflow.claim_task(users["intake1"], task.id)
     db.session.commit()
     leader = web("approver1")
     page = leader.get(f"/tasks/{task.id}").get_data(as_text=True)
@@ -87,7 +87,7 @@ def test_reassign_by_leader_with_reason_in_history(api, web, seeded, users):
     event = db.session.scalar(select(CaseEvent).where(CaseEvent.action == "reassigned"))
     assert "受理员一休假" in event.comment and event.internal
     try:
-        process.reassign_task(users["intake1"], task.id, users["intake1"].id, "自己改回来")
+        workflow.reassign_task(users["intake1"], task.id, users["intake1"].id, "自己改回来")
         raise AssertionError("an intake officer must not reassign")
     except Forbidden:
         db.session.rollback()

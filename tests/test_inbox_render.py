@@ -9,7 +9,7 @@ from sqlalchemy import event, select
 from app.extensions import db
 from app.models import HumanTask
 from app.core import clock
-from app.services import process, tasks
+from app.services import tasks, workflow
 from tests.conftest import T0
 from tests.test_objection_api import file_objection, own_record
 from tests.test_repair import file_repair, repairable
@@ -41,13 +41,13 @@ def test_group_mine_and_done_rows(api, web, seeded, users):
     assert "剩余 2 个工作日" in row and "<td>未领取</td>" in row and f'href="/tasks/{task.id}">办理</a>' in row
     assert task.due_at.astimezone(clock.local_tz()).strftime("%Y-%m-%d %H:%M") in row
 
-    process.claim_task(intake, task.id)
+    workflow.claim_task(intake, task.id)
     db.session.commit()
     mine = _rows(client.get("/tasks/inbox?scope=mine").get_data(as_text=True))
     assert len(mine) == 1 and task.id in mine[0]
     assert f"<td>{intake.display_name}</td>" in mine[0] and "/claim" not in mine[0]  # claimed: no claim button
 
-    process.complete_task(intake, task.id, {"intake_choice": "accept"})
+    workflow.complete_task(intake, task.id, {"intake_choice": "accept"})
     db.session.commit()
     done_page = client.get("/tasks/inbox?scope=done").get_data(as_text=True)
     done = _rows(done_page)

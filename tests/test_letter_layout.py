@@ -24,8 +24,10 @@ import subprocess
 import pytest
 
 from app.letters.render import render_letter_pdf
-from app.services.letters import LETTER_TYPES
+from processes import SLICES
 from tests import letter_sweep
+
+LETTER_TYPES = {name: kind for piece in SLICES for name, kind in piece.letters.items()}
 
 # Letter layout does not depend on the database: swept once, in the SQLite pass (tests/conftest.py).
 pytestmark = pytest.mark.database_free

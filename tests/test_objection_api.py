@@ -147,7 +147,7 @@ def test_supplement_then_resubmit(api, seeded):
 
 
 def test_supplement_timeout_closes_as_withdrawn(api, seeded):
-    from app.services.process import due_timer_ids, fire_timer
+    from app.services.workflow.run import due_timer_ids, fire_timer
 
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review",
@@ -168,7 +168,7 @@ def test_supplement_timeout_closes_as_withdrawn(api, seeded):
 
 def test_verification_overdue_escalates(api, seeded):
     from app.models import Notification
-    from app.services.process import due_timer_ids, fire_timer
+    from app.services.workflow.run import due_timer_ids, fire_timer
 
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})

@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, HumanTask
-from app.services import applications, attachments, objections, process
+from app.services import applications, attachments, workflow
+from processes.objection_review import service as objections
 from app.core.errors import Conflict, Invalid
 from tests.conftest import PDF_BYTES
 from tests.test_objection_api import own_record
@@ -35,7 +36,7 @@ def test_happy_path_revoke(users):
         ("approver1", {"approval": "approve"}),
     ]
     for username, values in steps:
-        process.complete_task(users[username], open_task(case).id, values)
+        workflow.complete_task(users[username], open_task(case).id, values)
         db.session.commit()
     assert case.status == "closed" and case.outcome == "revoke" and case.record.status == "revoked"
     assert [l.type for l in case.letters] == ["acceptance_notice", "objection_decision"]
@@ -45,7 +46,7 @@ def test_unhappy_inputs_change_nothing(users):
     case = filed_case(users)
     task = open_task(case)
     with pytest.raises(Invalid):
-        process.complete_task(users["intake1"], task.id, {"intake_choice": "request_supplement"})  # items missing
+        workflow.complete_task(users["intake1"], task.id, {"intake_choice": "request_supplement"})  # items missing
     db.session.rollback()
     assert open_task(case).id == task.id and case.status == "in_progress"
     with pytest.raises(Conflict):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case, CreditRecord, Letter, Notification, Sanction, TimerJob, User
 from app.core import clock
-from app.services.process import due_timer_ids, fire_timer
+from app.services.workflow.run import due_timer_ids, fire_timer
 from tests.test_objection_api import case_of, do_task
 
 

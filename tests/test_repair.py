@@ -68,7 +68,7 @@ REPAIR_TABLE = [
 @pytest.mark.parametrize("facts, expected", REPAIR_TABLE)
 def test_repair_dmn(facts, expected):
     names = ("min_period_passed", "rectification_ok", "open_case", "barred")
-    result = decisions.evaluate("repair_eligibility", (ROOT_DMN / "repair_eligibility.dmn").read_text(),
+    result = decisions.evaluate("repair_eligibility", (ROOT_DMN / "credit_repair" / "repair_eligibility.dmn").read_text(),
                                 dict(zip(names, facts)))
     assert (result["eligible"], result["ineligible_reason"]) == expected
 
@@ -80,7 +80,7 @@ def test_repair_dmn(facts, expected):
     ((True, False), (True, "eligible")),
 ])
 def test_restoration_dmn(facts, expected):
-    result = decisions.evaluate("restoration_eligibility", (ROOT_DMN / "restoration_eligibility.dmn").read_text(),
+    result = decisions.evaluate("restoration_eligibility", (ROOT_DMN / "honor_restoration" / "restoration_eligibility.dmn").read_text(),
                                 {"records_cleared": facts[0], "other_serious_active": facts[1]})
     assert (result["eligible"], result["ineligible_reason"]) == expected
 
@@ -252,7 +252,7 @@ def test_applicant_restoration_refused_with_reason_while_record_stands(api, seed
 
 
 def test_review_disagree_closes_without_restoring(api, seeded):
-    from app.services import restoration
+    from processes.honor_restoration import service as restoration
 
     record = repairable()
     clear_other_serious(record)

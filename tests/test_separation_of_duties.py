@@ -16,12 +16,14 @@ from app.engine.definitions import latest_definition
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, ProcessInstance, UserRole
 from app.core import clock
-from app.services import process, rules
+from app.services import rules, workflow
+from processes import SLICES
 from app.core.errors import Forbidden
 from app.services.auth import create_user
 from tests.conftest import PASSWORD, enrol_second_factor_for_tests
 
-PROCESSES = Path(__file__).resolve().parent.parent / "processes"
+PROCESS_KEYS = {piece.case_type: piece.key for piece in SLICES}
+SLICE_OF = {piece.key: piece for piece in SLICES}
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
 
@@ -33,13 +35,13 @@ def _user_tasks_by_lane(path: Path) -> dict[str, str]:
 
 
 def _pairs():
-    for case_type, key in sorted(process.PROCESS_KEYS.items()):
-        tasks = _user_tasks_by_lane(PROCESSES / f"{key}.bpmn")
+    for case_type, key in sorted(PROCESS_KEYS.items()):
+        tasks = _user_tasks_by_lane(SLICE_OF[key].folder / f"{key}.bpmn")
         for approving, lane in tasks.items():
-            if lane != process.DECIDING_LANE:
+            if lane != workflow.DECIDING_LANE:
                 continue
             for step, step_lane in tasks.items():
-                if step_lane != process.DECIDING_LANE:
+                if step_lane != workflow.DECIDING_LANE:
                     yield pytest.param(case_type, step, step_lane, approving, id=f"{key}:{step}->{approving}")
 
 
@@ -47,7 +49,7 @@ PAIRS = list(_pairs())
 
 
 def test_the_table_covers_every_process():
-    assert {p.values[0] for p in PAIRS} == set(process.PROCESS_KEYS)
+    assert {p.values[0] for p in PAIRS} == set(PROCESS_KEYS)
     assert len(PAIRS) >= 10
 
 
@@ -59,7 +61,7 @@ def _case_with_tasks(case_type: str, steps: list[tuple[str, str, int | None, str
                 created_at=clock.now(), submitted_at=clock.now())
     db.session.add(case)
     db.session.flush()
-    instance = ProcessInstance(definition_id=latest_definition(process.PROCESS_KEYS[case_type]).id, case_id=case.id,
+    instance = ProcessInstance(definition_id=latest_definition(PROCESS_KEYS[case_type]).id, case_id=case.id,
                                state="{}", serializer_version="test", updated_at=clock.now())
     db.session.add(instance)
     db.session.flush()
@@ -80,28 +82,28 @@ def test_who_did_a_step_may_not_approve(seeded, users, case_type, step, lane, ap
     db.session.add(UserRole(user_id=other.id, role="approver"))  # a second approver who did nothing here
     db.session.flush()
     case, rows = _case_with_tasks(case_type, [(step, lane, worker.id, "completed"),
-                                              (approving, process.DECIDING_LANE, None, "open")])
-    assert process.separation_conflict(worker, case, rows[approving]) is True
-    assert process.separation_conflict(other, case, rows[approving]) is False
+                                              (approving, workflow.DECIDING_LANE, None, "open")])
+    assert workflow.separation_conflict(worker, case, rows[approving]) is True
+    assert workflow.separation_conflict(other, case, rows[approving]) is False
     # The rule binds the deciding lane only: doing the step itself again (rework) is no conflict.
-    assert process.separation_conflict(worker, case, rows[step]) is False
+    assert workflow.separation_conflict(worker, case, rows[step]) is False
 
 
-@pytest.mark.parametrize("case_type", sorted(process.PROCESS_KEYS))
+@pytest.mark.parametrize("case_type", sorted(PROCESS_KEYS))
 def test_the_filer_may_not_approve(seeded, users, case_type):
     approving = next(p.values[3] for p in PAIRS if p.values[0] == case_type)
-    case, rows = _case_with_tasks(case_type, [(approving, process.DECIDING_LANE, None, "open")])
+    case, rows = _case_with_tasks(case_type, [(approving, workflow.DECIDING_LANE, None, "open")])
     case.created_by_id = users["approver1"].id
     db.session.flush()
-    assert process.separation_conflict(users["approver1"], case, rows[approving]) is True
+    assert workflow.separation_conflict(users["approver1"], case, rows[approving]) is True
     case.created_by_id = None  # a case the system opened (a repair's follow-up, a term ending) has no filer
-    assert process.separation_conflict(users["approver1"], case, rows[approving]) is False
+    assert workflow.separation_conflict(users["approver1"], case, rows[approving]) is False
 
 
 def test_an_intake_and_approver_cannot_review_and_approve_a_restoration(seeded, users, api):
     """The hole that was: one account with both roles reviewed and then approved an honour restoration."""
     from app.models import Sanction
-    from app.services import restoration
+    from processes.honor_restoration import service as restoration
 
     both = create_user("intake_approver", "受理兼负责人", users["intake1"].unit_id, ["intake", "approver"], PASSWORD)
     enrol_second_factor_for_tests()

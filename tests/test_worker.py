@@ -17,8 +17,9 @@ from sqlalchemy import func, select, text
 
 from app import create_app
 from app.extensions import db
-from app.models import Case, CaseEvent, TimerJob, User
-from app.services import applications, attachments, objections, process
+from app.models import Case, CaseEvent, HumanTask, TimerJob, User
+from app.services import applications, attachments, workflow
+from processes.objection_review import service as objections
 from app.core import clock
 from config import TestConfig
 from tests.conftest import PDF_BYTES, T0
@@ -63,8 +64,8 @@ def build_due_timers(url: str, files: Path, n: int) -> None:
             attachments.store_attachment(applicant, case, "evidence", "e.pdf", PDF_BYTES)
             attachments.store_attachment(applicant, case, "commitment", "c.pdf", PDF_BYTES)
             applications.submit_case(applicant, case.id)
-            task = db.session.scalar(select(process.HumanTask).where(process.HumanTask.case_id == case.id))
-            process.complete_task(intake, task.id, {"intake_choice": "request_supplement",
+            task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id))
+            workflow.complete_task(intake, task.id, {"intake_choice": "request_supplement",
                                                     "supplement_items": "承诺书", "reason": "材料不全"})
             db.session.commit()
         clock.set_frozen(None)

@@ -12,13 +12,14 @@ from app.api.openapi import OPENAPI
 from app.core import clock
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
-from app.services import (
-    access, applications, attachments, audit, auth, calendar, eligibility, objections, process, rectification, repair,
-    restoration, rules, sanctions, tasks,
-)
+from app.services import access, applications, attachments, audit, auth, calendar, eligibility, rules, sanctions, tasks, workflow
+from processes.objection_review import service as objections
+from processes.rectification import service as rectification
+from processes.credit_repair import service as repair
+from processes.honor_restoration import service as restoration
 from app.core.errors import Invalid, NotFound, ServiceError
 from app.core.ids import MAX_ID, object_id
-from app.services.taskforms import form_for
+from app.services.workflow import registry
 from app import policy
 from app.web import too_large_message
 
@@ -259,26 +260,26 @@ def list_tasks():
 @bp.route("/tasks/<task_id>")
 def get_task(task_id: str):
     row = access.get_task(g.api_user, task_id)
-    return jsonify({**task_json(row), "fields": [f.as_dict() for f in form_for(row.form_key).fields]})
+    return jsonify({**task_json(row), "fields": [f.as_dict() for f in registry.form_for(row.form_key).fields]})
 
 
 @bp.route("/tasks/<task_id>/claim", methods=["POST"])
 def claim(task_id: str):
-    row = process.claim_task(g.api_user, task_id)
+    row = workflow.claim_task(g.api_user, task_id)
     db.session.commit()
     return jsonify(task_json(row))
 
 
 @bp.route("/tasks/<task_id>/release", methods=["POST"])
 def release(task_id: str):
-    row = process.release_task(g.api_user, task_id)
+    row = workflow.release_task(g.api_user, task_id)
     db.session.commit()
     return jsonify(task_json(row))
 
 
 @bp.route("/tasks/<task_id>/complete", methods=["POST"])
 def complete(task_id: str):
-    row = process.complete_task(g.api_user, task_id, _json_body())
+    row = workflow.complete_task(g.api_user, task_id, _json_body())
     db.session.commit()
     return jsonify(task_json(row))
 

@@ -14,7 +14,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import ProcessDefinition
+from app.models.workflow import ProcessDefinition
 from app.core.clock import now
 
 ROLE_LANES = {"applicant", "intake", "verifier", "approver"}
@@ -103,15 +103,16 @@ def parse_process(key: str, files: dict[str, bytes]) -> ParsedProcess:
     return ParsedProcess(key, digest.hexdigest(), {f: x.decode("utf-8") for f, x in files.items()}, spec_json)
 
 
-def process_files(directory: Path) -> dict[str, dict[str, bytes]]:
-    """Group the BPMN files of a folder by process key (file stem), each with the DMN files it calls."""
+def process_files(*folders: Path) -> dict[str, dict[str, bytes]]:
+    """Group the BPMN files found in the folders (and below) by process key (file stem), each with the DMN files
+    it calls. Only file names and contents count, so moving a file to another folder changes no version."""
     decisions = {}
-    for path in sorted(directory.glob("*.dmn")):
+    for path in _files(folders, "*.dmn"):
         xml = path.read_bytes()
         for decision in etree.fromstring(xml).iter("{*}decision"):
             decisions[decision.get("id")] = (path.name, xml)
     grouped = {}
-    for path in sorted(directory.glob("*.bpmn")):
+    for path in _files(folders, "*.bpmn"):
         xml = path.read_bytes()
         called = {node.text.strip() for node in etree.fromstring(xml).iter("{%s}calledDecisionId" % NS["spiffworkflow"])}
         missing = called - set(decisions)
@@ -121,10 +122,14 @@ def process_files(directory: Path) -> dict[str, dict[str, bytes]]:
     return grouped
 
 
-def deploy_directory(directory: Path) -> list[tuple[ProcessDefinition, bool]]:
-    """Deploy every process in a folder; reuse the row when the files are unchanged (flushes only)."""
+def _files(folders, pattern: str) -> list[Path]:
+    return sorted({path for folder in folders for path in Path(folder).rglob(pattern)}, key=lambda p: (p.name, str(p)))
+
+
+def deploy_directory(*folders: Path) -> list[tuple[ProcessDefinition, bool]]:
+    """Deploy every process in the folders; reuse the row when the files are unchanged (flushes only)."""
     results = []
-    for key, files in process_files(directory).items():
+    for key, files in process_files(*folders).items():
         parsed = parse_process(key, files)
         existing = db.session.scalar(
             select(ProcessDefinition).where(

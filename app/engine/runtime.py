@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.engine.definitions import SERIALIZER
 from app.extensions import db
-from app.models import HumanTask, ProcessDefinition, ProcessInstance, TimerJob
+from app.models.workflow import HumanTask, ProcessDefinition, ProcessInstance, TimerJob
 from app.core import clock
 from app.core.errors import Conflict
 from app.core.faults import fault_point

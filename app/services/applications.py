@@ -5,7 +5,7 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,11 +18,10 @@ from app.services import access, attachments, audit, calendar, locks, rules, seq
 from app.core import clock
 from app.core.clock import now
 from app.core.errors import Conflict, Invalid
-from app.services.process import completion_hook, start_process
+from app.services.workflow import registry
+from app.services.workflow.run import start_process
+from app.services.workflow.taskforms import Field, TaskForm
 from app.services.transitions import change_case_status
-
-CASE_PREFIX = {"objection": "YY", "rectification": "ZG", "repair": "XF", "restoration": "HF"}
-
 
 @dataclass(frozen=True)
 class ApplicationKind:
@@ -31,19 +30,26 @@ class ApplicationKind:
     start_data: Callable[[Case], dict] = field(default=lambda case: {})  # facts the process starts with
 
 
-KINDS: dict[str, ApplicationKind] = {}
+INTAKE_CHOICES = (("accept", _l("受理")), ("request_supplement", _l("要求补正")), ("reject", _l("不予受理")))
+# 受理审查 is the same form for objections and repairs: accept, ask for 补正, or refuse.
+INTAKE_FIELDS = (
+    Field("intake_choice", _l("审查结论"), "choice", True, INTAKE_CHOICES, routing=True),
+    Field("supplement_items", _l("需补正的材料"), required_if={"intake_choice": ("request_supplement",)}),
+    Field("reason", _l("理由"), required_if={"intake_choice": ("reject", "request_supplement")}),
+)
+SUPPLEMENT_FORM = TaskForm("supplement_materials", (Field("statement", _l("补正说明"), required=True),), public=True)
 
 
 def assign_number(case: Case) -> None:
     """Give a case its human number, e.g. YY-2026-000123 (gap-free per type and year)."""
     year = clock.local_today().year
-    case.number = f"{CASE_PREFIX[case.type]}-{year}-{sequences.next_number('case:' + case.type, year):06d}"
+    case.number = f"{registry.slice_for(case.type).case_prefix}-{year}-{sequences.next_number('case:' + case.type, year):06d}"
 
 
 def missing_materials(case: Case) -> list[str]:
     """Name what a draft still lacks before it can be submitted."""
     kinds = set(db.session.scalars(select(Attachment.kind).where(Attachment.case_id == case.id)))
-    return [f"{label}（{kind}）" for kind, label in KINDS[case.type].materials.items() if kind not in kinds]
+    return [f"{label}（{kind}）" for kind, label in registry.application(case.type).materials.items() if kind not in kinds]
 
 
 def submit_case(user: User, case_id: int) -> Case:
@@ -60,7 +66,7 @@ def submit_case(user: User, case_id: int) -> Case:
         raise Conflict(_("该草稿已因长期未提交被清理，请重新填写申请。"), code="draft_purged") from None
     if case.status != "draft":
         raise Conflict(_("该申请已提交，请勿重复提交。"), code="duplicate_submission")
-    kind = KINDS[case.type]
+    kind = registry.application(case.type)
     missing = missing_materials(case)
     if missing:
         raise Invalid(_("材料不全：缺少") + _("、").join(missing) + _("。"), code="missing_materials",
@@ -97,10 +103,13 @@ def request_supplement(case: Case, user: User, values: dict) -> dict:
     return {"supplement_due": due.due.isoformat()}
 
 
-@completion_hook("supplement_materials")
-def _supplied(case: Case, user: User, values: dict) -> dict:
+def supplied(case: Case, user: User, values: dict) -> dict:
+    """Completion hook of 补正: the case is back in progress."""
     change_case_status(case, "in_progress", user_id=user.id, reason="已补正材料", step="supplement_materials")
     return {}
+
+
+SUPPLEMENT_HOOKS = {"supplement_materials": supplied}
 
 
 # --- drafts never submitted -------------------------------------------------------------------------------------

@@ -17,7 +17,11 @@ from sqlalchemy import insert, select, text
 
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, ProcessInstance, TimerJob, Unit, User
-from app.services import applications, attachments, eligibility, objections, process, rectification, repair, sequences
+from app.services import applications, attachments, eligibility, sequences, workflow
+from app.services.workflow import registry
+from processes.objection_review import service as objections
+from processes.rectification import service as rectification
+from processes.credit_repair import service as repair
 from app.core.clock import now
 
 PDF = b"%PDF-1.4\n%%EOF\n"
@@ -30,7 +34,7 @@ def _user(name: str) -> User:
 
 def _complete(username: str, case: Case, values: dict) -> None:
     task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
-    process.complete_task(_user(username), task.id, values)
+    workflow.complete_task(_user(username), task.id, values)
 
 
 def _objection(record: CreditRecord, steps: list[tuple[str, dict]]) -> Case:
@@ -122,7 +126,7 @@ def seed_cases(n: int, seed: int = 20261127) -> int:
         counters[kind] += 1
         case_id = next_case + i
         case = {**shape["case"], "id": case_id, "record_id": record["id"], "applicant_unit_id": unit_id,
-                "number": f"{applications.CASE_PREFIX[kind]}-{year}-{first[kind] + counters[kind]:06d}",
+                "number": f"{registry.slice_for(kind).case_prefix}-{year}-{first[kind] + counters[kind]:06d}",
                 "query_code": secrets.token_hex(4).upper()}
         mapping = {old: str(uuid.UUID(int=rng.getrandbits(128), version=4)) for old in shape["task_ids"]}
         state = shape["instance"]["state"]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import TIMER_IS_PENDING, ProcessInstance, TimerJob
-from app.services import audit, audit_checkpoint, outbox, process
+from app.services import audit, audit_checkpoint, outbox, workflow
 from app.core.clock import now
 from app.core.errors import ServiceError
 from app.core.faults import fault_point
@@ -59,7 +59,7 @@ def fire_due_timers(limit: int, result: SweepResult) -> None:
             db.session.rollback()
             return
         try:
-            result.fired += int(process.fire_timer(job_id))
+            result.fired += int(workflow.fire_timer(job_id))
             fault_point("worker.timer.before_commit")
             db.session.commit()
             fault_point("worker.timer.after_commit")
@@ -83,13 +83,15 @@ def deliver_outbox(limit: int, result: SweepResult) -> None:
 
 
 def daily_rules(result: SweepResult) -> None:
-    """End publications past their maximum period; open restorations whose disqualification term ended."""
+    """End publications past their maximum period; then each process slice's date rules (today: open restorations
+    whose disqualification term ended)."""
     from app.core import clock
-    from app.services import publication, restoration
+    from app.services import publication
+    from app.services.workflow import registry
 
     try:
         result.expired = publication.expire_records(clock.local_today())
-        result.restorations = restoration.start_due_restorations()
+        result.restorations = sum(rule(200) for _name, rule in registry.daily_rules())
         db.session.commit()
     except Exception:  # logged; the next sweep tries again
         db.session.rollback()

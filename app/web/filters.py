@@ -10,8 +10,8 @@ from app.models import RECORD_STATUSES, ROLES
 from app.services.outcomes import OUTCOME_LABELS
 from app.services.letters import chinese_date
 from app.services.notifications import KINDS as NOTIFICATION_KINDS
-from app.services.objections import REASONS
-from app.services.taskforms import FORMS
+from processes.objection_review.service import REASONS
+from app.services.workflow import registry
 from app.services.calendar import load_calendar
 from app.services.tasks import local_text, remaining_label
 
@@ -30,12 +30,14 @@ EVENT_LABELS = {
     "deadline_set": _l("重新设定期限"),
     "reassigned": _l("改派任务"),
 }
-# Choice labels depend on the field: "accept" is 受理 at intake but 整改通过 in a rectification review.
-FIELD_CHOICES = {(f.name, v): label for form in FORMS.values() for f in form.fields for v, label in f.choices}
-FIELD_LABELS = {f.name: f.label for form in FORMS.values() for f in form.fields}
 
 
 def register_filters(app: Flask) -> None:
+    """Install the filters; the task-form labels come from the registered process slices."""
+    forms = registry.task_forms().values()
+    # Choice labels depend on the field: "accept" is 受理 at intake but 整改通过 in a rectification review.
+    field_choices = {(f.name, v): label for form in forms for f in form.fields for v, label in f.choices}
+    field_labels = {f.name: f.label for form in forms for f in form.fields}
     app.add_template_filter(local_text, "localtime")
     app.add_template_filter(lambda d: chinese_date(d) if d else "", "cndate")
     app.add_template_filter(
@@ -44,9 +46,9 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(lambda code: RECORD_STATUSES.get(code, code), "record_status")
     app.add_template_filter(lambda code: REASONS.get(code, code or ""), "reason_label")
     app.add_template_filter(lambda code: EVENT_LABELS.get(code, code), "event_label")
-    app.add_template_filter(lambda value, field: FIELD_CHOICES.get((field, value), value), "choice_label")
-    app.add_template_filter(_event_choice, "event_choice")
-    app.add_template_filter(lambda code: FIELD_LABELS.get(code, code), "field_label")
+    app.add_template_filter(lambda value, field: field_choices.get((field, value), value), "choice_label")
+    app.add_template_filter(lambda event: _event_choice(event, field_choices), "event_choice")
+    app.add_template_filter(lambda code: field_labels.get(code, code), "field_label")
     app.add_template_filter(lambda code: OUTCOME_LABELS.get(code, code), "outcome_label")
     app.add_template_filter(_remaining, "remaining")
     app.add_template_filter(lambda code: NOTIFICATION_KINDS.get(code, code), "notification_label")
@@ -59,9 +61,9 @@ def _remaining(task):
     return remaining_label(task, g.work_calendar)
 
 
-def _event_choice(event) -> str:
+def _event_choice(event, field_choices: dict) -> str:
     """The label of an event's routing choice, looked up with the field it was given in."""
     for field, value in (event.details or {}).get("values", {}).items():
-        if value == event.choice and (field, value) in FIELD_CHOICES:
-            return FIELD_CHOICES[(field, value)]
+        if value == event.choice and (field, value) in field_choices:
+            return field_choices[(field, value)]
     return event.choice

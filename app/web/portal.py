@@ -9,7 +9,10 @@ from sqlalchemy.orm import joinedload, lazyload
 
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
-from app.services import access, applications, attachments, eligibility, objections, repair, restoration
+from app.services import access, applications, attachments, eligibility
+from processes.objection_review import service as objections
+from processes.credit_repair import service as repair
+from processes.honor_restoration import service as restoration
 from app.core.errors import ServiceError
 from app.web.navigation import page_arg
 from forms.cases import ActionForm, ObjectionForm, RepairForm

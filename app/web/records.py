@@ -7,7 +7,8 @@ from flask_login import current_user
 
 from app.extensions import db
 from app.models import Case, CreditRecord, Unit
-from app.services import access, rectification, sanctions
+from app.services import access, sanctions
+from processes.rectification import service as rectification
 from app.core.errors import ServiceError
 from forms.records import RectificationForm
 

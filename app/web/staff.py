@@ -9,11 +9,11 @@ from app.extensions import db
 from sqlalchemy import select
 
 from app.models import Case, Unit, User, UserRole
-from app.services import access, letters, process
+from app.services import access, letters, workflow
 from app.services import tasks as task_queries
 from app.core.errors import Conflict, Forbidden, Invalid, ServiceError
 from app.core.ids import object_id
-from app.services.taskforms import form_for
+from app.services.workflow import registry
 from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
 from forms.tasks import build_task_form
@@ -79,10 +79,10 @@ def bulk():
     for task_id in ids:
         try:
             if action == "assign":
-                process.reassign_task(current_user, task_id, request.form.get("assignee_id", type=object_id) or 0,
+                workflow.reassign_task(current_user, task_id, request.form.get("assignee_id", type=object_id) or 0,
                                       request.form.get("reason", ""))
             else:
-                process.claim_task(current_user, task_id)
+                workflow.claim_task(current_user, task_id)
             db.session.commit()
             done += 1
         except ServiceError as exc:
@@ -98,7 +98,7 @@ def reassign(task_id: str):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        process.reassign_task(current_user, task_id, request.form.get("assignee_id", type=object_id) or 0,
+        workflow.reassign_task(current_user, task_id, request.form.get("assignee_id", type=object_id) or 0,
                               request.form.get("reason", ""))
         db.session.commit()
         flash(_("任务已改派。"), "success")
@@ -111,14 +111,14 @@ def reassign(task_id: str):
 @bp.route("/<task_id>", methods=["GET", "POST"])
 def task(task_id: str):
     row = access.get_task(current_user, task_id, supervise=True)
-    works_it = process.may_work(current_user, row)
-    definition = form_for(row.form_key)
+    works_it = workflow.may_work(current_user, row)
+    definition = registry.form_for(row.form_key)
     form = build_task_form(definition)
     errors: dict[str, str] = {}
     if request.method == "POST" and works_it and form.validate_on_submit():
         values = {f.name: (getattr(form, f.name).data or "") for f in definition.fields}
         try:
-            process.complete_task(current_user, row.id, values)
+            workflow.complete_task(current_user, row.id, values)
             db.session.commit()
         except ServiceError as exc:
             db.session.rollback()
@@ -135,7 +135,7 @@ def task(task_id: str):
     return render_template("staff/task.html", task=row, case=case, form=form, definition=definition, errors=errors,
                            action_form=ActionForm(), context=task_queries.task_context(case), colleagues=colleagues,
                            works_it=works_it,
-                           preview=letters.LETTER_TYPES[PREVIEWS[row.form_key]].title if row.form_key in PREVIEWS else None)
+                           preview=registry.letter_type(PREVIEWS[row.form_key]).title if row.form_key in PREVIEWS else None)
 
 
 # Tasks whose decision issues a letter: the approver sees the draft (watermarked 草稿) before deciding.
@@ -154,7 +154,7 @@ def preview(task_id: str):
         abort(404)
     case = db.session.get(Case, row.case_id)
     letter_type = PREVIEWS[row.form_key]
-    pdf = letters.preview_letter(case, letter_type, process.LETTER_CONTEXTS[letter_type](case))
+    pdf = letters.preview_letter(case, letter_type, registry.letter_type(letter_type).context(case))
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = "inline; filename=\"draft.pdf\""
     return response
@@ -175,11 +175,11 @@ def _task_action(action, task_id: str, done_message: str) -> None:
 
 @bp.route("/<task_id>/claim", methods=["POST"])
 def claim(task_id: str):
-    _task_action(process.claim_task, task_id, _("已领取任务。"))
+    _task_action(workflow.claim_task, task_id, _("已领取任务。"))
     return redirect(url_for("staff.task", task_id=task_id))
 
 
 @bp.route("/<task_id>/release", methods=["POST"])
 def release(task_id: str):
-    _task_action(process.release_task, task_id, _("已退回任务到本组待领。"))
+    _task_action(workflow.release_task, task_id, _("已退回任务到本组待领。"))
     return redirect(url_for("staff.tasks", scope="group"))

@@ -12,7 +12,7 @@ from app.services import applications, audit, eligibility, locks, rules, sanctio
 from app.core import clock
 from app.core.clock import now
 from app.core.errors import Conflict, Invalid, NotFound
-from app.services.process import LETTER_CONTEXTS, effect, start_process
+from app.services.workflow.run import start_process
 from app.services.transitions import change_case_status
 
 TRIGGERS = {"applicant": "申请单位申请", "repair": "信用修复后自动发起", "timer": "惩戒期限届满自动发起"}
@@ -88,18 +88,10 @@ def _sanction_of(case: Case) -> Sanction:
     return db.session.get(Sanction, case.form["sanction_id"])
 
 
-@effect("restore_honor")
 def _restore(case: Case, user_id: int | None) -> None:
     sanction = _sanction_of(case)
     if sanction.status == "active":
         sanctions.lift(sanction, case, user_id=user_id, reason=f"{case.number}：恢复荣誉评选资格")
 
 
-LETTER_CONTEXTS["restoration_decision"] = lambda case: {
-    "basis": "、".join(r.basis_doc_no for r in _sanction_of(case).records),
-    "why": {
-        "repair": "所依据的失信记录已经信用修复。",
-        "timer": "惩戒期限已届满，所依据的失信记录已修复、撤销或届满。",
-        "applicant": "该单位申请恢复，所依据的失信记录已修复、撤销或届满。",
-    }[case.form["trigger"]],
-}
+EFFECTS = {"restore_honor": _restore}

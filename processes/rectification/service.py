@@ -1,19 +1,20 @@
-"""The rectification domain (SPEC §4.2): opening an order, deadlines, overdue consequences, acceptance."""
+"""The rectification (SPEC §4.2): opening an order, deadlines, overdue consequences, acceptance."""
 from __future__ import annotations
 
 from flask_babel import gettext as _
 import secrets
-from datetime import datetime, time
+from datetime import time
 
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, RecordHistory, User
 from app.services import access, audit, calendar, letters, locks, notifications, rules, sanctions, sequences, workdays
+from app.services.workflow import registry
 from app.core import clock
 from app.core.clock import now
 from app.core.errors import Conflict, Invalid
-from app.services.process import LETTER_CONTEXTS, completion_hook, effect, start_process
+from app.services.workflow.run import start_process
 from app.services.transitions import change_case_status
 
 OPEN_STATUSES = ("published", "disputed", "corrected")
@@ -99,17 +100,6 @@ def open_rectification(user: User, record_id: int, deadline_days, requirements: 
     return case
 
 
-LETTER_CONTEXTS["rectification_notice"] = lambda case: {
-    "due_text": letters.chinese_date(clock.local_date(datetime.fromisoformat(case.form["current_due"]))),
-    "requirements": case.form.get("requirements", ""),
-}
-LETTER_CONTEXTS["public_criticism_decision"] = lambda case: {
-    "due_text": letters.chinese_date(clock.local_date(datetime.fromisoformat(case.form["current_due"]))),
-    "notice_text": letters.chinese_date(clock.local_date(case.submitted_at)),
-}
-
-
-@completion_hook("review_rectification")
 def _reviewed(case: Case, user: User, values: dict) -> dict:
     if values["review"] != "return_for_rework":
         return {}
@@ -121,12 +111,10 @@ def _reviewed(case: Case, user: User, values: dict) -> dict:
     return extra
 
 
-@effect("activate_sanction")
 def _activate(case: Case, user_id: int | None, *, kind: str) -> None:
     sanctions.impose(kind, case, status="active", user_id=user_id, reason=f"{case.number}：限期整改通知")
 
 
-@effect("notify_applicant")
 def _notify_applicant(case: Case, user_id: int | None, *, kind: str) -> None:
     notifications.notify(case.applicant_unit_id, "applicant", kind=kind, case_id=case.id,
                          title=f"整改期限即将届满：{case.number}",
@@ -135,7 +123,6 @@ def _notify_applicant(case: Case, user_id: int | None, *, kind: str) -> None:
                              comment="期满前提醒已发送"))
 
 
-@effect("rectification_overdue")
 def _overdue(case: Case, user_id: int | None) -> None:
     sanctions.impose("honor_disqualification", case, status="active", user_id=user_id,
                      reason=f"{case.number}：逾期未提交整改材料，取消荣誉评选资格")
@@ -146,7 +133,6 @@ def _overdue(case: Case, user_id: int | None) -> None:
                          body="已取消你单位荣誉评选资格，并拟予通报批评。你单位仍可逾期提交整改材料。")
 
 
-@effect("decide_public_criticism")
 def _decide_criticism(case: Case, user_id: int | None, *, approved: str) -> None:
     for sanction in sanctions.of_case(case, "public_criticism", "proposed"):
         if approved == "yes":
@@ -156,13 +142,10 @@ def _decide_criticism(case: Case, user_id: int | None, *, approved: str) -> None
 
             change_sanction_status(sanction, "declined", user_id=user_id, case_id=case.id, reason="不予通报批评")
     if approved == "yes":
-        from app.services.letters import issue_letter
-
-        issue_letter(case, "public_criticism_decision", user_id=user_id,
-                     context=LETTER_CONTEXTS["public_criticism_decision"](case))
+        letters.issue_letter(case, "public_criticism_decision", user_id=user_id,
+                             context=registry.letter_type("public_criticism_decision").context(case))
 
 
-@effect("rectification_accepted")
 def _accepted(case: Case, user_id: int | None) -> None:
     record = case.record
     record.rectified_at = now()
@@ -174,3 +157,8 @@ def _accepted(case: Case, user_id: int | None) -> None:
     case.outcome = "accepted"
     notifications.notify(case.applicant_unit_id, "applicant", kind="decision", case_id=case.id,
                          title=f"整改已通过审核：{case.number}", body="限期整改措施已解除。")
+
+
+EFFECTS = {"activate_sanction": _activate, "notify_applicant": _notify_applicant, "rectification_overdue": _overdue,
+           "decide_public_criticism": _decide_criticism, "rectification_accepted": _accepted}
+HOOKS = {"review_rectification": _reviewed}

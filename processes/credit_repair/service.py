@@ -1,13 +1,14 @@
-"""The credit-repair domain (SPEC §4.3): eligibility first, then the process and its effects."""
+"""The credit repair (SPEC §4.3): eligibility first, then the process and its effects."""
 from __future__ import annotations
 
 from flask_babel import gettext as _
+
 from app.extensions import db
 from app.models import Case, CaseEvent, User
-from app.services import access, applications, audit, eligibility, publication, restoration, sanctions
+from app.services import access, applications, audit, eligibility, publication, sanctions
 from app.core.clock import local_date, now
 from app.core.errors import Invalid
-from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_values
+from processes.honor_restoration import service as restoration
 from app.services.transitions import change_record_status
 
 
@@ -39,22 +40,12 @@ def _block(case: Case) -> str | None:
     return None if verdict.eligible else verdict.message
 
 
-applications.KINDS["repair"] = applications.ApplicationKind(
-    materials={"evidence": _("已履行法定义务、纠正失信行为的证明材料"), "commitment": _("加盖公章的信用承诺书")},
-    block=_block,
-    # The process checks again with the same DMN table (SPEC §4.3.1), on the facts as of the local day of submission.
-    start_data=lambda case: eligibility.repair_facts(case.record, local_date(case.submitted_at), ignore_case_id=case.id),
-)
-
-
-@completion_hook("repair_intake_review")
 def _intake_decided(case: Case, user: User, values: dict) -> dict:
     if values["intake_choice"] == "request_supplement":
         return applications.request_supplement(case, user, values)
     return {}
 
 
-@effect("apply_repair")
 def _apply_repair(case: Case, user_id: int | None) -> None:
     record = case.record
     change_record_status(record, "repaired", user_id=user_id, case_id=case.id,
@@ -65,6 +56,11 @@ def _apply_repair(case: Case, user_id: int | None) -> None:
         restoration.start_restoration(sanction, "repair", user=None)
 
 
-LETTER_CONTEXTS["repair_rejection_notice"] = lambda case: {"reason": last_values(case, "intake_review").get("reason", "")}
-LETTER_CONTEXTS["repair_decision"] = lambda case: last_values(case, "approve_repair")
-LETTER_CONTEXTS["repair_refusal"] = lambda case: last_values(case, "approve_repair")
+EFFECTS = {"apply_repair": _apply_repair}
+HOOKS = {"repair_intake_review": _intake_decided, **applications.SUPPLEMENT_HOOKS}
+APPLICATION = applications.ApplicationKind(
+    materials={"evidence": _("已履行法定义务、纠正失信行为的证明材料"), "commitment": _("加盖公章的信用承诺书")},
+    block=_block,
+    # The process checks again with the same DMN table (SPEC §4.3.1), on the facts as of the local day of submission.
+    start_data=lambda case: eligibility.repair_facts(case.record, local_date(case.submitted_at), ignore_case_id=case.id),
+)

@@ -1,4 +1,4 @@
-"""The objection-review domain (SPEC §4.1): filing, and the effects its BPMN asks for."""
+"""The objection review (SPEC §4.1): filing, and the effects and hooks its BPMN asks for."""
 from __future__ import annotations
 
 from app.i18n import chinese
@@ -12,7 +12,7 @@ from app.models import Case, CaseEvent, CreditRecord, User
 from app.services import access, applications, audit, calendar, publication, rules
 from app.core.clock import now
 from app.core.errors import Conflict, Invalid
-from app.services.process import LETTER_CONTEXTS, completion_hook, effect, last_values
+from app.services.workflow.run import last_values
 from app.services.transitions import change_record_status
 
 REASONS = {
@@ -67,7 +67,6 @@ def create_objection(user: User, record_id: int, reason: str, statement: str) ->
     return case
 
 
-@completion_hook("objection_intake_review")
 def _intake_decided(case: Case, user: User, values: dict) -> dict:
     if values["intake_choice"] == "request_supplement":
         return applications.request_supplement(case, user, values)
@@ -77,17 +76,11 @@ def _intake_decided(case: Case, user: User, values: dict) -> dict:
     return {}
 
 
-@effect("flag_disputed")
 def _flag_disputed(case: Case, user_id: int | None) -> None:
     change_record_status(case.record, "disputed", user_id=user_id, case_id=case.id,
                          reason=f"异议受理（{case.number}），标注“异议中”，继续公示")
 
 
-LETTER_CONTEXTS["rejection_notice"] = lambda case: {"reason": last_values(case, "intake_review").get("reason", "")}
-LETTER_CONTEXTS["objection_decision"] = lambda case: last_values(case, "draft_decision")
-
-
-@effect("apply_objection_decision")
 def _apply_decision(case: Case, user_id: int | None) -> None:
     draft = last_values(case, "draft_decision")
     decision, reasons = draft["decision"], draft["reasons"]
@@ -130,7 +123,9 @@ def _jsonable(changes: dict) -> dict:
     return {k: [str(o) if isinstance(o, date) else o, str(n) if isinstance(n, date) else n] for k, (o, n) in changes.items()}
 
 
-applications.KINDS["objection"] = applications.ApplicationKind(
+EFFECTS = {"flag_disputed": _flag_disputed, "apply_objection_decision": _apply_decision}
+HOOKS = {"objection_intake_review": _intake_decided, **applications.SUPPLEMENT_HOOKS}
+APPLICATION = applications.ApplicationKind(
     materials={"evidence": _("证据材料"), "commitment": _("加盖公章的异议申诉信用承诺书")},
     block=lambda case: objection_block(case.record),
 )

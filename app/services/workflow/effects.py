@@ -1,0 +1,40 @@
+"""The effects every process may emit: close the case, escalate an overdue step, issue a letter."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.core.clock import now
+from app.extensions import db
+from app.i18n import chinese
+from app.models import Case, CaseEvent, HumanTask
+from app.services import letters, notifications
+from app.services.outcomes import OUTCOME_LABELS
+from app.services.transitions import change_case_status
+from app.services.workflow import registry
+from app.services.workflow.run import credit_office_id
+
+
+def _close_case(case: Case, user_id: int | None, *, status: str, outcome: str) -> None:
+    case.outcome = outcome
+    # The history is data: it keeps the Chinese words whatever language the actor browses in.
+    change_case_status(case, status, user_id=user_id, reason=f"办结：{chinese(OUTCOME_LABELS.get(outcome, outcome))}")
+
+
+def _notify_overdue(case: Case, user_id: int | None, *, step: str) -> None:
+    task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.bpmn_id == step,
+                                                     HumanTask.status == "open"))
+    if task is None:
+        return
+    notifications.notify(task.candidate_unit_id, task.lane, kind="overdue", title=f"催办：{task.title}已超期",
+                         body=f"办件 {case.number}", case_id=case.id)
+    notifications.notify(credit_office_id(), "intake", kind="escalation", title=f"超期报告：{task.title}",
+                         body=f"办件 {case.number}", case_id=case.id)
+    db.session.add(CaseEvent(case_id=case.id, at=now(), action="overdue_escalated", step=step, internal=True,
+                             comment=f"{task.title}超期，已催办并报受理员"))
+
+
+def _issue_letter(case: Case, user_id: int | None, *, letter: str) -> None:
+    letters.issue_letter(case, letter, user_id=user_id, context=registry.letter_type(letter).context(case))
+
+
+COMMON = {"close_case": _close_case, "notify_overdue": _notify_overdue, "issue_letter": _issue_letter}

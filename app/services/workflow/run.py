@@ -1,0 +1,159 @@
+"""Run cases through their BPMN processes: start, complete a task, fire a timer (ENGINE.md).
+
+What a step means — its effects, completion hook and form — comes from the process slice, through the registry.
+"""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from app.engine import runtime
+from app.engine.definitions import latest_definition
+from app.extensions import db
+from app.models import TIMER_IS_PENDING, Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
+from app.services import access, audit, calendar, notifications, rules
+from app.core import faults
+from app.core.clock import now
+from app.core.errors import Conflict
+from app.services.workflow import registry
+from app.services.workflow.claims import check_separation, lock_open_task
+
+def credit_office_id() -> int | None:
+    return db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)).limit(1))
+
+
+def _describer(case: Case) -> Callable:
+    def describe(task) -> runtime.TaskInfo:
+        lane = task.task_spec.lane
+        unit = {
+            "applicant": case.applicant_unit_id,
+            "verifier": case.record.recording_unit_id,
+        }.get(lane, credit_office_id())
+        props = task.task_spec.extensions.get("properties", {})
+        if props.get("dueVariable"):
+            # A per-case deadline the app computed in working days (e.g. 整改期限).
+            variable = props["dueVariable"]
+            return runtime.TaskInfo(unit, runtime.parse_instant(task.data[variable]),
+                                    bool(task.data.get(f"{variable}_provisional")), None, case.type)
+        days = rules.time_limit(case.rule_set, props["timeLimit"])
+        due = calendar.deadline(now(), days)
+        return runtime.TaskInfo(unit, due.due, due.provisional, days, case.type)
+    return describe
+
+
+def _apply_effects(case: Case, ctx: runtime.RunContext, user_id: int | None) -> None:
+    # Effects may emit further engine work only through the workflow, so a simple loop suffices.
+    for item in ctx.effects:
+        registry.effect(item.name)(case, user_id, **item.args)
+    ctx.effects.clear()
+
+
+def _after_save(case: Case, opened: list[HumanTask], wf) -> None:
+    if wf.is_completed() and case.status in ("in_progress", "supplement"):
+        from app.services.transitions import change_case_status
+
+        change_case_status(case, "closed", user_id=None, reason="流程办结")
+    open_titles = db.session.scalars(
+        select(HumanTask.title).where(HumanTask.case_id == case.id, HumanTask.status == "open").order_by(HumanTask.created_at)
+    ).all()
+    case.current_step = "、".join(open_titles) if open_titles else ("已办结" if wf.is_completed() else "")
+    for task in opened:
+        db.session.add(CaseEvent(case_id=case.id, at=now(), action="task_opened", step=task.bpmn_id, comment=task.title,
+                                 details={"task_id": task.id, "due_at": task.due_at.isoformat() if task.due_at else None}))
+        notifications.notify(task.candidate_unit_id, task.lane, kind="new_task", title=f"新待办：{task.title}",
+                             body=f"办件 {case.number}，办理期限见待办列表。", case_id=case.id)
+
+
+def start_process(case: Case, user: User | None, data: dict | None = None) -> ProcessInstance:
+    """Create the case's process instance and run it to its first human task (flushes only; user None = system)."""
+    definition = latest_definition(registry.process_key(case.type))
+    if definition is None:
+        raise RuntimeError(f"process {registry.process_key(case.type)} is not deployed (run: flask --app wsgi processes deploy)")
+    ctx = runtime.RunContext()
+    wf = runtime.new_workflow(definition, {"case_id": case.id, **(data or {})}, ctx)
+    instance = ProcessInstance(definition_id=definition.id, case_id=case.id, status="running",
+                               state=runtime.dump_state(wf), serializer_version=runtime.SERIALIZER.VERSION,
+                               lock_version=0, updated_at=now())
+    db.session.add(instance)
+    db.session.flush()
+    actor_id = user.id if user else None
+    _apply_effects(case, ctx, actor_id)
+    opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=actor_id)
+    _after_save(case, opened, wf)
+    audit.record("process.start", object_type="case", object_id=case.id,
+                 details={"process": definition.process_key, "version": definition.version})
+    faults.fault_point("process.start.before_commit")
+    return instance
+
+
+def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
+    """Validate and complete a user task, run the engine on, and save everything in one transaction."""
+    task = access.get_task(user, task_id)
+    form = registry.form_for(task.form_key)
+    clean = form.validate(values)  # before locking: bad input changes nothing
+    instance = lock_open_task(user, task)
+    case = db.session.get(Case, task.case_id)
+    check_separation(user, case, task)
+    ctx = runtime.RunContext()
+    wf = runtime.load_workflow(instance, ctx)
+    spiff_task = runtime.ready_task(wf, task.id)
+    if spiff_task is None:
+        raise Conflict(_("该任务已被他人办理完毕。"), code="task_closed")
+    hook = registry.completion_hook(task.form_key)
+    extra = hook(case, user, clean) if hook else {}
+    spiff_task.data.update(form.routing_values(clean))
+    spiff_task.data.update(extra)
+    spiff_task.run()
+    wf.do_engine_steps()
+    db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="task_completed", step=task.bpmn_id,
+                             choice=next(iter(form.routing_values(clean).values()), None), comment=task.title,
+                             internal=not form.public, details={"values": clean}))
+    audit.record("task.complete", object_type="task", object_id=task.id,
+                 details={"case_id": case.id, "step": task.bpmn_id, "routing": form.routing_values(clean)})
+    actor_id = user.id if user else None
+    _apply_effects(case, ctx, actor_id)
+    opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=actor_id)
+    _after_save(case, opened, wf)
+    faults.fault_point("process.complete.before_commit")
+    faults.after_commit("process.complete.after_commit")
+    return task
+
+
+def fire_timer(job_id: str) -> bool:
+    """Fire one due timer under the instance lock; False when another worker already did."""
+    job = db.session.get(TimerJob, job_id)
+    if job is None or job.status != "pending":
+        return False
+    instance = runtime.lock_instance(job.instance_id, wait=True)
+    db.session.refresh(job)
+    if job.status != "pending" or job.fire_at > now():
+        return False
+    case = db.session.get(Case, instance.case_id)
+    ctx = runtime.RunContext()
+    wf = runtime.load_workflow(instance, ctx)
+    wf.refresh_timers()
+    wf.do_engine_steps()
+    db.session.add(CaseEvent(case_id=case.id, at=now(), action="timer_fired", step=job.bpmn_id, comment="期限届满"))
+    audit.record("timer.fire", object_type="timer", object_id=job.id, details={"case_id": case.id, "step": job.bpmn_id})
+    _apply_effects(case, ctx, None)
+    opened = runtime.save_workflow(instance, wf, _describer(case))
+    _after_save(case, opened, wf)
+    return True
+
+
+def due_timer_ids(limit: int = 100) -> list[str]:
+    """Ids of pending timers that are due by the app clock (read from the projection only)."""
+    return list(db.session.scalars(
+        select(TimerJob.id).where(TIMER_IS_PENDING, TimerJob.fire_at <= now()).order_by(TimerJob.fire_at).limit(limit)
+    ))
+
+
+def last_values(case: Case, step: str) -> dict:
+    """Return the values last submitted at a step of this case (from the history)."""
+    event = db.session.scalar(
+        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed", CaseEvent.step == step)
+        .order_by(CaseEvent.id.desc()).limit(1)
+    )
+    return dict(event.details.get("values", {})) if event else {}

@@ -1,0 +1,76 @@
+"""Task forms as data: one definition serves the web form, the API field list and validation.
+
+Each process slice declares the forms of its user tasks (processes/<name>/task_forms.py); the registry finds them.
+"""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from dataclasses import dataclass, field
+
+from app.core.errors import Invalid
+
+MAX_TEXT = 4000
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    type: str = "textarea"  # choice | text | textarea
+    required: bool = False
+    choices: tuple[tuple[str, str], ...] = ()
+    # Required only when another field has one of these values, e.g. {"intake_choice": ("reject",)}.
+    required_if: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Routing fields go into the workflow's task data; the rest only into the case history.
+    routing: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "label": str(self.label),
+            "type": self.type,
+            "required": self.required,
+            "required_if": {k: list(v) for k, v in self.required_if.items()},
+            "choices": [{"value": v, "label": str(label)} for v, label in self.choices],
+        }
+
+
+@dataclass(frozen=True)
+class TaskForm:
+    key: str
+    fields: tuple[Field, ...]
+    # Opinions of this step stay internal (staff and recording unit) unless public.
+    public: bool = False
+
+    def validate(self, data: dict) -> dict:
+        """Return cleaned values or raise Invalid naming every bad field (changes nothing)."""
+        if not isinstance(data, dict):
+            raise Invalid(_("提交内容格式不正确。"), code="bad_payload")
+        unknown = set(data) - {f.name for f in self.fields}
+        errors: dict[str, str] = {name: "未知字段。" for name in sorted(unknown)}
+        clean: dict[str, str] = {}
+        for f in self.fields:
+            raw = data.get(f.name)
+            if raw is not None and not isinstance(raw, str):
+                errors[f.name] = _("应为文本。")
+                continue
+            value = (raw or "").strip()
+            if len(value) > MAX_TEXT:
+                errors[f.name] = _("不能超过 %(max)s 字。", max=MAX_TEXT)
+                continue
+            if f.choices and value and value not in {c for c, _ in f.choices}:
+                errors[f.name] = _("请从给定选项中选择。")
+                continue
+            clean[f.name] = value
+        for f in self.fields:
+            if f.name in errors or clean.get(f.name):
+                continue
+            needed = f.required or any(clean.get(other) in values for other, values in f.required_if.items())
+            if needed:
+                errors[f.name] = _("请填写“%(label)s”。", label=f.label)
+        if errors:
+            raise Invalid(_("表单有误，请修改后重新提交。"), fields=errors)
+        return clean
+
+    def routing_values(self, clean: dict) -> dict:
+        return {f.name: clean[f.name] for f in self.fields if f.routing}

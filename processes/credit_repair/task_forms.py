@@ -1,0 +1,29 @@
+"""The credit repair's task forms: 受理审查 and 补正 (shared with objections), 认定单位意见, 审批."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from app.services.applications import INTAKE_FIELDS, SUPPLEMENT_FORM
+from app.services.workflow.taskforms import Field, TaskForm
+
+AGREE_CHOICES = (("agree", _l("同意")), ("disagree", _l("不同意")))
+REPAIR_CHOICES = (("approve", _l("准予修复")), ("refuse", _l("不予修复")))
+
+FORMS = (
+    TaskForm("repair_intake_review", INTAKE_FIELDS, public=True),
+    SUPPLEMENT_FORM,
+    TaskForm(
+        "verify_repair",
+        (
+            Field("verifier_opinion", _l("认定单位意见"), "choice", True, AGREE_CHOICES),
+            Field("opinion", _l("意见说明"), required=True),
+        ),
+    ),
+    TaskForm(
+        "approve_repair",
+        (
+            Field("repair_decision", _l("审批结论"), "choice", True, REPAIR_CHOICES, routing=True),
+            Field("reasons", _l("理由"), required=True),
+        ),
+    ),
+)

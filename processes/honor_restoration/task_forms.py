@@ -1,0 +1,26 @@
+"""The restoration's task forms: 审核 and 审批."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from app.services.workflow.taskforms import Field, TaskForm
+
+AGREE_CHOICES = (("agree", _l("同意")), ("disagree", _l("不同意")))
+RESTORATION_CHOICES = (("approve", _l("批准恢复")), ("refuse", _l("不予恢复")))
+
+FORMS = (
+    TaskForm(
+        "review_restoration",
+        (
+            Field("restoration_review", _l("审核意见"), "choice", True, AGREE_CHOICES, routing=True),
+            Field("opinion", _l("意见说明"), required=True),
+        ),
+    ),
+    TaskForm(
+        "approve_restoration",
+        (
+            Field("restoration_approval", _l("审批结论"), "choice", True, RESTORATION_CHOICES, routing=True),
+            Field("comment", _l("审批意见"), required_if={"restoration_approval": ("refuse",)}),
+        ),
+    ),
+)

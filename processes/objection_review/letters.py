@@ -1,0 +1,51 @@
+"""The objection review's letters (SPEC §5): 受理通知书, 不予受理通知书, 异议处理决定书 — their words and the values they read."""
+from __future__ import annotations
+
+from app.models import Case
+from app.services.letters import LetterType, application_opening
+from app.services.workflow.run import last_values
+
+DECISION_TEXT = {
+    "correct": "对该条政务失信记录予以更正。更正后的信息已在“信用随州”网站同步更新，并推送至信用中国（湖北）平台。",
+    "revoke": "撤销该条政务失信记录，终止公示并撤回共享。",
+    "maintain": "维持该条政务失信记录，不予更正，撤销“异议中”标注。",
+    "annotate": "经核查无法确认相关信息，该条政务失信记录予以保留，并记载你单位的异议情况。",
+}
+
+
+def _acceptance(case: Case, context: dict) -> list[str]:
+    return [
+        application_opening(case, "异议申请") + "经审查，符合受理条件，本办决定予以受理。",
+        "受理期间，该条记录在“信用随州”网站标注“异议中”并继续公示。本办将会同认定单位在规定时限内完成核查，"
+        "并书面告知处理结果。",
+        "你单位可凭受理编号和查询码在“信用随州”网站查询办理进度。",
+    ]
+
+
+def _rejection(case: Case, context: dict) -> list[str]:
+    return [
+        application_opening(case, "异议申请") + f"经审查，{context.get('reason') or '不符合受理条件'}。",
+        "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）"
+        "及有关规定，本办决定不予受理。",
+    ]
+
+
+def _decision(case: Case, context: dict) -> list[str]:
+    return [
+        application_opening(case, "异议申请") + f"经认定单位{case.record.recording_unit.name}核查，本办研究，决定如下：",
+        DECISION_TEXT[context["decision"]],
+        f"理由：{context.get('reasons', '')}",
+    ]
+
+
+def _recording_unit(case: Case) -> list[str]:
+    return [case.record.recording_unit.name]
+
+
+LETTERS = {
+    "acceptance_notice": LetterType("受理通知书", "异受", _acceptance),
+    "rejection_notice": LetterType("不予受理通知书", "异不受", _rejection, "特此通知。",
+                                   context=lambda case: {"reason": last_values(case, "intake_review").get("reason", "")}),
+    "objection_decision": LetterType("异议处理决定书", "异决", _decision, "特此决定。",
+                                     context=lambda case: last_values(case, "draft_decision"), cc=_recording_unit),
+}

@@ -1,0 +1,46 @@
+"""The objection review's task forms: 受理审查 and 补正 (shared with repairs), 核查, 拟定处理意见, 审批."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from app.services.applications import INTAKE_FIELDS, SUPPLEMENT_FORM
+from app.services.workflow.taskforms import Field, TaskForm
+
+VERIFY_CHOICES = (("error_confirmed", _l("确认有误")), ("no_error", _l("核实无误")), ("cannot_confirm", _l("无法确认")))
+DECISION_CHOICES = (
+    ("correct", _l("更正")),
+    ("revoke", _l("撤销")),
+    ("maintain", _l("维持，不予更正")),
+    ("annotate", _l("无法确认，记载异议")),
+)
+APPROVAL_CHOICES = (("approve", _l("批准")), ("return", _l("退回修改")))
+SEVERITY_CHOICES = (("minor", _l("轻微")), ("general", _l("一般")), ("serious", _l("严重")))
+
+FORMS = (
+    TaskForm("objection_intake_review", INTAKE_FIELDS, public=True),
+    SUPPLEMENT_FORM,
+    TaskForm(
+        "verify_record",
+        (
+            Field("verify_choice", _l("核查结论"), "choice", True, VERIFY_CHOICES, routing=True),
+            Field("opinion", _l("核查意见"), required=True),
+            Field("corrected_facts", _l("更正后的失信事实"), required_if={"verify_choice": ("error_confirmed",)}),
+            Field("corrected_basis_doc_no", _l("更正后的认定文书号"), "text"),
+            Field("corrected_severity", _l("更正后的失信程度"), "choice", choices=SEVERITY_CHOICES),
+        ),
+    ),
+    TaskForm(
+        "draft_decision",
+        (
+            Field("decision", _l("处理意见"), "choice", True, DECISION_CHOICES, routing=True),
+            Field("reasons", _l("理由"), required=True),
+        ),
+    ),
+    TaskForm(
+        "approve_decision",
+        (
+            Field("approval", _l("审批结论"), "choice", True, APPROVAL_CHOICES, routing=True),
+            Field("comment", _l("审批意见"), required_if={"approval": ("return",)}),
+        ),
+    ),
+)
