@@ -8,7 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
-from app.i18n import install_request_cached_gettext
+from app.i18n import LOCALES, install_request_cached_gettext
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.core.ids import MAX_ID
 from config import CONFIGS, Config
@@ -73,9 +73,6 @@ class _IdConverter(IntegerConverter):
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
-
-
-LOCALES = ("zh", "en")
 
 
 def _select_locale() -> str:

@@ -74,6 +74,7 @@ def register_cli(app: Flask) -> None:
     def worker_cmd(once, interval, at):
         """Fire due BPMN timers exactly once and deliver the outbox; several workers may run at once."""
         from app.core import clock
+        from app.services import training_clock
         from app.services.worker import CheckpointSchedule, sweep
 
         if at:
@@ -83,13 +84,13 @@ def register_cli(app: Flask) -> None:
             if target.tzinfo is None:
                 raise click.UsageError("--at 需要带时区的时刻，例如 2026-12-26T09:00:00+08:00。")
             # Shift the shared clock so the web app (banner) and every worker agree on the instant.
-            clock.save_shared_offset(clock.offset_to(target))
+            training_clock.save_shared_offset(clock.offset_to(target))
             audit.record("clock.shift", details={"to": target.isoformat()})
             db.session.commit()
         checkpoints = CheckpointSchedule(current_app.config["AUDIT_CHECKPOINT_INTERVAL"])
         while True:
             if current_app.config["ALLOW_CLOCK_SHIFT"]:
-                clock.load_shared_offset()
+                training_clock.load_shared_offset()
             result = sweep()
             checkpoints.run_if_due()  # a keyed checkpoint of the audit chain's head, outside the database
             if result.fired or result.delivered or result.failed or result.timer_errors:
@@ -105,8 +106,9 @@ def register_cli(app: Flask) -> None:
     def clock_reset():
         """Return the shared training clock to the wall clock."""
         from app.core import clock
+        from app.services import training_clock
 
-        clock.save_shared_offset(None)
+        training_clock.save_shared_offset(None)
         audit.record("clock.reset")
         db.session.commit()
         click.echo("系统时钟已恢复为真实时间。")

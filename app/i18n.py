@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask_babel import force_locale
 
+LOCALES = ("zh", "en")  # the interface languages; the first is the default
+
 
 def chinese(text) -> str:
     """The Chinese text of a translatable (possibly lazy) string, for what is stored or official."""

@@ -1,19 +1,10 @@
+"""Forms every application page shares: uploading a file, and the CSRF-only action form."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, MultipleFileField
-from wtforms import SelectField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from flask_wtf.file import FileField
+from wtforms import SelectField
 
 from app.services.attachments import KINDS
-from processes.objection_review.service import REASONS
-
-
-class ObjectionForm(FlaskForm):
-    reason = SelectField(_l("异议理由"), choices=[("", _l("请选择"))] + list(REASONS.items()),
-                         validators=[DataRequired(_l("请选择异议理由。"))])
-    statement = TextAreaField(_l("异议陈述"), validators=[DataRequired(_l("请填写异议陈述。")), Length(max=4000)])
-    evidence = MultipleFileField(_l("证据材料（PDF、JPEG、PNG 或 OFD，可多选）"))
-    commitment = FileField(_l("异议申诉信用承诺书（加盖公章后扫描上传）"))
 
 
 class UploadForm(FlaskForm):
@@ -23,9 +14,3 @@ class UploadForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """An empty form that only carries the CSRF token (claim, release, logout)."""
-
-
-class RepairForm(FlaskForm):
-    statement = TextAreaField(_l("失信行为纠正及义务履行情况说明"), validators=[DataRequired(_l("请填写说明。")), Length(max=4000)])
-    evidence = MultipleFileField(_l("已履行法定义务、纠正失信行为的证明材料（可多选）"))
-    commitment = FileField(_l("信用承诺书（加盖公章后扫描上传）"))

@@ -40,6 +40,7 @@ from app.models import (
 from app.services import applications, attachments, audit, outbox, workflow
 from processes.objection_review import service as objections
 from app.core import clock, faults
+from app.services import training_clock
 from config import TestConfig
 from tests.conftest import PASSWORD, PDF_BYTES, T0
 from tests.test_objection_api import own_record
@@ -127,7 +128,7 @@ def seeded_world(url: str, files: Path):
             deploy_directory(ROOT / "processes")
             seed_demo(T0.date())
             # Subprocesses read the shared training clock, so they live near T0 like the test.
-            clock.save_shared_offset(clock.offset_to(T0))
+            training_clock.save_shared_offset(clock.offset_to(T0))
             yield db.session.scalar(select(User).where(User.username == "applicant1"))
         finally:
             clock.set_frozen(None)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, TimerJob, Unit
 from app.core import clock
+from app.services import training_clock
 from app.services import ops, uscc
 from tests.test_objection_api import do_task, file_objection
 
@@ -237,7 +238,7 @@ def test_healthz_answers_503_when_the_database_fails(seeded, monkeypatch):
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"] == {"ok": False, "error": "OperationalError"}
     # Even when the failure comes before the view (the training clock is read in before_request).
-    monkeypatch.setattr(clock, "load_shared_offset", down)
+    monkeypatch.setattr(training_clock, "load_shared_offset", down)
     response = seeded.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json() == {"status": "fail", "checks": {"database": {"ok": False, "error": "OperationalError"}}}

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case, HumanTask, OutboxMessage
 from app.core import clock
+from app.services import training_clock
 from app.services import outbox
 from tests.conftest import T0
 from tests.test_rectification import run_timers_at, timer, unit_record
@@ -63,10 +64,10 @@ def test_approver_previews_the_criticism_draft(web, seeded):
 def test_shifted_clock_shows_a_banner(web, seeded, app):
     clock.set_frozen(None)
     try:
-        clock.save_shared_offset(timedelta(days=10))
+        training_clock.save_shared_offset(timedelta(days=10))
         db.session.commit()
         assert "培训/测试时钟已调整" in web("intake1").get("/tasks/inbox").get_data(as_text=True)
-        clock.save_shared_offset(None)
+        training_clock.save_shared_offset(None)
         db.session.commit()
         assert "培训/测试时钟已调整" not in web("intake1").get("/tasks/inbox").get_data(as_text=True)
     finally:

@@ -21,7 +21,6 @@ from app.core.errors import Invalid, NotFound, ServiceError
 from app.core.ids import MAX_ID, object_id
 from app.services.workflow import registry
 from app import policy
-from app.web import too_large_message
 
 
 def _error(status: int, code: str, message: str, fields: dict | None = None):
@@ -51,7 +50,7 @@ def service_error(exc: ServiceError):
 def http_error(exc: HTTPException):
     db.session.rollback()
     if exc.code == 413:
-        return _error(413, "413", too_large_message())
+        return _error(413, "413", attachments.too_large_message())
     messages = {404: "未找到该对象，或您无权查看。", 405: "不支持该请求方法。",
                 400: "请求格式不正确。", 401: "请先获取令牌。"}
     return _error(exc.code or 500, str(exc.code), messages.get(exc.code, exc.description or "请求无效。"))

@@ -96,32 +96,3 @@ def frozen_at(at: datetime):
         yield
     finally:
         set_frozen(previous)
-
-
-SHARED_OFFSET_KEY = "clock_offset_seconds"
-
-
-def load_shared_offset() -> None:
-    """Adopt the training offset that `worker --at` stored, so web and workers share one clock."""
-    from app.extensions import db
-    from app.models import AppSetting
-
-    row = db.session.get(AppSetting, SHARED_OFFSET_KEY)
-    set_offset(timedelta(seconds=float(row.value)) if row else timedelta(0))
-
-
-def save_shared_offset(delta: timedelta | None) -> None:
-    """Store (or clear, with None) the training offset for every process (flushes only)."""
-    from app.extensions import db
-    from app.models import AppSetting
-
-    row = db.session.get(AppSetting, SHARED_OFFSET_KEY)
-    if delta is None:
-        if row:
-            db.session.delete(row)
-    elif row:
-        row.value = str(delta.total_seconds())
-    else:
-        db.session.add(AppSetting(key=SHARED_OFFSET_KEY, value=str(delta.total_seconds())))
-    db.session.flush()
-    set_offset(delta or timedelta(0))

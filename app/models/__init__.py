@@ -1,6 +1,8 @@
 """All models, importable from one place."""
 from app.models.audit import AuditEvent
 from app.models.cases import (
+    CASE_OPEN,
+    CASE_PENDING,
     CASE_STATUSES,
     CASE_TYPES,
     Attachment,
@@ -20,6 +22,8 @@ from app.models.records import (
     SanctionHistory,
     sanction_record,
     CATEGORIES,
+    RECORD_PUBLIC,
+    RECORD_SETTLED,
     RECORD_STATUSES,
     SEVERITIES,
     CalendarDay,

@@ -28,6 +28,9 @@ CASE_STATUSES = {
     "rejected": _l("不予受理"),
     "withdrawn": _l("已撤回"),
 }
+# Status groups, defined once. Open: submitted and not yet ended; pending: not yet ended, drafts included.
+CASE_OPEN = ("in_progress", "supplement")
+CASE_PENDING = ("draft", *CASE_OPEN)
 
 
 class Case(db.Model):

@@ -27,6 +27,10 @@ RECORD_STATUSES = {
     "repaired": _l("已修复"),
     "expired": _l("已届满"),
 }
+# Status groups, defined once. Public: shown on 信用随州 and shared with the provincial platform.
+RECORD_PUBLIC = ("published", "disputed", "corrected")
+# Settled: public and not under objection — what an objection or a repair may be filed against, and what expires.
+RECORD_SETTLED = ("published", "corrected")
 
 
 class RuleSet(db.Model):

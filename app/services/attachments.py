@@ -118,6 +118,14 @@ def upload_limits() -> dict:
             "draft_days": config["DRAFT_PURGE_AFTER_DAYS"]}
 
 
+def too_large_message() -> str:
+    """What a refused over-large request says: the limits the upload forms state."""
+    limits = upload_limits()
+    return _("本次提交的内容合计超过 %(request_size)s，未被接收，也未保存任何内容。每个文件不超过 %(file_size)s，一次最多提交 "
+             "%(per_request)s 个这样大小的文件；文件较多时请分几次上传。", request_size=limits["request_size"],
+             file_size=limits["file_size"], per_request=limits["per_request"])
+
+
 def _path(attachment_id: str) -> Path:
     root = Path(current_app.config["FILE_STORE"])
     return root / "attachments" / attachment_id[:2] / attachment_id

@@ -15,14 +15,14 @@ from sqlalchemy import select
 from app.engine import decisions
 from app.engine.definitions import latest_definition
 from app.extensions import db
-from app.models import Case, CreditRecord, RecordHistory, Sanction
+from app.models import CASE_PENDING, RECORD_PUBLIC, RECORD_SETTLED, Case, CreditRecord, RecordHistory, Sanction
 from app.core import clock
 from app.services import letters
 
-REPAIRABLE = ("published", "corrected")
+REPAIRABLE = RECORD_SETTLED
 CLEARED = ("repaired", "revoked", "expired")
-LIVE = ("published", "disputed", "corrected")
-OPEN_CASE = ("draft", "in_progress", "supplement")
+LIVE = RECORD_PUBLIC
+OPEN_CASE = CASE_PENDING
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from datetime import date
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Case, CreditRecord
+from app.models import RECORD_PUBLIC, RECORD_SETTLED, Case, CreditRecord
 from app.services import outbox
 from app.services.transitions import change_record_status
 
-PUBLIC_STATUSES = ("published", "disputed", "corrected")
+PUBLIC_STATUSES = RECORD_PUBLIC
 
 
 def push(record: CreditRecord, action: str, case: Case | None = None) -> None:
@@ -26,7 +26,7 @@ def push(record: CreditRecord, action: str, case: Case | None = None) -> None:
 def expire_records(today: date, limit: int = 500) -> int:
     """End the publication of records past their maximum period (公示期满) and withdraw them; return how many."""
     query = select(CreditRecord).where(
-        CreditRecord.status.in_(("published", "corrected")), CreditRecord.auto_end_date < today,
+        CreditRecord.status.in_(RECORD_SETTLED), CreditRecord.auto_end_date < today,
     ).limit(limit)
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)  # several workers: each record once

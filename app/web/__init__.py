@@ -12,8 +12,9 @@ from werkzeug.datastructures import MultiDict
 
 from app.extensions import db, login_manager
 from app.models import Case
-from app.services import audit
+from app.services import attachments, audit
 from app.core import clock, errors
+from app.services import training_clock
 from app.services import auth as auth_service
 from app.core.errors import ServiceError
 from app import policy
@@ -61,7 +62,7 @@ def register_web(app: Flask) -> None:
     @app.before_request
     def shared_clock():
         if app.config["ALLOW_CLOCK_SHIFT"]:
-            clock.load_shared_offset()
+            training_clock.load_shared_offset()
 
     @app.before_request
     def refuse_unstorable_text():
@@ -154,7 +155,7 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(exc):
-        return _error_page(413, too_large_message())
+        return _error_page(413, attachments.too_large_message())
 
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError):
@@ -242,16 +243,6 @@ def _refusals(response) -> list[tuple[str, str, str, dict]]:
             "status": 413, "code": "request_too_large", "method": request.method, "size": request.content_length,
             "limit": current_app.config["MAX_CONTENT_LENGTH"]}))
     return entries
-
-
-def too_large_message() -> str:
-    """What a refused over-large request says: the limits the upload forms state."""
-    from app.services.attachments import upload_limits
-
-    limits = upload_limits()
-    return _("本次提交的内容合计超过 %(request_size)s，未被接收，也未保存任何内容。每个文件不超过 %(file_size)s，一次最多提交 "
-             "%(per_request)s 个这样大小的文件；文件较多时请分几次上传。", request_size=limits["request_size"],
-             file_size=limits["file_size"], per_request=limits["per_request"])
 
 
 def _error_page(status: int, message: str):

@@ -155,7 +155,7 @@ def logout():
 @bp.route("/lang/<code>")
 def set_language(code: str):
     """Remember the interface language (zh or en) in a cookie and go back to a same-site page."""
-    from app import LOCALES
+    from app.i18n import LOCALES
 
     if code not in LOCALES:
         abort(404)

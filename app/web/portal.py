@@ -15,7 +15,9 @@ from processes.credit_repair import service as repair
 from processes.honor_restoration import service as restoration
 from app.core.errors import ServiceError
 from app.web.navigation import page_arg
-from forms.cases import ActionForm, ObjectionForm, RepairForm
+from forms.cases import ActionForm
+from forms.objection_review import ObjectionForm
+from forms.credit_repair import RepairForm
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 

@@ -10,7 +10,7 @@ from app.models import Case, CreditRecord, Unit
 from app.services import access, sanctions
 from processes.rectification import service as rectification
 from app.core.errors import ServiceError
-from forms.records import RectificationForm
+from forms.rectification import RectificationForm
 
 bp = Blueprint("records", __name__, url_prefix="/records")
 

@@ -7,7 +7,7 @@ import secrets
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Case, CaseEvent, Sanction, User
+from app.models import CASE_OPEN, Case, CaseEvent, Sanction, User
 from app.services import applications, audit, eligibility, locks, rules, sanctions
 from app.core import clock
 from app.core.clock import now
@@ -20,7 +20,7 @@ TRIGGERS = {"applicant": "申请单位申请", "repair": "信用修复后自动�
 
 def open_case_for(sanction: Sanction) -> Case | None:
     return db.session.scalar(select(Case).where(
-        Case.type == "restoration", Case.status.in_(("in_progress", "supplement")),
+        Case.type == "restoration", Case.status.in_(CASE_OPEN),
         Case.form["sanction_id"].as_integer() == sanction.id))
 
 

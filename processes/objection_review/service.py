@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Case, CaseEvent, CreditRecord, User
+from app.models import CASE_OPEN, RECORD_SETTLED, Case, CaseEvent, CreditRecord, User
 from app.services import access, applications, audit, calendar, publication, rules
 from app.core.clock import now
 from app.core.errors import Conflict, Invalid
@@ -24,7 +24,7 @@ REASONS = {
     "inconsistent_with_decision": _l("与认定文书不一致"),
     "decision_revoked": _l("认定文书已被撤销/变更"),
 }
-OBJECTIONABLE = ("published", "corrected")
+OBJECTIONABLE = RECORD_SETTLED
 
 
 def objection_block(record: CreditRecord) -> str | None:
@@ -33,7 +33,7 @@ def objection_block(record: CreditRecord) -> str | None:
         return _("该记录当前状态为“%(status)s”，不能提出异议。", status=record.status_label)
     open_case = db.session.scalar(
         select(Case.number).where(Case.record_id == record.id, Case.type == "objection",
-                                  Case.status.in_(("in_progress", "supplement")))
+                                  Case.status.in_(CASE_OPEN))
     )
     if open_case:
         return _("该记录已有正在办理的异议（受理编号 %(number)s），同一记录同时只能有一件异议。", number=open_case)

@@ -8,7 +8,7 @@ from datetime import time
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Case, CaseEvent, CreditRecord, RecordHistory, User
+from app.models import RECORD_PUBLIC, Case, CaseEvent, CreditRecord, RecordHistory, User
 from app.services import access, audit, calendar, letters, locks, notifications, rules, sanctions, sequences, workdays
 from app.services.workflow import registry
 from app.core import clock
@@ -17,7 +17,6 @@ from app.core.errors import Conflict, Invalid
 from app.services.workflow.run import start_process
 from app.services.transitions import change_case_status
 
-OPEN_STATUSES = ("published", "disputed", "corrected")
 MAX_DAYS = 120
 
 
@@ -52,7 +51,7 @@ def rectification_block(record: CreditRecord) -> str | None:
     """Say why no rectification can be opened for a record now (None when one can)."""
     if record.subject_type != "unit":
         return _("限期整改只适用于失信主体为单位的记录。")
-    if record.status not in OPEN_STATUSES:
+    if record.status not in RECORD_PUBLIC:
         return _("该记录当前状态为“%(status)s”，不能发起限期整改。", status=record.status_label)
     if record.rectified_at is not None:
         return _("该记录已整改完毕。")

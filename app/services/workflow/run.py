@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.engine import runtime
 from app.engine.definitions import latest_definition
 from app.extensions import db
-from app.models import TIMER_IS_PENDING, Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
+from app.models import CASE_OPEN, TIMER_IS_PENDING, Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
 from app.services import access, audit, calendar, notifications, rules
 from app.core import faults
 from app.core.clock import now
@@ -51,7 +51,7 @@ def _apply_effects(case: Case, ctx: runtime.RunContext, user_id: int | None) -> 
 
 
 def _after_save(case: Case, opened: list[HumanTask], wf) -> None:
-    if wf.is_completed() and case.status in ("in_progress", "supplement"):
+    if wf.is_completed() and case.status in CASE_OPEN:
         from app.services.transitions import change_case_status
 
         change_case_status(case, "closed", user_id=None, reason="流程办结")

@@ -1,3 +1,4 @@
+"""The order form (发起限期整改) of the rectification."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, TextAreaField
