@@ -158,5 +158,4 @@ def test_slices_are_listed_not_imported_for_side_effects():
 def test_web_and_api_share_the_policy_table():
     for folder in ("web", "api"):
         uses = {module for p in (ROOT / "app" / folder).rglob("*.py") for module, _n, _l in imports_of(p)}
-        assert "app.policy" in uses or "app" in uses and any(
-            name == "policy" for p in (ROOT / "app" / folder).rglob("*.py") for m, name, _l in imports_of(p) if m == "app"), folder
+        assert "app.policy" in uses, folder

@@ -20,7 +20,7 @@ from processes.honor_restoration import service as restoration
 from app.core.errors import Invalid, NotFound, ServiceError
 from app.core.ids import MAX_ID, object_id
 from app.services.workflow import registry
-from app import policy
+from app.policy import is_public, permits
 
 
 def _error(status: int, code: str, message: str, fields: dict | None = None):
@@ -59,7 +59,7 @@ def http_error(exc: HTTPException):
 @bp.before_request
 def authenticate_and_authorize():
     """Resolve the bearer token, then apply the route policy table (the same one the pages use)."""
-    if policy.is_public(request.endpoint):
+    if is_public(request.endpoint):
         return None
     header = request.headers.get("Authorization", "")
     token = header[7:] if header.startswith("Bearer ") else ""
@@ -72,7 +72,7 @@ def authenticate_and_authorize():
     g.api_user = user
     audit.set_actor(audit.Actor(user_id=user.id, username=user.username, unit_id=user.unit_id,
                                 ip=request.remote_addr or ""))
-    if not policy.permits(request.endpoint, user.roles):
+    if not permits(request.endpoint, user.roles):
         _audit_denial(404, "not_found")
         return _error(404, "not_found", "未找到该对象，或您无权查看。")
     return None

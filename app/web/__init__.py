@@ -17,7 +17,7 @@ from app.core import clock, errors
 from app.services import training_clock
 from app.services import auth as auth_service
 from app.core.errors import ServiceError
-from app import policy
+from app.policy import ASSETS, POLICY, is_public, permits
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +79,13 @@ def register_web(app: Flask) -> None:
         endpoint = request.endpoint
         if endpoint is None:  # no route matched: the 404/405 handlers answer
             return None
-        if endpoint not in policy.POLICY:
+        if endpoint not in POLICY:
             abort(404)
-        if policy.is_public(endpoint) or endpoint.startswith("api."):
+        if is_public(endpoint) or endpoint.startswith("api."):
             return None  # the API authenticates bearer tokens and applies the same table (app.api)
         if not current_user.is_authenticated:
             return login_manager.unauthorized()
-        if not policy.permits(endpoint, current_user.roles):
+        if not permits(endpoint, current_user.roles):
             abort(404)
         return None
 
@@ -142,7 +142,7 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(404)
     def not_found(exc):
-        if request.endpoint not in policy.ASSETS:  # a missing stylesheet or icon is no attempt to reach data
+        if request.endpoint not in ASSETS:  # a missing stylesheet or icon is no attempt to reach data
             audit_denial(404)
         return _error_page(404, _("未找到该页面或对象，或您无权查看。"))
 
