@@ -1,9 +1,10 @@
 """Column helpers shared by the models."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timezone
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import DateTime, Index, TypeDecorator, text
 
 
 class UTCDateTime(TypeDecorator):
@@ -26,3 +27,16 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
 
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index over the rows matching `where` (SQL), the same on SQLite and PostgreSQL."""
+    return Index(name, *columns, unique=unique, sqlite_where=text(where), postgresql_where=text(where))
+
+
+def label(column: str, labels: Mapping, *, fallback: bool = False) -> property:
+    """A read-only property giving the words for a code column (status -> 办理中); with fallback, an unknown code
+    reads as itself instead of failing."""
+    if fallback:
+        return property(lambda self: labels.get(getattr(self, column), getattr(self, column)))
+    return property(lambda self: labels[getattr(self, column)])

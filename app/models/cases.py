@@ -10,7 +10,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models._types import UTCDateTime
+from app.models._types import UTCDateTime, label, partial_index
 from app.models.org import Unit, User
 from app.models.records import CreditRecord, RuleSet
 
@@ -43,13 +43,8 @@ class Case(db.Model):
         # A closed case always says when it closed and how.
         CheckConstraint("status NOT IN ('closed','rejected','withdrawn') OR closed_at IS NOT NULL", name="closed_at"),
         # One open objection per record (SPEC §4.1.1), enforced by the database as well.
-        Index(
-            "uq_case_open_objection",
-            "record_id",
-            unique=True,
-            sqlite_where=db.text("type='objection' AND status IN ('in_progress','supplement')"),
-            postgresql_where=db.text("type='objection' AND status IN ('in_progress','supplement')"),
-        ),
+        partial_index("uq_case_open_objection", "record_id", unique=True,
+                      where="type='objection' AND status IN ('in_progress','supplement')"),
         # Dashboard figures read from indexes alone: open cases by type and unit (and which have an overdue
         # task), cases submitted per month, handling time of recently closed cases. The first serves any
         # filter on status too.
@@ -84,13 +79,8 @@ class Case(db.Model):
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.uploaded_at", back_populates="case")
     letters: Mapped[list[Letter]] = relationship(order_by="Letter.id", back_populates="case")
 
-    @property
-    def type_label(self) -> str:
-        return CASE_TYPES[self.type]
-
-    @property
-    def status_label(self) -> str:
-        return CASE_STATUSES[self.status]
+    type_label = label("type", CASE_TYPES)
+    status_label = label("status", CASE_STATUSES)
 
 
 class CaseEvent(db.Model):

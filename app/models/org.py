@@ -8,7 +8,7 @@ from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, Un
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models._types import UTCDateTime
+from app.models._types import UTCDateTime, label
 
 UNIT_KINDS = {
     "government": _l("政府"),
@@ -44,9 +44,7 @@ class Unit(db.Model):
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id])
 
-    @property
-    def kind_label(self) -> str:
-        return UNIT_KINDS.get(self.kind, self.kind)
+    kind_label = label("kind", UNIT_KINDS, fallback=True)
 
 
 class User(db.Model):

@@ -8,7 +8,7 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models._types import UTCDateTime
+from app.models._types import UTCDateTime, label
 from app.models.org import Unit, User
 
 CATEGORIES = {
@@ -94,17 +94,9 @@ class CreditRecord(db.Model):
         order_by="RecordHistory.id", back_populates="record", lazy="selectin"
     )
 
-    @property
-    def status_label(self) -> str:
-        return RECORD_STATUSES[self.status]
-
-    @property
-    def category_label(self) -> str:
-        return CATEGORIES[self.category]
-
-    @property
-    def severity_label(self) -> str:
-        return SEVERITIES[self.severity]
+    status_label = label("status", RECORD_STATUSES)
+    category_label = label("category", CATEGORIES)
+    severity_label = label("severity", SEVERITIES)
 
     @property
     def subject_label(self) -> str:
@@ -199,13 +191,8 @@ class Sanction(db.Model):
     records: Mapped[list[CreditRecord]] = relationship(secondary=sanction_record, lazy="selectin")
     history: Mapped[list[SanctionHistory]] = relationship(order_by="SanctionHistory.id", lazy="selectin")
 
-    @property
-    def kind_label(self) -> str:
-        return SANCTION_KINDS[self.kind]
-
-    @property
-    def status_label(self) -> str:
-        return SANCTION_STATUSES[self.status]
+    kind_label = label("kind", SANCTION_KINDS)
+    status_label = label("status", SANCTION_STATUSES)
 
 
 class SanctionHistory(db.Model):

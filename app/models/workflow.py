@@ -7,7 +7,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, U
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models._types import UTCDateTime
+from app.models._types import UTCDateTime, partial_index
 
 
 class ProcessDefinition(db.Model):
@@ -51,54 +51,22 @@ class HumanTask(db.Model):
     __table_args__ = (
         CheckConstraint("status IN ('open','completed','cancelled')", name="status"),
         CheckConstraint("status <> 'completed' OR (completed_at IS NOT NULL)", name="completed"),
-        Index(
-            "ix_human_task_open_lane_due",
-            "lane",
-            "candidate_unit_id",
-            "due_at",
-            "id",
-            sqlite_where=db.text("status='open'"),
-            postgresql_where=db.text("status='open'"),
-        ),
+        partial_index("ix_human_task_open_lane_due", "lane", "candidate_unit_id", "due_at", "id", where="status='open'"),
         # Credit-office lanes are not bound to a unit: their queues are read in due order by lane alone.
-        Index(
-            "ix_human_task_open_lane_only_due",
-            "lane",
-            "due_at",
-            "id",
-            sqlite_where=db.text("status='open'"),
-            postgresql_where=db.text("status='open'"),
-        ),
+        partial_index("ix_human_task_open_lane_only_due", "lane", "due_at", "id", where="status='open'"),
         # Queues filtered by process type, in due order.
-        Index(
-            "ix_human_task_open_lane_type_due",
-            "lane",
-            "case_type",
-            "due_at",
-            "id",
-            sqlite_where=db.text("status='open'"),
-            postgresql_where=db.text("status='open'"),
-        ),
+        partial_index("ix_human_task_open_lane_type_due", "lane", "case_type", "due_at", "id", where="status='open'"),
         # The 已办 tab: a person's completed tasks, newest first.
-        Index("ix_human_task_done_by", "completed_by_id", "completed_at",
-              sqlite_where=db.text("completed_by_id IS NOT NULL"),
-              postgresql_where=db.text("completed_by_id IS NOT NULL")),
+        partial_index("ix_human_task_done_by", "completed_by_id", "completed_at", where="completed_by_id IS NOT NULL"),
         # The 已办 tab filtered by process: a reviewer's many done tasks are not read to find a few.
-        Index("ix_human_task_done_by_type", "completed_by_id", "case_type", "completed_at",
-              sqlite_where=db.text("completed_by_id IS NOT NULL"),
-              postgresql_where=db.text("completed_by_id IS NOT NULL")),
+        partial_index("ix_human_task_done_by_type", "completed_by_id", "case_type", "completed_at",
+                      where="completed_by_id IS NOT NULL"),
         # Dashboard: overdue open tasks by type and their cases, and the on-time rate of completed tasks by type,
         # read from this index alone (status leads: SQLite covers a query only with every column it names).
         Index("ix_human_task_status_due_figures", "status", "due_at", "case_type", "case_id", "completed_at"),
         # Only claimed tasks: planners then see the index as selective for "my tasks".
-        Index(
-            "ix_human_task_open_assigned_due",
-            "assignee_id",
-            "due_at",
-            "id",
-            sqlite_where=db.text("status='open' AND assignee_id IS NOT NULL"),
-            postgresql_where=db.text("status='open' AND assignee_id IS NOT NULL"),
-        ),
+        partial_index("ix_human_task_open_assigned_due", "assignee_id", "due_at", "id",
+                      where="status='open' AND assignee_id IS NOT NULL"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task UUID
@@ -131,8 +99,7 @@ class TimerJob(db.Model):
     __tablename__ = "timer_job"
     __table_args__ = (
         CheckConstraint("status IN ('pending','fired','cancelled')", name="status"),
-        Index("ix_timer_job_pending_fire_at", "fire_at", sqlite_where=db.text("status='pending'"),
-              postgresql_where=db.text("status='pending'")),
+        partial_index("ix_timer_job_pending_fire_at", "fire_at", where="status='pending'"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # timer task UUID
@@ -149,8 +116,7 @@ class OutboxMessage(db.Model):
     __tablename__ = "outbox"
     __table_args__ = (
         CheckConstraint("status IN ('pending','sending','delivered','failed')", name="status"),
-        Index("ix_outbox_pending_next", "next_attempt_at", sqlite_where=db.text("status='pending'"),
-              postgresql_where=db.text("status='pending'")),
+        partial_index("ix_outbox_pending_next", "next_attempt_at", where="status='pending'"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

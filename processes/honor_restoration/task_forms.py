@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from app.services.workflow.taskforms import Field, TaskForm
+from app.services.workflow.taskforms import Field, TaskForm, approval_form
 
 AGREE_CHOICES = (("agree", _l("同意")), ("disagree", _l("不同意")))
 RESTORATION_CHOICES = (("approve", _l("批准恢复")), ("refuse", _l("不予恢复")))
@@ -16,11 +16,5 @@ FORMS = (
             Field("opinion", _l("意见说明"), required=True),
         ),
     ),
-    TaskForm(
-        "approve_restoration",
-        (
-            Field("restoration_approval", _l("审批结论"), "choice", True, RESTORATION_CHOICES, routing=True),
-            Field("comment", _l("审批意见"), required_if={"restoration_approval": ("refuse",)}),
-        ),
-    ),
+    approval_form("approve_restoration", "restoration_approval", RESTORATION_CHOICES, refuse="refuse"),
 )

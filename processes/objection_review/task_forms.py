@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 
 from app.services.applications import INTAKE_FIELDS, SUPPLEMENT_FORM
-from app.services.workflow.taskforms import Field, TaskForm
+from app.services.workflow.taskforms import Field, TaskForm, approval_form
 
 VERIFY_CHOICES = (("error_confirmed", _l("确认有误")), ("no_error", _l("核实无误")), ("cannot_confirm", _l("无法确认")))
 DECISION_CHOICES = (
@@ -36,11 +36,5 @@ FORMS = (
             Field("reasons", _l("理由"), required=True),
         ),
     ),
-    TaskForm(
-        "approve_decision",
-        (
-            Field("approval", _l("审批结论"), "choice", True, APPROVAL_CHOICES, routing=True),
-            Field("comment", _l("审批意见"), required_if={"approval": ("return",)}),
-        ),
-    ),
+    approval_form("approve_decision", "approval", APPROVAL_CHOICES, refuse="return"),
 )

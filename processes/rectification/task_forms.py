@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-from app.services.workflow.taskforms import Field, TaskForm
+from app.services.workflow.taskforms import Field, TaskForm, approval_form
 
 REVIEW_CHOICES = (("accept", _l("整改通过")), ("return_for_rework", _l("退回重新整改")))
 CRITICISM_CHOICES = (("approve", _l("批准通报批评")), ("decline", _l("不予通报批评")))
@@ -27,11 +27,5 @@ FORMS = (
         ),
         public=True,
     ),
-    TaskForm(
-        "approve_public_criticism",
-        (
-            Field("criticism", _l("审批结论"), "choice", True, CRITICISM_CHOICES, routing=True),
-            Field("comment", _l("审批意见"), required_if={"criticism": ("decline",)}),
-        ),
-    ),
+    approval_form("approve_public_criticism", "criticism", CRITICISM_CHOICES, refuse="decline"),
 )

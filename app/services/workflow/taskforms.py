@@ -4,7 +4,7 @@ Each process slice declares the forms of its user tasks (processes/<name>/task_f
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 from dataclasses import dataclass, field
 
 from app.core.errors import Invalid
@@ -74,3 +74,12 @@ class TaskForm:
 
     def routing_values(self, clean: dict) -> dict:
         return {f.name: clean[f.name] for f in self.fields if f.routing}
+
+
+def approval_form(key: str, choice: str, choices: tuple[tuple[str, str], ...], *, refuse: str) -> TaskForm:
+    """The approver's step: a routing conclusion (审批结论) and a comment (审批意见) that is required when the
+    approver chooses `refuse` (returns or declines)."""
+    return TaskForm(key, (
+        Field(choice, _l("审批结论"), "choice", True, choices, routing=True),
+        Field("comment", _l("审批意见"), required_if={choice: (refuse,)}),
+    ))
