@@ -14,8 +14,9 @@ from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import (
     access, applications, attachments, audit, auth, calendar, eligibility, objections, process, rectification, repair,
-    restoration, rules, sanctions, tasks,
+    restoration, rules, sanctions,
 )
+from app.services.inbox import queries as tasks
 from app.core.errors import Invalid, NotFound, ServiceError
 from app.core.ids import MAX_ID, object_id
 from app.services.taskforms import form_for
