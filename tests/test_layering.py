@@ -33,3 +33,20 @@ def test_lower_layer_imports(path):
 
 def test_the_check_sees_files():
     assert len(LOWER) > 10
+
+
+APP_MODULES = sorted((ROOT / "app").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", APP_MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_imports_the_app_factory(path):
+    """Only entry points (wsgi.py, scripts, tests) build the app; code that needs one gets the factory passed in."""
+    for module, name in imports_of(path):
+        assert not (module == "app" and name == "create_app"), f"{path.name} imports the app factory"
+
+
+@pytest.mark.parametrize("path", LOWER, ids=lambda p: str(p.relative_to(ROOT)))
+def test_lower_layers_never_import_the_demo_data(path):
+    """Demo data sits above the services (it drives them); only the CLI and tests import it."""
+    for module, _name in imports_of(path):
+        assert not module.startswith("app.demo"), f"{path.name} imports {module}"

@@ -17,6 +17,7 @@ from app.services.audit.chain import GENESIS, _anchors, _Checker, _compare_check
 from app.services.audit.checkpoint_file import Checkpoint
 from app.services.audit.keys import Keyring, keyring
 
+
 @dataclass(frozen=True)
 class CheckpointResult:
     checkpoint: Checkpoint

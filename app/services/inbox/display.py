@@ -10,6 +10,7 @@ from app.core.clock import local_date, local_text, now
 from app.models import CASE_TYPES, HumanTask
 from app.services import calendar, workdays
 
+
 class InboxRow(NamedTuple):
     """One inbox line with its display text worked out, so the template only places it."""
 

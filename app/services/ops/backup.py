@@ -93,6 +93,8 @@ def _store_files(store: Path) -> dict[str, dict]:
 
 @dataclass
 class BackupResult:
+    """The backup folder written, problems found while writing it, rows per table and the number of files."""
+
     path: Path
     problems: list[str] = field(default_factory=list)
     counts: dict = field(default_factory=dict)

@@ -9,6 +9,7 @@ from app.extensions import db
 from app.models import Unit
 from app.services import audit
 
+
 def bootstrap(office_name: str, office_uscc: str, years: Iterable[int]) -> list[str]:
     """Load rule sets and the holiday calendar and create the credit office unit where missing (flushes only)."""
     from app.services import calendar, rules, uscc

@@ -23,8 +23,11 @@ from app.extensions import db
 from app.services import audit
 from app.services.ops.backup import attachment_path, inventory, list_backups, pg_env, run_tool, sha256_file
 
+
 @dataclass
 class DrillReport:
+    """What the drill found: one (passed, message) line per check, for the backup it restored."""
+
     backup: Path
     lines: list[tuple[bool, str]] = field(default_factory=list)
 
