@@ -59,7 +59,7 @@ def save_filter():
         abort(400)
     try:
         inbox_filters.save_filter(current_user, request.form.get("name", ""), request.form,
-                                 request.form.get("shared") == "1")
+                                  request.form.get("shared") == "1")
         db.session.commit()
         flash(_("筛选已保存。"), "success")
     except ServiceError as exc:
