@@ -55,7 +55,7 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 3600
     # Audit events are kept at least this long before `flask audit archive` may move them out (≥ 183, MLPS 2.0).
     AUDIT_RETENTION_DAYS = int(_env("AUDIT_RETENTION_DAYS", "365"))
-    # The audit chain's HMAC keys, never in the database (app.services.audit_keys; docs/deployment.md §13):
+    # The audit chain's HMAC keys, never in the database (app.services.audit.keys; docs/deployment.md §13):
     # "id:key" entries (comma-separated) and/or a key file with one per line; AUDIT_HMAC_KEY_ID signs new rows.
     AUDIT_HMAC_KEYS = _env("AUDIT_HMAC_KEYS")
     AUDIT_HMAC_KEY_FILE = _env("AUDIT_HMAC_KEY_FILE")

@@ -50,13 +50,13 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     register_web(app)
     csrf.exempt(api_bp)  # the API uses bearer tokens, never cookies
     app.register_blueprint(api_bp)
-    register_cli(app)
+    register_cli(app, create_app)  # the restore drill builds a second app; nothing imports the factory
     return app
 
 
 def _check_audit_keys(app: Flask) -> None:
     """Refuse to start without a usable audit chain key: every audited action would fail (docs/deployment.md §13)."""
-    from app.services.audit_keys import KeyringError, load_keyring
+    from app.services.audit.keys import KeyringError, load_keyring
 
     try:
         ring = load_keyring(app.config)

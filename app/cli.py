@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import Callable
 
 import click
 from flask import Flask, current_app
@@ -12,6 +13,7 @@ from flask_migrate import upgrade
 
 from app.extensions import db
 from app.services import audit
+from app.services.audit import archive as audit_archives, chain as audit_chain, checkpoint as audit_checkpoints
 
 
 def _deploy() -> list[str]:
@@ -28,7 +30,8 @@ def _deploy() -> list[str]:
     return lines
 
 
-def register_cli(app: Flask) -> None:
+def register_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
+    """Add the commands to the app; `app_factory` (create_app, handed in by it) builds the restore drill's app."""
     processes = AppGroup("processes", help="BPMN 流程定义")
     demo = AppGroup("demo", help="演示数据")
     calendar_cli = AppGroup("calendar", help="工作日历")
@@ -51,8 +54,8 @@ def register_cli(app: Flask) -> None:
             # Demo accounts share one published password: never in production (QUALITY.md §3).
             raise click.UsageError("演示数据只能在开发/演示配置下生成（APP_ENV=development）。")
         from app.models import Unit
-        from app.services.demo import CREDIT_OFFICE, seed_demo
-        from app.services.demo_bulk import seed_cases
+        from app.demo.seed import CREDIT_OFFICE, seed_demo
+        from app.demo.bulk import seed_cases
 
         upgrade()
         for line in _deploy():
@@ -155,7 +158,7 @@ def register_cli(app: Flask) -> None:
     @audit_cli.command("verify")
     def audit_verify():
         """Recompute the keyed audit chain and compare it with the newest checkpoint; exit 1 on any problem."""
-        result = audit.verify()
+        result = audit_chain.verify()
         for problem in result.problems:
             click.echo(problem, err=True)
         cp = result.checkpoint
@@ -180,16 +183,17 @@ def register_cli(app: Flask) -> None:
                 _before, problems = audit.verify_chain(checkpoints=False)
                 if problems:
                     raise ServiceError(f"审计链校验未通过，未写检查点：{problems[0]}", code="chain_broken")
-                previous = audit.newest_checkpoint()
-                audit.record(audit.CHECKPOINT, details={
+                previous = audit_checkpoints.newest_checkpoint()
+                audit.record(audit_chain.CHECKPOINT, details={
                     "reset": True, "previous_head_id": previous.head_id if previous else None,
                     "previous_at": previous.at.isoformat() if previous else None})
                 db.session.commit()
-            result = audit.write_checkpoint(reset=after_restore)
+            result = audit_checkpoints.write_checkpoint(reset=after_restore)
             db.session.rollback()
         except ServiceError as exc:
             db.session.rollback()
-            audit.record(audit.CHECKPOINT, outcome="failure", details={"code": exc.code, "problem": exc.message[:500]})
+            audit.record(audit_chain.CHECKPOINT, outcome="failure",
+                         details={"code": exc.code, "problem": exc.message[:500]})
             db.session.commit()
             raise click.ClickException(exc.message) from None
         cp = result.checkpoint
@@ -205,7 +209,7 @@ def register_cli(app: Flask) -> None:
         from app.core.errors import ServiceError
 
         try:
-            result = audit.archive_before(before.date(), out)
+            result = audit_archives.archive_before(before.date(), out)
             db.session.commit()
         except ServiceError as exc:
             db.session.rollback()
@@ -220,7 +224,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
     def audit_verify_archive(files):
         """Check archive files (oldest first) against their anchors and the live chain; exit 1 on any problem."""
-        checked, problems = audit.verify_archives(files)
+        checked, problems = audit_archives.verify_archives(files)
         for problem in problems:
             click.echo(problem, err=True)
         click.echo(f"已校验归档事件 {checked} 条，发现问题 {len(problems)} 处。")
@@ -229,7 +233,7 @@ def register_cli(app: Flask) -> None:
 
     for group in (processes, demo, calendar_cli, users, audit_cli):
         app.cli.add_command(group)
-    _register_ops_cli(app)
+    _register_ops_cli(app, app_factory)
 
 
 def _local_today() -> date:
@@ -238,9 +242,10 @@ def _local_today() -> date:
     return local_today()
 
 
-def _register_ops_cli(app: Flask) -> None:
+def _register_ops_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
     """Operations: check, bootstrap, units create, backup create / drill (docs/deployment.md)."""
-    from app.services import ops
+    from app.demo.seed import DEMO_PASSWORD
+    from app.services.ops import backup as backups, bootstrap, checks, drill, grants
 
     backup = AppGroup("backup", help="备份与恢复演练")
     units = AppGroup("units", help="单位")
@@ -249,12 +254,12 @@ def _register_ops_cli(app: Flask) -> None:
     @click.option("--skip-passwords", is_flag=True, help="不检查演示口令（账号很多时较慢，每个账号约 0.1–0.2 秒）")
     def check_cmd(skip_passwords):
         """Validate configuration and environment; exit 1 when any finding is an error."""
-        findings = ops.run_checks(current_app, passwords=not skip_passwords)
-        labels = {ops.OK: "[ok]   ", ops.WARN: "[warn] ", ops.ERROR: "[error]"}
+        findings = checks.run_checks(current_app, demo_password=None if skip_passwords else DEMO_PASSWORD)
+        labels = {checks.OK: "[ok]   ", checks.WARN: "[warn] ", checks.ERROR: "[error]"}
         for finding in findings:
             click.echo(f"{labels[finding.level]} {finding.topic}：{finding.message}")
-        errors = sum(f.level == ops.ERROR for f in findings)
-        warnings = sum(f.level == ops.WARN for f in findings)
+        errors = sum(f.level == checks.ERROR for f in findings)
+        warnings = sum(f.level == checks.WARN for f in findings)
         click.echo(f"检查完毕：错误 {errors} 项，警告 {warnings} 项。")
         if errors:
             raise SystemExit(1)
@@ -264,7 +269,7 @@ def _register_ops_cli(app: Flask) -> None:
     def grant_app_cmd(role):
         """PostgreSQL, as the tables' owner: give the app's login its privileges (audit_event: SELECT, INSERT only)."""
         try:
-            statements = ops.grant_app_privileges(role)
+            statements = grants.grant_app_privileges(role)
         except ValueError as exc:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None
@@ -284,7 +289,7 @@ def _register_ops_cli(app: Flask) -> None:
             click.echo(line)
         year = _local_today().year
         try:
-            lines = ops.bootstrap(office_name, office_uscc, range(year - 2, year + 1))
+            lines = bootstrap.bootstrap(office_name, office_uscc, range(year - 2, year + 1))
         except ValueError as exc:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None
@@ -302,7 +307,7 @@ def _register_ops_cli(app: Flask) -> None:
     def units_create(name, unit_uscc, kind, parent_id, region):
         """Create an organisation unit (the credit office comes from bootstrap)."""
         try:
-            unit = ops.create_unit(name, unit_uscc, kind, parent_id, region)
+            unit = bootstrap.create_unit(name, unit_uscc, kind, parent_id, region)
         except ValueError as exc:
             db.session.rollback()
             raise click.ClickException(str(exc)) from None
@@ -314,7 +319,7 @@ def _register_ops_cli(app: Flask) -> None:
     @click.option("--keep", type=int, default=None, help="只保留最新的 N 份备份")
     def backup_create(root, keep):
         """Write a dated backup (database dump, file store tar, SHA-256 manifest); exit 1 on a hash problem."""
-        result = ops.create_backup(root, keep=keep)
+        result = backups.create_backup(root, keep=keep)
         audit.record("backup.create", outcome="failure" if result.problems else "success",
                      details={"folder": result.path.name, "files": result.files, "problems": len(result.problems)})
         db.session.commit()
@@ -332,7 +337,8 @@ def _register_ops_cli(app: Flask) -> None:
     @click.option("--keep", is_flag=True, help="保留临时库和临时目录以便查看")
     def backup_drill(source, scratch_url, work_dir, keep):
         """Restore the newest backup into a scratch database and folder, verify every hash; exit 1 on a mismatch."""
-        report = ops.restore_drill(source, work_dir=work_dir, scratch_url=scratch_url, keep=keep)
+        report = drill.restore_drill(source, work_dir=work_dir, scratch_url=scratch_url, keep=keep,
+                                     app_factory=app_factory)
         click.echo(f"恢复演练：{report.backup}")
         for ok, line in report.lines:
             click.echo(f"{'[OK]  ' if ok else '[FAIL]'} {line}")

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from app.services.audit_search import ACTION_LABELS, OBJECT_TYPES, OUTCOMES
+from app.services.audit.search import ACTION_LABELS, OBJECT_TYPES, OUTCOMES
 
 
 class AuditSearchForm(FlaskForm):

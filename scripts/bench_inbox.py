@@ -32,8 +32,8 @@ REQUESTS = 200
 
 def build(url: str, cases: int) -> None:
     from app.engine.definitions import deploy_directory
-    from app.services.demo import seed_demo
-    from app.services.demo_bulk import seed_cases
+    from app.demo.seed import seed_demo
+    from app.demo.bulk import seed_cases
     from app.services.letters import local_today
 
     if url.startswith("postgresql"):

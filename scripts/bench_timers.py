@@ -62,7 +62,7 @@ def add_due_cases(n: int) -> int:
     """
     from app.engine.definitions import deploy_directory
     from app.models import CreditRecord
-    from app.services.demo import seed_demo
+    from app.demo.seed import seed_demo
 
     deploy_directory(ROOT / "processes")
     seed_demo(T0.date())

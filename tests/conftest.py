@@ -84,7 +84,7 @@ def app(_app, tmp_path_factory):
 def seeded(app):
     """Demo units, users and records, plus the deployed processes."""
     from app.engine.definitions import deploy_directory
-    from app.services.demo import seed_demo
+    from app.demo.seed import seed_demo
     from pathlib import Path
 
     deploy_directory(Path(app.root_path).parent / "processes")

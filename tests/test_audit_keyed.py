@@ -14,9 +14,10 @@ from sqlalchemy import func, select, text
 
 from app.extensions import db
 from app.models import AuditEvent
-from app.services import audit, audit_checkpoint
+from app.services import audit
+from app.services.audit import archive, chain, checkpoint, checkpoint_file as audit_checkpoint
 from app.core import clock
-from app.services.audit_keys import Keyring, KeyringError, keyring, load_keyring, parse_keys
+from app.services.audit.keys import Keyring, KeyringError, keyring, load_keyring, parse_keys
 from app.services.worker import CheckpointSchedule
 from tests.conftest import T0
 
@@ -40,7 +41,7 @@ def events(n: int, *, days_ago: int = 0) -> list[int]:
 
 
 def rows() -> list:
-    return db.session.execute(select(*audit._columns()).order_by(AuditEvent.id)).all()
+    return db.session.execute(select(*chain._columns()).order_by(AuditEvent.id)).all()
 
 
 def cli(app, *args):
@@ -54,9 +55,9 @@ def recompute_with_sha256(from_id: int, *, legacy: bool) -> None:
         if row.id < from_id:
             prev = row.hash
             continue
-        prev = prev or audit.GENESIS
+        prev = prev or chain.GENESIS
         key_id = None if legacy else row.key_id
-        new_hash = audit._digest(prev, audit._row_fields(row))
+        new_hash = chain._digest(prev, chain._row_fields(row))
         tamper("UPDATE audit_event SET prev_hash = :p, hash = :h, key_id = :k WHERE id = :id",
                p=prev, h=new_hash, k=key_id, id=row.id)
         prev = new_hash
@@ -83,7 +84,7 @@ def test_deleting_the_newest_events_shows_against_the_checkpoint(app):
 
     # The worker does not sign the shortened chain; it says so in the audit log, and verify keeps failing.
     assert cli(app, "worker", "--once").exit_code == 0
-    refusal = db.session.scalars(select(AuditEvent).where(AuditEvent.action == audit.CHECKPOINT)).one()
+    refusal = db.session.scalars(select(AuditEvent).where(AuditEvent.action == chain.CHECKPOINT)).one()
     assert refusal.outcome == "failure" and refusal.details["code"] == "chain_broken"
     assert len(checkpoint_lines(app)) == 1
     assert cli(app, "audit", "verify").exit_code == 1
@@ -124,21 +125,21 @@ def test_a_forged_archive_anchor_is_detected(app, tmp_path, label):
     # The forger deletes the oldest events, keeps them in a file and appends an anchor that describes them exactly.
     tamper("DELETE FROM audit_event WHERE id <= :id", id=ids[2])
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(
-        {"id": r.id, **audit._row_fields(r), "prev_hash": r.prev_hash, "hash": r.hash, "key_id": r.key_id},
+        {"id": r.id, **chain._row_fields(r), "prev_hash": r.prev_hash, "hash": r.hash, "key_id": r.key_id},
         ensure_ascii=False, sort_keys=True) + "\n" for r in stolen), encoding="utf-8")
     head = rows()[-1]
-    anchor = {"at": T0, "user_id": None, "username": "system", "unit_id": None, "ip": "", "action": audit.ARCHIVED,
+    anchor = {"at": T0, "user_id": None, "username": "system", "unit_id": None, "ip": "", "action": chain.ARCHIVED,
               "object_type": "audit_archive", "object_id": str(ids[2]), "outcome": "success",
               "details": {"before": "2025-07-01", "first_id": ids[0], "through_id": ids[2], "count": 3,
-                          "first_prev_hash": audit.GENESIS, "last_hash": stolen[-1].hash, "file": "a.jsonl",
-                          "sha256": audit._sha256_file(tmp_path / "a.jsonl"), "retention_days": 365}}
+                          "first_prev_hash": chain.GENESIS, "last_hash": stolen[-1].hash, "file": "a.jsonl",
+                          "sha256": archive._sha256_file(tmp_path / "a.jsonl"), "retention_days": 365}}
     fields = {**anchor, "at": T0.isoformat()}
     db.session.execute(AuditEvent.__table__.insert().values(
-        **anchor, prev_hash=head.hash, hash=audit._digest(head.hash, fields), key_id=label))
+        **anchor, prev_hash=head.hash, hash=chain._digest(head.hash, fields), key_id=label))
     db.session.commit()
     forged = db.session.scalar(select(func.max(AuditEvent.id)))
 
-    assert audit.latest_anchor() is None  # not trusted as the chain's start
+    assert chain.latest_anchor() is None  # not trusted as the chain's start
     result = cli(app, "audit", "verify")
     assert result.exit_code == 1
     assert f"事件 {forged}：归档锚点（audit.archived）校验不通过：伪造或被改动" in result.output
@@ -244,7 +245,7 @@ def test_after_a_restore_the_operator_resets_the_checkpoints(app):
 
     reset = cli(app, "audit", "checkpoint", "--after-restore")
     assert reset.exit_code == 0, reset.output
-    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == audit.CHECKPOINT,
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == chain.CHECKPOINT,
                                                         AuditEvent.outcome == "success")).one()
     assert event.details == {"reset": True, "previous_head_id": ids[-1], "previous_at": event.details["previous_at"]}
     assert checkpoint_lines(app)[-1]["reset"] is True
@@ -264,8 +265,8 @@ def test_the_restore_drill_compares_with_the_checkpoint_before_its_snapshot(app)
     early = datetime.now(timezone.utc)
     events(2)
     assert cli(app, "audit", "checkpoint").exit_code == 0
-    newest = audit.newest_checkpoint()
-    before = audit.verify(checkpoint_before=early)
+    newest = checkpoint.newest_checkpoint()
+    before = chain.verify(checkpoint_before=early)
     assert before.checkpoint.head_id == newest.head_id - 2 and before.problems == []
 
 
@@ -290,25 +291,25 @@ def test_key_rotation_keeps_old_rows_verifiable(app, monkeypatch):
 
 def test_legacy_rows_are_accepted_only_before_the_first_keyed_row(app):
     # Two events as written before migration 0010: no key id, plain SHA-256.
-    prev = audit.GENESIS
+    prev = chain.GENESIS
     for n in range(2):
         fields = {"at": T0.isoformat(), "user_id": None, "username": "old", "unit_id": None, "ip": "",
                   "action": "auth.login", "object_type": "", "object_id": "", "outcome": "success", "details": {"n": n}}
-        digest = audit._digest(prev, fields)
+        digest = chain._digest(prev, fields)
         db.session.execute(AuditEvent.__table__.insert().values(**{**fields, "at": T0}, prev_hash=prev, hash=digest))
         prev = digest
     db.session.commit()
     keyed = events(2)
     assert audit.verify_chain() == (4, [])
-    assert audit.check_event(db.session.get(AuditEvent, keyed[0])) == {"content": True, "linked": True}
+    assert chain.check_event(db.session.get(AuditEvent, keyed[0])) == {"content": True, "linked": True}
     # A legacy-looking row after keyed ones (a writer without the key appending) is refused.
     last = rows()[-1]
-    fields = {**audit._row_fields(last), "details": {"forged": True}}
+    fields = {**chain._row_fields(last), "details": {"forged": True}}
     db.session.execute(AuditEvent.__table__.insert().values(
-        **{**fields, "at": last.at}, prev_hash=last.hash, hash=audit._digest(last.hash, fields)))
+        **{**fields, "at": last.at}, prev_hash=last.hash, hash=chain._digest(last.hash, fields)))
     db.session.commit()
     forged = rows()[-1]
-    assert audit.check_event(db.session.get(AuditEvent, forged.id))["content"] is False
+    assert chain.check_event(db.session.get(AuditEvent, forged.id))["content"] is False
     assert audit.verify_chain()[1] == [f"事件 {forged.id}：内容哈希不符（不带密钥的旧式 SHA-256 出现在带密钥的事件之后："
                                        "链被不持有密钥者重算）"]
 

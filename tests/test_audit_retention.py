@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import AuditEvent
 from app.models.audit import AuditLogImmutable
 from app.services import audit
+from app.services.audit import chain
 from app.core import clock
 from tests.conftest import T0
 
@@ -76,7 +77,7 @@ def test_archive_then_verify(app, tmp_path):
     assert "已归档 4 条审计事件" in result.output
 
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [row["id"] for row in lines] == old and lines[0]["prev_hash"] == audit.GENESIS
+    assert [row["id"] for row in lines] == old and lines[0]["prev_hash"] == chain.GENESIS
     assert all(len(row["hash"]) == 64 and row["action"] == "auth.login" for row in lines)
     remaining = db.session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)).all()
     assert remaining[:5] == older_kept + recent and len(remaining) == 6  # plus the anchor event
@@ -127,10 +128,10 @@ def test_a_tampered_archive_is_detected(app, tmp_path, how):
         del rows[2]
     elif how == "rehash":  # a forger recomputes every hash after the edit: the anchor still disagrees
         rows[2]["username"] = "someone-else"
-        prev = audit.GENESIS
+        prev = chain.GENESIS
         for row in rows:
             row["prev_hash"] = prev
-            row["hash"] = prev = audit._digest(prev, {k: row[k] for k in audit._FIELDS})
+            row["hash"] = prev = chain._digest(prev, {k: row[k] for k in chain._FIELDS})
     elif how == "append":
         rows.append(dict(rows[-1], id=rows[-1]["id"] + 1000))
     out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")

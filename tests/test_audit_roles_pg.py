@@ -17,7 +17,9 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from app import create_app
 from app.extensions import db
 from app.models import AuditEvent
-from app.services import audit, ops
+from app.services import audit
+from app.services.audit import chain
+from app.services.ops import checks
 from app.core import clock
 from config import TestConfig
 from tests.conftest import T0
@@ -108,7 +110,7 @@ def test_the_app_login_cannot_update_delete_or_truncate_even_with_the_purge_sett
             with pytest.raises(ProgrammingError, match="must be owner"):
                 db.session.execute(text(sql))
             db.session.rollback()
-        assert [f.level for f in ops.check_database_roles(production=True)] == [ops.OK]
+        assert [f.level for f in checks.check_database_roles(production=True)] == [checks.OK]
     assert count() == 4 and audit.verify_chain()[1] == []
 
 
@@ -122,12 +124,12 @@ def test_a_wrongly_granted_app_login_is_still_refused_by_the_triggers_and_report
             with pytest.raises(DBAPIError, match="audit_event is append-only"):
                 db.session.execute(text(sql))
             db.session.rollback()
-        findings = ops.check_database_roles(production=True)
-        assert [(f.level, f.topic) for f in findings] == [(ops.ERROR, "数据库账号")]
+        findings = checks.check_database_roles(production=True)
+        assert [(f.level, f.topic) for f in findings] == [(checks.ERROR, "数据库账号")]
         assert f"应用的数据库账号 {role} 对 audit_event 有 UPDATE/DELETE/TRUNCATE 权限" in findings[0].message
     assert app.test_cli_runner().invoke(args=["grant-app", role]).exit_code == 0  # takes it back
     with login_app.app_context():
-        assert [f.level for f in ops.check_database_roles(production=True)] == [ops.OK]
+        assert [f.level for f in checks.check_database_roles(production=True)] == [checks.OK]
     assert count() == 2 + 1  # and the second grant, audited
 
 
@@ -166,16 +168,16 @@ def test_the_archive_function_checks_the_anchor_and_keeps_six_months(app, app_lo
 
     def forge(through_id: int, **overrides) -> int:
         """Append an anchor (a writer without the key: plain SHA-256) and call the function with it."""
-        rows = db.session.execute(select(*audit._columns()).where(AuditEvent.id <= through_id)
+        rows = db.session.execute(select(*chain._columns()).where(AuditEvent.id <= through_id)
                                   .order_by(AuditEvent.id)).all()
         details = {"first_id": rows[0].id, "through_id": through_id, "count": len(rows),
                    "first_prev_hash": rows[0].prev_hash, "last_hash": rows[-1].hash, **overrides}
         head = db.session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
         fields = {"at": T0.isoformat(), "user_id": None, "username": "x", "unit_id": None, "ip": "",
-                  "action": audit.ARCHIVED, "object_type": "", "object_id": "", "outcome": "success",
+                  "action": chain.ARCHIVED, "object_type": "", "object_id": "", "outcome": "success",
                   "details": details}
         anchor_id = db.session.execute(AuditEvent.__table__.insert().values(
-            **{**fields, "at": T0}, prev_hash=head, hash=audit._digest(head, fields), key_id="test")
+            **{**fields, "at": T0}, prev_hash=head, hash=chain._digest(head, fields), key_id="test")
             .returning(AuditEvent.id)).scalar()
         return db.session.scalar(text("SELECT audit_event_archive(:t, :a)"), {"t": through_id, "a": anchor_id})
 
@@ -211,9 +213,9 @@ def test_check_reports_an_app_login_that_owns_the_table(app, app_login, monkeypa
     try:
         with login_app.app_context():
             login_app.config["APP_ENV"] = "production"
-            findings = ops.check_database_roles(production=True)
+            findings = checks.check_database_roles(production=True)
             assert [(f.level, f.message.split("：")[0]) for f in findings] == [
-                (ops.ERROR, f"应用的数据库账号 {role} 是 audit_event 表的所有者")]
+                (checks.ERROR, f"应用的数据库账号 {role} 是 audit_event 表的所有者")]
             db.session.rollback()
     finally:
         _admin('ALTER TABLE audit_event OWNER TO "postgres"')

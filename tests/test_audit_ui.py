@@ -12,7 +12,8 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import AuditEvent, Unit, UserRole
-from app.services import audit, audit_search
+from app.services import audit
+from app.services.audit import checkpoint, search as audit_search
 from app.core import clock
 from tests.conftest import T0
 
@@ -278,7 +279,7 @@ def test_the_verify_page_compares_with_the_checkpoint(web, events):
     auditor = web("auditor1")
     body = auditor.post("/audit/verify", form_page="/audit/").get_data(as_text=True)
     assert "未找到审计检查点" in body
-    audit.write_checkpoint()
+    checkpoint.write_checkpoint()
     head = db.session.scalar(select(func.max(AuditEvent.id)))
     body = auditor.post("/audit/verify", form_page="/audit/").get_data(as_text=True)
     assert "哈希链完整" in body and f"审计检查点（事件 {head}，密钥 test）" in body

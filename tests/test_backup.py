@@ -18,7 +18,8 @@ from sqlalchemy.engine import make_url
 
 from app.extensions import db
 from app.models import Attachment, AuditEvent, Letter
-from app.services import ops
+from app import create_app
+from app.services.ops import backup as backups, drill
 from tests.test_objection_api import do_task, file_objection
 
 
@@ -32,24 +33,29 @@ def case_with_files(api, seeded):
     return case_id
 
 
-def backup(root: Path, **kw) -> ops.BackupResult:
+def backup(root: Path, **kw) -> backups.BackupResult:
     db.session.commit()  # end the test's read transaction: in-memory SQLite shares its one connection
-    return ops.create_backup(root, **kw)
+    return backups.create_backup(root, **kw)
 
 
-def drill_failures(report: ops.DrillReport) -> list[str]:
+def restore_drill(source: Path, **kw) -> drill.DrillReport:
+    return drill.restore_drill(source, app_factory=create_app, **kw)
+
+
+def drill_failures(report: drill.DrillReport) -> list[str]:
     return [line for ok, line in report.lines if not ok]
 
 
 def test_backup_then_drill_verifies_everything(case_with_files, seeded, tmp_path):
     from app.services import audit
+    from app.services.audit import checkpoint
 
-    audit.write_checkpoint()  # the restored chain must contain the head of the checkpoint before the snapshot
+    checkpoint.write_checkpoint()  # the restored chain must contain the head of the checkpoint before the snapshot
     result = backup(tmp_path / "backups")
     db.session.commit()
     assert result.problems == []
     folder = result.path
-    assert ops.BACKUP_NAME.match(folder.name)
+    assert backups.BACKUP_NAME.match(folder.name)
     kind = db.engine.dialect.name
     dump = "database.dump" if kind == "postgresql" else "database.sqlite3"
     assert sorted(p.name for p in folder.iterdir()) == sorted(["MANIFEST.sha256", "files.tar", "manifest.json", dump])
@@ -63,7 +69,8 @@ def test_backup_then_drill_verifies_everything(case_with_files, seeded, tmp_path
     attachments = db.session.scalars(select(Attachment)).all()
     for attachment in attachments:  # every attachment's file is listed with the hash the database holds
         entry = manifest["files"][f"attachments/{attachment.id[:2]}/{attachment.id}"]
-        assert entry["sha256"] == attachment.sha256 == ops.sha256_file(ops.attachment_path(store, attachment.id))
+        assert entry["sha256"] == attachment.sha256 == backups.sha256_file(
+            backups.attachment_path(store, attachment.id))
     letter = db.session.scalar(select(Letter))
     assert manifest["database"]["letters"] == {str(letter.id): letter.sha256}
     assert manifest["database"]["counts"]["audit_event"] == db.session.query(AuditEvent).count()
@@ -71,8 +78,8 @@ def test_backup_then_drill_verifies_everything(case_with_files, seeded, tmp_path
     assert manifest["snapshot_at"] <= manifest["created_at"]
     audit.record("auth.login")  # after the backup, and a checkpoint of it: not in the backup, not expected there
     db.session.commit()
-    audit.write_checkpoint()
-    report = ops.restore_drill(tmp_path / "backups", work_dir=tmp_path / "drill")
+    checkpoint.write_checkpoint()
+    report = restore_drill(tmp_path / "backups", work_dir=tmp_path / "drill")
     assert report.backup == folder
     assert report.ok, report.lines
     lines = "\n".join(line for _, line in report.lines)
@@ -85,7 +92,7 @@ def test_backup_then_drill_verifies_everything(case_with_files, seeded, tmp_path
 def _rewrite_sums(folder: Path) -> None:
     """What a careful forger would do: recompute the outer checksums after changing a file."""
     names = [line.split("  ")[1] for line in (folder / "MANIFEST.sha256").read_text().splitlines()]
-    (folder / "MANIFEST.sha256").write_text("".join(f"{ops.sha256_file(folder / n)}  {n}\n" for n in names))
+    (folder / "MANIFEST.sha256").write_text("".join(f"{backups.sha256_file(folder / n)}  {n}\n" for n in names))
 
 
 def _replace_in_tar(folder: Path, member_suffix: str, data: bytes) -> None:
@@ -107,7 +114,7 @@ def test_a_changed_backup_file_fails_the_drill(case_with_files, tmp_path):
         byte = handle.read(1)
         handle.seek(600)
         handle.write(bytes([byte[0] ^ 0xFF]))
-    report = ops.restore_drill(folder)
+    report = restore_drill(folder)
     assert not report.ok
     assert drill_failures(report) == ["files.tar：SHA-256 不符或文件缺失"]
 
@@ -117,7 +124,7 @@ def test_a_forged_attachment_fails_the_drill_even_with_recomputed_checksums(case
     attachment = db.session.scalars(select(Attachment)).first()
     _replace_in_tar(folder, attachment.id, b"%PDF-1.4 forged")
     _rewrite_sums(folder)
-    failures = drill_failures(ops.restore_drill(folder))
+    failures = drill_failures(restore_drill(folder))
     assert len(failures) == 2
     assert failures[0].startswith("文件库：") and attachment.id in failures[0]
     assert failures[1].startswith("附件：2 个") and "不符 1" in failures[1]
@@ -125,19 +132,19 @@ def test_a_forged_attachment_fails_the_drill_even_with_recomputed_checksums(case
 
 def test_a_file_changed_in_the_store_is_reported_by_backup_and_drill(case_with_files, seeded, tmp_path):
     attachment = db.session.scalars(select(Attachment)).first()
-    ops.attachment_path(Path(seeded.config["FILE_STORE"]), attachment.id).write_bytes(b"%PDF-1.4 replaced on disk")
+    backups.attachment_path(Path(seeded.config["FILE_STORE"]), attachment.id).write_bytes(b"%PDF-1.4 replaced on disk")
     result = backup(tmp_path / "b")
     assert result.problems == [f"附件 {attachment.id} 的文件与数据库登记的哈希不符"]
-    failures = drill_failures(ops.restore_drill(result.path))
+    failures = drill_failures(restore_drill(result.path))
     assert len(failures) == 1 and failures[0].startswith("附件：2 个") and "不符 1" in failures[0]
 
 
 def test_a_missing_attachment_file_is_reported(case_with_files, seeded, tmp_path):
     attachment = db.session.scalars(select(Attachment)).first()
-    ops.attachment_path(Path(seeded.config["FILE_STORE"]), attachment.id).unlink()
+    backups.attachment_path(Path(seeded.config["FILE_STORE"]), attachment.id).unlink()
     result = backup(tmp_path / "b")
     assert result.problems == [f"附件 {attachment.id} 的文件缺失"]
-    failures = drill_failures(ops.restore_drill(result.path))
+    failures = drill_failures(restore_drill(result.path))
     assert len(failures) == 1 and "缺失 1" in failures[0]
 
 
@@ -151,7 +158,7 @@ def test_an_altered_letter_or_audit_row_fails_the_drill(case_with_files, tmp_pat
     db.session.commit()
     result = backup(tmp_path / "b")
     assert result.problems == [f"文书 {letter.id} 的 PDF 与数据库登记的哈希不符"]
-    failures = drill_failures(ops.restore_drill(result.path))
+    failures = drill_failures(restore_drill(result.path))
     assert [f.split("：")[0] for f in failures] == ["文书", "审计哈希链"]
 
 
@@ -163,7 +170,7 @@ def test_a_tar_escaping_its_folder_is_refused(case_with_files, tmp_path):
         tar.addfile(member, io.BytesIO(b"evil"))
     _rewrite_sums(folder)
     with pytest.raises(tarfile.OutsideDestinationError):
-        ops.restore_drill(folder, work_dir=tmp_path / "w" / "drill")
+        restore_drill(folder, work_dir=tmp_path / "w" / "drill")
     assert not any(p.name == "outside.txt" for p in tmp_path.rglob("*"))
 
 
@@ -176,12 +183,12 @@ def test_cli_create_and_drill_exit_codes_and_pruning(case_with_files, seeded, tm
     created = runner.invoke(args=["backup", "create", str(root), "--keep", "2"])
     assert created.exit_code == 0, created.output
     assert "问题 0 处" in created.output
-    assert [p.name for p in ops.list_backups(root)][0] == "xinyong-20260102T000000Z"
-    assert len(ops.list_backups(root)) == 2
+    assert [p.name for p in backups.list_backups(root)][0] == "xinyong-20260102T000000Z"
+    assert len(backups.list_backups(root)) == 2
     drill = runner.invoke(args=["backup", "drill", str(root)])
     assert drill.exit_code == 0, drill.output
     assert "[FAIL]" not in drill.output and "结论：全部通过。" in drill.output
-    newest = ops.list_backups(root)[-1]
+    newest = backups.list_backups(root)[-1]
     (newest / "manifest.json").write_text((newest / "manifest.json").read_text(encoding="utf-8") + " ",
                                           encoding="utf-8")
     failed = runner.invoke(args=["backup", "drill", str(root)])
@@ -196,9 +203,9 @@ def test_half_written_backups_are_never_picked(tmp_path):
     (tmp_path / ".partial-abc").mkdir()
     (tmp_path / ".partial-abc" / "manifest.json").write_text("{}")
     (tmp_path / "xinyong-20260101T000000Z").mkdir()  # no manifest: interrupted before the rename? never
-    assert ops.list_backups(tmp_path) == []
+    assert backups.list_backups(tmp_path) == []
     with pytest.raises(FileNotFoundError):
-        ops.restore_drill(tmp_path)
+        restore_drill(tmp_path)
 
 
 @pytest.mark.postgres
@@ -218,7 +225,7 @@ def test_postgresql_drill_restores_a_custom_dump_into_a_scratch_database_and_dro
             admin.dispose()
 
     before = scratch_databases()
-    report = ops.restore_drill(result.path)
+    report = restore_drill(result.path)
     assert report.ok, report.lines
     restored = next(line for _, line in report.lines if line.startswith("数据库已还原"))
     assert f"{url.database}_drill_" in restored and "***" not in restored  # names the database; no password set
@@ -226,11 +233,11 @@ def test_postgresql_drill_restores_a_custom_dump_into_a_scratch_database_and_dro
 
     # An operator-provided empty database works too, and is left in place for inspection.
     name = f"{url.database}_drill_given"
-    ops._admin_execute(url, f'DROP DATABASE IF EXISTS "{name}"')
-    ops._admin_execute(url, f'CREATE DATABASE "{name}"')
+    drill._admin_execute(url, f'DROP DATABASE IF EXISTS "{name}"')
+    drill._admin_execute(url, f'CREATE DATABASE "{name}"')
     try:
         given = url.set(database=name).render_as_string(hide_password=False)
-        report = ops.restore_drill(result.path, scratch_url=given)
+        report = restore_drill(result.path, scratch_url=given)
         assert report.ok, report.lines
         check = create_engine(given)
         try:
@@ -239,6 +246,6 @@ def test_postgresql_drill_restores_a_custom_dump_into_a_scratch_database_and_dro
         finally:
             check.dispose()
     finally:
-        ops._drop_database(url, name)
+        drill._drop_database(url, name)
     assert make_url(str(url)).database == db.engine.url.database
     assert os.environ["TEST_DATABASE_URL"].startswith("postgresql")

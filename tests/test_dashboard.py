@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditEvent, Case, CreditRecord
-from app.services import calendar, dashboard, workdays
+from app.services import calendar, workdays
+from app.services.reports import dashboard
 from app.core import clock
 from tests.test_objection_api import do_task, file_objection
 from tests.test_rectification import open_order

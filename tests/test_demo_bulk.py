@@ -5,8 +5,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Case, HumanTask, ProcessInstance
-from app.services import tasks
-from app.services.demo_bulk import seed_cases
+from app.services.inbox import queries as tasks
+from app.demo.bulk import seed_cases
 
 
 def test_generated_cases_work(api, seeded, users):
@@ -36,7 +36,7 @@ def test_generated_cases_work(api, seeded, users):
 def test_cases_filed_after_generation_get_free_ids(api, seeded):
     """Generated rows carry explicit ids; PostgreSQL's sequences must move past them (else pk_case collides)."""
     from app.models import CreditRecord
-    from app.services.demo_bulk import _columns
+    from app.demo.bulk import _columns
     from tests.test_objection_api import file_objection, own_record
 
     template = _columns(own_record("applicant1"))

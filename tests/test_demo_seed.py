@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import CATEGORIES, SEVERITIES, CreditRecord, RecordHistory, RuleSet, Unit, User
-from app.services.demo import seed_demo
+from app.demo.seed import seed_demo
 from app.services.uscc import validate_uscc
 
 TODAY = date(2026, 11, 27)

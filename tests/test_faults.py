@@ -118,7 +118,7 @@ class FaultDB:
 def seeded_world(url: str, files: Path):
     """Migrate, deploy and seed the demo at T0 in an app context; yield applicant1; leave no clock or session behind."""
     from app.engine.definitions import deploy_directory
-    from app.services.demo import seed_demo
+    from app.demo.seed import seed_demo
 
     app = make_app(url, files)
     with app.app_context():

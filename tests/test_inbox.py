@@ -9,7 +9,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditEvent, CaseEvent, HumanTask, Unit, User
 from app.core import clock
-from app.services import tasks, workflow
+from app.services import workflow
+from app.services.inbox import filters as inbox_filters, queries as tasks
 from app.core.errors import Forbidden
 from tests.conftest import T0
 from tests.test_objection_api import file_objection, own_record
@@ -42,16 +43,16 @@ def test_filters_and_saved_shared_filters(api, web, seeded, users):
     assert tasks.count_tasks(intake, "group", {"process": "objection"}) == 1
     unit2 = users["applicant2"].unit_id
     assert tasks.count_tasks(intake, "group", {"unit": str(unit2)}) == 1
-    assert tasks.clean_filters({"process": "nonsense", "unit": "1; drop", "due": "soon"}) == {"due": "soon"}
+    assert inbox_filters.clean_filters({"process": "nonsense", "unit": "1; drop", "due": "soon"}) == {"due": "soon"}
     client = web("intake1")
     client.post("/tasks/filters", {"name": "修复件", "process": "repair", "shared": "1"}, form_page="/tasks/inbox")
-    assert [f.name for f in tasks.saved_filters(users["approver1"])] == []  # no common role with intake1
+    assert [f.name for f in inbox_filters.saved_filters(users["approver1"])] == []  # no common role with intake1
     from app.services.auth import create_user
 
     office = db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)))
     colleague = create_user("intake2", "受理员二", office, ["intake"], "Xinyong@2026")
     db.session.commit()
-    assert [f.name for f in tasks.saved_filters(colleague)] == ["修复件"]
+    assert [f.name for f in inbox_filters.saved_filters(colleague)] == ["修复件"]
     page = web("intake2").get("/tasks/inbox?scope=group").get_data(as_text=True)
     assert "修复件（共享）" in page
 
@@ -119,7 +120,7 @@ def test_bulk_claim_and_bulk_assign(api, web, seeded, users):
 def test_business_filters_match_the_case_and_record(seeded, users):
     """Unit, category and severity filters pick exactly the open tasks whose case and record match."""
     from app.models import Case, CreditRecord
-    from app.services.demo_bulk import seed_cases
+    from app.demo.bulk import seed_cases
 
     seed_cases(200)
     intake = users["intake1"]
@@ -155,7 +156,7 @@ def test_shared_filters_stay_in_the_unit_and_role(web, users, username, unit, ro
     unit_id = users["intake1"].unit_id if unit == "office" else users["applicant2"].unit_id
     viewer = create_user(username, username, unit_id, roles, "Xinyong@2026")
     db.session.commit()
-    assert ([f.name for f in tasks.saved_filters(viewer)] == ["修复件"]) is sees
+    assert ([f.name for f in inbox_filters.saved_filters(viewer)] == ["修复件"]) is sees
 
 
 def test_an_applicants_shared_filter_stays_in_its_unit(web, users):
@@ -165,5 +166,5 @@ def test_an_applicants_shared_filter_stays_in_its_unit(web, users):
                            form_page="/tasks/inbox")
     same_unit = create_user("applicant1b", "经办人乙", users["applicant1"].unit_id, ["applicant"], "Xinyong@2026")
     db.session.commit()
-    assert [f.name for f in tasks.saved_filters(same_unit)] == ["本单位整改"]
-    assert [f.name for f in tasks.saved_filters(users["applicant2"])] == []
+    assert [f.name for f in inbox_filters.saved_filters(same_unit)] == ["本单位整改"]
+    assert [f.name for f in inbox_filters.saved_filters(users["applicant2"])] == []

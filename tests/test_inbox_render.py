@@ -9,7 +9,8 @@ from sqlalchemy import event, select
 from app.extensions import db
 from app.models import HumanTask
 from app.core import clock
-from app.services import tasks, workflow
+from app.services import workflow
+from app.services.inbox import queries as tasks
 from tests.conftest import T0
 from tests.test_objection_api import file_objection, own_record
 from tests.test_repair import file_repair, repairable

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, TimerJob, Unit
 from app.core import clock
-from app.services import training_clock
-from app.services import ops, uscc
+from app.services import training_clock, uscc
+from app.services.ops import checks, health
 from tests.test_objection_api import do_task, file_objection
 
 GOOD_PRODUCTION = {
@@ -37,8 +37,8 @@ def levels(findings, topic=None):
 
 
 def test_a_sound_production_configuration_has_no_warning():
-    findings = ops.check_settings(GOOD_PRODUCTION)
-    assert set(levels(findings)) == {ops.OK}, [f for f in findings if f.level != ops.OK]
+    findings = checks.check_settings(GOOD_PRODUCTION)
+    assert set(levels(findings)) == {checks.OK}, [f for f in findings if f.level != checks.OK]
 
 
 @pytest.mark.parametrize("change, topic", [
@@ -61,9 +61,9 @@ def test_a_sound_production_configuration_has_no_warning():
     ({"AUDIT_RETENTION_DAYS": 90}, "AUDIT_RETENTION_DAYS"),  # audit records are kept ≥ 6 months
 ])
 def test_each_unsafe_production_setting_is_an_error(change, topic):
-    findings = ops.check_settings({**GOOD_PRODUCTION, **change})
-    assert ops.ERROR in levels(findings, topic), findings
-    assert all(f.level == ops.OK for f in findings if f.topic != topic)
+    findings = checks.check_settings({**GOOD_PRODUCTION, **change})
+    assert checks.ERROR in levels(findings, topic), findings
+    assert all(f.level == checks.OK for f in findings if f.topic != topic)
 
 
 @pytest.mark.parametrize("change, topic", [
@@ -75,35 +75,36 @@ def test_each_unsafe_production_setting_is_an_error(change, topic):
     ({"PUSH_URL": "http://credit.hubei.gov.cn/push"}, "PUSH_URL"),
 ])
 def test_doubtful_production_settings_are_warnings(change, topic):
-    findings = ops.check_settings({**GOOD_PRODUCTION, **change})
-    assert levels(findings, topic) == [ops.WARN], findings
-    assert ops.ERROR not in levels(findings)
+    findings = checks.check_settings({**GOOD_PRODUCTION, **change})
+    assert levels(findings, topic) == [checks.WARN], findings
+    assert checks.ERROR not in levels(findings)
 
 
 def test_development_settings_warn_instead_of_failing():
     dev = {**GOOD_PRODUCTION, "APP_ENV": "development", "SECRET_KEY": "dev-only-not-secret-" + "x" * 16,
            "SQLALCHEMY_DATABASE_URI": "sqlite:///var/xinyong.db", "DEMO_MODE": True, "ALLOW_CLOCK_SHIFT": True,
            "PUBLIC_BASE_URL": "http://127.0.0.1:5000", "SESSION_COOKIE_SECURE": False}
-    findings = ops.check_settings(dev)
-    assert ops.ERROR not in levels(findings)
-    assert levels(findings, "DEMO_MODE") == [ops.WARN]
+    findings = checks.check_settings(dev)
+    assert checks.ERROR not in levels(findings)
+    assert levels(findings, "DEMO_MODE") == [checks.WARN]
 
 
 def test_file_store_must_exist_be_writable_and_stay_out_of_the_web_root(tmp_path):
     static, code = tmp_path / "app" / "static", tmp_path
     static.mkdir(parents=True)
-    assert levels(ops.check_file_store(tmp_path / "missing", static, code, production=True)) == [ops.ERROR]
+    assert levels(checks.check_file_store(tmp_path / "missing", static, code, production=True)) == [checks.ERROR]
     (static / "files").mkdir()
-    assert ops.ERROR in levels(ops.check_file_store(static / "files", static, code, production=True))
+    assert checks.ERROR in levels(checks.check_file_store(static / "files", static, code, production=True))
     inside_code = tmp_path / "var" / "files"
     inside_code.mkdir(parents=True)
-    assert levels(ops.check_file_store(inside_code, static, code, production=True)) == [ops.WARN]
-    assert levels(ops.check_file_store(inside_code, static, code, production=False)) == [ops.OK]
+    assert levels(checks.check_file_store(inside_code, static, code, production=True)) == [checks.WARN]
+    assert levels(checks.check_file_store(inside_code, static, code, production=False)) == [checks.OK]
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     try:
-        if not ops.probe_writable(locked):  # root may write anyway
-            assert ops.ERROR in levels(ops.check_file_store(locked, static, tmp_path / "elsewhere", production=True))
+        if not health.probe_writable(locked):  # root may write anyway
+            assert checks.ERROR in levels(checks.check_file_store(locked, static, tmp_path / "elsewhere",
+                                                                  production=True))
     finally:
         locked.chmod(0o700)
     assert list(inside_code.iterdir()) == []  # the probe leaves nothing behind
@@ -131,7 +132,7 @@ def test_check_reports_missing_processes_and_pending_migrations(app):
     result = app.test_cli_runner().invoke(args=["check"])
     assert result.exit_code == 1
     assert "[error] 流程：objection_review 尚未部署" in result.output
-    _, (head,) = ops.migration_state()
+    _, (head,) = checks.migration_state()
     db.session.commit()
     with db.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0006'")
@@ -233,7 +234,7 @@ def test_healthz_answers_503_when_the_database_fails(seeded, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(ops, "_health_from_database", down)
+    monkeypatch.setattr(health, "_health_from_database", down)
     response = seeded.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["checks"]["database"] == {"ok": False, "error": "OperationalError"}
@@ -270,51 +271,52 @@ GOOD_AUDIT_KEY = {"AUDIT_HMAC_KEYS": "k2026:" + "7c1e9a4b2d" * 4, "AUDIT_HMAC_KE
     ({"AUDIT_HMAC_KEY_ID": "k2099"}, "不在已配置的审计密钥中"),
 ])
 def test_production_needs_a_real_audit_key(change, message):
-    findings = ops.check_audit_keys({**GOOD_AUDIT_KEY, **change}, production=True)
-    assert [f.level for f in findings] == [ops.ERROR] and message in findings[0].message, findings
+    findings = checks.check_audit_keys({**GOOD_AUDIT_KEY, **change}, production=True)
+    assert [f.level for f in findings] == [checks.ERROR] and message in findings[0].message, findings
 
 
 def test_a_sound_audit_key_and_a_private_key_file(tmp_path):
-    assert [f.level for f in ops.check_audit_keys(GOOD_AUDIT_KEY, production=True)] == [ops.OK]
+    assert [f.level for f in checks.check_audit_keys(GOOD_AUDIT_KEY, production=True)] == [checks.OK]
     key_file = tmp_path / "audit-keys"
     key_file.write_text("k2026:" + "7c1e9a4b2d" * 4 + "\n", encoding="utf-8")
     key_file.chmod(0o644)
     config = {"AUDIT_HMAC_KEY_FILE": str(key_file), "SECRET_KEY": "x"}
-    findings = ops.check_audit_keys(config, production=True)
-    assert [f.topic for f in findings if f.level == ops.ERROR] == ["AUDIT_HMAC_KEY_FILE"]
+    findings = checks.check_audit_keys(config, production=True)
+    assert [f.topic for f in findings if f.level == checks.ERROR] == ["AUDIT_HMAC_KEY_FILE"]
     key_file.chmod(0o640)
-    assert [f.level for f in ops.check_audit_keys(config, production=True)] == [ops.OK]
+    assert [f.level for f in checks.check_audit_keys(config, production=True)] == [checks.OK]
     # Outside production the development key is only a warning.
-    dev = ops.check_audit_keys({"AUDIT_HMAC_KEYS": "dev:dev-only-audit-key-not-secret-0000000000"}, production=False)
-    assert [f.level for f in dev] == [ops.WARN]
+    dev = checks.check_audit_keys({"AUDIT_HMAC_KEYS": "dev:dev-only-audit-key-not-secret-0000000000"}, production=False)
+    assert [f.level for f in dev] == [checks.WARN]
 
 
 def test_check_reports_the_checkpoint_directory_and_a_stale_checkpoint(app, tmp_path):
     from datetime import datetime, timezone
 
-    from app.services import audit, audit_checkpoint
+    from app.services import audit
+    from app.services.audit import checkpoint, checkpoint_file as audit_checkpoint
 
     config = dict(app.config)
-    assert [f.level for f in ops.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": tmp_path / "none"},
-                                                         production=True)] == [ops.ERROR]
-    assert [f.level for f in ops.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": tmp_path / "none"},
-                                                         production=False)] == [ops.OK]  # the demo creates it
-    assert [f.level for f in ops.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": None},
-                                                         production=True)] == [ops.ERROR]
-    assert [f.level for f in ops.check_audit_checkpoints(config, production=True)] == [ops.OK]  # empty chain
+    assert [f.level for f in checks.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": tmp_path / "none"},
+                                                            production=True)] == [checks.ERROR]
+    assert [f.level for f in checks.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": tmp_path / "none"},
+                                                            production=False)] == [checks.OK]  # the demo creates it
+    assert [f.level for f in checks.check_audit_checkpoints({**config, "AUDIT_CHECKPOINT_DIR": None},
+                                                            production=True)] == [checks.ERROR]
+    assert [f.level for f in checks.check_audit_checkpoints(config, production=True)] == [checks.OK]  # empty chain
     audit.record("auth.login")
     db.session.commit()
-    findings = ops.check_audit_checkpoints(config, production=True)
-    assert [f.level for f in findings] == [ops.WARN] and "还没有审计检查点" in findings[0].message
-    audit.write_checkpoint(at=datetime(2026, 11, 1, tzinfo=timezone.utc))
-    assert [f.level for f in ops.check_audit_checkpoints(config, production=True)] == [ops.OK]  # nothing newer
+    findings = checks.check_audit_checkpoints(config, production=True)
+    assert [f.level for f in findings] == [checks.WARN] and "还没有审计检查点" in findings[0].message
+    checkpoint.write_checkpoint(at=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    assert [f.level for f in checks.check_audit_checkpoints(config, production=True)] == [checks.OK]  # nothing newer
     audit.record("auth.login")
     db.session.commit()
-    findings = ops.check_audit_checkpoints(config, production=True)
-    assert [f.level for f in findings] == [ops.WARN] and "worker 可能没在运行" in findings[0].message
-    audit.write_checkpoint()
-    assert [f.level for f in ops.check_audit_checkpoints(config, production=True)] == [ops.OK]
+    findings = checks.check_audit_checkpoints(config, production=True)
+    assert [f.level for f in findings] == [checks.WARN] and "worker 可能没在运行" in findings[0].message
+    checkpoint.write_checkpoint()
+    assert [f.level for f in checks.check_audit_checkpoints(config, production=True)] == [checks.OK]
     path = audit_checkpoint.files(Path(config["AUDIT_CHECKPOINT_DIR"]))[0]  # this month's; November's is older
     path.write_text(path.read_text().replace('"count":2', '"count":9'))
-    findings = ops.check_audit_checkpoints(config, production=True)
-    assert ops.ERROR in [f.level for f in findings] and "校验码不符" in findings[0].message
+    findings = checks.check_audit_checkpoints(config, production=True)
+    assert checks.ERROR in [f.level for f in findings] and "校验码不符" in findings[0].message

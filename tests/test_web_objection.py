@@ -136,7 +136,7 @@ def test_portal_lists_are_paged(web, seeded, users):
     from sqlalchemy import func
 
     from app.models import Unit
-    from app.services.demo_bulk import seed_cases
+    from app.demo.bulk import seed_cases
 
     units = db.session.scalar(select(func.count()).select_from(Unit).where(Unit.is_credit_office.is_(False)))
     seed_cases(60 * units)  # spread over the units at random: well over 50 for applicant1's unit

@@ -45,7 +45,7 @@ def make_app(url: str, files: Path):
 def build_due_timers(url: str, files: Path, n: int) -> None:
     """Migrate, seed, and put n objection cases into the supplement step (n supplement timers)."""
     from app.engine.definitions import deploy_directory
-    from app.services.demo import seed_demo
+    from app.demo.seed import seed_demo
 
     app = make_app(url, files)
     with app.app_context():

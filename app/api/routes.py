@@ -12,11 +12,12 @@ from app.api.openapi import OPENAPI
 from app.core import clock
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
-from app.services import access, applications, attachments, audit, auth, calendar, eligibility, rules, sanctions, tasks, workflow
+from app.services import access, applications, attachments, audit, auth, calendar, eligibility, rules, sanctions, workflow
 from processes.objection_review import service as objections
 from processes.rectification import service as rectification
 from processes.credit_repair import service as repair
 from processes.honor_restoration import service as restoration
+from app.services.inbox import queries as tasks
 from app.core.errors import Invalid, NotFound, ServiceError
 from app.core.ids import MAX_ID, object_id
 from app.services.workflow import registry

@@ -44,6 +44,13 @@ def local_instant(day: date, at: time = time(0)) -> datetime:
     return datetime.combine(day, at, tzinfo=local_tz())
 
 
+def local_text(instant: datetime | None, *, seconds: bool = False) -> str:
+    """Format an instant as local wall-clock text ("2026-11-27 18:00", seconds on request); "" for None."""
+    if instant is None:
+        return ""
+    return instant.astimezone(local_tz()).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
 def wall_now() -> datetime:
     """Return the real instant (a frozen test clock still wins) for things a training shift must not move.
 

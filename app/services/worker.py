@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import TIMER_IS_PENDING, ProcessInstance, TimerJob
-from app.services import audit, audit_checkpoint, outbox, workflow
+from app.services import audit, outbox, workflow
+from app.services.audit import checkpoint, checkpoint_file
+from app.services.audit.chain import CHECKPOINT
 from app.core.clock import now
 from app.core.errors import ServiceError
 from app.core.faults import fault_point
@@ -126,15 +128,15 @@ def sweep(limit: int = 500) -> SweepResult:
 
 def audit_checkpoint_once() -> bool:
     """Write a keyed checkpoint of the audit chain's head; a refusal is logged and audited, never raised."""
-    if audit_checkpoint.directory() is None:
+    if checkpoint_file.directory() is None:
         return False
     try:
-        audit.write_checkpoint()
+        checkpoint.write_checkpoint()
         return True
     except ServiceError as exc:
         db.session.rollback()
         log.error("audit checkpoint refused (%s): %s", exc.code, exc.message)
-        audit.record(audit.CHECKPOINT, outcome="failure", details={"code": exc.code, "problem": exc.message[:500]})
+        audit.record(CHECKPOINT, outcome="failure", details={"code": exc.code, "problem": exc.message[:500]})
         db.session.commit()
         return False
     finally:

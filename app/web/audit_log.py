@@ -8,9 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.extensions import db
-from app.services import audit, audit_search
+from app.services import audit
+from app.services.audit import archive as audit_archive, chain as audit_chain, search as audit_search
 from app.core import clock
-from app.services.audit_search import AuditFilters
+from app.services.audit.search import AuditFilters
 from app.core.errors import ServiceError
 from app.web.navigation import id_cursor_arg
 from forms.audit import AuditSearchForm
@@ -73,7 +74,7 @@ def event(event_id: int):
         abort(404)
     ev, unit_name = found
     return render_template(
-        "audit/event.html", ev=ev, unit_name=unit_name, check=audit.check_event(ev),
+        "audit/event.html", ev=ev, unit_name=unit_name, check=audit_chain.check_event(ev),
         case_id=audit_search.case_link(ev, current_user), labels=audit_search.ACTION_LABELS,
         object_types=audit_search.OBJECT_TYPES, outcomes=audit_search.OUTCOMES, action_form=ActionForm(),
         pretty=audit_search.pretty_details,
@@ -121,10 +122,10 @@ def verify():
         abort(400)
     up_to = request.form.get("up_to", "")
     up_to_id = int(up_to) if up_to.isdigit() else None
-    result = audit.verify(up_to=up_to_id)
+    result = audit_chain.verify(up_to=up_to_id)
     checked, problems = result.checked, result.problems
     checkpoint = result.checkpoint
-    anchor = audit.latest_anchor()
+    anchor = audit_chain.latest_anchor()
     anchor_details = dict(anchor.details) if anchor is not None else None
     audit.record("audit.verify", outcome="failure" if problems else "success",
                  details={"checked": checked, "problems": len(problems), "up_to": up_to_id,
@@ -138,6 +139,6 @@ def verify():
 
 def _retention_days() -> int | None:
     try:
-        return audit.retention_days()
+        return audit_archive.retention_days()
     except ServiceError:
         return None

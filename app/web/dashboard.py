@@ -8,7 +8,8 @@ from flask import Blueprint, Response, current_app, render_template, request, st
 
 from app.extensions import db
 from app.models import CASE_TYPES
-from app.services import audit, dashboard
+from app.services import audit
+from app.services.reports import dashboard, exports
 from app.core import clock
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
@@ -43,25 +44,25 @@ def _download(body, what: str, ext: str, mimetype: str) -> Response:
     return response
 
 
-def _case_table() -> tuple[dashboard.CaseFilters, dashboard.Table]:
+def _case_table() -> tuple[dashboard.CaseFilters, exports.Table]:
     """The filtered case list, with outcome codes shown as the case pages label them."""
     filters = dashboard.CaseFilters.parse(request.args)
     outcome_label = current_app.jinja_env.filters["outcome_label"]
     rows = ((*row[:7], str(outcome_label(row[7])) if row[7] else "", row[8]) for row in dashboard.case_rows(filters))
-    return filters, dashboard.Table(_("办件清单"), [str(h) for h in dashboard.CASE_HEADER], rows)
+    return filters, exports.Table(_("办件清单"), [str(h) for h in dashboard.CASE_HEADER], rows)
 
 
 @bp.route("/cases.csv")
 def cases_csv():
     filters, table = _case_table()
     _audit_export("cases", "csv", filters=filters.as_dict())
-    return _download(stream_with_context(dashboard.to_csv([table], titled=False)), "cases", "csv", CSV_TYPE)
+    return _download(stream_with_context(exports.to_csv([table], titled=False)), "cases", "csv", CSV_TYPE)
 
 
 @bp.route("/cases.xlsx")
 def cases_xlsx():
     filters, table = _case_table()
-    body = dashboard.to_xlsx([table])
+    body = exports.to_xlsx([table])
     _audit_export("cases", "xlsx", filters=filters.as_dict())
     return _download(body, "cases", "xlsx", XLSX_TYPE)
 
@@ -69,13 +70,13 @@ def cases_xlsx():
 @bp.route("/figures.csv")
 def figures_csv():
     tables = dashboard.figure_tables(dashboard.figures(clock.local_today())).values()
-    body = b"".join(dashboard.to_csv(tables, titled=True))
+    body = b"".join(exports.to_csv(tables, titled=True))
     _audit_export("figures", "csv")
     return _download(body, "figures", "csv", CSV_TYPE)
 
 
 @bp.route("/figures.xlsx")
 def figures_xlsx():
-    body = dashboard.to_xlsx(dashboard.figure_tables(dashboard.figures(clock.local_today())).values())
+    body = exports.to_xlsx(dashboard.figure_tables(dashboard.figures(clock.local_today())).values())
     _audit_export("figures", "xlsx")
     return _download(body, "figures", "xlsx", XLSX_TYPE)

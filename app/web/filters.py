@@ -13,7 +13,8 @@ from app.services.notifications import KINDS as NOTIFICATION_KINDS
 from processes.objection_review.service import REASONS
 from app.services.workflow import registry
 from app.services.calendar import load_calendar
-from app.services.tasks import local_text, remaining_label
+from app.core.clock import local_text
+from app.services.inbox.display import remaining_label
 
 EVENT_LABELS = {
     "created": _l("创建申请"),

@@ -5,14 +5,14 @@ from flask import Blueprint, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
-from app.services import ops
+from app.services.ops.health import health_report
 
 bp = Blueprint("health", __name__)
 
 
 @bp.route("/healthz")
 def healthz():
-    healthy, report = ops.health_report()
+    healthy, report = health_report()
     return jsonify(report), 200 if healthy else 503
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.models import Case, Unit, User, UserRole
 from app.services import access, letters, workflow
-from app.services import tasks as task_queries
+from app.services.inbox import filters as inbox_filters, queries as task_queries
 from app.core.errors import Conflict, Forbidden, Invalid, ServiceError
 from app.core.ids import object_id
 from app.services.workflow import registry
@@ -31,7 +31,7 @@ def tasks():
     scope = request.args.get("scope", "mine")
     if scope not in task_queries.TABS:
         scope = "mine"
-    filters = task_queries.clean_filters(request.args)
+    filters = inbox_filters.clean_filters(request.args)
     page = task_queries.inbox_page(current_user, scope, after=request.args.get("after"), filters=filters)
     units = db.session.scalars(select(Unit).order_by(Unit.name)).all() if current_user.has_role("intake", "approver") else []
     colleagues = []
@@ -40,8 +40,8 @@ def tasks():
             UserRole.role.in_(("intake", "approver")), User.active.is_(True)).order_by(User.display_name).distinct()).all()
     return render_template("staff/tasks.html", page=page, scope=scope, counts=page.counts, action_form=ActionForm(),
                            filters=filters, tabs=task_queries.TABS, scopes=task_queries.SCOPES, units=units,
-                           saved=task_queries.saved_filters(current_user), colleagues=colleagues,
-                           bands=task_queries.DUE_BANDS, links=_row_links())
+                           saved=inbox_filters.saved_filters(current_user), colleagues=colleagues,
+                           bands=inbox_filters.DUE_BANDS, links=_row_links())
 
 
 _ID = "987654321"  # a stand-in id that every route converter accepts (int too) and no URL otherwise contains
@@ -58,14 +58,14 @@ def save_filter():
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        task_queries.save_filter(current_user, request.form.get("name", ""), request.form,
-                                 request.form.get("shared") == "1")
+        inbox_filters.save_filter(current_user, request.form.get("name", ""), request.form,
+                                  request.form.get("shared") == "1")
         db.session.commit()
         flash(_("筛选已保存。"), "success")
     except ServiceError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return redirect(url_for("staff.tasks", **task_queries.clean_filters(request.form)))
+    return redirect(url_for("staff.tasks", **inbox_filters.clean_filters(request.form)))
 
 
 @bp.route("/bulk", methods=["POST"])

@@ -11,7 +11,7 @@ branch_labels = None
 depends_on = None
 
 # `flask audit archive` sets xinyong.audit_purge for its own transaction only, after the archive file is written
-# and verified (app.services.audit.archive_before). Anything else that updates or deletes audit rows is refused,
+# and verified (app.services.audit.archive.archive_before). Anything else that updates or deletes audit rows is refused,
 # so a bug or a stolen application login cannot rewrite history; TRUNCATE and DROP stay with the table owner.
 FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -46,7 +46,7 @@ END
 $$
 """
 
-# Called by app.services.audit.archive_before after it appended the anchor event (newest row) in the same
+# Called by app.services.audit.archive.archive_before after it appended the anchor event (newest row) in the same
 # transaction. It cannot check the anchor's HMAC (the key is not in the database): a caller who forges one can
 # purge only rows older than six months, and `flask audit verify` then reports the forged anchor.
 ARCHIVE = """
@@ -59,7 +59,7 @@ DECLARE
     v_first_prev text;
     v_last_hash text;
 BEGIN
-    PERFORM pg_advisory_xact_lock(7071001);  -- the chain's writer lock (app.services.audit.lock_chain)
+    PERFORM pg_advisory_xact_lock(7071001);  -- the chain's writer lock (app.services.audit.chain.lock_chain)
     SELECT * INTO anchor FROM audit_event WHERE id = p_anchor_id;
     IF NOT FOUND OR anchor.action <> 'audit.archived' THEN
         RAISE EXCEPTION 'audit archive refused: event % is not an audit.archived anchor', p_anchor_id

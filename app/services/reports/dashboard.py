@@ -1,45 +1,28 @@
-"""Credit-office dashboard: case and task figures by SQL aggregation, and the case-list export."""
+"""Credit-office dashboard: case and task figures by SQL aggregation, and the case-list export's rows."""
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
-from typing import NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import case as when
 from sqlalchemy import func, literal_column, select
 
+from app.core.clock import local_date, local_instant, local_text, now
 from app.extensions import db
-from app.models import CASE_STATUSES, CASE_TYPES, Case, CreditRecord, HumanTask, Unit
+from app.models import CASE_OPEN, CASE_STATUSES, CASE_TYPES, Case, CreditRecord, HumanTask, Unit
 from app.services import calendar
-from app.core.clock import local_instant, local_tz, now
+from app.services.reports.exports import Table
 
 # Cases still being worked: submitted and neither closed, rejected nor withdrawn.
-OPEN_STATUSES = ("in_progress", "supplement")
 MONTHS = 12
 TOP_UNITS = 20
 CASE_HEADER = [_l("受理编号"), _l("办件类型"), _l("办件状态"), _l("申请单位"), _l("认定文书号"), _l("提交时间"),
                _l("办结时间"), _l("办理结果"), _l("当前环节")]
 # Statuses the export can be narrowed to: drafts are the applicant's own, not yet the office's.
 EXPORT_STATUSES = {code: label for code, label in CASE_STATUSES.items() if code != "draft"}
-# Cell starts that a spreadsheet would run as a formula (CSV injection, OWASP).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_FLUSH_AT = 64 * 1024
-
-
-class Table(NamedTuple):
-    """One figure as a titled table: a chart's data, a CSV section or an XLSX sheet."""
-
-    title: str
-    header: list[str]
-    rows: Iterable[tuple]
 
 
 @dataclass(frozen=True)
@@ -94,7 +77,7 @@ def _rate(on_time: int, completed: int) -> dict:
 
 def _open_by_type() -> dict[str, int]:
     return _by_type(db.session.execute(
-        select(Case.type, func.count()).where(Case.status.in_(OPEN_STATUSES)).group_by(Case.type)).all())
+        select(Case.type, func.count()).where(Case.status.in_(CASE_OPEN)).group_by(Case.type)).all())
 
 
 def _overdue_condition(at: datetime):
@@ -109,7 +92,7 @@ def _overdue_tasks_by_type(at: datetime) -> dict[str, int]:
 
 def _units(at: datetime) -> list[tuple[str, int, int]]:
     """(unit name, open cases, open cases with an overdue task), the 20 units with most open cases."""
-    open_cases = Case.status.in_(OPEN_STATUSES)
+    open_cases = Case.status.in_(CASE_OPEN)
     # Grouped on an expression, not the bare column: SQLite would otherwise walk the whole unit index (to skip a
     # sort) and read every case row, instead of the open cases' entries of ix_case_status_unit_type alone.
     unit = Case.applicant_unit_id + literal_column("0")
@@ -139,8 +122,7 @@ def _on_time() -> dict:
 
 def _handling(since: datetime) -> dict:
     """Average working days from submission to closing, over cases closed since the given instant."""
-    zone = local_tz()
-    spans = [(submitted.astimezone(zone).date(), closed.astimezone(zone).date()) for submitted, closed in
+    spans = [(local_date(submitted), local_date(closed)) for submitted, closed in
              db.session.execute(select(Case.submitted_at, Case.closed_at).where(
                  Case.status == "closed", Case.submitted_at.is_not(None), Case.closed_at >= since)).all()]
     if not spans:
@@ -228,66 +210,7 @@ def case_rows(filters: CaseFilters) -> Iterable[tuple]:
         query = query.where(Case.submitted_at >= local_instant(filters.submitted_from))
     if filters.submitted_to:
         query = query.where(Case.submitted_at < local_instant(filters.submitted_to + timedelta(days=1)))
-    zone = local_tz()
-
-    def local(instant: datetime | None) -> str:
-        return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M") if instant else ""
-
     for number, type_, status, unit, doc_no, submitted, closed, outcome, step in db.session.execute(
             query.execution_options(yield_per=1000)):
-        yield (number or "", str(CASE_TYPES[type_]), str(CASE_STATUSES[status]), unit, doc_no, local(submitted), local(closed),
-               outcome or "", step)
-
-
-def _csv_safe(value):
-    """A cell value for CSV: empty for None, and text that a spreadsheet would run as a formula quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
-def to_csv(tables: Iterable[Table], *, titled: bool) -> Iterator[bytes]:
-    """Write tables as UTF-8 CSV with a BOM (for Excel), in chunks; titled puts each title above its table."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    for table in tables:
-        if titled:
-            writer.writerow([_csv_safe(table.title)])
-        writer.writerow([_csv_safe(cell) for cell in table.header])
-        for row in table.rows:
-            writer.writerow([_csv_safe(cell) for cell in row])
-            if buffer.tell() >= _FLUSH_AT:
-                yield buffer.getvalue().encode("utf-8")
-                buffer.seek(0)
-                buffer.truncate()
-        if titled:
-            writer.writerow([])
-    yield buffer.getvalue().encode("utf-8")
-
-
-def _xlsx_cell(sheet, value):
-    """A cell for openpyxl: text stays text (openpyxl stores "=..." as a formula), minus characters XML forbids."""
-    if not isinstance(value, str):
-        return value
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    if not value.startswith("="):
-        return value
-    cell = WriteOnlyCell(sheet, value)
-    cell.data_type = "s"
-    return cell
-
-
-def to_xlsx(tables: Iterable[Table]) -> bytes:
-    """Write each table to its own sheet, named by its title, header in the first row."""
-    book = Workbook(write_only=True)
-    for table in tables:
-        sheet = book.create_sheet(title=table.title[:31])
-        sheet.append([_xlsx_cell(sheet, cell) for cell in table.header])
-        for row in table.rows:
-            sheet.append([_xlsx_cell(sheet, cell) for cell in row])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+        yield (number or "", str(CASE_TYPES[type_]), str(CASE_STATUSES[status]), unit, doc_no, local_text(submitted),
+               local_text(closed), outcome or "", step)

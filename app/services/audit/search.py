@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, Case, Unit, User
 from app.services import access
-from app.core.clock import local_instant, local_tz
-from app.services.dashboard import Table, to_csv, to_xlsx
+from app.core.clock import local_instant, local_text
+from app.services.reports.exports import Table, to_csv, to_xlsx
 
 PAGE_SIZE = 50
 # The page says "more than N" instead of counting a large match to the end.
@@ -256,9 +256,8 @@ def _export_rows(filters: AuditFilters, capped: bool, cap: int) -> Iterator[tupl
     query = (select(AuditEvent, Unit.name).outerjoin(Unit, Unit.id == AuditEvent.unit_id)
              .where(*filters.conditions()).order_by(AuditEvent.id.desc()).limit(cap)
              .execution_options(yield_per=1000))
-    zone = local_tz()
     for ev, unit_name in db.session.execute(query):
-        yield (ev.id, ev.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"), ev.username,
+        yield (ev.id, local_text(ev.at, seconds=True), ev.username,
                "" if ev.user_id is None else ev.user_id, unit_name or "", ev.ip, str(ACTION_LABELS.get(ev.action, "")),
                ev.action, str(OBJECT_TYPES.get(ev.object_type, ev.object_type)), ev.object_id,
                str(OUTCOMES.get(ev.outcome, ev.outcome)),

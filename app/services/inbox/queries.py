@@ -1,28 +1,24 @@
 """Task queues: plain SQL over the human_task projection, never the workflows (ENGINE.md)."""
 from __future__ import annotations
 
-from flask_babel import gettext as _, lazy_gettext as _l
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
-from typing import NamedTuple
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
 
-from app.extensions import db
-from app.models import (CASE_TYPES, TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, SavedFilter, Unit, User,
-                        UserRole)
-from app.services import access, audit, calendar, workdays
 from app.core.clock import local_date, local_tz, now
-from app.core.ids import is_object_id
+from app.extensions import db
+from app.models import TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, Unit, User
+from app.services import access, calendar, workdays
+from app.services.inbox.display import InboxRow, display_rows
 
 SCOPES = {"mine": _l("我的待办"), "group": _l("本组待领"), "due_soon": _l("即将到期"), "overdue": _l("已超期"), "done": _l("已办"),
           "all": _l("全部可见")}
 TABS = ("mine", "group", "due_soon", "overdue", "done")
 PAGE_SIZE = 50
 DUE_SOON_DAYS = 2  # 即将到期: due within this many working days
-FILTER_KEYS = ("process", "unit", "category", "severity", "due")
-DUE_BANDS = {"overdue": _l("已超期"), "today": _l("今日到期"), "soon": _l("2 个工作日内"), "later": _l("更晚")}
 
 
 @dataclass
@@ -31,49 +27,11 @@ class TaskPage:
     next_after: str | None
 
 
-class InboxRow(NamedTuple):
-    """One inbox line with its display text worked out, so the template only places it."""
-
-    id: str
-    case_id: int
-    number: str
-    type_label: str
-    unit_name: str
-    title: str
-    due_text: str
-    due_provisional: bool
-    remaining: str
-    overdue: bool
-    completed_text: str
-    assignee_name: str | None
-    status: str
-    claimable: bool
-    select_label: str
-
-
 @dataclass
 class InboxPage:
     rows: list[InboxRow]
     next_after: str | None
     counts: dict[str, int]
-
-
-def clean_filters(raw: dict) -> dict:
-    """Keep only known filter keys with acceptable values (anything else is ignored, never an error)."""
-    from app.models import CASE_TYPES, CATEGORIES, SEVERITIES
-
-    allowed = {"process": CASE_TYPES, "category": CATEGORIES, "severity": SEVERITIES, "due": DUE_BANDS}
-    clean = {}
-    for key in FILTER_KEYS:
-        value = str(raw.get(key) or "").strip()
-        if not value:
-            continue
-        if key == "unit":
-            if is_object_id(value):
-                clean[key] = value
-        elif value in allowed[key]:
-            clean[key] = value
-    return clean
 
 
 class _Bounds:
@@ -93,7 +51,7 @@ class _Bounds:
 
     @cached_property
     def today(self) -> date:
-        return self.now.astimezone(self.zone).date()
+        return local_date(self.now)
 
     @cached_property
     def today_end(self):
@@ -212,34 +170,8 @@ def inbox_page(user: User, scope: str, *, after: str | None = None, filters: dic
     ).all()
     counts = ({tab: rows[0]._mapping[f"count_{tab}"] for tab in TABS} if rows
               else count_tabs(user, filters, bounds))  # an empty page carries no counts
-    return InboxPage(_display(rows[:limit], bounds), _cursor(rows, scope, limit), counts)
-
-
-def _display(rows, bounds: _Bounds) -> list[InboxRow]:
-    """Work out the rows' display text: labels, local times and remaining working days, each distinct value once."""
-    types, remaining = {}, {}
-    select_label = _("选择 %(number)s %(title)s")
-    out = []
-    for row in rows:
-        if row.case_type not in types:
-            types[row.case_type] = str(CASE_TYPES[row.case_type])
-        if row.due_at not in remaining:
-            remaining[row.due_at] = _remaining(row.due_at, bounds.now, bounds.today, bounds.calendar)
-        text, overdue = remaining[row.due_at]
-        out.append(InboxRow(
-            id=row.id, case_id=row.case_id, number=str(row.number), type_label=types[row.case_type],
-            unit_name=row.unit_name, title=row.title, due_text=local_text(row.due_at),
-            due_provisional=row.due_provisional, remaining=text, overdue=overdue,
-            completed_text=local_text(row.completed_at), assignee_name=row.assignee_name, status=row.status,
-            claimable=row.status == "open" and not row.assignee_id,
-            select_label=select_label % {"number": row.number, "title": row.title},
-        ))
-    return out
-
-
-def local_text(instant: datetime | None) -> str:
-    """Format an instant as local wall-clock text ("2026-11-27 18:00"); the localtime template filter is this."""
-    return instant.astimezone(local_tz()).strftime("%Y-%m-%d %H:%M") if instant else ""
+    return InboxPage(display_rows(rows[:limit], bounds.now, bounds.today, bounds.calendar), _cursor(rows, scope, limit),
+                     counts)
 
 
 COUNT_CAP = 99
@@ -262,55 +194,9 @@ def count_tabs(user: User, filters: dict | None = None, bounds: _Bounds | None =
     return dict(zip(TABS, row))
 
 
-def remaining_label(task: HumanTask, cal: workdays.WorkCalendar | None = None) -> tuple[str, bool]:
-    """Say how many working days remain ("剩余 2 个工作日"), or how long it is overdue."""
-    at = now()
-    return _remaining(task.due_at, at, local_date(at), cal)
-
-
-def _remaining(due_at: datetime | None, at: datetime, today: date,
-               cal: workdays.WorkCalendar | None) -> tuple[str, bool]:
-    """Label the time left until due_at as of the instant at (today: its local date)."""
-    if due_at is None:
-        return _("无期限"), False
-    cal = cal or calendar.load_calendar()
-    due_day = local_date(due_at)
-    if at > due_at:
-        return _("已超期 %(days)s 个工作日", days=max(1, workdays.working_days_between(cal, due_day, today))), True
-    days = workdays.working_days_between(cal, today, due_day)
-    return (_("剩余 %(days)s 个工作日", days=days) if days > 0 else _("今日到期")), False
-
-
 def task_context(case: Case) -> dict:
     """What a reviewer needs beside the form: the record, the application and earlier opinions."""
     events = db.session.scalars(
         select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed").order_by(CaseEvent.id)
     ).all()
     return {"record": case.record, "form": case.form, "opinions": events, "attachments": case.attachments}
-
-
-def save_filter(user: User, name: str, params: dict, shared: bool) -> SavedFilter:
-    """Save the current inbox filters under a name (optionally shared with colleagues)."""
-    from app.core.errors import Invalid
-
-    name = (name or "").strip()
-    clean = clean_filters(params)
-    if not name or len(name) > 60:
-        raise Invalid(_("请填写 1–60 字的筛选名称。"), fields={"name": _("必填")})
-    if not clean:
-        raise Invalid(_("当前没有可保存的筛选条件。"), fields={"filters": _("至少选择一个条件")})
-    row = SavedFilter(owner_id=user.id, name=name, params=clean, shared=bool(shared))
-    db.session.add(row)
-    db.session.flush()
-    audit.record("filter.save", object_type="saved_filter", object_id=row.id,
-                 details={"name": name, "params": clean, "shared": row.shared})
-    return row
-
-
-def saved_filters(user: User) -> list:
-    """The user's own saved filters and those shared by colleagues of the same unit with a role in common."""
-    colleagues = (select(UserRole.user_id).join(User, User.id == UserRole.user_id)
-                  .where(UserRole.role.in_(user.roles), User.unit_id == user.unit_id))
-    return list(db.session.scalars(select(SavedFilter).where(
-        or_(SavedFilter.owner_id == user.id, and_(SavedFilter.shared.is_(True), SavedFilter.owner_id.in_(colleagues)))
-    ).order_by(SavedFilter.name)))

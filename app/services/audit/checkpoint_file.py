@@ -4,7 +4,7 @@ One JSON line per checkpoint, appended to `checkpoints-YYYYMM.jsonl` (UTC month)
 how many events were at or below it, the first live id, the first keyed id, the time, the key id, and an
 HMAC-SHA256 over all of it. Someone who can write to the database cannot write a valid line, so deleting the
 newest events, rewriting the chain or converting it back to unkeyed hashes shows against the newest checkpoint
-(app.services.audit.verify_chain). A `reset` line, written only by `flask audit checkpoint --after-restore`,
+(app.services.audit.chain.verify). A `reset` line, written only by `flask audit checkpoint --after-restore`,
 starts over after a restore from backup has legitimately lost the newest events.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import gettext as _
 
-from app.services.audit_keys import Keyring
+from app.services.audit.keys import Keyring
 
 FORMAT = 1
 FILE_NAME = re.compile(r"^checkpoints-\d{6}\.jsonl$")
