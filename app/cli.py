@@ -40,7 +40,7 @@ def register_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
 
     @processes.command("deploy")
     def deploy_cmd():
-        """Lint and deploy processes/*.bpmn (a new version only when the files changed)."""
+        """Lint and deploy the registered process slices (a new version only when the files changed)."""
         for line in _deploy():
             click.echo(line)
         db.session.commit()
