@@ -160,15 +160,12 @@ def test_who_sees_internal_opinions(roles, internal):
 # Two units' records and cases, a draft among them, and tasks in every lane: each row says who reaches what.
 
 @pytest.fixture()
-def scene(seeded, users):
-    def record_of(applicant: str, verifier: str) -> CreditRecord:
-        return db.session.scalars(select(CreditRecord).where(
-            CreditRecord.subject_unit_id == users[applicant].unit_id, CreditRecord.subject_type == "unit",
-            CreditRecord.recording_unit_id == users[verifier].unit_id).order_by(CreditRecord.id)).first()
-
-    r1, r2 = record_of("applicant1", "verifier1"), record_of("applicant2", "verifier1")
-    r3 = db.session.scalars(select(CreditRecord).where(CreditRecord.recording_unit_id == users["verifier2"].unit_id)
-                            .order_by(CreditRecord.id)).first()
+def scene(staff):
+    """Three records: applicant1's and applicant2's unit, recorded by verifier1's unit, and one by verifier2's."""
+    unit = {username: user.unit for username, user in staff.items()}
+    r1 = factories.record(unit["applicant1"], unit["verifier1"])
+    r2 = factories.record(unit["applicant2"], unit["verifier1"])
+    r3 = factories.record(unit["applicant1"], unit["verifier2"])
     c1, c1d = factories.case(r1, status="in_progress"), factories.case(r1, type="repair", status="draft")
     c2, c3 = factories.case(r2, status="in_progress"), factories.case(r3, status="in_progress")
     objects = {"r1": r1, "r2": r2, "r3": r3, "c1": c1, "c1d": c1d, "c2": c2, "c3": c3,

@@ -81,7 +81,7 @@ def test_other_units_get_404_and_change_nothing_on_every_object_page(seeded, web
     tried = 0
     for rule in _object_routes(seeded):
         if rule.endpoint.startswith("api.") or not policy.permits(rule.endpoint, roles):
-            continue  # other roles' routes: tests/test_policy.py
+            continue  # other roles' routes: tests/access/test_policy.py
         url = _url(seeded, rule, owned)
         if url is None:
             continue

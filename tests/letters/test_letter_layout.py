@@ -1,6 +1,6 @@
 """Every letter type renders at every free-text length from 0 to 1,500 characters, and the closing lands right.
 
-The rules checked on every layout (tests/letter_sweep.py, ``check``):
+The rules checked on every layout (tests/support/letter_sweep.py, ``check``):
 - the letter renders and its PDF reads back with as many pages as the layout has;
 - the closing (结束语, signer, date, seal, QR code) is on one page, below body text on that page, never
   alone on it (GB/T 9704 7.3.5);
@@ -11,7 +11,7 @@ The rules checked on every layout (tests/letter_sweep.py, ``check``):
 
 Lengths are sampled one body line apart (27 characters; a line holds 28), and the sweep asserts that no
 two neighbouring samples are more than one body line apart, so every line count, hence every layout
-any length can produce, is laid out and written (see tests/letter_sweep.py for why that covers every
+any length can produce, is laid out and written (see tests/support/letter_sweep.py for why that covers every
 length; scripts/sweep_letters.py renders each single length). Both sides of every change of the
 closing's page are also rendered as draft previews.
 

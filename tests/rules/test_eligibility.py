@@ -1,6 +1,6 @@
 """Eligibility facts, from tables: honour evaluation on a day, the repair facts, the restoration facts.
 
-Every row builds its own few rows with tests/factories.py on top of a little background (another unit with its
+Every row builds its own few rows with tests/support/factories.py on top of a little background (another unit with its
 own disqualification and repaired record), so a query that forgets its unit or record filter picks the wrong row.
 """
 from __future__ import annotations

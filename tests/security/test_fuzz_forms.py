@@ -361,7 +361,7 @@ def _criticism(api) -> int:
 
 
 def _restoration(api, steps) -> int:
-    """A restoration application, set up as tests/test_repair.py does: the record behind the sanction is cleared."""
+    """A restoration application, set up as tests/processes/honor_restoration/test_restoration.py does: the record behind the sanction is cleared."""
     from tests.support.flows import clear_other_serious, disqualify
 
     record = repairable()

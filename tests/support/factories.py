@@ -93,11 +93,17 @@ def sanction(of: Unit, *, kind: str = "honor_disqualification", status: str | No
 def task(of: Case, lane: str, *, unit_id: int | None = None, bpmn_id: str = "intake_review") -> HumanTask:
     """An open human task of a case in a lane (unit-bound for the applicant and verifier lanes).
 
-    Its process instance is a placeholder row of the case's process: queues and access read only this table.
+    Its process instance is a placeholder row of the case's process: queues and access read only this table. With
+    no process deployed, the instance hangs on a placeholder definition too.
     """
     instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.case_id == of.id))
     if instance is None:
         definition = db.session.scalar(select(ProcessDefinition).order_by(ProcessDefinition.id).limit(1))
+        if definition is None:
+            definition = ProcessDefinition(process_key="placeholder", version=1, file_hash="0" * 64, sources={},
+                                           spec_json="{}", deployed_at=now())
+            db.session.add(definition)
+            db.session.flush()
         instance = ProcessInstance(definition_id=definition.id, case_id=of.id, state="{}", serializer_version="1",
                                    updated_at=now())
         db.session.add(instance)

@@ -1,6 +1,6 @@
 """Lay out every letter type with its free text at many lengths and check where the closing lands.
 
-Used by tests/test_letter_layout.py (a CI-sized sweep) and scripts/sweep_letters.py (every length).
+Used by tests/letters/test_letter_layout.py (a CI-sized sweep) and scripts/sweep_letters.py (every length).
 
 Why a sample of lengths covers every length: a length only changes the text of one paragraph, and
 the vertical layout depends on that paragraph only through its number of lines (every line is one

@@ -6,24 +6,26 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, HumanTask
-from app.services import applications, attachments, objections, process
 from app.core.errors import Conflict, Invalid
-from tests.support.files import PDF_BYTES
-from tests.support.flows import own_record
+from app.services import applications, process
+from tests.support import factories
+from tests.support.flows import own_record, submitted_objection
 
 
 def open_task(case: Case) -> HumanTask:
     return db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
 
 
-def filed_case(users) -> Case:
-    applicant = users["applicant1"]
-    case = objections.create_objection(applicant, own_record("applicant1").id, "decision_revoked", "认定文书已撤销。")
-    attachments.store_attachment(applicant, case, "evidence", "撤销决定.pdf", PDF_BYTES)
-    attachments.store_attachment(applicant, case, "commitment", "承诺书.pdf", PDF_BYTES)
-    applications.submit_case(applicant, case.id)
+@pytest.fixture()
+def users(deployed_staff):
+    """Here made by factories: the demo's accounts, deployed processes, and one record of applicant1's unit."""
+    factories.record(deployed_staff["applicant1"].unit, deployed_staff["verifier1"].unit)
     db.session.commit()
-    return case
+    return deployed_staff
+
+
+def filed_case(users) -> Case:
+    return submitted_objection(users["applicant1"], own_record("applicant1"))
 
 
 def test_happy_path_revoke(users):
