@@ -39,14 +39,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # first failure, so the order is what makes a run practical on two cores). Missing files are skipped, so the same
 # map runs on an older tree.
 MODULES = {
-    "workdays": ["tests/test_workdays.py", "tests/test_calendar_db.py"],
-    "uscc": ["tests/test_uscc.py"],
-    "transitions": ["tests/test_transitions.py", "tests/test_objection_service.py", "tests/test_repair.py",
-                    "tests/test_rectification.py"],
-    "access": ["tests/test_access.py", "tests/test_idor.py"],
-    "eligibility": ["tests/test_eligibility.py", "tests/test_repair.py", "tests/test_public.py"],
-    "rules": ["tests/test_rules.py", "tests/test_repair.py", "tests/test_public.py", "tests/test_rectification.py",
-              "tests/test_objection_service.py"],
+    "workdays": ["tests/rules/test_workdays.py", "tests/rules/test_calendar_db.py"],
+    "uscc": ["tests/rules/test_uscc.py"],
+    "transitions": ["tests/rules/test_transitions.py", "tests/processes/objection_review/test_objection_service.py",
+                    "tests/processes/credit_repair/test_repair.py",
+                    "tests/processes/honor_restoration/test_restoration.py",
+                    "tests/processes/rectification/test_rectification.py"],
+    "access": ["tests/access/test_access.py", "tests/access/test_idor.py"],
+    "eligibility": ["tests/rules/test_eligibility.py", "tests/processes/credit_repair/test_repair.py",
+                    "tests/processes/honor_restoration/test_restoration.py", "tests/web/test_public.py"],
+    "rules": ["tests/rules/test_rules.py", "tests/processes/credit_repair/test_repair.py",
+              "tests/processes/honor_restoration/test_restoration.py",
+              "tests/web/test_public.py", "tests/processes/rectification/test_rectification.py",
+              "tests/processes/objection_review/test_objection_service.py"],
 }
 
 # (module, mutant key) -> why no test can tell the mutant from the original. Keys are printed by --list.

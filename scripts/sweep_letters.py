@@ -1,6 +1,6 @@
 """Lay out and write every letter type at every free-text length, and check each page layout.
 
-The CI test (tests/test_letter_layout.py) samples one length per body line, which covers every
+The CI test (tests/letters/test_letter_layout.py) samples one length per body line, which covers every
 layout; this script renders every single length, to confirm it on a machine with time to spare.
 Run from the repository root:
     .venv/bin/python scripts/sweep_letters.py [--max-length 1500] [--step 1] [--workers 2] [--drafts]
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests import letter_sweep  # noqa: E402
+from tests.support import letter_sweep  # noqa: E402
 
 
 def main() -> int:

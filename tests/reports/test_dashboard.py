@@ -1,0 +1,153 @@
+"""Credit-office dashboard: SQL figures, server-rendered SVG charts, who may see it, CSV/XLSX exports."""
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timezone
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditEvent, Case, CreditRecord
+from app.services import calendar, workdays
+from app.services.reports import dashboard
+from app.core import clock
+from tests.support.flows import do_task, file_objection, open_order
+
+UNIT = "曾都区住房和城乡建设局"  # applicant1's unit
+# Monday 2026-12-07 10:00 Beijing time: intake review (due Tue 12-01) and rectification review (due Fri 12-04) are late.
+LATER = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture()
+def cases(api, seeded):
+    """An objection awaiting intake review, and a rectification order submitted on time, awaiting review."""
+    order = open_order(api)
+    objection = file_objection(api)
+    do_task(api, "applicant1", order["id"], "submit_rectification", {"explanation": "说明。", "report": "整改报告。"})
+    return objection, order
+
+
+def test_figures_at_filing(cases):
+    fig = dashboard.figures(date(2026, 11, 27))
+    assert fig["open_by_type"] == {"objection": 1, "rectification": 1, "repair": 0, "restoration": 0}
+    assert set(fig["overdue_tasks_by_type"].values()) == {0}
+    assert fig["units"] == [(UNIT, 2, 0)]
+    assert fig["on_time"]["by_type"]["rectification"] == {"completed": 1, "on_time": 1, "rate": 100.0}
+    assert fig["on_time"]["by_type"]["objection"] == {"completed": 0, "on_time": 0, "rate": None}
+    assert fig["handling"]["cases"] == 0 and fig["handling"]["average_days"] is None
+    monthly = fig["monthly"]
+    assert monthly["months"][0] == date(2025, 12, 1) and monthly["months"][-1] == date(2026, 11, 1)
+    assert monthly["by_type"]["objection"] == [0] * 11 + [1]
+    assert monthly["by_type"]["rectification"] == [0] * 11 + [1]
+    assert monthly["by_type"]["repair"] == [0] * 12
+
+
+def test_figures_after_the_clock_moves(api, cases):
+    objection, order = cases
+    clock.set_frozen(LATER)
+    fig = dashboard.figures(date(2026, 12, 7))
+    assert fig["overdue_tasks_by_type"] == {"objection": 1, "rectification": 1, "repair": 0, "restoration": 0}
+    assert fig["units"] == [(UNIT, 2, 2)]
+    # November is now the second-last month of the window.
+    assert fig["monthly"]["months"][-1] == date(2026, 12, 1) and fig["monthly"]["by_type"]["objection"][-2:] == [1, 0]
+
+    do_task(api, "intake1", order["id"], "review_rectification", {"review": "accept", "opinion": "整改到位。"})
+    do_task(api, "intake1", objection["id"], "intake_review", {"intake_choice": "accept"})
+    fig = dashboard.figures(date(2026, 12, 7))
+    assert fig["open_by_type"]["rectification"] == 0 and fig["open_by_type"]["objection"] == 1
+    assert fig["overdue_tasks_by_type"]["objection"] == 0  # the verification task that follows is not late yet
+    assert fig["on_time"]["by_type"]["objection"] == {"completed": 1, "on_time": 0, "rate": 0.0}
+    assert fig["on_time"]["by_type"]["rectification"] == {"completed": 2, "on_time": 1, "rate": 50.0}
+    assert fig["on_time"]["overall"] == {"completed": 3, "on_time": 1, "rate": 33.3}
+    # Filed Friday 11-27, closed Monday 12-07: Mon 11-30 to Fri 12-04 and Mon 12-07 are six working days.
+    closed = db.session.get(Case, order["id"])
+    counted = workdays.working_days_between(calendar.load_calendar(), clock.local_date(closed.submitted_at),
+                                            clock.local_date(closed.closed_at))
+    assert fig["handling"]["cases"] == 1 and fig["handling"]["average_days"] == counted == 6
+
+
+def test_office_staff_see_charts_with_numbers(web, cases):
+    for username in ("intake1", "approver1"):
+        response = web(username).get("/dashboard/")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert page.count("<svg") == 9 and "<script" not in page and "style=" not in page
+        assert '<title id="chart-open-title">在办件数（按办件类型）</title>' in page
+        assert "异议处理：1 件；限期整改：1 件；信用修复：0 件；荣誉评选资格恢复：0 件。" in page  # the chart's <desc>
+        assert ">1 件</text>" in page and f"{UNIT}" in page
+        assert ">100.0%（1 / 1 项按期）</text>" in page
+        assert page.count("<summary>查看数据</summary>") == 6
+
+
+@pytest.mark.parametrize("username", ["applicant1", "verifier1", "admin1"])
+def test_others_get_404(web, seeded, username):
+    client = web(username)
+    for path in ("/dashboard/", "/dashboard/cases.csv", "/dashboard/figures.xlsx"):
+        assert client.get(path).status_code == 404
+
+
+def test_anonymous_is_sent_to_login(web, seeded):
+    response = web().get("/dashboard/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_case_csv_export(web, cases):
+    objection, order = cases
+    record = db.session.get(CreditRecord, objection["record_id"])
+    record.basis_doc_no = "=HYPERLINK(\"http://x\")"
+    db.session.commit()
+    response = web("intake1").get("/dashboard/cases.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        "attachment; filename=\"cases-20261127.csv\"; "
+        "filename*=UTF-8''%E5%8A%9E%E4%BB%B6%E6%B8%85%E5%8D%95-20261127.csv")
+    body = response.data
+    assert body.startswith(b"\xef\xbb\xbf")
+    text = body.decode("utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0] == ",".join(str(h) for h in dashboard.CASE_HEADER)
+    assert objection["number"] in text and order["number"] in text
+    assert "'=HYPERLINK(\"\"http://x\"\")" in text and ",=HYPERLINK" not in text
+    assert "办理中" in text and "异议处理" in text
+
+    only = web("intake1").get("/dashboard/cases.csv?type=rectification&submitted_from=2026-11-27&status=bogus")
+    assert order["number"] in only.get_data(as_text=True) and objection["number"] not in only.get_data(as_text=True)
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "dashboard.export")).all()
+    assert [e.details for e in events] == [
+        {"what": "cases", "format": "csv", "filters": {}},
+        {"what": "cases", "format": "csv", "filters": {"type": "rectification", "submitted_from": "2026-11-27"}},
+    ]
+
+
+def test_case_xlsx_export(web, cases):
+    objection, _ = cases
+    record = db.session.get(CreditRecord, objection["record_id"])
+    record.basis_doc_no = "=1+2"
+    db.session.commit()
+    response = web("approver1").get("/dashboard/cases.xlsx")
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert 'filename="cases-20261127.xlsx"' in response.headers["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert list(rows[0]) == [str(h) for h in dashboard.CASE_HEADER]
+    assert {row[0] for row in rows[1:]} == {objection["number"], cases[1]["number"]}
+    formula_cells = [c for row in sheet.iter_rows() for c in row if c.value == "=1+2"]
+    assert formula_cells and all(c.data_type == "s" for c in formula_cells)  # kept as text, never run
+    assert db.session.scalar(select(AuditEvent.details).where(AuditEvent.action == "dashboard.export")) == {
+        "what": "cases", "format": "xlsx", "filters": {}}
+
+
+def test_figures_exports(web, cases):
+    client = web("intake1")
+    csv_response = client.get("/dashboard/figures.csv")
+    text = csv_response.data.decode("utf-8")
+    assert text.startswith("\ufeff在办件数（按办件类型）")
+    assert "异议处理,1" in text and "每月提交件数（近12个月）" in text and "2026-11,1,1,0,0,2" in text
+    book = load_workbook(io.BytesIO(client.get("/dashboard/figures.xlsx").data))
+    assert book.sheetnames == [t.title for t in dashboard.figure_tables(dashboard.figures(date(2026, 11, 27))).values()]
+    assert [c.value for c in book["任务按期办结率"][1]] == ["办件类型", "已办结任务数", "按期办结任务数", "按期办结率（%）"]
+    formats = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "dashboard.export")).all()
+    assert formats == [{"what": "figures", "format": "csv"}, {"what": "figures", "format": "xlsx"}]

@@ -1,0 +1,1 @@
+"""What tests share: clients, factories, flows through the processes, files and harnesses. Never a test module."""

@@ -1,0 +1,30 @@
+"""A fingerprint of the database and file store, to show that a refused submission changed nothing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+from app.extensions import db
+
+# Tables whose rows a refused submission must not touch. Audit rows, sessions and lookup attempts are
+# written on purpose for refusals (security events, rate limiting), so they are left out.
+WATCHED = ["app_setting", "calendar_day", "calendar_year", "number_sequence", "outbox", "process_definition",
+           "rule_set", "unit", "app_user", "credit_record", "case", "saved_filter", "user_role", "attachment",
+           "case_event", "letter", "notification", "process_instance", "record_history", "sanction", "human_task",
+           "sanction_history", "sanction_record", "timer_job"]
+
+
+def fingerprint(app) -> tuple:
+    """Row counts of the main tables, instance versions, task, case, record and notification states, files."""
+    db.session.rollback()
+    db.session.expire_all()
+    counts = tuple(db.session.execute(text(f'SELECT count(*) FROM "{t}"')).scalar() for t in WATCHED)
+    versions = tuple(db.session.execute(text("SELECT id, lock_version, status FROM process_instance ORDER BY id")))
+    tasks = tuple(db.session.execute(text(
+        "SELECT id, status, assignee_id FROM human_task ORDER BY id")))
+    cases = tuple(db.session.execute(text('SELECT id, status, outcome FROM "case" ORDER BY id')))
+    records = tuple(db.session.execute(text("SELECT id, status, basis_doc_no FROM credit_record ORDER BY id")))
+    unread = db.session.execute(text("SELECT count(*) FROM notification WHERE read_at IS NULL")).scalar()
+    files = sum(1 for p in Path(app.config["FILE_STORE"]).rglob("*") if p.is_file())
+    return counts, versions, tasks, cases, records, unread, files
