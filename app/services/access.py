@@ -13,32 +13,28 @@ from app.core.errors import NotFound
 STAFF_ROLES = ("intake", "approver")
 
 
-def record_filter(user: User):
-    """SQL condition for the records a user may see."""
+def _reach(user: User, *, own_unit, made_by_unit):
+    """Staff reach everything; an applicant what concerns its own unit; a verifier what its unit made (谁认定、谁修复).
+    The conditions are built only for the roles the user holds."""
     if user.has_role(*STAFF_ROLES):
         return true()
-    conditions = []
-    if user.has_role("applicant"):
-        conditions.append(CreditRecord.subject_unit_id == user.unit_id)
-    if user.has_role("verifier"):
-        # 谁认定、谁修复: a verifier sees only records its own unit made.
-        conditions.append(CreditRecord.recording_unit_id == user.unit_id)
+    conditions = [condition() for role, condition in (("applicant", own_unit), ("verifier", made_by_unit))
+                  if user.has_role(role)]
     return or_(*conditions) if conditions else false()
+
+
+def record_filter(user: User):
+    """SQL condition for the records a user may see."""
+    return _reach(user, own_unit=lambda: CreditRecord.subject_unit_id == user.unit_id,
+                  made_by_unit=lambda: CreditRecord.recording_unit_id == user.unit_id)
 
 
 def case_filter(user: User):
-    """SQL condition for the cases a user may see (joins the record for verifiers)."""
-    if user.has_role(*STAFF_ROLES):
-        return true()
-    conditions = []
-    if user.has_role("applicant"):
-        conditions.append(Case.applicant_unit_id == user.unit_id)
-    if user.has_role("verifier"):
-        conditions.append(
-            Case.record_id.in_(select(CreditRecord.id).where(CreditRecord.recording_unit_id == user.unit_id))
-            & (Case.status != "draft")
-        )
-    return or_(*conditions) if conditions else false()
+    """SQL condition for the cases a user may see (a verifier: submitted cases about records its unit made)."""
+    return _reach(user, own_unit=lambda: Case.applicant_unit_id == user.unit_id,
+                  made_by_unit=lambda: Case.record_id.in_(
+                      select(CreditRecord.id).where(CreditRecord.recording_unit_id == user.unit_id))
+                  & (Case.status != "draft"))
 
 
 def task_filter(user: User):
