@@ -5,10 +5,11 @@ from __future__ import annotations
 import ast
 import io
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
-from flask import get_flashed_messages, render_template_string
+from flask import abort, get_flashed_messages, render_template_string
 from sqlalchemy import event, func, select
 
 from app import create_app, policy, transaction
@@ -43,6 +44,10 @@ def _add_test_routes(app) -> None:
         _write("crash")
         transaction.after_commit(lambda: LOG.append("after_commit"))
         raise RuntimeError("boom")
+
+    def aborted():
+        _write("aborted")
+        abort(400)  # the 400 page's handler rolls nothing back itself: the wrapper must have
 
     def refuse():
         _write("refuse")
@@ -97,6 +102,7 @@ def _add_test_routes(app) -> None:
         return {"ok": True}
 
     for name, view, endpoint in (("ok", ok, "txtest.ok"), ("crash", crash, "txtest.crash"),
+                                 ("aborted", aborted, "txtest.aborted"),
                                  ("refuse", refuse, "txtest.refuse"),
                                  ("refusal-page", refusal_page, "txtest.refusal_page"),
                                  ("refusal-other-kind", refusal_other_kind, "txtest.refusal_other_kind"),
@@ -135,25 +141,24 @@ def tx_app(tmp_path_factory):
 
 @pytest.fixture()
 def tx(tx_app):
-    """The test app's context (requests reuse it, so db.session is theirs), with commits counted into LOG."""
+    """The test app's context (requests reuse it, so db.session is theirs), with database commits counted in LOG."""
     with tx_app.app_context():
         db.session.execute(LookupAttempt.__table__.delete())
         db.session.commit()
         LOG.clear()
-        session = db.session()
-        listener = lambda s: LOG.append("commit")  # noqa: E731
-        event.listen(session, "after_commit", listener)
+        listener = lambda conn: LOG.append("commit")  # noqa: E731  (a real COMMIT; savepoints are not counted)
+        event.listen(db.engine, "commit", listener)
         try:
             yield tx_app.test_client()
         finally:
-            event.remove(session, "after_commit", listener)
+            event.remove(db.engine, "commit", listener)
             db.session.rollback()
 
 
 def stored() -> list[str]:
-    """Markers of the rows in the database, read on a connection of its own (what a second request would see)."""
-    with db.engine.connect() as conn:
-        return sorted(conn.scalars(select(LookupAttempt.ip)))
+    """Markers of the committed rows, read on a plain connection of its own (what a second request would see)."""
+    with sqlite3.connect(db.engine.url.database) as conn:
+        return sorted(ip for (ip,) in conn.execute("SELECT ip FROM lookup_attempt"))
 
 
 def in_session() -> int:
@@ -189,6 +194,12 @@ def test_a_page_that_writes_then_crashes_leaves_nothing_and_says_so(tx):
     assert stored() == ["ok"]
 
 
+def test_a_page_that_writes_then_aborts_leaves_nothing(tx):
+    response = tx.get("/_tx/aborted")
+    assert response.status_code == 400
+    assert LOG == ["write"] and in_session() == 0 and stored() == []
+
+
 def test_an_api_handler_that_writes_then_crashes_leaves_nothing(tx):
     response = tx.post("/api/v1/_tx/crash")
     assert response.status_code == 500 and response.get_json()["error"]["code"] == "500"
@@ -206,7 +217,10 @@ def test_a_refused_api_call_rolls_back_and_answers_the_json_error(tx):
     response = tx.post("/api/v1/_tx/refuse")
     assert response.status_code == 422
     assert response.get_json() == {"error": {"code": "bad_thing", "message": "参数不对。", "fields": {"thing": "必填"}}}
-    assert LOG == ["write"] and in_session() == 0 and stored() == []
+    # A refused POST is audited (state.refused) in a commit of its own, after its work was rolled back.
+    assert LOG == ["write", "commit"] and in_session() == 0 and stored() == []
+    refusal = db.session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()
+    assert (refusal.action, refusal.details["code"]) == ("state.refused", "bad_thing")
 
 
 def test_the_page_a_view_registers_answers_its_refusal_after_the_rollback(tx):
