@@ -46,11 +46,13 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     from app.web import register_web
     from app.api import bp as api_bp
     from app.cli import register_cli
+    from app import transaction
 
     register_web(app)
     csrf.exempt(api_bp)  # the API uses bearer tokens, never cookies
     app.register_blueprint(api_bp)
     register_cli(app, create_app)  # the restore drill builds a second app; nothing imports the factory
+    transaction.install(app)  # last: every view above runs in one transaction per request
     return app
 
 

@@ -13,43 +13,24 @@ from app.core import clock
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import access, applications, attachments, audit, auth, calendar, eligibility, rules, sanctions, workflow
+from app.services.inbox import queries as tasks
 from processes.objection_review import service as objections
 from processes.rectification import service as rectification
 from processes.credit_repair import service as repair
 from processes.honor_restoration import service as restoration
-from app.services.inbox import queries as tasks
-from app.core.errors import Invalid, NotFound, ServiceError
+from app.core.errors import Invalid, NotFound
 from app.core.ids import MAX_ID, object_id
+from app import transaction
 from app.services.workflow import registry
 from app.policy import is_public, permits
+from app.transaction import json_error as _error
 
-
-def _error(status: int, code: str, message: str, fields: dict | None = None):
-    body = {"error": {"code": code, "message": message}}
-    if fields:
-        body["error"]["fields"] = fields
-    return jsonify(body), status
-
-
-def _audit_denial(status: int, code: str) -> None:
-    db.session.rollback()
-    audit.record("access.denied", outcome="denied", object_type="route", object_id=request.path[:64],
-                 details={"status": status, "method": request.method, "code": code})
-    db.session.commit()
-
-
-@bp.errorhandler(ServiceError)
-def service_error(exc: ServiceError):
-    db.session.rollback()
-    if exc.status in (403, 404) and g.get("api_user") is not None:
-        _audit_denial(exc.status, exc.code)
-        exc.audited = True  # the web layer's refusal audit skips it (app.web.audit_refusals)
-    return _error(exc.status, exc.code, exc.message, exc.fields)
+# A ServiceError is answered by app.transaction.answer_service_error: {"error": {code, message, fields}}, its status.
 
 
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
-    db.session.rollback()
+    transaction.rollback()
     if exc.code == 413:
         return _error(413, "413", attachments.too_large_message())
     messages = {404: "未找到该对象，或您无权查看。", 405: "不支持该请求方法。",
@@ -65,16 +46,17 @@ def authenticate_and_authorize():
     header = request.headers.get("Authorization", "")
     token = header[7:] if header.startswith("Bearer ") else ""
     user = auth.resolve_session(token, "api")
-    db.session.commit()  # keep the session touch before the view's own work
+    if auth.session_written():
+        transaction.commit_now("session_touch")
     if user is None:
         audit.set_actor(audit.Actor(ip=request.remote_addr or ""))
-        _audit_denial(401, "unauthorized")
+        transaction.record_denial(401, "unauthorized")
         return _error(401, "unauthorized", "令牌无效或已过期，请重新获取。")
     g.api_user = user
     audit.set_actor(audit.Actor(user_id=user.id, username=user.username, unit_id=user.unit_id,
                                 ip=request.remote_addr or ""))
     if not permits(request.endpoint, user.roles):
-        _audit_denial(404, "not_found")
+        transaction.record_denial(404, "not_found")
         return _error(404, "not_found", "未找到该对象，或您无权查看。")
     return None
 
@@ -147,7 +129,7 @@ def token():
         raise Invalid("请提供用户名和密码。", fields={"username": "必填", "password": "必填"})
     ip = request.remote_addr or ""
     user = auth.authenticate(username, password, ip)
-    db.session.commit()
+    transaction.commit_now("login_attempt")
     if user is None:
         return _error(401, "login_failed", str(auth.LOGIN_FAILED))
     if auth.password_expired(user):
@@ -157,11 +139,10 @@ def token():
             return _error(401, "second_factor_not_enrolled", "该账户须先在网页端登录并绑定动态口令。")
         code = data.get("totp")
         ok = isinstance(code, str) and auth.verify_second_factor(user, code, ip)
-        db.session.commit()
+        transaction.commit_now("login_attempt")
         if not ok:
             return _error(401, "second_factor_required", "请在 totp 字段提供有效的 6 位动态口令。")
     value = auth.open_session(user, "api", ip)
-    db.session.commit()
     return jsonify({"token": value, "token_type": "Bearer"})
 
 
@@ -171,7 +152,6 @@ def logout():
     token = request.headers.get("Authorization", "")[7:]
     auth.revoke_session(token)
     audit.record("auth.logout", details={"kind": "api"})
-    db.session.commit()
     return jsonify({"revoked": True})
 
 
@@ -199,7 +179,6 @@ def create_case():
         if not _is_json_id(sanction_id):
             raise Invalid("sanction_id 应为整数。", fields={"sanction_id": "必填，整数"})
         case = restoration.apply_for_restoration(g.api_user, sanction_id)
-        db.session.commit()
         return jsonify(case_json(case, g.api_user)), 201
     record_id = data.get("record_id")
     if not _is_json_id(record_id):
@@ -214,7 +193,6 @@ def create_case():
     else:
         raise Invalid("type 应为 objection、rectification、repair 或 restoration。", code="unsupported_type",
                       fields={"type": "objection | rectification | repair | restoration"})
-    db.session.commit()
     return jsonify(case_json(case, g.api_user)), 201
 
 
@@ -236,7 +214,6 @@ def add_attachment(case_id: int):
         raise Invalid("请以 multipart 字段 file 上传文件。", fields={"file": "必填"})
     row = attachments.store_attachment(g.api_user, case, request.form.get("kind", "evidence"), upload.filename or "",
                                        upload.stream)
-    db.session.commit()
     return jsonify({"id": row.id, "kind": row.kind, "name": row.display_name, "content_type": row.content_type,
                     "size": row.size, "sha256": row.sha256}), 201
 
@@ -244,7 +221,6 @@ def add_attachment(case_id: int):
 @bp.route("/cases/<int:case_id>/submit", methods=["POST"])
 def submit_case(case_id: int):
     case = applications.submit_case(g.api_user, case_id)
-    db.session.commit()
     return jsonify(case_json(case, g.api_user))
 
 
@@ -266,21 +242,18 @@ def get_task(task_id: str):
 @bp.route("/tasks/<task_id>/claim", methods=["POST"])
 def claim(task_id: str):
     row = workflow.claim_task(g.api_user, task_id)
-    db.session.commit()
     return jsonify(task_json(row))
 
 
 @bp.route("/tasks/<task_id>/release", methods=["POST"])
 def release(task_id: str):
     row = workflow.release_task(g.api_user, task_id)
-    db.session.commit()
     return jsonify(task_json(row))
 
 
 @bp.route("/tasks/<task_id>/complete", methods=["POST"])
 def complete(task_id: str):
     row = workflow.complete_task(g.api_user, task_id, _json_body())
-    db.session.commit()
     return jsonify(task_json(row))
 
 
@@ -288,7 +261,6 @@ def complete(task_id: str):
 def letter_pdf(letter_id: int):
     row = access.get_letter(g.api_user, letter_id)
     audit.record("letter.download", object_type="letter", object_id=row.id)
-    db.session.commit()
     response = Response(row.pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="letter-{row.id}.pdf"'
     return response

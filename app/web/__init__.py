@@ -1,10 +1,9 @@
 """Web UI: blueprints, request context for audit, security headers, error pages."""
 from __future__ import annotations
 
-import logging
 import re
 
-from flask import Flask, abort, current_app, g, render_template, request
+from flask import Flask, abort, current_app, flash, g, render_template, request
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -17,10 +16,8 @@ from app.core import clock, errors
 from app.services import training_clock
 from app.services import auth as auth_service
 from app.core.errors import ServiceError
+from app import transaction
 from app.policy import ASSETS, POLICY, is_public, permits
-
-log = logging.getLogger(__name__)
-
 
 def register_web(app: Flask) -> None:
     from app.web.auth import bp as auth_bp
@@ -41,6 +38,8 @@ def register_web(app: Flask) -> None:
                health_bp, audit_bp):
         app.register_blueprint(bp)
     register_filters(app)
+    # First of all request hooks, ahead of CSRFProtect's check, which fails on a form field without a name.
+    app.before_request_funcs.setdefault(None, []).insert(0, _refuse_nameless_fields)
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("请先登录。")
@@ -51,7 +50,7 @@ def register_web(app: Flask) -> None:
     def load_user(token: str):
         user = auth_service.resolve_session(token, "web")
         if auth_service.session_written():
-            db.session.commit()  # keep the session touch (or its idle expiry) before the view's own work
+            transaction.commit_now("session_touch")
         return user
 
     @app.before_request
@@ -94,21 +93,8 @@ def register_web(app: Flask) -> None:
         """One audit event per refusal of this request, in its own transaction after the refused work is undone."""
         entries = _refusals(response)
         if entries:
-            try:
-                db.session.rollback()  # views commit what they keep; anything still pending belongs to the refusal
-                if audit.current_actor() is audit.SYSTEM:  # refused (CSRF, size) before the request bound its actor
-                    bind_actor()
-                for action, object_type, object_id, details in entries:
-                    if object_type == "case" and db.session.get(Case, object_id) is None:
-                        # The refusal undid the case itself (an application filed with a bad file): its id may be
-                        # given to the next case, so the event must not point at it.
-                        object_type, object_id, details = "route", request.path[:64], {**details, "case_id": None}
-                    audit.record(action, outcome="denied", object_type=object_type, object_id=object_id,
-                                 details=details)
-                db.session.commit()
-            except Exception:  # the refusal still gets its page; the failure to audit it is logged
-                db.session.rollback()
-                log.exception("could not audit %s refusal(s) of %s %s", len(entries), request.method, request.path)
+            # Anything still pending belongs to the refusal; the refusal gets its page even if auditing it fails.
+            transaction.commit_apart("refusal_audit", lambda: _record_refusals(entries), best_effort=True)
         return response
 
     @app.teardown_request
@@ -146,13 +132,6 @@ def register_web(app: Flask) -> None:
             audit_denial(404)
         return _error_page(404, _("未找到该页面或对象，或您无权查看。"))
 
-    @app.errorhandler(ServiceError)
-    def service_error(exc: ServiceError):
-        db.session.rollback()
-        if exc.status in (403, 404) and audit_denial(exc.status, exc.code):
-            exc.audited = True
-        return _error_page(exc.status, exc.message)
-
     @app.errorhandler(413)
     def too_large(exc):
         return _error_page(413, attachments.too_large_message())
@@ -172,12 +151,19 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(exc):
-        db.session.rollback()  # nothing of the failed request is kept
+        transaction.rollback()  # nothing of the failed request is kept
         return _error_page(500, _("系统内部错误，本次操作未生效，请稍后重试。"))
 
 
 # PostgreSQL text cannot hold NUL, and no UTF-8 column can hold a lone surrogate (JSON "\\ud800").
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_nameless_fields():
+    """Answer 400 to a form with a part that has no field name (a hostile or broken client), before anything reads it."""
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded") and (
+            None in request.form or None in request.files):
+        abort(400)
 
 
 def _has_unstorable(value) -> bool:
@@ -206,11 +192,27 @@ def audit_denial(status: int, code: str = "") -> bool:
     """Record a refused access by a signed-in user (objects outside reach answer 404, QUALITY.md §3)."""
     if not (current_user and current_user.is_authenticated):
         return False
-    db.session.rollback()
-    audit.record("access.denied", outcome="denied", object_type="route", object_id=request.path[:64],
-                 details={"status": status, "method": request.method, "code": code})
-    db.session.commit()
+    transaction.record_denial(status, code)
     return True
+
+
+def _record_refusals(entries: list[tuple[str, str, str, dict]]) -> None:
+    if audit.current_actor() is audit.SYSTEM:  # refused (CSRF, size) before the request bound its actor
+        bind_actor()
+    for action, object_type, object_id, details in entries:
+        if object_type == "case" and db.session.get(Case, object_id) is None:
+            # The refusal undid the case itself (an application filed with a bad file): its id may be
+            # given to the next case, so the event must not point at it.
+            object_type, object_id, details = "route", request.path[:64], {**details, "case_id": None}
+        audit.record(action, outcome="denied", object_type=object_type, object_id=object_id, details=details)
+
+
+def flash_refusal(exc: ServiceError, *, fields: bool = False) -> None:
+    """Flash a refusal's message (and, with `fields`, each field's message) as an error."""
+    flash(exc.message, "error")
+    if fields:
+        for message in exc.fields.values():
+            flash(message, "error")
 
 
 # Methods that change state: a ServiceError while answering one is a refused change.

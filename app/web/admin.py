@@ -5,10 +5,11 @@ from flask_babel import gettext as _
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from sqlalchemy import select
 
+from app import transaction
 from app.extensions import db
 from app.models import OutboxMessage
 from app.services import audit, outbox, rules
-from app.core.errors import ServiceError
+from app.web import flash_refusal
 from forms.admin import SEVERITY_LABELS, build_rule_set_form
 from forms.cases import ActionForm
 
@@ -33,7 +34,6 @@ def retry(message_id: int):
         abort(400)
     if outbox.retry_failed(message_id):
         audit.record("outbox.retry", object_type="outbox", object_id=message_id)
-        db.session.commit()
         flash(_("已重新排队发送。"), "success")
     else:
         flash(_("只有“失败”的消息可以重新发送。"), "error")
@@ -44,22 +44,23 @@ def retry(message_id: int):
 def rule_sets():
     existing = rules.all_rule_sets()
     form = build_rule_set_form(existing[-1] if existing else None)
+
+    def page():
+        return render_template("admin/rule_sets.html", rule_sets=existing, form=form, severities=SEVERITY_LABELS,
+                               limit_keys=list(rules.DEFAULT_TIME_LIMITS))
+
+    def refused(exc):
+        flash_refusal(exc, fields=True)
+        return page()
+
     if form.validate_on_submit():
         periods = {severity: {"min_months": form[f"{severity}_min"].data, "max_months": form[f"{severity}_max"].data,
                               "published": form[f"{severity}_published"].data} for severity in SEVERITY_LABELS}
         limits = {key: form[f"limit_{key}"].data for key in rules.DEFAULT_TIME_LIMITS}
-        try:
-            row = rules.add_rule_set(code=form.code.data, name=form.name.data, legal_basis=form.legal_basis.data,
-                                     effective_from=form.effective_from.data, periods=periods, time_limits=limits,
-                                     repair_bar={"repeat_within_months": form.repeat_within_months.data})
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            for message in exc.fields.values():
-                flash(message, "error")
-        else:
-            flash(_("规则集 %(code)s 已添加，自 %(day)s 起适用于认定日期在此之后的记录。", code=row.code, day=row.effective_from.isoformat()), "success")
-            return redirect(url_for("admin.rule_sets"))
-    return render_template("admin/rule_sets.html", rule_sets=existing, form=form, severities=SEVERITY_LABELS,
-                           limit_keys=list(rules.DEFAULT_TIME_LIMITS))
+        transaction.on_refusal(refused)
+        row = rules.add_rule_set(code=form.code.data, name=form.name.data, legal_basis=form.legal_basis.data,
+                                 effective_from=form.effective_from.data, periods=periods, time_limits=limits,
+                                 repair_bar={"repeat_within_months": form.repeat_within_months.data})
+        flash(_("规则集 %(code)s 已添加，自 %(day)s 起适用于认定日期在此之后的记录。", code=row.code, day=row.effective_from.isoformat()), "success")
+        return redirect(url_for("admin.rule_sets"))
+    return page()

@@ -7,7 +7,6 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app.extensions import db
 from app.services import audit
 from app.services.audit import archive as audit_archive, chain as audit_chain, search as audit_search
 from app.core import clock
@@ -84,7 +83,6 @@ def event(event_id: int):
 def _export_audited(filters: AuditFilters, fmt: str) -> tuple[int, bool]:
     rows, capped = audit_search.export_size(filters)
     audit.record("audit.export", details={"format": fmt, "filters": filters.as_dict(), "rows": rows, "capped": capped})
-    db.session.commit()
     return rows, capped
 
 
@@ -130,7 +128,6 @@ def verify():
     audit.record("audit.verify", outcome="failure" if problems else "success",
                  details={"checked": checked, "problems": len(problems), "up_to": up_to_id,
                           "first_problems": problems[:5]})
-    db.session.commit()
     return render_template("audit/verify.html", checked=checked, problems=problems[:SHOWN_PROBLEMS],
                            more=max(0, len(problems) - SHOWN_PROBLEMS), total_problems=len(problems),
                            up_to=up_to_id, anchor=anchor_details, checkpoint=checkpoint,

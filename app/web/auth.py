@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from app import transaction
 from app.extensions import db
 from app.models import User
 from app.services import audit, auth
@@ -60,7 +61,7 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = auth.authenticate(form.username.data, form.password.data, request.remote_addr or "")
-        db.session.commit()  # keep the failure count or success, and the audit row
+        transaction.commit_now("login_attempt")
         if user is None:
             flash(str(auth.LOGIN_FAILED), "error")
             return render_template("auth/login.html", form=form), 200
@@ -78,7 +79,7 @@ def second_factor():
     form = SecondFactorForm()
     if form.validate_on_submit():
         ok = auth.verify_second_factor(user, form.code.data, request.remote_addr or "")
-        db.session.commit()
+        transaction.commit_now("login_attempt")
         if ok:
             return _sign_in(user)
         flash(_("动态口令不正确或已使用过，请等待下一个口令。"), "error")
@@ -94,11 +95,10 @@ def enrol_second_factor():
     if auth.second_factor_enrolled(user):
         return redirect(url_for("auth.second_factor"))
     secret = auth.begin_enrolment(user)
-    db.session.commit()
     form = SecondFactorForm()
     if form.validate_on_submit():
         ok = auth.verify_second_factor(user, form.code.data, request.remote_addr or "")
-        db.session.commit()
+        transaction.commit_now("login_attempt")
         if ok:
             flash(_("动态口令已绑定。以后登录时请输入验证器中的 6 位口令。"), "success")
             return _sign_in(user)
@@ -111,8 +111,8 @@ def enrol_second_factor():
 def _sign_in(user):
     session.clear()
     user.session_token = auth.open_session(user, "web", request.remote_addr or "")
-    db.session.commit()
-    login_user(user, remember=False)
+    # The browser is signed in only once its server-side session row is committed.
+    transaction.after_commit(lambda: login_user(user, remember=False))
     return redirect(url_for("auth.home"))
 
 
@@ -128,12 +128,10 @@ def change_password():
     if form.validate_on_submit():
         try:
             auth.change_password(user, form.current.data, form.new.data, form.repeat.data)
-        except Invalid as exc:
-            db.session.commit()  # a wrong current password is an audited failure
+        except Invalid as exc:  # no rollback: a wrong current password is an audited failure the request keeps
             errors = exc.fields
             flash(exc.message, "error")
         else:
-            db.session.commit()
             flash(_("密码已修改，其他设备上的登录已全部失效。"), "success")
             # This browser continues on a fresh session (identity just proven); a pending login goes on.
             return _sign_in(user) if signed_in else _next_step(user)
@@ -145,11 +143,15 @@ def change_password():
 def logout():
     auth.revoke_session(current_user.session_token)
     audit.record("auth.logout")
-    db.session.commit()
+    transaction.after_commit(_signed_out)
+    return redirect(url_for("auth.login"))
+
+
+def _signed_out() -> None:
+    """Forget the browser's sign-in once the revocation is committed."""
     logout_user()
     session.clear()
     flash(_("您已安全退出。"), "info")
-    return redirect(url_for("auth.login"))
 
 
 @bp.route("/lang/<code>")

@@ -6,10 +6,11 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 from flask_login import current_user
 from sqlalchemy import select
 
+from app import transaction
 from app.extensions import db
 from app.models import HumanTask
 from app.services import access, attachments, audit, diagram
-from app.core.errors import ServiceError
+from app.web import flash_refusal
 from forms.cases import UploadForm
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -47,21 +48,22 @@ def upload(case_id: int):
     if not form.validate_on_submit() or not form.file.data:
         flash(_("请选择文件。"), "error")
         return redirect(url_for("cases.show", case_id=case.id))
-    try:
-        attachments.store_attachment(current_user, case, form.kind.data, form.file.data.filename, form.file.data.stream)
-        db.session.commit()
-        flash(_("材料已上传。"), "success")
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    return redirect(url_for("cases.show", case_id=case.id))
+    back = url_for("cases.show", case_id=case.id)
+
+    def refused(exc):
+        flash_refusal(exc)
+        return redirect(back)
+
+    transaction.on_refusal(refused)
+    attachments.store_attachment(current_user, case, form.kind.data, form.file.data.filename, form.file.data.stream)
+    flash(_("材料已上传。"), "success")
+    return redirect(back)
 
 
 @bp.route("/attachments/<attachment_id>")
 def download(attachment_id: str):
     row = access.get_attachment(current_user, attachment_id)
     audit.record("attachment.download", object_type="attachment", object_id=row.id)
-    db.session.commit()
     return _file_response(attachments.read_attachment(row), row.content_type, row.display_name)
 
 
@@ -71,7 +73,6 @@ def preview(attachment_id: str):
     if not previewable(row.content_type):
         abort(404)
     audit.record("attachment.preview", object_type="attachment", object_id=row.id)
-    db.session.commit()
     response = _file_response(attachments.read_attachment(row), row.content_type, row.display_name, inline=True)
     # The case page shows a PDF in an <iframe>: this one response may be framed by the app itself.
     response.headers["Content-Security-Policy"] = "default-src 'self'; object-src 'none'; frame-ancestors 'self'"
@@ -88,7 +89,6 @@ def previewable(content_type: str) -> bool:
 def letter_pdf(letter_id: int):
     row = access.get_letter(current_user, letter_id)
     audit.record("letter.download", object_type="letter", object_id=row.id)
-    db.session.commit()
     return _file_response(row.pdf, "application/pdf", f"{row.title}-{row.doc_number}.pdf")
 
 

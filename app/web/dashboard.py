@@ -6,7 +6,6 @@ from urllib.parse import quote
 from flask_babel import gettext as _
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
-from app.extensions import db
 from app.models import CASE_TYPES
 from app.services import audit
 from app.services.reports import dashboard, exports
@@ -29,7 +28,6 @@ def index():
 
 def _audit_export(what: str, fmt: str, **details) -> None:
     audit.record("dashboard.export", details={"what": what, "format": fmt, **details})
-    db.session.commit()
 
 
 def _download(body, what: str, ext: str, mimetype: str) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.extensions import db
+from app import transaction
 from app.services.ops.health import health_report
 
 bp = Blueprint("health", __name__)
@@ -19,5 +19,5 @@ def healthz():
 @bp.errorhandler(SQLAlchemyError)
 def database_down(exc: SQLAlchemyError):
     # Raised before the view (e.g. the shared training clock is read in before_request): still a 503, not a 500.
-    db.session.rollback()
+    transaction.rollback()
     return jsonify({"status": "fail", "checks": {"database": {"ok": False, "error": type(exc).__name__}}}), 503

@@ -26,7 +26,6 @@ def notifications_page():
         if not form.validate_on_submit():
             abort(400)
         count = notifications.mark_all_read(current_user)
-        db.session.commit()
         flash(_("已将 %(count)s 条消息标为已读。", count=count), "success")
         return redirect(url_for("inbox.notifications_page"))
     return render_template("inbox/notifications.html", rows=notifications.recent(current_user), form=form)

@@ -7,13 +7,15 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload
 
+from app import transaction
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import access, applications, attachments, eligibility
 from processes.objection_review import service as objections
 from processes.credit_repair import service as repair
 from processes.honor_restoration import service as restoration
-from app.core.errors import ServiceError
+from app.core.errors import NotFound
+from app.web import flash_refusal
 from app.web.navigation import page_arg
 from forms.cases import ActionForm
 from forms.objection_review import ObjectionForm
@@ -40,25 +42,18 @@ def records():
     return render_template("portal/records.html", records=page.items, page=page)
 
 
-def _file_application(create, form) -> Case | None:
-    """Create a draft, attach the uploaded files and submit it in one transaction; None when refused."""
-    try:
-        case = create()
-        for storage in form.evidence.data or []:
-            if storage and storage.filename:
-                attachments.store_attachment(current_user, case, "evidence", storage.filename, storage.stream)
-        if form.commitment.data and form.commitment.data.filename:
-            attachments.store_attachment(current_user, case, "commitment", form.commitment.data.filename,
-                                         form.commitment.data.stream)
-        applications.submit_case(current_user, case.id)
-        db.session.commit()
-        return case
-    except ServiceError as exc:
-        db.session.rollback()  # nothing of a refused application is kept
-        flash(exc.message, "error")
-        for message in exc.fields.values():
-            flash(message, "error")
-        return None
+def _file_application(create, form) -> Case:
+    """Create a draft, attach the uploaded files and submit it, all in the request's one transaction (a refusal
+    keeps nothing of it)."""
+    case = create()
+    for storage in form.evidence.data or []:
+        if storage and storage.filename:
+            attachments.store_attachment(current_user, case, "evidence", storage.filename, storage.stream)
+    if form.commitment.data and form.commitment.data.filename:
+        attachments.store_attachment(current_user, case, "commitment", form.commitment.data.filename,
+                                     form.commitment.data.stream)
+    applications.submit_case(current_user, case.id)
+    return case
 
 
 @bp.route("/records/<int:record_id>", methods=["GET", "POST"])
@@ -68,37 +63,45 @@ def record(record_id: int):
     repair_form = RepairForm(prefix="repair")
     block = objections.objection_block(row)
     verdict = eligibility.repair_verdict(row)
+
+    def page():
+        cases = db.session.scalars(
+            access.visible_cases(current_user).where(Case.record_id == row.id).order_by(Case.id.desc())
+        ).all()
+        return render_template("portal/record.html", record=row, form=form, block=block, cases=cases,
+                               repair_form=repair_form, verdict=verdict, limits=attachments.upload_limits())
+
+    def refused(exc):
+        flash_refusal(exc, fields=True)
+        return page()
+
     case = None
     if request.form.get("action") == "objection" and form.validate_on_submit() and not block:
+        transaction.on_refusal(refused)
         case = _file_application(
             lambda: objections.create_objection(current_user, row.id, form.reason.data, form.statement.data), form)
     elif request.form.get("action") == "repair" and repair_form.validate_on_submit() and verdict.eligible:
+        transaction.on_refusal(refused)
         case = _file_application(lambda: repair.create_repair(current_user, row.id, repair_form.statement.data),
                                  repair_form)
     if case is not None:
         kind = _("异议") if case.type == "objection" else case.type_label
         flash(_("%(kind)s申请已提交，受理编号 %(number)s，查询码 %(code)s。", kind=kind, number=case.number, code=case.query_code), "success")
         return redirect(url_for("cases.show", case_id=case.id))
-    cases = db.session.scalars(
-        access.visible_cases(current_user).where(Case.record_id == row.id).order_by(Case.id.desc())
-    ).all()
-    return render_template("portal/record.html", record=row, form=form, block=block, cases=cases,
-                           repair_form=repair_form, verdict=verdict, limits=attachments.upload_limits())
+    return page()
 
 
 @bp.route("/sanctions/<int:sanction_id>/restoration", methods=["POST"])
 def apply_restoration(sanction_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        case = restoration.apply_for_restoration(current_user, sanction_id)
-        db.session.commit()
-    except ServiceError as exc:
-        db.session.rollback()
-        if exc.status == 404:
-            raise
-        flash(exc.message, "error")
+
+    def refused(exc):
+        flash_refusal(exc)
         return redirect(url_for("inbox.sanctions_page"))
+
+    transaction.on_refusal(refused, unless=(NotFound,))  # outside reach: the 404 page
+    case = restoration.apply_for_restoration(current_user, sanction_id)
     flash(_("荣誉评选资格恢复申请已提交，受理编号 %(number)s。", number=case.number), "success")
     return redirect(url_for("cases.show", case_id=case.id))
 

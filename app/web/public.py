@@ -8,10 +8,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, flash, render_template, request
 
-from app.extensions import db
+from app import transaction
 from app.models import CATEGORIES, SEVERITIES
 from app.services import public
 from app.services.publication import mask_name
+from app.web import flash_refusal
 from app.web.navigation import page_arg
 
 from app.services import letters
@@ -66,17 +67,15 @@ def records():
 @bp.route("/public/progress", methods=["GET", "POST"])
 def progress():
     case = None
-    status = 200
     if request.method == "POST":
-        try:
-            case = public.lookup_case(request.form.get("number", ""), request.form.get("code", ""),
-                                      request.remote_addr or "")
-            db.session.commit()
-        except public.TooManyLookups as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            status = 429
-        else:
-            if case is None:
-                flash(_("未找到该受理编号，或查询码不正确。"), "error")
-    return render_template("public/progress.html", case=case), status
+
+        def refused(exc):
+            flash_refusal(exc)
+            return render_template("public/progress.html", case=None), 429
+
+        transaction.on_refusal(refused, public.TooManyLookups)
+        case = public.lookup_case(request.form.get("number", ""), request.form.get("code", ""),
+                                  request.remote_addr or "")
+        if case is None:
+            flash(_("未找到该受理编号，或查询码不正确。"), "error")
+    return render_template("public/progress.html", case=case), 200

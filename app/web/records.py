@@ -5,11 +5,12 @@ from flask_babel import gettext as _
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app import transaction
 from app.extensions import db
 from app.models import Case, CreditRecord, Unit
 from app.services import access, sanctions
 from processes.rectification import service as rectification
-from app.core.errors import ServiceError
+from app.web import flash_refusal
 from forms.rectification import RectificationForm
 
 bp = Blueprint("records", __name__, url_prefix="/records")
@@ -31,19 +32,23 @@ def show(record_id: int):
     form = RectificationForm()
     can_open = current_user.has_role("intake")
     block = rectification.rectification_block(record) if can_open else None
+
+    def page():
+        cases = db.session.scalars(access.visible_cases(current_user).where(Case.record_id == record.id)
+                                   .order_by(Case.id.desc())).all()
+        on_record = [s for s in sanctions.visible_sanctions(current_user, record.subject_unit_id)
+                     if record in s.records]
+        return render_template("records/show.html", record=record, form=form, can_open=can_open, block=block,
+                               cases=cases, sanctions=on_record)
+
+    def refused(exc):
+        flash_refusal(exc)
+        return page()
+
     if can_open and not block and form.validate_on_submit():
-        try:
-            case = rectification.open_rectification(current_user, record.id, form.deadline_days.data,
-                                                    form.requirements.data)
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            flash(_("已发起限期整改 %(number)s，限期整改通知书已出具。", number=case.number), "success")
-            return redirect(url_for("cases.show", case_id=case.id))
-    cases = db.session.scalars(access.visible_cases(current_user).where(Case.record_id == record.id)
-                               .order_by(Case.id.desc())).all()
-    on_record = [s for s in sanctions.visible_sanctions(current_user, record.subject_unit_id) if record in s.records]
-    return render_template("records/show.html", record=record, form=form, can_open=can_open, block=block,
-                           cases=cases, sanctions=on_record)
+        transaction.on_refusal(refused)
+        case = rectification.open_rectification(current_user, record.id, form.deadline_days.data,
+                                                form.requirements.data)
+        flash(_("已发起限期整改 %(number)s，限期整改通知书已出具。", number=case.number), "success")
+        return redirect(url_for("cases.show", case_id=case.id))
+    return page()

@@ -5,15 +5,17 @@ from flask_babel import gettext as _
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from app import transaction
 from app.extensions import db
 from sqlalchemy import select
 
 from app.models import Case, Unit, User, UserRole
 from app.services import access, letters, workflow
-from app.services.inbox import filters as inbox_filters, queries as task_queries
-from app.core.errors import Conflict, Forbidden, Invalid, ServiceError
-from app.core.ids import object_id
 from app.services.workflow import registry
+from app.services.inbox import filters as inbox_filters, queries as task_queries
+from app.core.errors import Conflict, Forbidden, Invalid
+from app.core.ids import object_id
+from app.web import flash_refusal
 from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
 from forms.tasks import build_task_form
@@ -57,15 +59,17 @@ def _row_links() -> dict[str, str]:
 def save_filter():
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        inbox_filters.save_filter(current_user, request.form.get("name", ""), request.form,
-                                  request.form.get("shared") == "1")
-        db.session.commit()
-        flash(_("筛选已保存。"), "success")
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    return redirect(url_for("staff.tasks", **inbox_filters.clean_filters(request.form)))
+    back = url_for("staff.tasks", **inbox_filters.clean_filters(request.form))
+
+    def refused(exc):
+        flash_refusal(exc)
+        return redirect(back)
+
+    transaction.on_refusal(refused)
+    inbox_filters.save_filter(current_user, request.form.get("name", ""), request.form,
+                             request.form.get("shared") == "1")
+    flash(_("筛选已保存。"), "success")
+    return redirect(back)
 
 
 @bp.route("/bulk", methods=["POST"])
@@ -77,17 +81,16 @@ def bulk():
     ids = request.form.getlist("task_ids")[:200]
     done, refused = 0, []
     for task_id in ids:
-        try:
+        with transaction.attempt() as outcome:  # a refused task undoes only itself
             if action == "assign":
                 workflow.reassign_task(current_user, task_id, request.form.get("assignee_id", type=object_id) or 0,
                                       request.form.get("reason", ""))
             else:
                 workflow.claim_task(current_user, task_id)
-            db.session.commit()
+        if outcome.refused is None:
             done += 1
-        except ServiceError as exc:
-            db.session.rollback()
-            refused.append(exc.message)
+        else:
+            refused.append(outcome.refused.message)
     flash(_("已处理 %(done)s 项任务。", done=done) + (_("未处理 %(count)s 项：%(first)s", count=len(refused), first=refused[0]) if refused else ""),
           "success" if not refused else "error")
     return redirect(same_site_referrer() or url_for("staff.tasks"))
@@ -97,15 +100,17 @@ def bulk():
 def reassign(task_id: str):
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        workflow.reassign_task(current_user, task_id, request.form.get("assignee_id", type=object_id) or 0,
-                              request.form.get("reason", ""))
-        db.session.commit()
-        flash(_("任务已改派。"), "success")
-    except (Conflict, Invalid, Forbidden) as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    return redirect(url_for("staff.task", task_id=task_id))
+    back = url_for("staff.task", task_id=task_id)
+
+    def refused(exc):
+        flash_refusal(exc)
+        return redirect(back)
+
+    transaction.on_refusal(refused, Conflict, Invalid, Forbidden)
+    workflow.reassign_task(current_user, task_id, request.form.get("assignee_id", type=object_id) or 0,
+                          request.form.get("reason", ""))
+    flash(_("任务已改派。"), "success")
+    return redirect(back)
 
 
 @bp.route("/<task_id>", methods=["GET", "POST"])
@@ -114,28 +119,30 @@ def task(task_id: str):
     works_it = workflow.may_work(current_user, row)
     definition = registry.form_for(row.form_key)
     form = build_task_form(definition)
-    errors: dict[str, str] = {}
+
+    def page(errors: dict[str, str]):
+        case = db.session.get(Case, row.case_id)
+        colleagues = []
+        if current_user.has_role("approver") and row.status == "open" and row.lane in ("intake", "approver"):
+            colleagues = [u for u in db.session.scalars(select(User).join(UserRole).where(UserRole.role == row.lane,
+                                                                                          User.active.is_(True)))]
+        return render_template("staff/task.html", task=row, case=case, form=form, definition=definition,
+                               errors=errors, action_form=ActionForm(), context=task_queries.task_context(case),
+                               colleagues=colleagues, works_it=works_it,
+                               preview=registry.letter_type(PREVIEWS[row.form_key]).title
+                               if row.form_key in PREVIEWS else None)
+
+    def refused(exc):
+        flash_refusal(exc)
+        return page(exc.fields)
+
     if request.method == "POST" and works_it and form.validate_on_submit():
         values = {f.name: (getattr(form, f.name).data or "") for f in definition.fields}
-        try:
-            workflow.complete_task(current_user, row.id, values)
-            db.session.commit()
-        except ServiceError as exc:
-            db.session.rollback()
-            errors = exc.fields
-            flash(exc.message, "error")
-        else:
-            flash(_("已办理：%(title)s", title=row.title), "success")
-            return redirect(url_for("staff.tasks"))
-    case = db.session.get(Case, row.case_id)
-    colleagues = []
-    if current_user.has_role("approver") and row.status == "open" and row.lane in ("intake", "approver"):
-        colleagues = [u for u in db.session.scalars(select(User).join(UserRole).where(UserRole.role == row.lane,
-                                                                                      User.active.is_(True)))]
-    return render_template("staff/task.html", task=row, case=case, form=form, definition=definition, errors=errors,
-                           action_form=ActionForm(), context=task_queries.task_context(case), colleagues=colleagues,
-                           works_it=works_it,
-                           preview=registry.letter_type(PREVIEWS[row.form_key]).title if row.form_key in PREVIEWS else None)
+        transaction.on_refusal(refused)
+        workflow.complete_task(current_user, row.id, values)
+        flash(_("已办理：%(title)s", title=row.title), "success")
+        return redirect(url_for("staff.tasks"))
+    return page({})
 
 
 # Tasks whose decision issues a letter: the approver sees the draft (watermarked 草稿) before deciding.
@@ -160,26 +167,27 @@ def preview(task_id: str):
     return response
 
 
-def _task_action(action, task_id: str, done_message: str) -> None:
-    """Run claim or release for the signed-in user and flash the outcome (NotFound propagates as 404)."""
+def _task_action(action, task_id: str, done_message: str, back: str):
+    """Run claim or release for the signed-in user, flash the outcome and go `back` (NotFound is the 404 page)."""
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        action(current_user, task_id)
-        db.session.commit()
-        flash(done_message, "success")
-    except Conflict as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+
+    def refused(exc):
+        flash_refusal(exc)
+        return redirect(back)
+
+    transaction.on_refusal(refused, Conflict)
+    action(current_user, task_id)
+    flash(done_message, "success")
+    return redirect(back)
 
 
 @bp.route("/<task_id>/claim", methods=["POST"])
 def claim(task_id: str):
-    _task_action(workflow.claim_task, task_id, _("已领取任务。"))
-    return redirect(url_for("staff.task", task_id=task_id))
+    return _task_action(workflow.claim_task, task_id, _("已领取任务。"), url_for("staff.task", task_id=task_id))
 
 
 @bp.route("/<task_id>/release", methods=["POST"])
 def release(task_id: str):
-    _task_action(workflow.release_task, task_id, _("已退回任务到本组待领。"))
-    return redirect(url_for("staff.tasks", scope="group"))
+    return _task_action(workflow.release_task, task_id, _("已退回任务到本组待领。"),
+                        url_for("staff.tasks", scope="group"))

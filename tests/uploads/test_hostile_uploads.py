@@ -248,3 +248,28 @@ def test_preview_is_inline_only_for_the_documented_frame_and_still_nosniff(web, 
     assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
     assert "script-src" not in response.headers["Content-Security-Policy"] or \
         "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+
+
+NAMELESS = (b"--XX\r\nContent-Disposition: form-data; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+            + PDF_BYTES + b"\r\n--XX\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--XX--\r\n")
+
+
+@pytest.mark.parametrize("path", ["/login", "/cases/{case}/attachments", "/portal/records/1"])
+def test_a_form_part_without_a_field_name_is_refused_on_the_pages(app, web, draft, path):
+    """A multipart part without a name (a hostile client) is a 400 before CSRF or a view reads the form."""
+    _, case_id = draft
+    browser = web("applicant1")
+    before = stored_files(app)
+    response = browser.client.post(path.format(case=case_id), data=NAMELESS,
+                                   content_type="multipart/form-data; boundary=XX")
+    assert response.status_code == 400
+    assert attachment_count() == 0 and stored_files(app) == before
+
+
+def test_a_form_part_without_a_field_name_is_refused_by_the_api(app, draft):
+    client, case_id = draft
+    response = client.client.post(f"/api/v1/cases/{case_id}/attachments", data=NAMELESS, headers=client.headers,
+                                  content_type="multipart/form-data; boundary=XX")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "400"
+    assert attachment_count() == 0
