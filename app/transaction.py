@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from flask import Flask, g, has_request_context, jsonify, render_template, request
+from flask import Flask, g, has_request_context, jsonify, render_template, request, session
 from flask_login import current_user
 
 from app.core.errors import ServiceError
@@ -73,12 +73,14 @@ def transactional(view: Callable) -> Callable:
     def run(*args, **kwargs):
         g.pop(_AFTER_COMMIT, None)
         g.pop(_REFUSAL, None)
+        flashed = len(session.get("_flashes", ()))
         try:
             answer = view(*args, **kwargs)
             db.session.commit()
         except BaseException:
             db.session.rollback()
             g.pop(_AFTER_COMMIT, None)
+            _forget_flashes_since(flashed)  # "已提交" must not outlive a commit that failed
             raise
         g.pop(_REFUSAL, None)
         for work in g.pop(_AFTER_COMMIT, []):
@@ -90,6 +92,12 @@ def transactional(view: Callable) -> Callable:
 
     run.transactional = True
     return run
+
+
+def _forget_flashes_since(count: int) -> None:
+    flashes = session.get("_flashes")
+    if flashes is not None and len(flashes) > count:
+        session["_flashes"] = flashes[:count]
 
 
 def after_commit(work: Callable[[], None]) -> None:

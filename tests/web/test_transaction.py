@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from flask import abort, get_flashed_messages, render_template_string
+from flask import abort, flash, get_flashed_messages, render_template_string
 from sqlalchemy import event, func, select
 
 from app import create_app, policy, transaction
@@ -19,9 +19,9 @@ from app.extensions import db
 from app.models import AuditEvent, Case, CreditRecord, HumanTask, LookupAttempt, SavedFilter, User
 from app.web import flash_refusal
 from config import TestConfig
-from tests.conftest import PDF_BYTES
+from tests.support.constants import ROOT
+from tests.support.files import PDF_BYTES
 
-ROOT = Path(__file__).resolve().parent.parent
 LOG: list[str] = []  # what happened, in order: write, return, commit, after_commit
 
 # --- an app of its own with test-only routes (SQLite file; the routes are public so no login is involved) ------
@@ -77,6 +77,7 @@ def _add_test_routes(app) -> None:
         db.session.expunge_all()
         db.session.add(LookupAttempt(id=900001, ip="dup", at=clock.now()))
         transaction.after_commit(lambda: LOG.append("after_commit"))
+        flash("已提交。", "success")  # said before the commit that then fails
         LOG.append("return")
         return "done"
 
@@ -247,6 +248,16 @@ def test_a_failing_commit_is_rolled_back_answered_as_an_error_and_runs_no_after_
     assert stored() == []
 
 
+def test_a_failing_commit_forgets_the_success_it_flashed_but_keeps_earlier_messages(tx):
+    with tx.session_transaction() as browser_session:
+        browser_session["_flashes"] = [("message", "请先登录。")]
+    response = tx.get("/_tx/commit-fails")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500 and "已提交" not in page and "请先登录。" in page
+    with tx.session_transaction() as browser_session:
+        assert "已提交。" not in str(browser_session.get("_flashes"))
+
+
 def test_attempts_undo_only_the_refused_item_in_the_one_transaction(tx):
     response = tx.get("/_tx/attempts")
     assert response.get_data(as_text=True) == "ok/second/ok"
@@ -311,7 +322,7 @@ def test_real_api_not_found_is_the_same_json_and_audited(api, seeded):
 
 
 def test_real_page_that_writes_then_is_refused_flashes_and_keeps_nothing(web, seeded, monkeypatch):
-    from app.services.inbox import queries as tasks
+    from app.services.inbox import filters as tasks
 
     real = tasks.save_filter
 
