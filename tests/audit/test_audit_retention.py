@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
 from app.models import AuditEvent
@@ -16,6 +15,7 @@ from app.services import audit
 from app.services.audit import chain
 from app.core import clock
 from tests.support.constants import T0
+from tests.support.pg import assert_refused
 
 TODAY = T0.date()  # 2026-11-27 in Beijing as well
 
@@ -182,18 +182,12 @@ def test_the_orm_never_changes_or_removes_an_event(app):
 @pytest.mark.postgres
 def test_postgresql_refuses_update_and_delete_except_the_archival_purge(app, tmp_path):
     history((500, 2), (0, 1))
-    for sql in ("UPDATE audit_event SET outcome = 'failure'", "DELETE FROM audit_event WHERE id = 1"):
-        with pytest.raises(DBAPIError, match="append-only"):
-            db.session.execute(text(sql))
-        db.session.rollback()
+    assert_refused(("UPDATE audit_event SET outcome = 'failure'", "DELETE FROM audit_event WHERE id = 1"),
+                   "append-only")
     # The purge setting lets a DELETE through in its own transaction only, and never an UPDATE.
-    db.session.execute(text("SELECT set_config('xinyong.audit_purge', 'on', true)"))
-    with pytest.raises(DBAPIError, match="append-only"):
-        db.session.execute(text("UPDATE audit_event SET outcome = 'failure'"))
-    db.session.rollback()
-    with pytest.raises(DBAPIError, match="append-only"):
-        db.session.execute(text("DELETE FROM audit_event WHERE id = 1"))  # a new transaction: setting gone
-    db.session.rollback()
+    assert_refused(("UPDATE audit_event SET outcome = 'failure'",), "append-only",
+                   first="SELECT set_config('xinyong.audit_purge', 'on', true)")
+    assert_refused(("DELETE FROM audit_event WHERE id = 1",), "append-only")  # a new transaction: setting gone
     assert count() == 3
     assert archive(app, TODAY - timedelta(days=400), tmp_path / "a.jsonl").exit_code == 0
     assert count() == 2 and audit.verify_chain()[1] == []

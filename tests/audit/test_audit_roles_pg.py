@@ -10,7 +10,7 @@ import os
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
@@ -23,21 +23,12 @@ from app.services.ops import checks
 from app.core import clock
 from config import TestConfig
 from tests.support.constants import T0
+from tests.support.pg import admin_execute, assert_refused, create_login_role
 
 pytestmark = pytest.mark.postgres
 
 TODAY = T0.date()
-
-
-def _admin(sql: str) -> None:
-    """Run a statement as the superuser in its own connection (roles are cluster-wide)."""
-    engine = create_engine(make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg"),
-                           isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
+PURGE_ON = "SET LOCAL xinyong.audit_purge = 'on'"  # the archival purge's switch, which the app login may set
 
 
 def role_name() -> str:
@@ -48,8 +39,7 @@ def role_name() -> str:
 def app_login(app):
     """(app logged in as the application's role, role name); the role is created idempotently and dropped after."""
     role = role_name()
-    _admin(f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
-           f"CREATE ROLE \"{role}\" LOGIN; END IF; END $$")
+    create_login_role(role)
     granted = app.test_cli_runner().invoke(args=["grant-app", role])
     assert granted.exit_code == 0, granted.output
     assert "REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON audit_event" in granted.output
@@ -74,8 +64,8 @@ def app_login(app):
             db.session.remove()
             db.engine.dispose()
         db.session.rollback()
-        _admin(f'DROP OWNED BY "{role}"')  # in the test database: its privileges and default privileges
-        _admin(f'DROP ROLE IF EXISTS "{role}"')
+        admin_execute(f'DROP OWNED BY "{role}"')  # in the test database: its privileges and default privileges
+        admin_execute(f'DROP ROLE IF EXISTS "{role}"')
 
 
 def history(*batches: tuple[int, int]) -> list[list[int]]:
@@ -98,18 +88,13 @@ def test_the_app_login_cannot_update_delete_or_truncate_even_with_the_purge_sett
         assert db.session.scalar(text("SELECT current_user")) == role
         audit.record("auth.login")  # appending works
         db.session.commit()
-        for sql in ("UPDATE audit_event SET outcome = 'failure'", "DELETE FROM audit_event WHERE id = 1",
-                    "TRUNCATE audit_event"):
-            db.session.execute(text("SET LOCAL xinyong.audit_purge = 'on'"))
-            with pytest.raises(ProgrammingError, match="permission denied for table audit_event"):
-                db.session.execute(text(sql))
-            db.session.rollback()
+        assert_refused(("UPDATE audit_event SET outcome = 'failure'", "DELETE FROM audit_event WHERE id = 1",
+                        "TRUNCATE audit_event"), "permission denied for table audit_event", error=ProgrammingError,
+                       first=PURGE_ON)
         # Nor may it disable the trigger or take the table over.
-        for sql in ("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only",
-                    f'ALTER TABLE audit_event OWNER TO "{role}"', "DROP TABLE audit_event"):
-            with pytest.raises(ProgrammingError, match="must be owner"):
-                db.session.execute(text(sql))
-            db.session.rollback()
+        assert_refused(("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only",
+                        f'ALTER TABLE audit_event OWNER TO "{role}"', "DROP TABLE audit_event"), "must be owner",
+                       error=ProgrammingError)
         assert [f.level for f in checks.check_database_roles(production=True)] == [checks.OK]
     assert count() == 4 and audit.verify_chain()[1] == []
 
@@ -117,13 +102,10 @@ def test_the_app_login_cannot_update_delete_or_truncate_even_with_the_purge_sett
 def test_a_wrongly_granted_app_login_is_still_refused_by_the_triggers_and_reported(app, app_login):
     login_app, role = app_login
     history((500, 2))
-    _admin(f'GRANT ALL ON audit_event TO "{role}"')  # a mistake: the trigger is the second line
+    admin_execute(f'GRANT ALL ON audit_event TO "{role}"')  # a mistake: the trigger is the second line
     with login_app.app_context():
-        for sql in ("UPDATE audit_event SET outcome = 'failure'", "DELETE FROM audit_event", "TRUNCATE audit_event"):
-            db.session.execute(text("SET LOCAL xinyong.audit_purge = 'on'"))
-            with pytest.raises(DBAPIError, match="audit_event is append-only"):
-                db.session.execute(text(sql))
-            db.session.rollback()
+        assert_refused(("UPDATE audit_event SET outcome = 'failure'", "DELETE FROM audit_event",
+                        "TRUNCATE audit_event"), "audit_event is append-only", first=PURGE_ON)
         findings = checks.check_database_roles(production=True)
         assert [(f.level, f.topic) for f in findings] == [(checks.ERROR, "数据库账号")]
         assert f"应用的数据库账号 {role} 对 audit_event 有 UPDATE/DELETE/TRUNCATE 权限" in findings[0].message
@@ -135,15 +117,10 @@ def test_a_wrongly_granted_app_login_is_still_refused_by_the_triggers_and_report
 
 def test_truncate_is_refused_for_the_owner_too(app):
     history((0, 2))
-    for sql in ("TRUNCATE audit_event", "TRUNCATE audit_event CASCADE"):
-        with pytest.raises(DBAPIError, match="audit_event is append-only: TRUNCATE refused"):
-            db.session.execute(text(sql))
-        db.session.rollback()
+    assert_refused(("TRUNCATE audit_event", "TRUNCATE audit_event CASCADE"),
+                   "audit_event is append-only: TRUNCATE refused")
     # The purge setting opens DELETE only inside the owner's own archive function, never TRUNCATE or UPDATE.
-    db.session.execute(text("SET LOCAL xinyong.audit_purge = 'on'"))
-    with pytest.raises(DBAPIError, match="append-only"):
-        db.session.execute(text("TRUNCATE audit_event"))
-    db.session.rollback()
+    assert_refused(("TRUNCATE audit_event",), "append-only", first=PURGE_ON)
     assert count() == 2
 
 
@@ -209,7 +186,7 @@ def test_check_reports_an_app_login_that_owns_the_table(app, app_login, monkeypa
     assert "[error] 数据库账号：应用以超级用户 postgres 连接数据库" in result.output
     assert "[error] 数据库账号：应用的数据库账号 postgres 是 audit_event 表的所有者" in result.output
 
-    _admin(f'ALTER TABLE audit_event OWNER TO "{role}"')  # an app login that owns the table, not a superuser
+    admin_execute(f'ALTER TABLE audit_event OWNER TO "{role}"')  # an app login that owns the table, not a superuser
     try:
         with login_app.app_context():
             login_app.config["APP_ENV"] = "production"
@@ -218,7 +195,7 @@ def test_check_reports_an_app_login_that_owns_the_table(app, app_login, monkeypa
                 (checks.ERROR, f"应用的数据库账号 {role} 是 audit_event 表的所有者")]
             db.session.rollback()
     finally:
-        _admin('ALTER TABLE audit_event OWNER TO "postgres"')
+        admin_execute('ALTER TABLE audit_event OWNER TO "postgres"')
 
 
 def test_grant_app_refuses_the_owner_a_superuser_and_an_unknown_role(app):

@@ -28,6 +28,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from config import Config
+from tests.support import subprocesses
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.prefix) / "bin"  # the venv pytest runs in (.venv)
@@ -155,12 +156,7 @@ def live_server(tmp_path_factory, request) -> str:
                 pytest.fail(f"the server did not answer {base_url}/login within {SERVER_START_S} s:\n{_tail(log_path)}")
             yield base_url
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            subprocesses.stop(server, timeout=10)
 
 
 # --- the browser --------------------------------------------------------------------------------------------------

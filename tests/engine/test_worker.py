@@ -12,8 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from flask_migrate import upgrade
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, HumanTask, TimerJob, User
@@ -22,7 +21,7 @@ from processes.objection_review import service as objections
 from app.core import clock
 from tests.support.constants import ROOT, T0
 from tests.support.files import PDF_BYTES
-from tests.support.harness import make_app, shared_url
+from tests.support.harness import make_app, migrate_from_empty, shared_url
 
 CASES = 200
 
@@ -34,10 +33,7 @@ def build_due_timers(url: str, files: Path, n: int) -> None:
 
     app = make_app(url, files)
     with app.app_context():
-        if url.startswith("postgresql"):
-            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-            db.session.commit()
-        upgrade()
+        migrate_from_empty()
         clock.set_frozen(T0)
         deploy_directory(ROOT / "processes")
         seed_demo(T0.date())
@@ -200,10 +196,7 @@ def test_four_workers_deliver_each_message_once(app, tmp_path):
     url, files = shared_url(tmp_path), tmp_path / "files"
     shared = make_app(url, files)
     with shared.app_context():
-        if url.startswith("postgresql"):
-            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-            db.session.commit()
-        upgrade()
+        migrate_from_empty()
         for i in range(CASES):
             outbox.enqueue("push", f"push:record:{i}", {"action": "update", "record_id": i})
         db.session.commit()

@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from sqlalchemy.engine import make_url
 
 from app.services import uscc
 from tests.support.constants import ROOT
+from tests.support.harness import free_port
+from tests.support.pg import admin_execute, create_login_role
 
 pytestmark = pytest.mark.postgres
 
@@ -33,32 +34,16 @@ BIN = Path(sys.executable).parent
 PASSWORD = "Deploy-Check-2026"
 
 
-def _admin(url, statement: str) -> None:
-    engine = create_engine(url.set(drivername="postgresql+psycopg", database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(statement))
-    finally:
-        engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture()
 def deployment(tmp_path):
     base = make_url(os.environ["TEST_DATABASE_URL"])
     name = f"{base.database}_deploy"
     owner, app_login = f"{name}_owner", f"{name}_app"  # roles are cluster-wide: named after this test's database
-    _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    for role in (owner, app_login):  # docs/deployment.md §4, idempotent so that reruns work
-        _admin(base, f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN "
-                     f'CREATE ROLE "{role}" LOGIN; END IF; END $$')
-    _admin(base, f'CREATE DATABASE "{name}" OWNER "{owner}"')
-    port = _free_port()
+    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', database="postgres")
+    for role in (owner, app_login):  # docs/deployment.md §4
+        create_login_role(role)
+    admin_execute(f'CREATE DATABASE "{name}" OWNER "{owner}"', database="postgres")
+    port = free_port()
     files = tmp_path / "files"
     files.mkdir()
     env = {
@@ -78,9 +63,9 @@ def deployment(tmp_path):
     (tmp_path / "audit-checkpoints").mkdir()
     owner_env = {**env, "DATABASE_URL": base.set(database=name, username=owner).render_as_string(hide_password=False)}
     yield env, owner_env, port
-    _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', database="postgres")
     for role in (app_login, owner):
-        _admin(base, f'DROP ROLE IF EXISTS "{role}"')
+        admin_execute(f'DROP ROLE IF EXISTS "{role}"', database="postgres")
 
 
 def flask(env, *args, check=True) -> subprocess.CompletedProcess:

@@ -8,17 +8,14 @@ from app.extensions import db
 from app.models import Case, CreditRecord
 from app.core import clock
 from tests.support.constants import T0
-from tests.support.harness import make_app, shared_url
+from tests.support.harness import make_app, migrate_from_empty, shared_url
 
 
 def test_upgrade_with_data_then_downgrade_and_back(app, tmp_path):
     url = shared_url(tmp_path)
     other = make_app(url, tmp_path / "files")
     with other.app_context():
-        if url.startswith("postgresql"):
-            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-            db.session.commit()
-        upgrade(revision="0002")
+        migrate_from_empty(revision="0002")
         clock.set_frozen(T0)
         # Data as an 0002 database holds it, written with plain SQL (today's models are newer).
         db.session.execute(text(

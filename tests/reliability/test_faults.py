@@ -39,6 +39,7 @@ from tests.support.constants import PASSWORD, ROOT, T0
 from tests.support.files import PDF_BYTES
 from tests.support.flows import draft_objection, extra_records, own_record
 from tests.support.harness import free_port, make_app, seeded_world
+from tests.support import subprocesses
 
 KILLED = -signal.SIGKILL
 PUSH_KEY = "push:fault-test:1"
@@ -203,12 +204,7 @@ class Server:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            subprocesses.stop(self.proc, timeout=10)
 
 
 @pytest.fixture()

@@ -34,6 +34,7 @@ from tests.support.constants import PASSWORD, ROOT
 from tests.support.files import PDF_BYTES
 from tests.support.flows import draft_objection, extra_records
 from tests.support.harness import free_port, make_app, seeded_world
+from tests.support import subprocesses
 
 pytestmark = pytest.mark.postgres
 
@@ -300,12 +301,7 @@ def test_postgres_restart_under_load_loses_and_doubles_nothing(private_pg, tmp_p
                                 headers={"Authorization": f"Bearer {tokens['applicant1']}"})
         assert response.status_code == 200
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        subprocesses.stop(proc, timeout=15)
     check_exactly_once(private_pg.url, files, plan)
 
 

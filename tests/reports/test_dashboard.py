@@ -93,11 +93,15 @@ def test_anonymous_is_sent_to_login(web, seeded):
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
+def formula_in_doc_no(case: dict, formula: str) -> None:
+    """Give the case's record a document number a spreadsheet would run as a formula (an export must not)."""
+    db.session.get(CreditRecord, case["record_id"]).basis_doc_no = formula
+    db.session.commit()
+
+
 def test_case_csv_export(web, cases):
     objection, order = cases
-    record = db.session.get(CreditRecord, objection["record_id"])
-    record.basis_doc_no = "=HYPERLINK(\"http://x\")"
-    db.session.commit()
+    formula_in_doc_no(objection, "=HYPERLINK(\"http://x\")")
     response = web("intake1").get("/dashboard/cases.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == (
@@ -123,9 +127,7 @@ def test_case_csv_export(web, cases):
 
 def test_case_xlsx_export(web, cases):
     objection, _ = cases
-    record = db.session.get(CreditRecord, objection["record_id"])
-    record.basis_doc_no = "=1+2"
-    db.session.commit()
+    formula_in_doc_no(objection, "=1+2")
     response = web("approver1").get("/dashboard/cases.xlsx")
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

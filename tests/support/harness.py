@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask_migrate import upgrade
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app import create_app
 from app.core import clock
@@ -33,6 +33,14 @@ def shared_url(tmp_path: Path) -> str:
     """A database other processes can open: the test PostgreSQL, or a SQLite file."""
     url = os.environ.get("TEST_DATABASE_URL", "")
     return url if url.startswith("postgresql") else f"sqlite:///{tmp_path / 'shared.db'}"
+
+
+def migrate_from_empty(revision: str = "head") -> None:
+    """Migrate the current app's database from nothing: a shared PostgreSQL first loses what earlier tests left."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        db.session.commit()
+    upgrade(revision=revision)
 
 
 def free_port() -> int:

@@ -72,6 +72,14 @@ def test_html_renamed_pdf_is_refused(draft):
     assert db.session.scalar(select(Attachment)) is None
 
 
+def assert_upload_refused(response, code: str, message: str) -> None:
+    """The API refused the upload as unprocessable, with this error code and the message the applicant reads."""
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    assert error["message"] == message
+
+
 def refusals(action: str = "upload.refused") -> list[AuditEvent]:
     db.session.expire_all()
     return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
@@ -80,11 +88,8 @@ def refusals(action: str = "upload.refused") -> list[AuditEvent]:
 def test_a_file_over_the_per_file_limit_is_refused_naming_it(draft, app, monkeypatch):
     client, case_id = draft
     monkeypatch.setitem(app.config, "MAX_FILE_BYTES", 1024)
-    response = upload(client, case_id, PDF_BYTES + b"0" * 4096, "大文件.pdf")
-    assert response.status_code == 422
-    error = response.get_json()["error"]
-    assert error["code"] == "too_large"
-    assert error["message"] == "文件“大文件.pdf”大小为 4.1 KB，超过单个文件 1 KB 的上限，未接收。"
+    assert_upload_refused(upload(client, case_id, PDF_BYTES + b"0" * 4096, "大文件.pdf"), "too_large",
+                          "文件“大文件.pdf”大小为 4.1 KB，超过单个文件 1 KB 的上限，未接收。")
     assert db.session.scalar(select(Attachment)) is None
     (event,) = refusals()
     assert event.outcome == "denied" and event.object_type == "case" and event.object_id == str(case_id)
@@ -162,11 +167,8 @@ def test_files_per_case_are_capped_counting_stored_files(draft, app, monkeypatch
     monkeypatch.setitem(app.config, "MAX_FILES_PER_CASE", 2)
     assert upload(client, case_id, PDF_BYTES, "一.pdf").status_code == 201
     assert upload(client, case_id, PNG_BYTES, "二.png").status_code == 201
-    response = upload(client, case_id, PDF_BYTES, "三.pdf")
-    assert response.status_code == 422
-    error = response.get_json()["error"]
-    assert error["code"] == "too_many_files"
-    assert error["message"] == "本办件已有 2 个材料，达到每个办件 2 个的上限，文件“三.pdf”未接收。"
+    assert_upload_refused(upload(client, case_id, PDF_BYTES, "三.pdf"), "too_many_files",
+                          "本办件已有 2 个材料，达到每个办件 2 个的上限，文件“三.pdf”未接收。")
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 2
     (event,) = refusals()
@@ -192,11 +194,8 @@ def test_bytes_per_case_are_capped(draft, app, monkeypatch):
     client, case_id = draft
     monkeypatch.setitem(app.config, "MAX_BYTES_PER_CASE", 3 * MB)
     assert upload(client, case_id, big_pdf(2), "二兆.pdf").status_code == 201
-    response = upload(client, case_id, big_pdf(2), "又二兆.pdf")
-    assert response.status_code == 422
-    error = response.get_json()["error"]
-    assert error["code"] == "case_too_large"
-    assert error["message"] == "本办件材料合计将达 4 MB，超过每个办件 3 MB 的上限，文件“又二兆.pdf”未接收。"
+    assert_upload_refused(upload(client, case_id, big_pdf(2), "又二兆.pdf"), "case_too_large",
+                          "本办件材料合计将达 4 MB，超过每个办件 3 MB 的上限，文件“又二兆.pdf”未接收。")
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 1
     assert refusals()[0].details["case_bytes"] == 2 * MB
@@ -262,10 +261,8 @@ def test_a_zip_with_150000_entries_is_refused_quickly_through_the_api(draft):
     started = time.perf_counter()
     response = upload(client, case_id, data, "公文.ofd")
     elapsed = time.perf_counter() - started
-    assert response.status_code == 422
-    error = response.get_json()["error"]
-    assert error["code"] == "too_many_entries"
-    assert error["message"] == "文件“公文.ofd”是内含超过 10000 个条目的压缩包，不是有效的 OFD 文件，未接收。"
+    assert_upload_refused(response, "too_many_entries",
+                          "文件“公文.ofd”是内含超过 10000 个条目的压缩包，不是有效的 OFD 文件，未接收。")
     assert db.session.scalar(select(Attachment)) is None
     assert elapsed < 2.0, elapsed  # the upload itself (10 MB through the test client) dominates
     assert refusals()[0].details["code"] == "too_many_entries"
