@@ -244,12 +244,14 @@ def migration_state() -> tuple[list[str], list[str]]:
     return sorted(current), sorted(script.get_heads())
 
 
-def check_processes(directory: Path) -> list[Finding]:
-    """Check that every BPMN file in the repository is deployed in its current version."""
+def check_processes(*folders: Path) -> list[Finding]:
+    """Check that every BPMN file of the folders (by default: the registered process slices) is deployed in its
+    current version."""
     from app.engine.definitions import parse_process, process_files
+    from app.services.workflow import registry
 
     found = []
-    for key, files in process_files(directory).items():
+    for key, files in process_files(*(folders or [piece.folder for piece in registry.slices()])).items():
         latest = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_key == key)
                                    .order_by(ProcessDefinition.version.desc()).limit(1))
         if latest is None:
@@ -396,7 +398,7 @@ def run_checks(app: Flask, *, demo_password: str | None) -> list[Finding]:
     if current:  # the models match the schema only at the newest migration
         found += check_database_roles(production=prod)
         found += check_audit_checkpoints(config, production=prod)
-        found += check_processes(Path(app.root_path).parent / "processes")
+        found += check_processes()
         if demo_password is not None:
             found += check_demo_passwords(demo_password, production=prod)
     db.session.rollback()
