@@ -4,21 +4,22 @@ What a step means — its effects, completion hook and form — comes from the p
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from collections.abc import Callable
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.engine import runtime
 from app.engine.definitions import latest_definition
 from app.extensions import db
 from app.models import CASE_OPEN, TIMER_IS_PENDING, Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
-from app.services import access, audit, calendar, notifications, rules
 from app.core import faults
 from app.core.clock import now
 from app.core.errors import Conflict
+from app.services import access, audit, calendar, notifications, rules
 from app.services.workflow import registry
 from app.services.workflow.claims import check_separation, lock_open_task
+
 
 def credit_office_id() -> int | None:
     return db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)).limit(1))
