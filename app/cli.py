@@ -32,11 +32,15 @@ def _deploy() -> list[str]:
 
 def register_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
     """Add the commands to the app; `app_factory` (create_app, handed in by it) builds the restore drill's app."""
+    for add in (_processes_commands, _demo_commands, _worker_commands, _calendar_commands, _users_commands,
+                _audit_commands):
+        add(app)
+    _ops_commands(app, app_factory)
+
+
+def _processes_commands(app: Flask) -> None:
+    """flask processes deploy."""
     processes = AppGroup("processes", help="BPMN 流程定义")
-    demo = AppGroup("demo", help="演示数据")
-    calendar_cli = AppGroup("calendar", help="工作日历")
-    users = AppGroup("users", help="用户")
-    audit_cli = AppGroup("audit", help="审计日志")
 
     @processes.command("deploy")
     def deploy_cmd():
@@ -44,6 +48,13 @@ def register_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
         for line in _deploy():
             click.echo(line)
         db.session.commit()
+
+    app.cli.add_command(processes)
+
+
+def _demo_commands(app: Flask) -> None:
+    """flask demo seed."""
+    demo = AppGroup("demo", help="演示数据")
 
     @demo.command("seed")
     @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="演示数据的基准日期")
@@ -70,6 +81,11 @@ def register_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
             seed_cases(cases)
             click.echo(f"已生成办件 {cases} 件，用时 {time.perf_counter() - started:.1f} 秒。")
 
+    app.cli.add_command(demo)
+
+
+def _worker_commands(app: Flask) -> None:
+    """flask worker and flask clock-reset (the timer worker and its training clock)."""
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="只执行一轮后退出")
     @click.option("--interval", default=10.0, help="轮询间隔（秒）")
@@ -116,6 +132,11 @@ def register_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
         db.session.commit()
         click.echo("系统时钟已恢复为真实时间。")
 
+
+def _calendar_commands(app: Flask) -> None:
+    """flask calendar import."""
+    calendar_cli = AppGroup("calendar", help="工作日历")
+
     @calendar_cli.command("import")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
     @click.option("--source", default="", help="国务院办公厅通知文号")
@@ -126,6 +147,13 @@ def register_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
         year, rows = import_schedule(Path(file).read_text(encoding="utf-8"), source)
         db.session.commit()
         click.echo(f"{year} 年放假安排已导入，共 {rows} 条。")
+
+    app.cli.add_command(calendar_cli)
+
+
+def _users_commands(app: Flask) -> None:
+    """flask users create / reset-second-factor."""
+    users = AppGroup("users", help="用户")
 
     @users.command("create")
     @click.argument("username")
@@ -154,6 +182,13 @@ def register_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
         reset_second_factor(user)
         db.session.commit()
         click.echo(f"用户 {username} 的动态口令已重置，下次登录时须重新绑定。")
+
+    app.cli.add_command(users)
+
+
+def _audit_commands(app: Flask) -> None:
+    """flask audit verify / checkpoint / archive / verify-archive."""
+    audit_cli = AppGroup("audit", help="审计日志")
 
     @audit_cli.command("verify")
     def audit_verify():
@@ -231,9 +266,7 @@ def register_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
         if problems:
             raise SystemExit(1)
 
-    for group in (processes, demo, calendar_cli, users, audit_cli):
-        app.cli.add_command(group)
-    _register_ops_cli(app, app_factory)
+    app.cli.add_command(audit_cli)
 
 
 def _local_today() -> date:
@@ -242,7 +275,7 @@ def _local_today() -> date:
     return local_today()
 
 
-def _register_ops_cli(app: Flask, app_factory: Callable[[type], Flask]) -> None:
+def _ops_commands(app: Flask, app_factory: Callable[[type], Flask]) -> None:
     """Operations: check, bootstrap, units create, backup create / drill (docs/deployment.md)."""
     from app.demo.seed import DEMO_PASSWORD
     from app.services.ops import backup as backups, bootstrap, checks, drill, grants
