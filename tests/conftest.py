@@ -103,9 +103,11 @@ def seeded(app):
 
 
 @pytest.fixture()
-def users(seeded):
+def users(app, request):
+    """The accounts of the test's world by username (the demo city's when the test names no world)."""
     from app.models import User
 
+    _world(request)
     return {u.username: u for u in db.session.scalars(db.select(User))}
 
 
@@ -141,9 +143,9 @@ WORLDS = ("seeded", "staff")  # deployed_staff and recorded_staff stand on staff
 
 
 def _world(request) -> None:
-    """The demo city for a test that names no world (see the module's docstring)."""
-    if not any(name in request.fixturenames for name in WORLDS):
-        request.getfixturevalue("seeded")
+    """Set up the test's world now (the demo city if it names none; see the module's docstring)."""
+    name = next((name for name in WORLDS if name in request.fixturenames), "seeded")
+    request.getfixturevalue(name)
 
 
 @pytest.fixture()
