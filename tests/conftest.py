@@ -103,15 +103,6 @@ def seeded(app):
 
 
 @pytest.fixture()
-def users(app, request):
-    """The accounts of the test's world by username (the demo city's when the test names no world)."""
-    from app.models import User
-
-    _world(request)
-    return {u.username: u for u in db.session.scalars(db.select(User))}
-
-
-@pytest.fixture()
 def staff(app):
     """Only the accounts, by username, and their units: no records, no deployed processes (factories.staff)."""
     cast = factories.staff()
@@ -144,8 +135,19 @@ WORLDS = ("seeded", "staff")  # deployed_staff and recorded_staff stand on staff
 
 def _world(request) -> None:
     """Set up the test's world now (the demo city if it names none; see the module's docstring)."""
-    name = next((name for name in WORLDS if name in request.fixturenames), "seeded")
-    request.getfixturevalue(name)
+    named = [name for name in WORLDS if name in request.fixturenames]
+    if len(named) > 1:
+        pytest.fail(f"{request.node.nodeid} asks for two worlds ({', '.join(named)}): their accounts share names")
+    request.getfixturevalue(named[0] if named else "seeded")
+
+
+@pytest.fixture()
+def users(app, request):
+    """The accounts of the test's world by username (the demo city's when the test names no world)."""
+    from app.models import User
+
+    _world(request)
+    return {u.username: u for u in db.session.scalars(db.select(User))}
 
 
 @pytest.fixture()
