@@ -1,6 +1,17 @@
 """Shared fixtures: an app on a fresh migrated database (SQLite by default, PostgreSQL via TEST_DATABASE_URL).
 
 Only fixtures and hooks live here; what tests call (clients, factories, flows, files) is in tests/support/.
+
+The world a test runs in is a fixture of its own, and the signed-in clients `web` and `api` work in whichever one
+the test (or a fixture it uses) asks for:
+- `seeded`: the whole demo city (all units, the eight accounts, 24 records) and the deployed processes. For tests
+  whose assertions read the demo's document numbers, names or counts.
+- `staff`: only the eight accounts by username (applicant1, intake1, ...) and their units (factories.staff);
+  `deployed_staff` adds the deployed processes, rule sets and calendar; `recorded_staff` adds one published
+  record of applicant1's unit made by verifier1's unit, the record the flows' own_record/unit_record/repairable
+  find. A test needing more builds it with tests/support/factories.
+A test that asks for none of these gets the demo city, as every test did before the factories: the clients stay
+one pair of fixtures, and a test never gets two worlds (the demo accounts and the factory accounts share names).
 """
 from __future__ import annotations
 
@@ -92,13 +103,6 @@ def seeded(app):
 
 
 @pytest.fixture()
-def users(seeded):
-    from app.models import User
-
-    return {u.username: u for u in db.session.scalars(db.select(User))}
-
-
-@pytest.fixture()
 def staff(app):
     """Only the accounts, by username, and their units: no records, no deployed processes (factories.staff)."""
     cast = factories.staff()
@@ -115,10 +119,46 @@ def deployed_staff(staff):
 
 
 @pytest.fixture()
-def web(seeded):
-    return lambda username=None: WebClient(seeded, username)
+def recorded_staff(deployed_staff):
+    """deployed_staff plus one published general record of applicant1's unit, made by verifier1's unit.
+
+    Its basis date (2026-05-01) puts it under rule set NDRC-36 and past its minimum period at T0, so it can be
+    objected to, ordered rectified and repaired.
+    """
+    factories.record(deployed_staff["applicant1"].unit, deployed_staff["verifier1"].unit)
+    db.session.commit()
+    return deployed_staff
+
+
+WORLDS = ("seeded", "staff")  # deployed_staff and recorded_staff stand on staff
+
+
+def _world(request) -> None:
+    """Set up the test's world now (the demo city if it names none; see the module's docstring)."""
+    named = [name for name in WORLDS if name in request.fixturenames]
+    if len(named) > 1:
+        pytest.fail(f"{request.node.nodeid} asks for two worlds ({', '.join(named)}): their accounts share names")
+    request.getfixturevalue(named[0] if named else "seeded")
 
 
 @pytest.fixture()
-def api(seeded):
-    return lambda username: ApiClient(seeded, username)
+def users(app, request):
+    """The accounts of the test's world by username (the demo city's when the test names no world)."""
+    from app.models import User
+
+    _world(request)
+    return {u.username: u for u in db.session.scalars(db.select(User))}
+
+
+@pytest.fixture()
+def web(app, request):
+    """web(username=None): a browser, signed in as username of the test's world (anonymous without one)."""
+    _world(request)
+    return lambda username=None: WebClient(app, username)
+
+
+@pytest.fixture()
+def api(app, request):
+    """api(username): a JSON API caller with a bearer token for username of the test's world."""
+    _world(request)
+    return lambda username: ApiClient(app, username)

@@ -13,7 +13,7 @@ from tests.support.clients import WebClient
 from tests.support.constants import T0
 
 
-def test_lockout_after_five_failures(web, seeded):
+def test_lockout_after_five_failures(web, staff):
     client = web()
     for _ in range(5):
         assert "用户名或密码错误" in client.login("intake1", "wrong-password").get_data(as_text=True)
@@ -26,26 +26,26 @@ def test_lockout_after_five_failures(web, seeded):
     assert "auth.lockout" in actions
 
 
-def test_unknown_user_gets_the_same_answer(web, seeded):
+def test_unknown_user_gets_the_same_answer(web, staff):
     client = web()
     unknown = client.login("nobody", "wrong-password").get_data(as_text=True)
     known = client.login("intake1", "wrong-password").get_data(as_text=True)
     assert "用户名或密码错误，或账户已被临时锁定。" in unknown and "用户名或密码错误，或账户已被临时锁定。" in known
 
 
-def test_logout_kills_a_copied_cookie(seeded):
-    alice = WebClient(seeded, "applicant1")
+def test_logout_kills_a_copied_cookie(app, staff):
+    alice = WebClient(app, "applicant1")
     assert alice.get("/portal/records").status_code == 200
     stolen = alice.client.get_cookie("session").value
-    thief = seeded.test_client()
+    thief = app.test_client()
     thief.set_cookie("session", stolen, domain="localhost")
     assert thief.get("/portal/records").status_code == 200  # the copy works while the session lives
     alice.post("/logout", form_page="/portal/records")
     assert thief.get("/portal/records").status_code == 302  # revoked on the server: back to login
 
 
-def test_idle_timeout(seeded):
-    client = WebClient(seeded, "applicant1")
+def test_idle_timeout(app, staff):
+    client = WebClient(app, "applicant1")
     clock.set_frozen(T0 + timedelta(minutes=31))
     assert client.get("/portal/records").status_code == 302
 
@@ -56,8 +56,8 @@ def test_password_policy():
     assert password_problem("Xinyong@2026") is None
 
 
-def test_csrf_is_required(seeded):
-    client = WebClient(seeded, "applicant1")
+def test_csrf_is_required(app, staff):
+    client = WebClient(app, "applicant1")
     assert client.client.post("/logout").status_code == 400
 
 
@@ -71,8 +71,8 @@ def _expired_audits(kind: str, why: str) -> int:
                if d == {"kind": kind, "why": why})
 
 
-def test_web_session_ends_after_twelve_hours_however_active(seeded):
-    client = WebClient(seeded, "applicant1")
+def test_web_session_ends_after_twelve_hours_however_active(app, staff):
+    client = WebClient(app, "applicant1")
     while clock.now() < T0 + timedelta(hours=11, minutes=35):  # busy all day: never idle for 30 minutes
         _step(25)
         assert client.get("/portal/records").status_code == 200
@@ -84,7 +84,7 @@ def test_web_session_ends_after_twelve_hours_however_active(seeded):
     assert _expired_audits("web", "lifetime") == 1
 
 
-def test_api_token_has_an_absolute_lifetime(api, seeded):
+def test_api_token_has_an_absolute_lifetime(api, staff):
     caller = api("intake1")
     for _ in range(11):  # used every hour: never idle for 8 hours
         _step(60)
@@ -94,7 +94,7 @@ def test_api_token_has_an_absolute_lifetime(api, seeded):
     assert _expired_audits("api", "lifetime") == 1
 
 
-def test_api_token_idle_for_eight_hours_ends(api, seeded):
+def test_api_token_idle_for_eight_hours_ends(api, staff):
     caller = api("intake1")
     clock.set_frozen(T0 + timedelta(hours=7, minutes=59))
     assert caller.get("/api/v1/records").status_code == 200
@@ -103,7 +103,7 @@ def test_api_token_idle_for_eight_hours_ends(api, seeded):
     assert _expired_audits("api", "idle") == 1
 
 
-def test_api_logout_revokes_the_token(api, seeded):
+def test_api_logout_revokes_the_token(api, staff):
     caller, other = api("intake1"), api("intake1")
     assert caller.get("/api/v1/records").status_code == 200
     response = caller.post("/api/v1/auth/logout")

@@ -27,8 +27,8 @@ def _audit(action: str, outcome: str = "success") -> int:
                              .where(AuditEvent.action == action, AuditEvent.outcome == outcome))
 
 
-def test_approver_password_alone_does_not_sign_in(seeded):
-    client = WebClient(seeded)
+def test_approver_password_alone_does_not_sign_in(app, staff):
+    client = WebClient(app)
     response = _password_only(client, "approver1")
     assert response.status_code == 302 and response.headers["Location"].endswith("/login/second-factor")
     inbox = client.get("/tasks/inbox")
@@ -36,8 +36,8 @@ def test_approver_password_alone_does_not_sign_in(seeded):
     assert db.session.scalar(select(func.count()).select_from(LoginSession)) == 0
 
 
-def test_wrong_and_replayed_codes_are_refused_and_audited(seeded):
-    client = WebClient(seeded)
+def test_wrong_and_replayed_codes_are_refused_and_audited(app, staff):
+    client = WebClient(app)
     _password_only(client, "approver1")
     page = client.post("/login/second-factor", {"code": "000000"})
     assert page.status_code == 200 and "动态口令不正确" in page.get_data(as_text=True)
@@ -46,7 +46,7 @@ def test_wrong_and_replayed_codes_are_refused_and_audited(seeded):
     assert client.post("/login/second-factor", {"code": code}).status_code == 302
     assert client.get("/tasks/inbox").status_code == 200
     # The same code a second time (shoulder-surfed, replayed) is refused.
-    other = WebClient(seeded)
+    other = WebClient(app)
     _password_only(other, "approver1")
     assert other.post("/login/second-factor", {"code": code}).status_code == 200
     assert other.get("/tasks/inbox").status_code == 302
@@ -64,11 +64,11 @@ def test_five_wrong_codes_lock_the_account(seeded, users):
     assert "账户已被临时锁定" in _password_only(WebClient(seeded), "approver1").get_data(as_text=True)
 
 
-def test_first_sign_in_enrols_with_a_qr_code(seeded, users):
+def test_first_sign_in_enrols_with_a_qr_code(app, staff, users):
     admin = users["admin1"]
     admin.totp_secret = admin.totp_confirmed_at = None
     db.session.commit()
-    client = WebClient(seeded)
+    client = WebClient(app)
     response = _password_only(client, "admin1")
     assert response.headers["Location"].endswith("/login/second-factor/enrol")
     page = client.get("/login/second-factor/enrol").get_data(as_text=True)
@@ -87,16 +87,16 @@ def test_first_sign_in_enrols_with_a_qr_code(seeded, users):
     assert _audit("auth.second_factor_enrol") == 1
 
 
-def test_the_pending_mark_expires(seeded):
-    client = WebClient(seeded)
+def test_the_pending_mark_expires(app, staff):
+    client = WebClient(app)
     _password_only(client, "approver1")
     clock.set_frozen(clock.now() + timedelta(minutes=6))
     response = client.get("/login/second-factor")
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")
 
 
-def test_api_token_needs_the_code_for_an_approver(seeded):
-    client = seeded.test_client()
+def test_api_token_needs_the_code_for_an_approver(app, staff):
+    client = app.test_client()
     body = {"username": "approver1", "password": PASSWORD}
     fresh_g()
     refused = client.post("/api/v1/auth/token", json=body)
@@ -105,22 +105,22 @@ def test_api_token_needs_the_code_for_an_approver(seeded):
     assert client.post("/api/v1/auth/token", json={**body, "totp": next_totp_code("approver1")}).status_code == 200
 
 
-def test_non_privileged_roles_sign_in_with_a_password(seeded):
-    client = WebClient(seeded, "intake1")
+def test_non_privileged_roles_sign_in_with_a_password(app, staff):
+    client = WebClient(app, "intake1")
     assert client.get("/tasks/inbox").status_code == 200
 
 
-def test_an_expired_password_must_be_changed_first(seeded, users):
+def test_an_expired_password_must_be_changed_first(app, staff, users):
     user = users["intake1"]
-    elsewhere = WebClient(seeded, "intake1")  # signed in before the password ran out
+    elsewhere = WebClient(app, "intake1")  # signed in before the password ran out
     user.password_changed_at = clock.now() - timedelta(days=91)
     db.session.commit()
-    client = WebClient(seeded)
+    client = WebClient(app)
     response = _password_only(client, "intake1")
     assert response.status_code == 302 and response.headers["Location"].endswith("/password")
     assert client.get("/tasks/inbox").status_code == 302  # nothing else until changed
     fresh_g()
-    api = seeded.test_client().post("/api/v1/auth/token", json={"username": "intake1", "password": PASSWORD})
+    api = app.test_client().post("/api/v1/auth/token", json={"username": "intake1", "password": PASSWORD})
     assert api.get_json()["error"]["code"] == "password_expired"
     weak = client.post("/password", {"current": PASSWORD, "new": "short", "repeat": "short"})
     assert weak.status_code == 200 and "至少 12 位" in weak.get_data(as_text=True)
@@ -151,12 +151,12 @@ def test_changing_the_password_ends_other_sessions_and_keeps_this_one(seeded):
     assert fresh.get("/portal/cases").status_code == 200
 
 
-def test_resetting_the_second_factor_forces_enrolment_again(seeded, users):
+def test_resetting_the_second_factor_forces_enrolment_again(app, staff, users):
     from app.services import auth
 
     auth.reset_second_factor(users["approver1"])
     db.session.commit()
-    response = _password_only(WebClient(seeded), "approver1")
+    response = _password_only(WebClient(app), "approver1")
     assert response.headers["Location"].endswith("/login/second-factor/enrol")
     db.session.expire_all()
     assert db.session.scalar(select(User.totp_secret).where(User.username == "approver1")) is None
@@ -221,8 +221,8 @@ def test_wrong_passwords_and_codes_lock_together(seeded, attempts, locked):
     assert _failures("approver1")[0] == 0
 
 
-def test_right_password_does_not_clear_wrong_codes(seeded):
-    client = WebClient(seeded)
+def test_right_password_does_not_clear_wrong_codes(app, staff):
+    client = WebClient(app)
     _password_only(client, "approver1")
     client.post("/login/second-factor", {"code": "000000"})
     client.post("/login/second-factor", {"code": "000000"})

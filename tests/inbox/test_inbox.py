@@ -16,7 +16,7 @@ from tests.support.constants import T0
 from tests.support.flows import file_objection, file_repair, own_record, repairable
 
 
-def test_tabs_and_counts(api, web, seeded, users):
+def test_tabs_and_counts(api, web, both_applicants, users):
     file_objection(api)
     file_objection(api, "applicant2", record=own_record("applicant2"))
     intake = users["intake1"]
@@ -34,7 +34,7 @@ def test_tabs_and_counts(api, web, seeded, users):
     assert "已超期（1）" in page and "⚠ 已超期" in page  # colour plus text
 
 
-def test_filters_and_saved_shared_filters(api, web, seeded, users):
+def test_filters_and_saved_shared_filters(api, web, both_applicants, users):
     file_objection(api)
     file_repair(api, repairable("applicant2"), "applicant2")
     intake = users["intake1"]
@@ -56,7 +56,7 @@ def test_filters_and_saved_shared_filters(api, web, seeded, users):
     assert "修复件（共享）" in page
 
 
-def test_keyset_paging(api, seeded, users):
+def test_keyset_paging(api, both_applicants, users):
     for record in [own_record("applicant1")] + [own_record("applicant2")]:
         file_objection(api, "applicant1" if record.subject_unit_id == users["applicant1"].unit_id else "applicant2",
                        record=record)
@@ -67,7 +67,7 @@ def test_keyset_paging(api, seeded, users):
     assert len(second.rows) == 1 and second.rows[0].id != first.rows[0].id and second.next_after is None
 
 
-def test_reassign_by_leader_with_reason_in_history(api, web, seeded, users):
+def test_reassign_by_leader_with_reason_in_history(api, web, both_applicants, users):
     from app.services.auth import create_user
 
     office = db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)))
@@ -98,7 +98,7 @@ def test_reassign_by_leader_with_reason_in_history(api, web, seeded, users):
     assert "改派对象须为可办理该环节的在岗人员" in response.get_data(as_text=True)
 
 
-def test_bulk_claim_and_bulk_assign(api, web, seeded, users):
+def test_bulk_claim_and_bulk_assign(api, web, both_applicants, users):
     file_objection(api)
     file_objection(api, "applicant2", record=own_record("applicant2"))
     ids = list(db.session.scalars(select(HumanTask.id).where(HumanTask.status == "open")))
@@ -145,7 +145,7 @@ SHARE_TABLE = [
 
 
 @pytest.mark.parametrize("username,unit,roles,sees", SHARE_TABLE)
-def test_shared_filters_stay_in_the_unit_and_role(web, users, username, unit, roles, sees):
+def test_shared_filters_stay_in_the_unit_and_role(web, staff, users, username, unit, roles, sees):
     from app.services.auth import create_user
 
     client = web("intake1")
@@ -158,7 +158,7 @@ def test_shared_filters_stay_in_the_unit_and_role(web, users, username, unit, ro
     assert ([f.name for f in inbox_filters.saved_filters(viewer)] == ["修复件"]) is sees
 
 
-def test_an_applicants_shared_filter_stays_in_its_unit(web, users):
+def test_an_applicants_shared_filter_stays_in_its_unit(web, staff, users):
     from app.services.auth import create_user
 
     web("applicant1").post("/tasks/filters", {"name": "本单位整改", "process": "rectification", "shared": "1"},

@@ -20,7 +20,7 @@ def _rows(page: str) -> list[str]:
     return re.findall(r"<tr>(.*?)</tr>", body, re.S)
 
 
-def test_group_mine_and_done_rows(api, web, seeded, users):
+def test_group_mine_and_done_rows(api, web, both_applicants, users):
     first = file_objection(api)
     second = file_objection(api, "applicant2", record=own_record("applicant2"))
     intake = users["intake1"]
@@ -63,7 +63,7 @@ def test_group_mine_and_done_rows(api, web, seeded, users):
     assert 'class="overdue">⚠ 已超期' in overdue[0]
 
 
-def test_english_rows(api, web, seeded):
+def test_english_rows(api, web, both_applicants):
     case = file_objection(api)
     client = web("intake1")
     client.get("/lang/en")
@@ -72,7 +72,7 @@ def test_english_rows(api, web, seeded):
     assert "领取" not in row and "未领取" not in row and "剩余" not in row
 
 
-def test_inbox_queries_do_not_grow_with_rows(api, web, seeded):
+def test_inbox_queries_do_not_grow_with_rows(api, web, both_applicants):
     client = web("intake1")
     statements: list[str] = []
 

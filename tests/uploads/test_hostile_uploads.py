@@ -49,7 +49,7 @@ def attachment_count() -> int:
 
 
 @pytest.fixture()
-def draft(api, seeded):
+def draft(api, recorded_staff):
     """applicant1's draft objection (uploads are open on drafts) and an API client for it."""
     client = api("applicant1")
     record = own_record("applicant1")
@@ -89,7 +89,7 @@ def test_disguised_content_is_refused_on_the_case_page(app, web, draft, what):
     assert attachment_count() == 0 and stored_files(app) == before
 
 
-def test_a_refused_file_in_an_objection_keeps_nothing_of_the_application(app, web, seeded):
+def test_a_refused_file_in_an_objection_keeps_nothing_of_the_application(app, web, recorded_staff):
     """A good evidence PDF and a disguised commitment: no case, no row and no file survive the refusal."""
     record = own_record("applicant1")
     browser = web("applicant1")
@@ -127,7 +127,7 @@ def test_oversized_body_is_refused_before_it_is_read_by_the_api(app, draft):
 
 
 @pytest.mark.parametrize("path", ["/login", "/cases/1/attachments", "/portal/records/1", "/v/ABCDEF"])
-def test_oversized_body_is_refused_before_it_is_read_by_the_pages(app, seeded, path):
+def test_oversized_body_is_refused_before_it_is_read_by_the_pages(app, recorded_staff, path):
     response, trap = _oversized_post(app, path)
     assert response.status_code == 413
     page = response.get_data(as_text=True)

@@ -24,12 +24,12 @@ def switch_to_english(client):
     assert "lang=en" in response.headers.get("Set-Cookie", "")
 
 
-def test_default_is_chinese(web):
+def test_default_is_chinese(web, staff):
     page = web().get("/login").get_data(as_text=True)
     assert "用户登录" in page and 'lang="zh-CN"' in page and ">English</a>" in page
 
 
-def test_english_is_selectable_and_back(web):
+def test_english_is_selectable_and_back(web, staff):
     client = web()
     switch_to_english(client)
     page = client.get("/login").get_data(as_text=True)
@@ -40,19 +40,19 @@ def test_english_is_selectable_and_back(web):
     assert "用户登录" in page and 'lang="zh-CN"' in page
 
 
-def test_unknown_language_is_refused(web):
+def test_unknown_language_is_refused(web, staff):
     client = web()
     assert client.get("/lang/fr").status_code == 404
     client.client.set_cookie("lang", "fr")
     assert "用户登录" in client.get("/login").get_data(as_text=True)
 
 
-def test_redirect_stays_on_site(web):
+def test_redirect_stays_on_site(web, staff):
     response = web().get("/lang/en", headers={"Referer": "https://evil.example/phish"})
     assert response.status_code == 302 and response.headers["Location"] in ("/", "http://localhost/")
 
 
-def test_applicant_pages_in_english(web):
+def test_applicant_pages_in_english(web, recorded_staff):
     applicant = web("applicant1")
     applicant.get("/lang/en")
     page = applicant.get("/portal/records").get_data(as_text=True)
@@ -62,7 +62,7 @@ def test_applicant_pages_in_english(web):
     assert "Mark all as read" in inbox and "全部标为已读" not in inbox
 
 
-def test_service_error_in_english(web):
+def test_service_error_in_english(web, recorded_staff):
     applicant = web("applicant1")
     applicant.get("/lang/en")
     record = own_record("applicant1")

@@ -6,7 +6,7 @@ from app.models import Case
 from tests.support.flows import do_task, file_objection, open_order
 
 
-def test_accept_means_different_things_in_different_steps(api, web, seeded):
+def test_accept_means_different_things_in_different_steps(api, web, recorded_staff):
     objection = file_objection(api)
     do_task(api, "intake1", objection["id"], "intake_review", {"intake_choice": "accept"})
     page = "".join(web("applicant1").get(f"/cases/{objection['id']}").get_data(as_text=True).split())
@@ -19,7 +19,7 @@ def test_accept_means_different_things_in_different_steps(api, web, seeded):
     assert db.session.get(Case, order["id"]).outcome == "accepted"
 
 
-def test_closing_history_says_the_outcome_in_words(api, seeded):
+def test_closing_history_says_the_outcome_in_words(api, recorded_staff):
     from app.models import CaseEvent
 
     order = open_order(api)
@@ -31,9 +31,9 @@ def test_closing_history_says_the_outcome_in_words(api, seeded):
     assert "办结：不予受理" in comments and all("rejected" not in c for c in comments)
 
 
-def test_public_search_treats_wildcards_literally(seeded):
+def test_public_search_treats_wildcards_literally(recorded_staff, app):
     from tests.support.clients import fresh_g
 
     fresh_g()
-    page = seeded.test_client().get("/public/records", query_string={"q": "%"}).get_data(as_text=True)
+    page = app.test_client().get("/public/records", query_string={"q": "%"}).get_data(as_text=True)
     assert "共 0 条" in page

@@ -13,6 +13,7 @@ from app.models import CreditRecord, OutboxMessage, RuleSet
 from app.core import clock
 from app.services import publication, rules
 from app.services.worker import sweep
+from tests.support import factories
 from tests.support.constants import T0
 from tests.support.files import PDF_BYTES
 from tests.support.flows import do_task, file_objection, file_repair, repairable
@@ -69,11 +70,11 @@ def test_minor_records_under_order_36_are_not_public(seeded):
     assert "随财罚〔2026〕999号" not in public_page(seeded)
 
 
-def test_progress_lookup_and_rate_limit(api, seeded):
+def test_progress_lookup_and_rate_limit(api, recorded_staff, app):
     from tests.support.clients import fresh_g
 
     case = file_objection(api)
-    client = seeded.test_client()
+    client = app.test_client()
     fresh_g()
     token = client.get("/public/progress").get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
 
@@ -95,7 +96,7 @@ def test_progress_lookup_and_rate_limit(api, seeded):
     assert ask(case["number"], case["query_code"]).status_code == 200
 
 
-def test_push_retries_until_the_platform_accepts(seeded, app):
+def test_push_retries_until_the_platform_accepts(recorded_staff, app):
     received = []
 
     class Flaky(http.server.BaseHTTPRequestHandler):
@@ -131,7 +132,12 @@ def test_push_retries_until_the_platform_accepts(seeded, app):
     assert message.status == "delivered" and message.attempts == 3
 
 
-def test_web_repair_form_shows_reason_and_date_when_not_eligible(web, seeded):
+def test_web_repair_form_shows_reason_and_date_when_not_eligible(web, recorded_staff):
+    # A record still in its minimum period (to 2027-01-01), of another category than the repairable one (a later
+    # record of the same category would bar that one as a repeat offence).
+    factories.record(recorded_staff["applicant1"].unit, recorded_staff["verifier1"].unit,
+                     category="breach", basis_date=date(2026, 10, 1))
+    db.session.commit()
     applicant = web("applicant1")
     today = T0.date()
     young = db.session.scalars(select(CreditRecord).where(
@@ -141,7 +147,7 @@ def test_web_repair_form_shows_reason_and_date_when_not_eligible(web, seeded):
     assert "最短公示期未满" in page and f"{d.year}年{d.month}月{d.day}日" in page and "提交信用修复申请" not in page
 
 
-def test_web_repair_filing(web, seeded):
+def test_web_repair_filing(web, recorded_staff):
     applicant = web("applicant1")
     record = repairable()
     response = applicant.post(f"/portal/records/{record.id}", {
@@ -152,7 +158,7 @@ def test_web_repair_filing(web, seeded):
     assert "信用修复申请已提交" in response.get_data(as_text=True)
 
 
-def test_admin_adds_a_rule_set_version(web, seeded):
+def test_admin_adds_a_rule_set_version(web, deployed_staff):
     admin = web("admin1")
     page = admin.get("/admin/rule-sets").get_data(as_text=True)
     assert "国家发展改革委令第36号" in page and "原则上不公示" in page

@@ -288,7 +288,7 @@ def _own_record(username: str) -> CreditRecord:
                               .order_by(CreditRecord.id)).first()
 
 
-def test_real_api_endpoint_that_writes_then_is_refused_keeps_nothing(api, seeded, monkeypatch):
+def test_real_api_endpoint_that_writes_then_is_refused_keeps_nothing(api, recorded_staff, monkeypatch):
     from processes.objection_review import service as objections
 
     real = objections.create_objection
@@ -313,7 +313,7 @@ def test_real_api_endpoint_that_writes_then_is_refused_keeps_nothing(api, seeded
     assert added == ["state.refused"]
 
 
-def test_real_api_not_found_is_the_same_json_and_audited(api, seeded):
+def test_real_api_not_found_is_the_same_json_and_audited(api, staff):
     response = api("applicant1").get("/api/v1/records/999999")
     assert response.status_code == 404
     assert response.get_json() == {"error": {"code": "not_found", "message": "未找到该对象，或您无权查看。"}}
@@ -321,7 +321,7 @@ def test_real_api_not_found_is_the_same_json_and_audited(api, seeded):
                              .order_by(AuditEvent.id.desc()).limit(1))["status"] == 404
 
 
-def test_real_page_that_writes_then_is_refused_flashes_and_keeps_nothing(web, seeded, monkeypatch):
+def test_real_page_that_writes_then_is_refused_flashes_and_keeps_nothing(web, staff, monkeypatch):
     from app.services.inbox import filters as tasks
 
     real = tasks.save_filter
@@ -339,13 +339,13 @@ def test_real_page_that_writes_then_is_refused_flashes_and_keeps_nothing(web, se
     assert db.session.scalar(select(func.count(SavedFilter.id))) == 0
 
 
-def test_real_page_not_found_is_the_error_page(web, seeded):
+def test_real_page_not_found_is_the_error_page(web, staff):
     response = web("intake1").get("/cases/999999")
     assert response.status_code == 404
     assert "未找到该对象，或您无权查看。" in response.get_data(as_text=True)
 
 
-def test_real_bulk_claim_keeps_the_done_tasks_when_one_is_refused(api, web, seeded):
+def test_real_bulk_claim_keeps_the_done_tasks_when_one_is_refused(api, web, recorded_staff):
     client = api("applicant1")
     case = client.post("/api/v1/cases", json={"type": "objection", "record_id": _own_record("applicant1").id,
                                               "reason": "wrong_content", "statement": "理由"}).get_json()

@@ -56,7 +56,7 @@ def test_rule_set_by_basis_date(app):
     assert rules.publication_dates(new, "serious", date(2026, 4, 1)) == (date(2027, 4, 1), date(2029, 4, 1))
 
 
-def test_eligibility_day_before_and_day_of_minimum_period(api, seeded):
+def test_eligibility_day_before_and_day_of_minimum_period(api, recorded_staff):
     record = repairable()
     earliest = record.earliest_repair_date
     clock.set_frozen(datetime.combine(earliest - timedelta(days=1), time(10), TZ))
@@ -73,7 +73,7 @@ def test_eligibility_day_before_and_day_of_minimum_period(api, seeded):
     assert eligibility.repair_verdict(record).eligible
 
 
-def test_filed_at_seven_beijing_on_the_first_eligible_day_passes_both_checks(api, seeded):
+def test_filed_at_seven_beijing_on_the_first_eligible_day_passes_both_checks(api, recorded_staff):
     """07:00 in Beijing is 23:00 UTC the day before: the form's check and the process's DMN both count the local day."""
     record = repairable()
     earliest = record.earliest_repair_date
@@ -86,7 +86,7 @@ def test_filed_at_seven_beijing_on_the_first_eligible_day_passes_both_checks(api
 
 # --- credit_repair paths --------------------------------------------------------------------
 
-def test_repair_approved(api, seeded):
+def test_repair_approved(api, recorded_staff):
     record = repairable()
     case = file_repair(api, record)
     assert case["number"].startswith("XF-2026-") and [t["bpmn_id"] for t in case["open_tasks"]] == ["intake_review"]
@@ -102,7 +102,7 @@ def test_repair_approved(api, seeded):
     assert push.payload["action"] == "withdraw" and push.payload["record_id"] == record.id
 
 
-def test_repair_refused(api, seeded):
+def test_repair_refused(api, recorded_staff):
     record = repairable()
     case = file_repair(api, record)
     do_task(api, "intake1", case["id"], "intake_review", {"intake_choice": "accept"})
@@ -114,14 +114,14 @@ def test_repair_refused(api, seeded):
     assert db.session.get(CreditRecord, record.id).status == "published"
 
 
-def test_repair_rejected_at_intake(api, seeded):
+def test_repair_rejected_at_intake(api, recorded_staff):
     case = file_repair(api, repairable())
     do_task(api, "intake1", case["id"], "intake_review", {"intake_choice": "reject", "reason": "材料与申请事项不符"})
     final = case_of(api, "applicant1", case["id"])
     assert final["status"] == "rejected" and [l["title"] for l in final["letters"]] == ["不予受理通知书"]
 
 
-def test_repair_supplement_timeout(api, seeded):
+def test_repair_supplement_timeout(api, recorded_staff):
     case = file_repair(api, repairable())
     do_task(api, "intake1", case["id"], "intake_review",
             {"intake_choice": "request_supplement", "supplement_items": "缴款凭证", "reason": "缺少凭证"})
@@ -130,7 +130,7 @@ def test_repair_supplement_timeout(api, seeded):
     assert case_of(api, "applicant1", case["id"])["status"] == "withdrawn"
 
 
-def test_in_process_dmn_catches_a_change_after_the_precheck(api, seeded):
+def test_in_process_dmn_catches_a_change_after_the_precheck(api, recorded_staff):
     """Eligibility is checked again inside the process, on facts as of submission."""
     from app.services import applications
 
@@ -149,7 +149,7 @@ def test_in_process_dmn_catches_a_change_after_the_precheck(api, seeded):
     assert applications.missing_materials(db.session.get(Case, case_id)) == []
 
 
-def test_expired_records_are_withdrawn(seeded):
+def test_expired_records_are_withdrawn(recorded_staff):
     record = db.session.scalars(select(CreditRecord).where(CreditRecord.status == "published")
                                 .order_by(CreditRecord.auto_end_date)).first()
     record_id = record.id

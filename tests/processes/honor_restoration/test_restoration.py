@@ -35,7 +35,7 @@ def test_restoration_dmn(facts, expected):
 
 # --- honour restoration ---------------------------------------------------------------------
 
-def test_repair_lifts_disqualification_end_to_end(api, seeded):
+def test_repair_lifts_disqualification_end_to_end(api, recorded_staff):
     record = repairable()
     clear_other_serious(record)
     sanction_id = disqualify(api, record)
@@ -65,7 +65,7 @@ def test_repair_lifts_disqualification_end_to_end(api, seeded):
     assert after["eligible"] is True and after["sanctions"] == []
 
 
-def test_applicant_restoration_refused_with_reason_while_record_stands(api, seeded):
+def test_applicant_restoration_refused_with_reason_while_record_stands(api, recorded_staff):
     record = repairable()
     sanction_id = disqualify(api, record)
     response = api("applicant1").post("/api/v1/cases", json={"type": "restoration", "sanction_id": sanction_id})
@@ -75,7 +75,7 @@ def test_applicant_restoration_refused_with_reason_while_record_stands(api, seed
                                                          "sanction_id": sanction_id}).status_code == 404
 
 
-def test_review_disagree_closes_without_restoring(api, seeded):
+def test_review_disagree_closes_without_restoring(api, recorded_staff):
     from processes.honor_restoration import service as restoration
 
     record = repairable()
@@ -92,7 +92,7 @@ def test_review_disagree_closes_without_restoring(api, seeded):
     assert db.session.get(Sanction, sanction_id).status == "active"
 
 
-def test_term_end_restores_automatically_without_a_human_task(api, seeded):
+def test_term_end_restores_automatically_without_a_human_task(api, recorded_staff):
     record = repairable()
     clear_other_serious(record)
     record_id = record.id

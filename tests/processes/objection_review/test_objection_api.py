@@ -13,7 +13,7 @@ from tests.support.clients import enrol_second_factor_for_tests
 from tests.support.flows import case_of, do_task, file_objection, own_record
 
 
-def test_happy_path_correct(api, seeded):
+def test_happy_path_correct(api, recorded_staff):
     case = file_objection(api)
     case_id = case["id"]
     assert case["status"] == "in_progress" and case["number"].startswith("YY-2026-")
@@ -53,7 +53,7 @@ def test_happy_path_correct(api, seeded):
 
 @pytest.mark.parametrize("decision, status", [("revoke", "revoked"), ("maintain", "published"),
                                               ("annotate", "published")])
-def test_other_decisions(api, seeded, decision, status):
+def test_other_decisions(api, recorded_staff, decision, status):
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})
     do_task(api, "verifier1", case_id, "verify_record", {"verify_choice": "cannot_confirm", "opinion": "无法确认。"})
@@ -66,7 +66,7 @@ def test_other_decisions(api, seeded, decision, status):
         assert "理由" in record.annotation
 
 
-def test_approval_return_loop(api, seeded):
+def test_approval_return_loop(api, recorded_staff):
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})
     do_task(api, "verifier1", case_id, "verify_record", {"verify_choice": "no_error", "opinion": "无误。"})
@@ -80,7 +80,7 @@ def test_approval_return_loop(api, seeded):
     assert final["status"] == "closed" and final["outcome"] == "maintain"
 
 
-def test_reject_issues_rejection_notice(api, seeded):
+def test_reject_issues_rejection_notice(api, recorded_staff):
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "reject"}, expect=422)  # reason required
     do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "reject", "reason": "异议事项不属于本办受理范围"})
@@ -92,7 +92,7 @@ def test_reject_issues_rejection_notice(api, seeded):
     assert record.status == "published"  # never flagged
 
 
-def test_supplement_then_resubmit(api, seeded):
+def test_supplement_then_resubmit(api, recorded_staff):
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review",
             {"intake_choice": "request_supplement", "supplement_items": "撤销决定书原件扫描件", "reason": "材料不全"})
@@ -104,7 +104,7 @@ def test_supplement_then_resubmit(api, seeded):
     assert db.session.scalars(select(TimerJob.status).where(TimerJob.bpmn_id == "supplement_timeout")).all() == ["cancelled"]
 
 
-def test_supplement_timeout_closes_as_withdrawn(api, seeded):
+def test_supplement_timeout_closes_as_withdrawn(api, recorded_staff):
     from app.services.workflow.run import due_timer_ids, fire_timer
 
     case_id = file_objection(api)["id"]
@@ -124,7 +124,7 @@ def test_supplement_timeout_closes_as_withdrawn(api, seeded):
     assert not final["open_tasks"]
 
 
-def test_verification_overdue_escalates(api, seeded):
+def test_verification_overdue_escalates(api, recorded_staff):
     from app.models import Notification
     from app.services.workflow.run import due_timer_ids, fire_timer
 
@@ -141,7 +141,7 @@ def test_verification_overdue_escalates(api, seeded):
     assert [t["bpmn_id"] for t in case_of(api, "intake1", case_id)["open_tasks"]] == ["verify_record"]
 
 
-def test_submit_names_missing_materials(api, seeded):
+def test_submit_names_missing_materials(api, recorded_staff):
     client = api("applicant1")
     record = own_record("applicant1")
     case_id = client.post("/api/v1/cases", json={"type": "objection", "record_id": record.id, "reason": "duplicate",
@@ -153,7 +153,7 @@ def test_submit_names_missing_materials(api, seeded):
     assert db.session.get(Case, case_id).status == "draft"
 
 
-def test_one_open_objection_per_record(api, seeded):
+def test_one_open_objection_per_record(api, recorded_staff):
     first = file_objection(api)
     client = api("applicant1")
     response = client.post("/api/v1/cases", json={"type": "objection", "record_id": first["record_id"],
@@ -162,20 +162,20 @@ def test_one_open_objection_per_record(api, seeded):
     assert first["number"] in response.get_json()["error"]["message"]
 
 
-def test_duplicate_submit_is_409(api, seeded):
+def test_duplicate_submit_is_409(api, recorded_staff):
     case = file_objection(api)
     again = api("applicant1").post(f"/api/v1/cases/{case['id']}/submit")
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "duplicate_submission"
 
 
-def test_completed_task_answers_409(api, seeded):
+def test_completed_task_answers_409(api, recorded_staff):
     case_id = file_objection(api)["id"]
     task_id = do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})
     again = api("intake1").post(f"/api/v1/tasks/{task_id}/complete", json={"intake_choice": "reject", "reason": "x"})
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "task_closed"
 
 
-def test_task_held_by_someone_else_is_409(api, seeded, users):
+def test_task_held_by_someone_else_is_409(api, recorded_staff):
     from app.services.auth import create_user
 
     office = db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)))
@@ -191,7 +191,7 @@ def test_task_held_by_someone_else_is_409(api, seeded, users):
     assert db.session.get(Case, case_id).status == "in_progress"
 
 
-def test_bad_task_input_changes_nothing(api, seeded):
+def test_bad_task_input_changes_nothing(api, recorded_staff):
     case_id = file_objection(api)["id"]
     client = api("intake1")
     task_id = client.get("/api/v1/tasks?scope=group").get_json()["items"][0]["id"]
@@ -202,10 +202,10 @@ def test_bad_task_input_changes_nothing(api, seeded):
     assert db.session.get(Case, case_id).letters == []
 
 
-def test_approver_cannot_approve_own_draft(api, seeded, users):
+def test_approver_cannot_approve_own_draft(api, recorded_staff):
     from app.models import UserRole
 
-    db.session.add(UserRole(user_id=users["intake1"].id, role="approver"))
+    db.session.add(UserRole(user_id=recorded_staff["intake1"].id, role="approver"))
     db.session.flush()
     enrol_second_factor_for_tests()  # an approver signs in with a TOTP code
     db.session.commit()
@@ -219,7 +219,7 @@ def test_approver_cannot_approve_own_draft(api, seeded, users):
     assert response.status_code == 403 and response.get_json()["error"]["code"] == "separation_of_duties"
 
 
-def test_calendar_deadline_endpoint(api, seeded):
+def test_calendar_deadline_endpoint(api, recorded_staff):
     client = api("intake1")
     body = client.get("/api/v1/calendar/deadline?start=2026-09-30&working_days=3").get_json()
     # 10-01..10-07 are rest days; 10-08, 10-09 and the make-up Saturday 10-10 count.

@@ -8,7 +8,6 @@ from app.extensions import db
 from app.models import Case, HumanTask
 from app.core.errors import Conflict, Invalid
 from app.services import applications, workflow
-from tests.support import factories
 from tests.support.flows import own_record, submitted_objection
 
 
@@ -17,11 +16,9 @@ def open_task(case: Case) -> HumanTask:
 
 
 @pytest.fixture()
-def users(deployed_staff):
+def users(recorded_staff):
     """Here made by factories: the demo's accounts, deployed processes, and one record of applicant1's unit."""
-    factories.record(deployed_staff["applicant1"].unit, deployed_staff["verifier1"].unit)
-    db.session.commit()
-    return deployed_staff
+    return recorded_staff
 
 
 def filed_case(users) -> Case:

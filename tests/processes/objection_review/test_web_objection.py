@@ -46,7 +46,7 @@ def work(web, username, case_id, bpmn_id, values):
     assert "已办理" in response.get_data(as_text=True), response.get_data(as_text=True)
 
 
-def test_web_happy_path(web, seeded):
+def test_web_happy_path(web, recorded_staff):
     applicant, case = file_via_web(web)
     names = sorted(a.display_name for a in db.session.scalars(select(Attachment).where(Attachment.case_id == case.id)))
     assert names == ["异议申诉信用承诺书.pdf", "撤销决定书.pdf"]  # Chinese names kept as display text
@@ -66,7 +66,7 @@ def test_web_happy_path(web, seeded):
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF") and pdf.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_web_form_errors_are_shown_and_change_nothing(web, seeded):
+def test_web_form_errors_are_shown_and_change_nothing(web, recorded_staff):
     applicant = web("applicant1")
     record = own_record("applicant1")
     response = applicant.post(f"/portal/records/{record.id}",
@@ -79,7 +79,7 @@ def test_web_form_errors_are_shown_and_change_nothing(web, seeded):
     assert db.session.scalar(select(Attachment)) is None
 
 
-def test_web_task_form_requires_reason(web, seeded):
+def test_web_task_form_requires_reason(web, recorded_staff):
     _, case = file_via_web(web)
     staff = web("intake1")
     task_id = open_task_id(case.id, "intake_review")
@@ -88,7 +88,7 @@ def test_web_task_form_requires_reason(web, seeded):
     assert db.session.get(HumanTask, task_id).status == "open"
 
 
-def test_html_in_case_text_is_escaped(web, seeded):
+def test_html_in_case_text_is_escaped(web, recorded_staff):
     applicant = web("applicant1")
     record = own_record("applicant1")
     applicant.post(f"/portal/records/{record.id}",
@@ -103,7 +103,7 @@ def test_html_in_case_text_is_escaped(web, seeded):
     assert "<b>证据</b>" not in page
 
 
-def test_security_headers(web, seeded):
+def test_security_headers(web, recorded_staff):
     response = web().get("/login")
     csp = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
@@ -112,7 +112,7 @@ def test_security_headers(web, seeded):
     assert response.headers["Referrer-Policy"]
 
 
-def test_internal_opinions_are_kept_apart_and_drafts_previewable(web, api, seeded):
+def test_internal_opinions_are_kept_apart_and_drafts_previewable(web, api, recorded_staff):
     from tests.support.flows import do_task
 
     _, case = file_via_web(web)

@@ -11,7 +11,7 @@ from app.models import Case, CreditRecord, Letter, Notification, Sanction
 from tests.support.flows import case_of, do_task, open_order, run_timers_at, sanctions_of, timer, unit_record
 
 
-def test_on_time_submission_accepted(api, seeded):
+def test_on_time_submission_accepted(api, recorded_staff):
     case = open_order(api)
     assert case["status"] == "in_progress" and case["number"].startswith("ZG-2026-")
     assert [l["title"] for l in case["letters"]] == ["限期整改通知书"]
@@ -34,7 +34,7 @@ def test_on_time_submission_accepted(api, seeded):
     assert timer(case["id"], "rectification_deadline") is None and timer(case["id"], "rectification_reminder") is None
 
 
-def test_return_for_rework_sets_a_new_deadline(api, seeded):
+def test_return_for_rework_sets_a_new_deadline(api, recorded_staff):
     case = open_order(api, days=10)
     do_task(api, "applicant1", case["id"], "submit_rectification", {"explanation": "说明", "report": "报告"})
     do_task(api, "intake1", case["id"], "review_rectification", {"review": "return_for_rework", "opinion": "不到位"},
@@ -47,7 +47,7 @@ def test_return_for_rework_sets_a_new_deadline(api, seeded):
     assert timer(case["id"], "rectification_deadline").fire_at.isoformat() == "2026-12-04T15:59:59+00:00"
 
 
-def test_reminder_three_working_days_before(api, seeded):
+def test_reminder_three_working_days_before(api, recorded_staff):
     case = open_order(api, days=20)
     reminder = timer(case["id"], "rectification_reminder")
     # Deadline Friday 12-25 → reminder Tuesday 12-22, 09:00 Beijing time.
@@ -60,7 +60,7 @@ def test_reminder_three_working_days_before(api, seeded):
 
 
 @pytest.mark.parametrize("criticism, status", [("approve", "active"), ("decline", "declined")])
-def test_overdue_branch(api, seeded, criticism, status):
+def test_overdue_branch(api, recorded_staff, criticism, status):
     case = open_order(api, days=3)
     deadline = timer(case["id"], "rectification_deadline")
     fired = run_timers_at(deadline.fire_at + timedelta(seconds=1))
@@ -83,7 +83,7 @@ def test_overdue_branch(api, seeded, criticism, status):
     assert sanctions_of(case["id"])["honor_disqualification"] == "active"
 
 
-def test_case_stays_open_until_the_criticism_is_decided(api, seeded):
+def test_case_stays_open_until_the_criticism_is_decided(api, recorded_staff):
     case = open_order(api, days=3)
     run_timers_at(timer(case["id"], "rectification_deadline").fire_at + timedelta(seconds=1))
     do_task(api, "applicant1", case["id"], "submit_late", {"explanation": "说明", "report": "报告"})
@@ -97,7 +97,7 @@ def test_case_stays_open_until_the_criticism_is_decided(api, seeded):
     ({"deadline_days": 0}, 422), ({"deadline_days": "abc"}, 422), ({"deadline_days": 500}, 422),
     ({"requirements": ""}, 422),
 ])
-def test_bad_orders_change_nothing(api, seeded, payload, code):
+def test_bad_orders_change_nothing(api, recorded_staff, payload, code):
     record = unit_record()
     body = {"type": "rectification", "record_id": record.id, "deadline_days": 20, "requirements": "要求", **payload}
     assert api("intake1").post("/api/v1/cases", json=body).status_code == code
@@ -114,7 +114,7 @@ def test_only_intake_opens_and_only_unit_subjects(api, seeded):
     assert api("intake1").post("/api/v1/cases", json=body).status_code == 409  # one open order per record
 
 
-def test_sanctions_visible_to_own_unit_and_staff_only(api, seeded):
+def test_sanctions_visible_to_own_unit_and_staff_only(api, recorded_staff):
     case = open_order(api)
     mine = api("applicant1").get("/api/v1/sanctions").get_json()["items"]
     assert [s["kind"] for s in mine] == ["rectification_order"] and mine[0]["created_by_case_id"] == case["id"]

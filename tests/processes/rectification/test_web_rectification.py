@@ -25,7 +25,7 @@ def open_via_web(web):
     return intake, db.session.scalar(select(Case).where(Case.type == "rectification"))
 
 
-def test_open_order_and_see_sanction_and_notification(web, seeded):
+def test_open_order_and_see_sanction_and_notification(web, recorded_staff):
     _, case = open_via_web(web)
     applicant = web("applicant1")
     sanctions_page = applicant.get("/sanctions").get_data(as_text=True)
@@ -41,7 +41,7 @@ def test_open_order_and_see_sanction_and_notification(web, seeded):
     assert "上传材料" in case_page  # the applicant can add evidence while its task is open
 
 
-def test_bad_deadline_is_refused_on_the_page(web, seeded):
+def test_bad_deadline_is_refused_on_the_page(web, recorded_staff):
     intake = web("intake1")
     record = unit_record()
     text = intake.post(f"/records/{record.id}", {"deadline_days": "0", "requirements": "x"}).get_data(as_text=True)
@@ -49,7 +49,7 @@ def test_bad_deadline_is_refused_on_the_page(web, seeded):
     assert db.session.scalar(select(Case)) is None
 
 
-def test_approver_previews_the_criticism_draft(web, seeded):
+def test_approver_previews_the_criticism_draft(web, recorded_staff):
     _, case = open_via_web(web)
     run_timers_at(timer(case.id, "rectification_deadline").fire_at + timedelta(seconds=1))
     task = db.session.scalar(select(HumanTask).where(HumanTask.bpmn_id == "approve_public_criticism"))
@@ -61,7 +61,7 @@ def test_approver_previews_the_criticism_draft(web, seeded):
     assert web("applicant2").get(f"/tasks/{task.id}/preview.pdf").status_code == 404
 
 
-def test_shifted_clock_shows_a_banner(web, seeded, app):
+def test_shifted_clock_shows_a_banner(web, recorded_staff, app):
     clock.set_frozen(None)
     try:
         training_clock.save_shared_offset(timedelta(days=10))
@@ -74,7 +74,7 @@ def test_shifted_clock_shows_a_banner(web, seeded, app):
         clock.set_frozen(T0)
 
 
-def test_admin_sees_failed_messages_and_can_retry(web, seeded):
+def test_admin_sees_failed_messages_and_can_retry(web, recorded_staff):
     outbox.enqueue("push", "push:record:9:case:9", {"action": "update"})
     db.session.commit()
     message = db.session.scalar(select(OutboxMessage))
