@@ -33,6 +33,11 @@ def _show_field_errors(form, exc: ServiceError) -> None:
         flash(exc.message, "error")
 
 
+def _shown(page):
+    """The form page: 200 to look at it, 422 when a submitted form was refused for its shape."""
+    return page(), 422 if request.method == "POST" else 200
+
+
 def _refuse_with(page, form):
     """Answer a refusal by showing the page again with what was typed and the messages."""
     def respond(exc: ServiceError):
@@ -69,7 +74,7 @@ def unit_new():
         unit = units.create_unit(form.name.data, form.uscc.data, form.kind.data, form.parent_id.data, form.region.data)
         flash(_("单位「%(name)s」已创建。", name=unit.name), "success")
         return redirect(url_for("office.unit_edit", unit_id=unit.id))
-    return page()
+    return _shown(page)
 
 
 @bp.route("/units/<int:unit_id>", methods=["GET", "POST"])
@@ -88,7 +93,7 @@ def unit_edit(unit_id: int):
                                   parent_id=form.parent_id.data, region=form.region.data)
         flash(_("已保存。") if changes else _("没有改动。"), "success" if changes else "info")
         return redirect(url_for("office.unit_edit", unit_id=unit.id))
-    return page()
+    return _shown(page)
 
 
 @bp.route("/units/<int:unit_id>/active", methods=["POST"])
@@ -150,7 +155,7 @@ def user_new():
         issued = user_admin.create_account(form.username.data, form.display_name.data, form.unit_id.data,
                                            form.roles.data or [], email=form.email.data)
         return _issued_page(issued.user, issued.password, new=True)
-    return page()
+    return _shown(page)
 
 
 def _user_page(user, form, reason_form):
@@ -174,7 +179,7 @@ def user_edit(user_id: int):
                                           roles=form.roles.data or [], email=form.email.data, acting=current_user)
         flash(_("已保存。") if changes else _("没有改动。"), "success" if changes else "info")
         return redirect(url_for("office.user_edit", user_id=user.id))
-    return page()
+    return _shown(page)
 
 
 def _user_action(user_id: int):
