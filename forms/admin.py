@@ -43,6 +43,10 @@ def build_rule_set_form(current) -> FlaskForm:
 # The forms check only the shape of the input; the services (app/services/units.py, user_admin.py, calendar.py)
 # check the rules and name the bad field, and the view shows that message under it.
 
+def _at_most(n: int) -> Length:
+    return Length(max=n, message=_l("不能超过 %(n)s 个字。", n=n))
+
+
 NO_UNIT = -1  # what a unit choice that is no number becomes: the service answers "不存在"
 
 
@@ -78,28 +82,28 @@ class CheckboxesField(SelectMultipleField):
 
 
 class UnitForm(FlaskForm):
-    name = StringField(_l("单位名称"), validators=[DataRequired(_l("请填写单位名称。")), Length(max=120)])
-    uscc = StringField(_l("统一社会信用代码"), validators=[DataRequired(_l("请填写统一社会信用代码。")), Length(max=40)])
+    name = StringField(_l("单位名称"), validators=[DataRequired(_l("请填写单位名称。")), _at_most(120)])
+    uscc = StringField(_l("统一社会信用代码"), validators=[DataRequired(_l("请填写统一社会信用代码。")), _at_most(40)])
     kind = SelectField(_l("单位类别"), choices=list(UNIT_KINDS.items()), validate_choice=False)
     parent_id = SelectField(_l("上级单位"), coerce=_optional_id, validate_choice=False)
     region = StringField(_l("所属地区"), validators=[Length(max=40, message=_l("所属地区不能超过 40 个字。"))])
 
 
 class ReasonForm(FlaskForm):
-    reason = TextAreaField(_l("原因"), validators=[DataRequired(_l("请填写原因。")), Length(max=500)])
+    reason = TextAreaField(_l("原因"), validators=[DataRequired(_l("请填写原因。")), _at_most(500)])
 
 
 class UserForm(FlaskForm):
-    display_name = StringField(_l("姓名"), validators=[DataRequired(_l("请填写姓名。")), Length(max=64)])
+    display_name = StringField(_l("姓名"), validators=[DataRequired(_l("请填写姓名。")), _at_most(64)])
     email = StringField(_l("电子邮箱（选填）"), validators=[
-        Optional(), Length(max=120), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("电子邮箱格式不正确。"))])
+        Optional(), _at_most(120), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("电子邮箱格式不正确。"))])
     unit_id = SelectField(_l("所属单位"), coerce=_optional_id, validate_choice=False)
     roles = CheckboxesField(_l("角色"), choices=list(ROLES.items()))
 
 
 class NewUserForm(UserForm):
     username = StringField(_l("用户名（登录名）"), validators=[
-        DataRequired(_l("请填写用户名。")), Length(max=64),
+        DataRequired(_l("请填写用户名。")), _at_most(64),
         Regexp(r"^[A-Za-z0-9_.\-]{2,64}$", message=_l("用户名为 2–64 位字母、数字、点、下划线或连字符。"))])
 
 
@@ -110,7 +114,7 @@ def unit_choices(units, *, blank: str) -> list[tuple]:
 
 class CalendarImportForm(FlaskForm):
     file = FileField(_l("放假安排文件（CSV：日期,类型,名称）"))
-    source = StringField(_l("通知文号（如 国办发明电〔2026〕7号）"), validators=[Length(max=120)])
+    source = StringField(_l("通知文号（如 国办发明电〔2026〕7号）"), validators=[_at_most(120)])
 
 
 DAY_KIND_LABELS = {"rest": _l("放假"), "work": _l("调休上班"), "usual": _l("恢复按周一至周五计算")}
@@ -119,6 +123,6 @@ DAY_KIND_LABELS = {"rest": _l("放假"), "work": _l("调休上班"), "usual": _l
 class CalendarDayForm(FlaskForm):
     day = ChineseDateField(_l("日期"), validators=[InputRequired(_l("请填写日期。"))])
     kind = RadioField(_l("这一天"), choices=list(DAY_KIND_LABELS.items()), validate_choice=False)
-    name = StringField(_l("名称（放假填节日名称）"), validators=[Length(max=40)])
+    name = StringField(_l("名称（放假填节日名称）"), validators=[_at_most(40)])
     reason = StringField(_l("更正原因（如通知文号）"), validators=[DataRequired(_l("请填写更正原因（如通知文号）。")),
-                                                         Length(max=500)])
+                                                         _at_most(500)])

@@ -258,7 +258,8 @@ def _year_arg() -> int:
 
 def _calendar_page(year: int, import_form=None, day_form=None):
     view = calendar.year_view(year)
-    return render_template("admin/calendar.html", view=view, import_form=import_form or CalendarImportForm(formdata=None),
+    return render_template("admin/calendar.html", view=view,
+                           import_form=import_form or CalendarImportForm(formdata=None),
                            day_form=day_form or CalendarDayForm(formdata=None), kinds=DAY_KIND_LABELS,
                            today=local_today())
 

@@ -1,4 +1,4 @@
-"""Units in the browser: create, edit (parent, type, USCC checked), deactivate; bad input changes nothing and says why."""
+"""Units in the browser: create, edit (parent, type, USCC checked), deactivate; bad input changes nothing, says why."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, Unit
 from app.services import uscc
-from tests.support.snapshots import fingerprint
+from tests.support.snapshots import fingerprint, office_state
 
 GOOD = uscc.make_uscc(*uscc.GOVERNMENT_ORGAN, "421300", "AD000001")
 OTHER = uscc.make_uscc(*uscc.GOVERNMENT_ORGAN, "421300", "AD000002")
@@ -51,22 +51,22 @@ def test_lower_case_code_is_stored_upper_case(admin):
     ("region", "区" * 41, "所属地区不能超过 40 个字"),
 ])
 def test_bad_input_changes_nothing_keeps_what_was_typed_and_says_why(admin, app, field, value, says):
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     response = admin.post("/admin/units/new", _form(**{field: value}))
     page = response.get_data(as_text=True)
     assert response.status_code in (200, 422) and says in page
     assert 'class="field-error"' in page  # under the field, not only at the top
     assert "随州市审计局" in page or field == "name"  # what was typed is still there
-    assert fingerprint(app) == before and not _audit("unit.create")
+    assert (fingerprint(app), office_state()) == before and not _audit("unit.create")
 
 
 @pytest.mark.parametrize("field", ["name", "uscc"])
 def test_a_duplicate_name_or_code_is_refused(admin, app, staff, field):
     existing = staff["applicant1"].unit
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     response = admin.post("/admin/units/new", _form(**{field: getattr(existing, field)}))
     assert response.status_code == 422 and "已存在" in response.get_data(as_text=True)
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
 
 
 def test_edit_changes_the_fields_and_audits_old_and_new(admin, staff):
@@ -78,7 +78,8 @@ def test_edit_changes_the_fields_and_audits_old_and_new(admin, staff):
     db.session.expire_all()
     assert (unit.name, unit.uscc, unit.kind, unit.parent_id) == ("随州市新名称局", OTHER, "institution", parent.id)
     [event] = _audit("unit.edit")
-    assert event.details["changes"]["uscc"][1] == OTHER and event.details["changes"]["kind"] == ["department", "institution"]
+    changes = event.details["changes"]
+    assert changes["uscc"][1] == OTHER and changes["kind"] == ["department", "institution"]
     # Saving the same values again changes nothing and writes no audit row.
     admin.post(path, _form(name="随州市新名称局", uscc=OTHER, kind="institution", parent_id=str(parent.id)))
     assert len(_audit("unit.edit")) == 1
@@ -88,23 +89,23 @@ def test_a_unit_cannot_sit_below_itself_or_its_own_child(admin, app, staff):
     top, child = staff["verifier1"].unit, staff["verifier2"].unit
     child.parent_id = top.id
     db.session.commit()
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     for parent in (top, child):
         response = admin.post(f"/admin/units/{top.id}", _form(name=top.name, uscc=top.uscc, parent_id=str(parent.id)))
         assert response.status_code == 422 and "不能是本单位或其下级单位" in response.get_data(as_text=True)
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
 
 
 def test_deactivate_needs_a_reason_and_no_active_accounts(admin, app, staff):
     unit = staff["applicant2"].unit
     path = f"/admin/units/{unit.id}/active"
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     response = admin.post(path, {"reason": ""}, form_page=f"/admin/units/{unit.id}")
     assert response.status_code == 422 and "请填写原因" in response.get_data(as_text=True)
     response = admin.post(path, {"reason": "机构改革撤并"}, form_page=f"/admin/units/{unit.id}")
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and "还有 1 个启用的账户" in page and "机构改革撤并" in page
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
     staff["applicant2"].active = False
     db.session.commit()
     assert admin.post(path, {"reason": "机构改革撤并"}, form_page=f"/admin/units/{unit.id}").status_code == 302
@@ -124,12 +125,12 @@ def test_the_credit_office_and_a_unit_with_active_children_stay_active(admin, ap
     staff["verifier1"].active = False
     child.parent_id = top.id
     db.session.commit()
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     said = {office.id: "信用办单位不能停用", top.id: "1 个启用的下级单位"}
     for unit_id, says in said.items():
         response = admin.post(f"/admin/units/{unit_id}/active", {"reason": "试"}, form_page="/admin/units/new")
         assert response.status_code == 422 and says in response.get_data(as_text=True)
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
 
 
 def test_a_deactivated_unit_is_not_offered_and_gets_no_new_accounts(admin, app, staff):
@@ -139,19 +140,19 @@ def test_a_deactivated_unit_is_not_offered_and_gets_no_new_accounts(admin, app, 
     db.session.commit()
     for page in ("/admin/users/new", "/admin/units/new"):
         assert f'value="{unit.id}"' not in admin.get(page).get_data(as_text=True), page
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     response = admin.post("/admin/users/new", {"username": "newbie", "display_name": "新人", "unit_id": str(unit.id),
                                                "roles": "applicant"})
     assert response.status_code == 422 and "所属单位已停用" in response.get_data(as_text=True)
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
     assert "已停用" in admin.get("/admin/units").get_data(as_text=True)
     # Its existing account still shows its unit (records stay as they are).
     assert unit.name in admin.get(f"/admin/users/{staff['applicant2'].id}").get_data(as_text=True)
 
 
 def test_a_refused_form_without_a_csrf_token_changes_nothing(admin, app):
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     admin.get("/admin/units/new")
     response = admin.client.post("/admin/units/new", data=_form())
-    assert response.status_code == 400 and fingerprint(app) == before
+    assert response.status_code == 400 and (fingerprint(app), office_state()) == before
     assert db.session.scalar(select(func.count()).select_from(Unit).where(Unit.name == "随州市审计局")) == 0

@@ -13,7 +13,7 @@ from app.models import AuditEvent, User
 from app.services import auth, user_admin
 from tests.support.clients import WebClient
 from tests.support.constants import PASSWORD
-from tests.support.snapshots import fingerprint
+from tests.support.snapshots import fingerprint, office_state
 
 ISSUED = re.compile(r'<code id="issued-password">([^<]+)</code>')
 LOGIN_FAILED = "用户名或密码错误，或账户已被临时锁定。"
@@ -89,13 +89,13 @@ def test_a_changed_issued_password_signs_in_straight_away(admin, app, staff):
     ({"email": "not-an-address"}, "电子邮箱格式不正确"),
 ])
 def test_bad_input_creates_nothing_keeps_what_was_typed_and_says_why(admin, app, staff, over, says):
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     response = admin.post("/admin/users/new", _new(staff, **over))
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and says in page and 'class="field-error"' in page
     assert "张三" in page or over.get("display_name") == ""
     assert not ISSUED.search(page)
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
 
 
 @pytest.mark.parametrize("roles", [["admin"], ["auditor"], ["intake", "approver"], ["applicant", "verifier"]])
@@ -135,12 +135,13 @@ def test_a_name_only_edit_keeps_the_sessions(admin, browser, staff):
 
 def test_the_administrator_cannot_remove_their_own_admin_role_or_deactivate_themselves(admin, app, staff):
     me = staff["admin1"]
-    before = fingerprint(app)
-    response = admin.post(f"/admin/users/{me.id}", {"display_name": "x", "unit_id": str(me.unit_id), "roles": ["intake"]})
+    before = fingerprint(app), office_state()
+    response = admin.post(f"/admin/users/{me.id}",
+                          {"display_name": "x", "unit_id": str(me.unit_id), "roles": ["intake"]})
     assert response.status_code == 422 and "不能取消自己的系统管理员角色" in response.get_data(as_text=True)
     response = admin.post(f"/admin/users/{me.id}/active", {"reason": "离职"}, form_page=f"/admin/users/{me.id}")
     assert response.status_code == 422 and "不能停用自己的账户" in response.get_data(as_text=True)
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
 
 
 def test_a_deactivated_account_cannot_sign_in_and_its_sessions_end(admin, app, browser, staff):
@@ -183,10 +184,10 @@ def test_unlock_clears_failures_short_of_a_lockout_and_is_refused_when_there_is_
     page = f"/admin/users/{staff['applicant1'].id}"
     assert admin.post(f"{page}/unlock", form_page=page).status_code == 302
     assert _user("applicant1").failed_logins == 0
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     answer = admin.post(f"{page}/unlock", form_page=page)
     assert answer.status_code == 302 and "该账户未被锁定" in admin.get(page).get_data(as_text=True)
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
 
 
 def test_an_expired_lockout_is_not_a_lockout(admin, app, staff):
@@ -225,17 +226,17 @@ def test_reset_second_factor_forgets_the_authenticator(admin, app, staff):
 
 def test_reset_second_factor_of_an_account_without_one_is_refused(admin, app, staff):
     page = f"/admin/users/{staff['applicant1'].id}"
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     admin.post(f"{page}/second-factor", form_page=page)
     assert "没有绑定动态口令" in admin.get(page).get_data(as_text=True)
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
 
 
 def test_actions_without_a_csrf_token_change_nothing(admin, app, staff):
     user = staff["applicant1"]
     admin.get(f"/admin/users/{user.id}")
-    before = fingerprint(app)
+    before = fingerprint(app), office_state()
     for action in ("password", "unlock", "second-factor", "active"):
         response = admin.client.post(f"/admin/users/{user.id}/{action}", data={"reason": "x"})
         assert response.status_code == 400, action
-    assert fingerprint(app) == before
+    assert (fingerprint(app), office_state()) == before
