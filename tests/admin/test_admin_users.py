@@ -195,6 +195,8 @@ def test_an_expired_lockout_is_not_a_lockout(admin, app, staff):
     user.locked_until = clock.now() - timedelta(seconds=1)
     db.session.commit()
     assert not user_admin.locked(user)
+    user.locked_until = clock.now()  # the lock ends at that instant, as auth's own check says
+    assert not user_admin.locked(user)
     user.locked_until = clock.now() + timedelta(seconds=1)
     assert user_admin.locked(user)
 
