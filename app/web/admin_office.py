@@ -33,16 +33,11 @@ def _show_field_errors(form, exc: ServiceError) -> None:
         flash(exc.message, "error")
 
 
-def _shown(page):
-    """The form page: 200 to look at it, 422 when a submitted form was refused for its shape."""
-    return page(), 422 if request.method == "POST" else 200
-
-
 def _refuse_with(page, form):
     """Answer a refusal by showing the page again with what was typed and the messages."""
     def respond(exc: ServiceError):
         _show_field_errors(form, exc)
-        return page(), 422
+        return page()
     transaction.on_refusal(respond)
 
 
@@ -74,7 +69,7 @@ def unit_new():
         unit = units.create_unit(form.name.data, form.uscc.data, form.kind.data, form.parent_id.data, form.region.data)
         flash(_("单位「%(name)s」已创建。", name=unit.name), "success")
         return redirect(url_for("office.unit_edit", unit_id=unit.id))
-    return _shown(page)
+    return page()
 
 
 @bp.route("/units/<int:unit_id>", methods=["GET", "POST"])
@@ -93,7 +88,7 @@ def unit_edit(unit_id: int):
                                   parent_id=form.parent_id.data, region=form.region.data)
         flash(_("已保存。") if changes else _("没有改动。"), "success" if changes else "info")
         return redirect(url_for("office.unit_edit", unit_id=unit.id))
-    return _shown(page)
+    return page()
 
 
 @bp.route("/units/<int:unit_id>/active", methods=["POST"])
@@ -109,7 +104,7 @@ def unit_active(unit_id: int):
                                active_users=units.active_user_counts().get(unit.id, 0))
 
     if not reason_form.validate_on_submit():
-        return page(), 422
+        return page()
     _refuse_with(page, reason_form)
     if unit.active:
         units.deactivate_unit(unit, reason_form.reason.data)
@@ -155,7 +150,7 @@ def user_new():
         issued = user_admin.create_account(form.username.data, form.display_name.data, form.unit_id.data,
                                            form.roles.data or [], email=form.email.data)
         return _issued_page(issued.user, issued.password, new=True)
-    return _shown(page)
+    return page()
 
 
 def _user_page(user, form, reason_form):
@@ -179,7 +174,7 @@ def user_edit(user_id: int):
                                           roles=form.roles.data or [], email=form.email.data, acting=current_user)
         flash(_("已保存。") if changes else _("没有改动。"), "success" if changes else "info")
         return redirect(url_for("office.user_edit", user_id=user.id))
-    return _shown(page)
+    return page()
 
 
 def _user_action(user_id: int):
@@ -197,7 +192,7 @@ def user_active(user_id: int):
     user, form = _user_action(user_id)
     reason_form = ReasonForm()
     if not reason_form.validate_on_submit():
-        return _user_page(user, form, reason_form), 422
+        return _user_page(user, form, reason_form)
     _refuse_with(lambda: _user_page(user, form, reason_form), reason_form)
     if user.active:
         user_admin.deactivate(user, reason_form.reason.data, acting=current_user)
@@ -275,15 +270,15 @@ def calendar_import():
     year = _year_arg()
     form = CalendarImportForm()
     if not form.validate_on_submit():
-        return _calendar_page(year, import_form=form), 422
+        return _calendar_page(year, import_form=form)
     upload = form.file.data
     if upload is None or not getattr(upload, "filename", ""):
         form.file.errors = [*form.file.errors, _("请选择要导入的文件。")]
-        return _calendar_page(year, import_form=form), 422
+        return _calendar_page(year, import_form=form)
 
     def refused(exc: ServiceError):
         form.file.errors = [*form.file.errors, exc.fields.get("file", exc.message)]  # the file is what was wrong
-        return _calendar_page(year, import_form=form), 422
+        return _calendar_page(year, import_form=form)
 
     transaction.on_refusal(refused)
     text = calendar.decode_schedule(upload.read())
@@ -298,7 +293,7 @@ def calendar_day():
     form = CalendarDayForm()
     year = form.day.data.year if form.day.data else _year_arg()
     if not form.validate_on_submit():
-        return _calendar_page(year, day_form=form), 422
+        return _calendar_page(year, day_form=form)
     _refuse_with(lambda: _calendar_page(year, day_form=form), form)
     recomputed = calendar.correct_day(form.day.data, form.kind.data or "", form.name.data, form.reason.data)
     flash(_("%(day)s 已更正；重新计算了 %(n)s 个待办任务的办理期限。", day=form.day.data.isoformat(), n=recomputed),

@@ -92,7 +92,7 @@ def test_bad_input_creates_nothing_keeps_what_was_typed_and_says_why(admin, app,
     before = fingerprint(app), office_state()
     response = admin.post("/admin/users/new", _new(staff, **over))
     page = response.get_data(as_text=True)
-    assert response.status_code == 422 and says in page and 'class="field-error"' in page
+    assert response.status_code == 200 and says in page and 'class="field-error"' in page
     assert "张三" in page or over.get("display_name") == ""
     assert not ISSUED.search(page)
     assert (fingerprint(app), office_state()) == before
@@ -138,9 +138,9 @@ def test_the_administrator_cannot_remove_their_own_admin_role_or_deactivate_them
     before = fingerprint(app), office_state()
     response = admin.post(f"/admin/users/{me.id}",
                           {"display_name": "x", "unit_id": str(me.unit_id), "roles": ["intake"]})
-    assert response.status_code == 422 and "不能取消自己的系统管理员角色" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "不能取消自己的系统管理员角色" in response.get_data(as_text=True)
     response = admin.post(f"/admin/users/{me.id}/active", {"reason": "离职"}, form_page=f"/admin/users/{me.id}")
-    assert response.status_code == 422 and "不能停用自己的账户" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "不能停用自己的账户" in response.get_data(as_text=True)
     assert (fingerprint(app), office_state()) == before
 
 
@@ -150,7 +150,7 @@ def test_a_deactivated_account_cannot_sign_in_and_its_sessions_end(admin, app, b
     user = staff["applicant1"]
     page = f"/admin/users/{user.id}"
     refused = admin.post(f"{page}/active", {"reason": ""}, form_page=page)
-    assert refused.status_code == 422 and "请填写原因" in refused.get_data(as_text=True) and _user("applicant1").active
+    assert refused.status_code == 200 and "请填写原因" in refused.get_data(as_text=True) and _user("applicant1").active
     assert admin.post(f"{page}/active", {"reason": "调离"}, form_page=page).status_code == 302
     assert _user("applicant1").active is False
     assert holder.get("/portal/records").status_code == 302
