@@ -153,6 +153,7 @@ def test_a_deactivated_account_cannot_sign_in_and_its_sessions_end(admin, app, b
     assert refused.status_code == 200 and "请填写原因" in refused.get_data(as_text=True) and _user("applicant1").active
     assert admin.post(f"{page}/active", {"reason": "调离"}, form_page=page).status_code == 302
     assert _user("applicant1").active is False
+    assert user_admin.live_sessions(_user("applicant1")) == 0  # revoked, not merely refused while inactive
     assert holder.get("/portal/records").status_code == 302
     assert LOGIN_FAILED in WebClient(app).login("applicant1").get_data(as_text=True)
     [event] = _audit("user.deactivate")
