@@ -142,9 +142,14 @@ def _calendar_commands(app: Flask) -> None:
     @click.option("--source", default="", help="国务院办公厅通知文号")
     def calendar_import(file, source):
         """Load a year's State Council holiday schedule (CSV: date,type,name)."""
-        from app.services.calendar import import_schedule
+        from app.core.errors import ServiceError
+        from app.services.calendar import decode_schedule, import_schedule
 
-        year, rows = import_schedule(Path(file).read_text(encoding="utf-8"), source)
+        try:
+            year, rows = import_schedule(decode_schedule(Path(file).read_bytes()), source)
+        except ServiceError as exc:
+            db.session.rollback()
+            raise click.ClickException(exc.message) from None
         db.session.commit()
         click.echo(f"{year} 年放假安排已导入，共 {rows} 条。")
 
@@ -163,9 +168,14 @@ def _users_commands(app: Flask) -> None:
     @click.password_option()
     def users_create(username, display_name, unit_id, roles, password):
         """Create a user (the password must meet the policy; there is no default password)."""
-        from app.services.auth import create_user
+        from app.core.errors import ServiceError
+        from app.services.user_admin import create_account
 
-        create_user(username, display_name, unit_id, list(roles), password)
+        try:
+            create_account(username, display_name, unit_id, list(roles), password=password)
+        except ServiceError as exc:
+            db.session.rollback()
+            raise click.ClickException(exc.message) from None
         db.session.commit()
         click.echo(f"用户 {username} 已创建。")
 
@@ -173,13 +183,18 @@ def _users_commands(app: Flask) -> None:
     @click.argument("username")
     def users_reset_second_factor(username):
         """Forget a lost authenticator: the user enrols a new one at the next sign-in; their sessions end."""
+        from app.core.errors import ServiceError
         from app.models import User
-        from app.services.auth import reset_second_factor
+        from app.services.user_admin import reset_second_factor
 
         user = db.session.scalar(db.select(User).where(User.username == username))
         if user is None:
             raise click.UsageError(f"用户 {username} 不存在。")
-        reset_second_factor(user)
+        try:
+            reset_second_factor(user)
+        except ServiceError as exc:
+            db.session.rollback()
+            raise click.ClickException(exc.message) from None
         db.session.commit()
         click.echo(f"用户 {username} 的动态口令已重置，下次登录时须重新绑定。")
 
@@ -339,11 +354,14 @@ def _ops_commands(app: Flask, app_factory: Callable[[type], Flask]) -> None:
     @click.option("--region", default="")
     def units_create(name, unit_uscc, kind, parent_id, region):
         """Create an organisation unit (the credit office comes from bootstrap)."""
+        from app.core.errors import ServiceError
+        from app.services.units import create_unit
+
         try:
-            unit = bootstrap.create_unit(name, unit_uscc, kind, parent_id, region)
-        except ValueError as exc:
+            unit = create_unit(name, unit_uscc, kind, parent_id, region)
+        except ServiceError as exc:
             db.session.rollback()
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(exc.message) from None
         db.session.commit()
         click.echo(f"单位「{name}」已创建，单位编号 {unit.id}。")
 

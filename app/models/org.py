@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -41,6 +41,8 @@ class Unit(db.Model):
     region: Mapped[str] = mapped_column(String(40), default="")
     # The credit office itself: its staff hold intake/approver roles for the whole city.
     is_credit_office: Mapped[bool] = mapped_column(default=False)
+    # A deactivated unit gets no new accounts and is not offered in forms; what it made or received stays.
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     parent: Mapped[Unit | None] = relationship(remote_side=[id])
 
@@ -60,6 +62,8 @@ class User(db.Model):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     active: Mapped[bool] = mapped_column(default=True)
+    # Set when an administrator issued the password (new account, reset): it is changed at the next sign-in.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
     # TOTP second factor (admin and approver): secret set at enrolment, confirmed by a first valid code.
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -160,8 +160,9 @@ def revoke_all_sessions(user: User) -> None:
 # --- password change and expiry (QUALITY.md §3: expiry after 90 days) ---------------------------------------
 
 def password_expired(user: User) -> bool:
-    """Say whether the password is older than the allowed age and must be changed before anything else."""
-    return now() - user.password_changed_at > timedelta(days=current_app.config["PASSWORD_MAX_AGE_DAYS"])
+    """Say whether the password must be changed before anything else: issued by an administrator, or too old."""
+    return user.must_change_password or (
+        now() - user.password_changed_at > timedelta(days=current_app.config["PASSWORD_MAX_AGE_DAYS"]))
 
 
 def change_password(user: User, current: str, new: str, repeat: str) -> None:
@@ -180,6 +181,7 @@ def change_password(user: User, current: str, new: str, repeat: str) -> None:
         raise Invalid(message, fields={"new": message})
     user.password_hash = hash_password(new)
     user.password_changed_at = now()
+    user.must_change_password = False
     revoke_all_sessions(user)
     audit.record("auth.password_change", object_type="user", object_id=user.id)
     db.session.flush()

@@ -25,6 +25,7 @@ def register_web(app: Flask) -> None:
     from app.web.portal import bp as portal_bp
     from app.web.public import bp as public_bp
     from app.web.admin import bp as admin_bp
+    from app.web.admin_office import bp as office_bp
     from app.web.inbox import bp as inbox_bp
     from app.web.records import bp as records_bp
     from app.web.staff import bp as staff_bp
@@ -34,8 +35,8 @@ def register_web(app: Flask) -> None:
 
     from app.web.filters import register_filters
 
-    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, inbox_bp, admin_bp, dashboard_bp,
-               health_bp, audit_bp):
+    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, inbox_bp, admin_bp, office_bp,
+               dashboard_bp, health_bp, audit_bp):
         app.register_blueprint(bp)
     register_filters(app)
     # First of all request hooks, ahead of CSRFProtect's check, which fails on a form field without a name.

@@ -45,8 +45,11 @@ def _next_step(user):
     """Send a user whose password checked out on to what is still missing, or sign them in."""
     if auth.password_expired(user):
         _set_pending(user, "password")
-        flash(_("您的密码已超过 %(days)s 天未更换，请先修改密码。", days=current_app.config["PASSWORD_MAX_AGE_DAYS"]),
-              "info")
+        if user.must_change_password:
+            flash(_("您的密码由管理员签发，请先修改为只有您知道的密码。"), "info")
+        else:
+            flash(_("您的密码已超过 %(days)s 天未更换，请先修改密码。", days=current_app.config["PASSWORD_MAX_AGE_DAYS"]),
+                  "info")
         return redirect(url_for("auth.change_password"))
     if auth.needs_second_factor(user):
         _set_pending(user, "second_factor")

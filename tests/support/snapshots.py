@@ -28,3 +28,23 @@ def fingerprint(app) -> tuple:
     unread = db.session.execute(text("SELECT count(*) FROM notification WHERE read_at IS NULL")).scalar()
     files = sum(1 for p in Path(app.config["FILE_STORE"]).rglob("*") if p.is_file())
     return counts, versions, tasks, cases, records, unread, files
+
+
+def office_state() -> tuple:
+    """Every column the office's administration can change: units, accounts, roles, live sessions, the calendar.
+
+    The fingerprint counts rows; a refused edit must not change a value either.
+    """
+    db.session.rollback()
+    db.session.expire_all()
+    queries = (
+        "SELECT id, name, kind, parent_id, uscc, region, active FROM unit ORDER BY id",
+        "SELECT id, username, display_name, unit_id, email, password_hash, password_changed_at, failed_logins,"
+        " locked_until, active, must_change_password, totp_secret FROM app_user ORDER BY id",
+        "SELECT user_id, role FROM user_role ORDER BY user_id, role",
+        "SELECT id FROM login_session WHERE revoked_at IS NULL ORDER BY id",
+        "SELECT day, is_workday, name, source FROM calendar_day ORDER BY day",
+        "SELECT year, source FROM calendar_year ORDER BY year",
+        "SELECT id, due_at, due_provisional FROM human_task ORDER BY id",
+    )
+    return tuple(tuple(tuple(row) for row in db.session.execute(text(q))) for q in queries)

@@ -1,4 +1,4 @@
-"""First set-up of an empty database: rule sets, holiday calendar, the credit office; and new units (flush only)."""
+"""First set-up of an empty database: rule sets, holiday calendar, the credit office (flush only; units: services/units)."""
 from __future__ import annotations
 
 from typing import Iterable
@@ -33,21 +33,3 @@ def bootstrap(office_name: str, office_uscc: str, years: Iterable[int]) -> list[
         lines.append(f"信用办单位已存在：「{office.name}」，单位编号 {office.id}。")
     return lines
 
-
-def create_unit(name: str, unit_uscc: str, kind: str, parent_id: int | None, region: str) -> Unit:
-    """Create an organisation unit after validating its credit code (flushes only)."""
-    from app.models.org import UNIT_KINDS
-    from app.services import uscc
-
-    problem = uscc.validate_uscc(unit_uscc)
-    if problem:
-        raise ValueError(f"统一社会信用代码无效：{problem}")
-    if kind not in UNIT_KINDS:
-        raise ValueError(f"单位类别应为：{', '.join(UNIT_KINDS)}")
-    if db.session.scalar(select(Unit.id).where((Unit.name == name) | (Unit.uscc == unit_uscc))):
-        raise ValueError("同名或同代码的单位已存在。")
-    unit = Unit(name=name, kind=kind, uscc=unit_uscc, parent_id=parent_id, region=region, is_credit_office=False)
-    db.session.add(unit)
-    db.session.flush()
-    audit.record("unit.create", object_type="unit", object_id=unit.id, details={"name": name, "uscc": unit_uscc})
-    return unit
