@@ -14,6 +14,8 @@ from app.services import audit, workdays
 from app.core.clock import local_tz, now
 from app.core.errors import Invalid
 
+WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")  # 星期一…星期日; the catalogue has each
+
 
 def load_calendar() -> workdays.WorkCalendar:
     """Build the pure calendar from the stored overrides and confirmed years."""
@@ -167,7 +169,7 @@ def correct_day(day: date, kind: str, name: str, reason: str) -> int:
         if workday == weekday:
             usual = _("上班") if weekday else _("休息")
             message = _("%(day)s 是星期%(weekday)s，本来就%(usual)s，无需更正。", day=day.isoformat(),
-                        weekday="一二三四五六日"[day.weekday()], usual=usual)
+                        weekday=_(WEEKDAYS[day.weekday()]), usual=usual)
             raise Invalid(message, code="day_unchanged", fields={"kind": message})
         if not workday and not name:
             raise Invalid(_("放假日期须填写节日名称。"), code="bad_day", fields={"name": _("放假日期须填写节日名称。")})
