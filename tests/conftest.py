@@ -25,7 +25,7 @@ from app import create_app
 from app.core import clock
 from app.extensions import db
 from config import TestConfig
-from tests.support import factories
+from tests.support import factories, fuzz
 from tests.support.clients import ApiClient, enrol_second_factor_for_tests, WebClient
 from tests.support.constants import PROCESSES, T0
 
@@ -162,3 +162,11 @@ def api(app, request):
     """api(username): a JSON API caller with a bearer token for username of the test's world."""
     _world(request)
     return lambda username: ApiClient(app, username)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fuzz_world():
+    """The fuzz tests' shared objects (tests/support/fuzz.py) never outlive a test."""
+    fuzz.WORLD.clear()
+    yield
+    fuzz.WORLD.clear()

@@ -60,6 +60,13 @@ class NotFound(ServiceError):
         super().__init__(message or _("未找到该对象，或您无权查看。"), **kw)
 
 
+def found(row):
+    """The row a lookup returned, or NotFound when there is none (``found(db.session.get(Unit, unit_id))``)."""
+    if row is None:
+        raise NotFound()
+    return row
+
+
 class Conflict(ServiceError):
     """Someone else completed or holds the object, or a duplicate submission."""
 

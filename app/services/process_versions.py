@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from app.core.errors import NotFound
+from app.core.errors import found
 from app.extensions import db
 from app.models import ProcessDefinition, ProcessInstance
 
@@ -43,7 +43,4 @@ def deployed_versions() -> list[Version]:
 
 
 def get_definition(definition_id: int) -> ProcessDefinition:
-    row = db.session.get(ProcessDefinition, definition_id)
-    if row is None:
-        raise NotFound()
-    return row
+    return found(db.session.get(ProcessDefinition, definition_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from app.core.errors import Invalid, NotFound
+from app.core.errors import Invalid, found
 from app.extensions import db
 from app.models import Unit, User
 from app.models.org import UNIT_KINDS
@@ -25,10 +25,7 @@ def all_units() -> list[Unit]:
 
 
 def get_unit(unit_id: int) -> Unit:
-    unit = db.session.get(Unit, unit_id)
-    if unit is None:
-        raise NotFound()
-    return unit
+    return found(db.session.get(Unit, unit_id))
 
 
 def active_user_counts() -> dict[int, int]:

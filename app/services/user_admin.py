@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.core.clock import now
-from app.core.errors import Invalid, NotFound
+from app.core.errors import Invalid, found
 from app.extensions import db
 from app.models import LoginSession, Unit, User, UserRole
 from app.models.org import ROLES
@@ -52,10 +52,7 @@ def all_users() -> list[User]:
 
 
 def get_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound()
-    return user
+    return found(db.session.get(User, user_id))
 
 
 def locked(user: User) -> bool:

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from app.services import calendar
 from app.extensions import db
+from tests.support.fuzz import WORLD as _WORLD
 from tests.support.clients import fresh_g, WebClient
 from tests.support.snapshots import fingerprint, office_state
 
@@ -26,14 +27,6 @@ FIELDS = {
     "/admin/calendar/day": ["day", "kind", "name", "reason"],
     "/admin/calendar/import": ["source", "file"],
 }
-_WORLD: dict = {}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_world():
-    _WORLD.clear()
-    yield
-    _WORLD.clear()
 
 
 @pytest.mark.parametrize("path", sorted(FIELDS))

@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask, Letter, Sanction
 from processes import SLICES
+from tests.support.fuzz import WORLD as _WORLD
 from tests.support.clients import fresh_g, WebClient
 from tests.support.files import PDF_BYTES, PNG_BYTES
 from tests.support.flows import file_objection, file_repair, open_order, repairable, run_timers_at, timer
@@ -27,16 +28,6 @@ FORMS = {form.key: form for piece in SLICES for form in piece.forms}
 FUZZ = settings(max_examples=30, deadline=None, database=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large])
-
-# Objects and browsers one test builds on its first example and reuses for the rest.
-_WORLD: dict = {}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_world():
-    _WORLD.clear()
-    yield
-    _WORLD.clear()
 
 
 PAYLOADS = ["", " ", "\x00", "\u202e", "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "{{7*7}}",

@@ -244,14 +244,13 @@ def migration_state() -> tuple[list[str], list[str]]:
     return sorted(current), sorted(script.get_heads())
 
 
-def check_processes(*folders: Path) -> list[Finding]:
-    """Check that every BPMN file of the folders (by default: the registered process slices) is deployed in its
-    current version."""
+def check_processes() -> list[Finding]:
+    """Check that every registered process slice is deployed in the version of its files."""
     from app.engine.definitions import parse_process, process_files
     from app.services.workflow import registry
 
     found = []
-    for key, files in process_files(*(folders or [piece.folder for piece in registry.slices()])).items():
+    for key, files in process_files(*(piece.folder for piece in registry.slices())).items():
         latest = db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_key == key)
                                    .order_by(ProcessDefinition.version.desc()).limit(1))
         if latest is None:
