@@ -63,6 +63,9 @@ class Config:
     # Keyed checkpoints of the chain's head, outside the database; the worker writes one every interval.
     AUDIT_CHECKPOINT_DIR = Path(_env("AUDIT_CHECKPOINT_DIR") or str(BASE_DIR / "var" / "audit-checkpoints"))
     AUDIT_CHECKPOINT_INTERVAL = int(_env("AUDIT_CHECKPOINT_INTERVAL", "300"))
+    # Encrypts the ID numbers of persons (record subjects) at rest and keys their lookup digest; never in the
+    # database, never changed once numbers are stored (app.services.persons; docs/deployment.md).
+    PERSON_DATA_KEY = _env("PERSON_DATA_KEY")
 
     TIMEZONE = "Asia/Shanghai"
     # Chinese by default; English selectable through the `lang` cookie (GET /lang/<code>).
@@ -97,6 +100,7 @@ class DevelopmentConfig(Config):
     ALLOW_CLOCK_SHIFT = True
     # A published key, for the demo only: `flask check` reports it, and a production config has no default.
     AUDIT_HMAC_KEYS = _env("AUDIT_HMAC_KEYS", "dev:dev-only-audit-key-not-secret-0000000000")
+    PERSON_DATA_KEY = _env("PERSON_DATA_KEY", "dev-only-person-data-key-not-secret-000000")
 
 
 class TestConfig(Config):
@@ -110,6 +114,7 @@ class TestConfig(Config):
     SERVER_NAME = "localhost"
     PREFERRED_URL_SCHEME = "http"
     AUDIT_HMAC_KEYS = "test:test-only-audit-key-not-secret-00000000"
+    PERSON_DATA_KEY = "test-only-person-data-key-not-secret-0000000"
     AUDIT_HMAC_KEY_FILE = None
     AUDIT_HMAC_KEY_ID = "test"
     # Off unless given: tests/conftest.py gives every test its own directory, subprocess tests pass one.

@@ -3,9 +3,10 @@ them meaning — effects and completion hooks (service.py), task forms (task_for
 
 Adding a process: add its folder and one line below (ARCHITECTURE.md, "Adding a process").
 """
-from processes import credit_repair, honor_restoration, objection_review, rectification
+from processes import credit_repair, honor_restoration, objection_review, record_registration, rectification
 
 SLICES = (
+    record_registration.SLICE,
     objection_review.SLICE,
     rectification.SLICE,
     credit_repair.SLICE,

@@ -7,7 +7,8 @@ are chosen for a demo seeded in late 2026, so that records fall under both rule 
 up to 2026-03-31, 第36号 from 2026-04-01) and none has reached its automatic end date. Minor records all lie
 before 2026-04-01: under order No. 36 a minor record is in principle not published at all.
 
-No cases are created here: the processes create them.
+Each record is registered through its process (record_registration): the recording unit's officer enters it
+with a stand-in 认定文书 and reports it, and intake1 registers it, so the letter pair is issued and it is published.
 """
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import CreditRecord, RecordHistory, Unit
-from app.services import audit, auth, calendar, rules, uscc
-from app.core.clock import now
+from app.models import HumanTask, Unit, User
+from app.services import attachments, audit, auth, calendar, rules, uscc, workflow
 
 DEMO_PASSWORD = "Xinyong@2026"
 CREDIT_OFFICE = "随州市社会信用体系建设领导小组办公室"
@@ -81,7 +81,15 @@ USERS = [
     ("admin1", "孙磊", CREDIT_OFFICE, ["admin"]),
     ("auditor1", "吴丽娟", CREDIT_OFFICE, ["auditor"]),
     ("verifier2", "何文斌", COURT, ["verifier"]),
+    # The other recording units' officers, who register their units' records (失信记录认定登记).
+    ("verifier3", "赵明远", DISCIPLINE, ["verifier"]),
+    ("verifier4", "孙海燕", HRSS, ["verifier"]),
+    ("verifier5", "郑宏伟", NDRC, ["verifier"]),
+    ("personnel1", "冯雅琴", HRSS, ["personnel"]),
 ]
+RECORDERS = {FINANCE: "verifier1", COURT: "verifier2", DISCIPLINE: "verifier3", HRSS: "verifier4", NDRC: "verifier5"}
+# Demo ID numbers of the civil servants on records (valid check characters, not real people).
+PERSON_ID_BODIES = {"黄志明": "42130319780512123", "赵卫东": "42132119800923345", "钱立新": "42138119850217567"}
 
 # Legal bases quoted by several records.
 GPL_REG_67 = "《中华人民共和国政府采购法实施条例》第六十七条"
@@ -204,22 +212,67 @@ def _seed_users(units: dict[str, Unit]) -> None:
                          email=f"{username}@example.com")
 
 
+def demo_id_number(body17: str) -> str:
+    """A body of 17 digits with its GB 11643 check character."""
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return body17 + "10X98765432"[sum(int(c) * w for c, w in zip(body17, weights)) % 11]
+
+
+def basis_document(doc_no: str) -> bytes:
+    """A one-page PDF standing in for a record's 认定文书 (demo data only)."""
+    text = f"Demo basis document {doc_no.encode('unicode_escape').decode('ascii')}"
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("ascii")
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _entry(units: dict[str, Unit], row: tuple, today: date) -> dict:
+    subject, person, category, severity, recorder, doc_no, days_back, facts, legal_basis = row
+    basis_date = today - timedelta(days=days_back)
+    data = {"category": category, "severity": severity, "basis_doc_no": doc_no.format(y=basis_date.year),
+            "basis_date": basis_date.isoformat(), "facts": facts, "legal_basis": legal_basis}
+    if person:
+        name, post = person
+        data.update(subject_type="person", person={"name": name, "post": post, "unit_id": units[subject].id,
+                                                   "id_number": demo_id_number(PERSON_ID_BODIES[name])})
+    else:
+        data.update(subject_type="unit", subject_unit_id=units[subject].id)
+    return data
+
+
+REVIEW_PASSED = {"check_complete": "pass", "check_subject": "pass", "check_duplicate": "pass",
+                 "check_legal_basis": "pass", "check_severity": "pass", "review": "accept",
+                 "opinion": "要素齐全，依据明确，予以登记。"}
+
+
 def _seed_records(units: dict[str, Unit], today: date) -> None:
-    for subject, person, category, severity, recorder, doc_no, days_back, facts, legal_basis in RECORDS:
-        basis_date = today - timedelta(days=days_back)
-        rule_set = rules.rule_set_on(basis_date)
-        earliest_repair, auto_end = rules.publication_dates(rule_set, severity, basis_date)
-        person_name, person_post = person or (None, None)
-        record = CreditRecord(
-            subject_type="person" if person else "unit", subject_unit=units[subject], person_name=person_name,
-            person_post=person_post, category=category, severity=severity, recording_unit=units[recorder],
-            basis_doc_no=doc_no.format(y=basis_date.year), basis_date=basis_date, facts=facts,
-            legal_basis=legal_basis, status="published", publication_start=basis_date,
-            earliest_repair_date=earliest_repair, auto_end_date=auto_end, rule_set=rule_set, updated_at=now(),
-        )
-        record.history.append(RecordHistory(at=now(), action="published", to_status="published", changes={},
-                                            reason="认定单位报送，公示"))
-        db.session.add(record)
+    """Every demo record enters as the recording unit's officer registers it, and the office registers it
+    (record_registration): so each has its registration case, its letter pair and its publication."""
+    from processes.record_registration import service as registration
+
+    users = {name: db.session.scalar(select(User).where(User.username == name)) for name in
+             (*RECORDERS.values(), "intake1")}
+    for row in RECORDS:
+        officer = users[RECORDERS[row[4]]]
+        record = registration.create_draft(officer, registration.prepare(_entry(units, row, today), units[row[4]]),
+                                           source="seed")
+        attachments.store_attachment(officer, registration.registration_case(record), registration.DOCUMENT_KIND,
+                                     "认定文书.pdf", basis_document(record.basis_doc_no))
+        case = registration.submit(officer, record.id)
+        task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
+        workflow.complete_task(users["intake1"], task.id, dict(REVIEW_PASSED))
     db.session.flush()
 
 

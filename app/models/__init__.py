@@ -13,7 +13,7 @@ from app.models.cases import (
     NumberSequence,
     Notification,
 )
-from app.models.org import ROLES, UNIT_KINDS, LoginSession, SavedFilter, Unit, User, UserRole
+from app.models.org import ROLES, UNIT_KINDS, LoginSession, Person, PersonPost, SavedFilter, Unit, User, UserRole
 from app.models.records import (
     SANCTION_KINDS,
     SANCTION_STATUSES,
@@ -24,7 +24,11 @@ from app.models.records import (
     CATEGORIES,
     RECORD_PUBLIC,
     RECORD_SETTLED,
+    RECORD_SOURCES,
     RECORD_STATUSES,
+    RECORD_UNREGISTERED,
+    IdempotencyKey,
+    RecordImport,
     SEVERITIES,
     CalendarDay,
     CalendarYear,

@@ -15,6 +15,8 @@ from app.models.org import Unit, User
 from app.models.records import CreditRecord, RuleSet
 
 CASE_TYPES = {
+    "registration": _l("认定登记"),
+    "source_change": _l("认定变更"),
     "objection": _l("异议处理"),
     "rectification": _l("限期整改"),
     "repair": _l("信用修复"),
@@ -36,7 +38,8 @@ CASE_PENDING = ("draft", *CASE_OPEN)
 class Case(db.Model):
     __tablename__ = "case"
     __table_args__ = (
-        CheckConstraint("type IN ('objection','rectification','repair','restoration')", name="type"),
+        CheckConstraint("type IN ('registration','source_change','objection','rectification','repair','restoration')",
+                        name="type"),
         CheckConstraint(
             "status IN ('draft','in_progress','supplement','closed','rejected','withdrawn')", name="status"
         ),

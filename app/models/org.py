@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, String, UniqueConstraint, false, true
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -24,6 +24,7 @@ ROLES = {
     "approver": _l("信用办负责人"),
     "admin": _l("系统管理员"),
     "auditor": _l("审计管理员"),
+    "personnel": _l("组织人事部门查询员"),
 }
 
 
@@ -47,6 +48,45 @@ class Unit(db.Model):
     parent: Mapped[Unit | None] = relationship(remote_side=[id])
 
     kind_label = label("kind", UNIT_KINDS, fallback=True)
+
+
+class Person(db.Model):
+    """A civil servant who can be a record's subject (个人信息保护法: the minimum, the ID number encrypted at rest).
+
+    The ID number is kept three ways: encrypted (readable with the configured key only), as a keyed digest (to find the
+    same person again without decrypting) and masked for display. Name, post and unit are the current ones; the posts
+    held over time are PersonPost rows."""
+
+    __tablename__ = "person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    id_cipher: Mapped[str | None] = mapped_column(Text)
+    id_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+    id_masked: Mapped[str] = mapped_column(String(24), default="")
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    post: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    unit: Mapped[Unit] = relationship()
+    posts: Mapped[list[PersonPost]] = relationship(order_by="PersonPost.start_date", lazy="selectin",
+                                                   back_populates="person")
+
+
+class PersonPost(db.Model):
+    """A post a person held in a unit, from a date (to a date once they moved on)."""
+
+    __tablename__ = "person_post"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    post: Mapped[str] = mapped_column(String(80))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+
+    person: Mapped[Person] = relationship(back_populates="posts")
+    unit: Mapped[Unit] = relationship()
 
 
 class User(db.Model):
@@ -100,7 +140,7 @@ class UserRole(db.Model):
     __tablename__ = "user_role"
     __table_args__ = (
         UniqueConstraint("user_id", "role"),
-        CheckConstraint("role IN ('applicant','intake','verifier','approver','admin','auditor')", name="role"),
+        CheckConstraint("role IN ('applicant','intake','verifier','approver','admin','auditor','personnel')", name="role"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

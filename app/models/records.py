@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, Text
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models._types import UTCDateTime, label
-from app.models.org import Unit, User
+from app.models.org import Person, Unit, User
 
 CATEGORIES = {
     "judgment": _l("司法判决"),
@@ -20,6 +20,10 @@ CATEGORIES = {
 }
 SEVERITIES = {"minor": _l("轻微"), "general": _l("一般"), "serious": _l("严重")}
 RECORD_STATUSES = {
+    "draft": _l("待报送"),
+    "reviewing": _l("审核中"),
+    "returned": _l("退回修改"),
+    "withdrawn": _l("已撤回"),
     "published": _l("公示中"),
     "disputed": _l("异议中"),
     "corrected": _l("已更正"),
@@ -31,6 +35,16 @@ RECORD_STATUSES = {
 RECORD_PUBLIC = ("published", "disputed", "corrected")
 # Settled: public and not under objection — what an objection or a repair may be filed against, and what expires.
 RECORD_SETTLED = ("published", "corrected")
+# Not yet a record: entered by the recording unit, not (yet) accepted by the credit office — seen only by the recording
+# unit and the office, never by the subject or the public, never pushed.
+RECORD_UNREGISTERED = ("draft", "reviewing", "returned", "withdrawn")
+# Where a record came from: entered on the page, through the API, or a row of a bulk import.
+RECORD_SOURCES = {"web": _l("页面录入"), "api": _l("接口报送"), "import": _l("批量导入"), "seed": _l("演示数据")}
+
+
+def _subject_key(context) -> str:
+    params = context.get_current_parameters()
+    return CreditRecord.key_for(params.get("subject_type"), params.get("subject_unit_id"), params.get("person_id"))
 
 
 class RuleSet(db.Model):
@@ -57,20 +71,28 @@ class CreditRecord(db.Model):
     __tablename__ = "credit_record"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('published','disputed','corrected','revoked','repaired','expired')", name="status"
+            "status IN ('draft','reviewing','returned','withdrawn','published','disputed','corrected','revoked',"
+            "'repaired','expired')", name="status"
         ),
         CheckConstraint("severity IN ('minor','general','serious')", name="severity"),
         CheckConstraint(
             "category IN ('judgment','admin_penalty','discipline','accountability','breach')", name="category"
         ),
         CheckConstraint("subject_type IN ('unit','person')", name="subject_type"),
+        CheckConstraint("subject_type = 'unit' OR person_id IS NOT NULL", name="person_subject"),
+        # One record per recording unit, basis document and subject: importing or posting it again finds it.
+        UniqueConstraint("recording_unit_id", "basis_doc_no", "subject_key", name="uq_record_identity"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject_type: Mapped[str] = mapped_column(String(10))
     subject_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    # A civil servant: the person, and their name and post as the record states them (a snapshot).
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
     person_name: Mapped[str | None] = mapped_column(String(40))
     person_post: Mapped[str | None] = mapped_column(String(80))
+    # "unit:<id>" or "person:<id>": the subject half of the record's identity (uq_record_identity).
+    subject_key: Mapped[str] = mapped_column(String(24), default=_subject_key)
     category: Mapped[str] = mapped_column(String(20))
     severity: Mapped[str] = mapped_column(String(10))
     recording_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
@@ -85,9 +107,18 @@ class CreditRecord(db.Model):
     auto_end_date: Mapped[date] = mapped_column(Date)
     rule_set_id: Mapped[int] = mapped_column(ForeignKey("rule_set.id"))
     rectified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When publication began (shown publicly and pushed); None before, and always for unpublished (minor) records.
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A court's record (失信被执行人 and other judicial records): changed only on the court's instruction.
+    judicial: Mapped[bool] = mapped_column(default=False, server_default=false())
+    source: Mapped[str] = mapped_column(String(10), default="web", server_default="seed")
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("record_import.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     subject_unit: Mapped[Unit] = relationship(foreign_keys=[subject_unit_id])
+    person: Mapped[Person | None] = relationship()
     recording_unit: Mapped[Unit] = relationship(foreign_keys=[recording_unit_id])
     rule_set: Mapped[RuleSet] = relationship()
     history: Mapped[list[RecordHistory]] = relationship(
@@ -97,12 +128,59 @@ class CreditRecord(db.Model):
     status_label = label("status", RECORD_STATUSES)
     category_label = label("category", CATEGORIES)
     severity_label = label("severity", SEVERITIES)
+    source_label = label("source", RECORD_SOURCES, fallback=True)
 
     @property
     def subject_label(self) -> str:
+        """For staff and the subject: the unit, or the person with their post and unit."""
         if self.subject_type == "person":
             return f"{self.subject_unit.name} {self.person_post or ''} {self.person_name or ''}".strip()
         return self.subject_unit.name
+
+    @property
+    def public_subject(self) -> str:
+        """For public pages: a unit by name; a person never identified (name, post and unit together would)."""
+        if self.subject_type == "person":
+            return "公职人员（依法不公开个人信息）"
+        return self.subject_unit.name
+
+    @staticmethod
+    def key_for(subject_type: str, subject_unit_id: int | None, person_id: int | None) -> str:
+        return f"person:{person_id}" if subject_type == "person" else f"unit:{subject_unit_id}"
+
+
+class RecordImport(db.Model):
+    """One bulk import of records (批量导入): who, when, which file (SHA-256) and what it created."""
+
+    __tablename__ = "record_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    filename: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    rows: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    existing: Mapped[int] = mapped_column(default=0)  # rows already on file (same identity): not created again
+    record_ids: Mapped[list] = mapped_column(JSON, default=list)
+
+    user: Mapped[User] = relationship()
+
+
+class IdempotencyKey(db.Model):
+    """An API client's Idempotency-Key: a retry of the same request answers with what the first one made."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    request_hash: Mapped[str] = mapped_column(String(64))  # the same key with another body is refused
+    status: Mapped[int] = mapped_column()
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class RecordHistory(db.Model):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Select, false, or_, select, true
 
 from app.extensions import db
-from app.models import Attachment, Case, CreditRecord, HumanTask, Letter, User
+from app.models import RECORD_UNREGISTERED, Attachment, Case, CreditRecord, HumanTask, Letter, User
 from app.core.errors import NotFound
 
 STAFF_ROLES = ("intake", "approver")
@@ -25,16 +25,20 @@ def _reach(user: User, *, own_unit, made_by_unit):
 
 def record_filter(user: User):
     """SQL condition for the records a user may see."""
-    return _reach(user, own_unit=lambda: CreditRecord.subject_unit_id == user.unit_id,
+    # The subject sees a record once the office has registered it; before that only its recording unit does.
+    return _reach(user, own_unit=lambda: (CreditRecord.subject_unit_id == user.unit_id)
+                  & CreditRecord.status.not_in(RECORD_UNREGISTERED),
                   made_by_unit=lambda: CreditRecord.recording_unit_id == user.unit_id)
 
 
 def case_filter(user: User):
-    """SQL condition for the cases a user may see (a verifier: submitted cases about records its unit made)."""
-    return _reach(user, own_unit=lambda: Case.applicant_unit_id == user.unit_id,
+    """SQL condition for the cases a user may see (a verifier: submitted cases about records its unit made, and its
+    own registration drafts). A registration case reaches the subject unit only once it registered the record."""
+    return _reach(user, own_unit=lambda: (Case.applicant_unit_id == user.unit_id)
+                  & ((Case.type != "registration") | (Case.outcome == "registered")),
                   made_by_unit=lambda: Case.record_id.in_(
                       select(CreditRecord.id).where(CreditRecord.recording_unit_id == user.unit_id))
-                  & (Case.status != "draft"))
+                  & ((Case.status != "draft") | (Case.type == "registration")))
 
 
 def task_filter(user: User):

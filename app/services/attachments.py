@@ -23,7 +23,8 @@ from app.services import audit
 from app.core.clock import now
 from app.core.errors import Conflict, Invalid
 
-KINDS = {"evidence": _l("证据材料"), "commitment": _l("信用承诺书"), "supplement": _l("补正材料"), "other": _l("其他材料")}
+KINDS = {"evidence": _l("证据材料"), "commitment": _l("信用承诺书"), "supplement": _l("补正材料"), "other": _l("其他材料"),
+         "basis_document": _l("认定文书"), "change_document": _l("变更（撤销）文书")}
 TYPE_LABELS = {"application/pdf": "PDF", "image/jpeg": "JPEG", "image/png": "PNG", "application/ofd": "OFD"}
 
 

@@ -28,7 +28,7 @@ def public_records(q: str = "", category: str = "", severity: str = "", page: in
     """Published records matching a unit name or credit code, with optional filters; (rows, total)."""
     query = (select(CreditRecord).join(Unit, Unit.id == CreditRecord.subject_unit_id)
              .join(RuleSet, RuleSet.id == CreditRecord.rule_set_id)
-             .where(CreditRecord.status.in_(PUBLIC_STATUSES)))
+             .where(CreditRecord.status.in_(PUBLIC_STATUSES), CreditRecord.published_at.is_not(None)))
     q = (q or "").strip()[:60]
     if q:
         query = query.where(or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper()))

@@ -38,9 +38,14 @@ def expire_records(today: date, limit: int = 500) -> int:
     return len(rows)
 
 
+def publishable(record: CreditRecord) -> bool:
+    """Whether the record's rule set publishes records of its severity (令第36号: minor records are not)."""
+    return bool(record.rule_set.periods[record.severity].get("published", True))
+
+
 def is_public(record: CreditRecord) -> bool:
-    """Shown on public pages: live, and not a minor record the rule set keeps unpublished (第36号令)."""
-    return record.status in PUBLIC_STATUSES and record.rule_set.periods[record.severity].get("published", True)
+    """Shown on public pages: live, its publication begun, and not a minor record the rule set keeps unpublished."""
+    return record.status in PUBLIC_STATUSES and record.published_at is not None and publishable(record)
 
 
 def mask_name(name: str | None) -> str:

@@ -30,7 +30,13 @@ DEFAULT_TIME_LIMITS = {
     "restoration_review": 2,
     "restoration_approve": 2,
     "push": 3,  # 结果推送省平台
+    "registration_review": 3,  # 信用办审核认定单位报送的失信记录
+    "registration_correction": 5,  # 认定单位按退回理由修改后重新报送
+    "publication_delay": 0,  # 登记告知后几个工作日开始公示（0：登记当日）
+    "source_change": 3,  # 认定文书撤销或变更后，记录撤销或更正（上海条例第三十七条为参照）
 }
+# Time limits that may be 0 working days (the rest are at least 1).
+ZERO_ALLOWED = {"publication_delay"}
 
 # 一年内再次发生同类失信行为的，不予修复 (local rule; editable per rule set version).
 DEFAULT_REPAIR_BAR = {"repeat_within_months": 12}
@@ -128,7 +134,7 @@ def add_rule_set(*, code: str, name: str, legal_basis: str, effective_from: date
         low, high = period.get("min_months"), period.get("max_months")
         if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 120):
             errors[severity] = _("公示期应为 0–120 个月的整数，且最短不超过最长。")
-    if any(not isinstance(v, int) or not 0 < v <= 366 for v in time_limits.values()):
+    if any(not isinstance(v, int) or not (0 if k in ZERO_ALLOWED else 1) <= v <= 366 for k, v in time_limits.items()):
         errors["time_limits"] = _("办理时限应为 1–366 个工作日的整数。")
     if errors:
         raise Invalid(_("规则集有误，未保存。"), fields=errors)

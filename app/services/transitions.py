@@ -13,10 +13,18 @@ CASE_TRANSITIONS = {
     ("supplement", "in_progress"): "申请单位补正材料",
     ("supplement", "withdrawn"): "补正期满未补正，按撤回处理 (SPEC §3)",
     ("in_progress", "rejected"): "不予受理 (SPEC §4.1.2)",
+    ("draft", "withdrawn"): "认定单位撤回未报送的失信记录",
+    ("in_progress", "withdrawn"): "认定单位撤回退回修改的失信记录",
     ("in_progress", "closed"): "处理决定经批准后办结 (SPEC §4.1.7)；整改审核通过后流程结束 (SPEC §4.2.5)",
 }
 
 RECORD_TRANSITIONS = {
+    ("draft", "reviewing"): "认定单位报送，信用办审核 (issue 12 §1)",
+    ("reviewing", "returned"): "信用办审核：退回认定单位修改，并说明理由",
+    ("returned", "reviewing"): "认定单位修改后重新报送",
+    ("draft", "withdrawn"): "认定单位撤回未报送的记录",
+    ("returned", "withdrawn"): "认定单位撤回退回修改的记录",
+    ("reviewing", "published"): "信用办审核通过，予以登记；告知主体后按公示起始日公示（轻微失信不公示）",
     ("published", "disputed"): "异议受理，同一事务中标注“异议中”，继续公示 (SPEC §3)",
     ("corrected", "disputed"): "更正后的记录再次被异议并受理",
     ("disputed", "published"): "异议处理决定：维持或记载异议，撤销“异议中”标注",

@@ -7,7 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import CATEGORIES, SEVERITIES, CreditRecord, RecordHistory, RuleSet, Unit, User
+from app.core import clock
+from app.models import CATEGORIES, SEVERITIES, Case, CreditRecord, RuleSet, Unit, User
+from app.services import publication
 from app.demo.seed import seed_demo
 from app.services.uscc import validate_uscc
 
@@ -21,11 +23,17 @@ DEMO_ROLES = {
     "admin1": {"admin"},
     "auditor1": {"auditor"},
     "verifier2": {"verifier"},
+    "verifier3": {"verifier"},
+    "personnel1": {"personnel"},
 }
 
 
 @pytest.fixture()
 def demo(app):
+    from app.engine.definitions import deploy_directory
+    from tests.support.constants import PROCESSES
+
+    deploy_directory(PROCESSES)  # the records are registered through their process
     counts = seed_demo(TODAY)
     db.session.commit()
     return counts
@@ -79,12 +87,18 @@ def test_records_cover_categories_severities_and_both_rule_sets(demo):
     assert any(r.earliest_repair_date <= TODAY for r in records)
     assert any(r.earliest_repair_date > TODAY for r in records)
     for r in records:
-        assert r.status == "published" and r.publication_start == r.basis_date
+        # Registered through record_registration: entered, reported, registered; published unless minor (令第36号).
+        assert r.status == "published" and r.publication_start == clock.local_today() and r.source == "seed"
         assert r.auto_end_date > TODAY, r.facts  # nothing should already have expired
         if r.subject_type == "person":
-            assert r.person_name and r.person_post
-        assert [(h.action, h.to_status) for h in r.history] == [("published", "published")]
-    assert db.session.query(RecordHistory).count() == len(records)
+            assert r.person_name and r.person_post and r.person_id and r.person.id_masked.count("*") == 8
+        steps = [(h.action, h.to_status) for h in r.history]
+        assert steps[:3] == [("entered", "draft"), ("status", "reviewing"), ("status", "published")], steps
+        assert (steps[3:] == [("published", None)]) == publication.publishable(r), (r.severity, steps)
+        assert (r.published_at is not None) == publication.publishable(r)
+        case = db.session.scalar(select(Case).where(Case.record_id == r.id, Case.type == "registration"))
+        assert case.status == "closed" and case.outcome == "registered"
+        assert sorted(letter.type for letter in case.letters) == ["disclosure_notice", "repair_notice"]
 
 
 def test_units_have_valid_codes_districts_and_recording_units(demo):
