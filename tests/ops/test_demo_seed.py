@@ -11,6 +11,8 @@ from app.core import clock
 from app.models import CATEGORIES, SEVERITIES, Case, CreditRecord, RuleSet, Unit, User
 from app.services import publication
 from app.demo.seed import seed_demo
+from app.engine.definitions import deploy_directory
+from tests.support.constants import PROCESSES
 from app.services.uscc import validate_uscc
 
 TODAY = date(2026, 11, 27)
@@ -28,13 +30,14 @@ DEMO_ROLES = {
 }
 
 
+def _seed():
+    deploy_directory(PROCESSES)  # the records are registered through their process
+    return seed_demo(TODAY)
+
+
 @pytest.fixture()
 def demo(app):
-    from app.engine.definitions import deploy_directory
-    from tests.support.constants import PROCESSES
-
-    deploy_directory(PROCESSES)  # the records are registered through their process
-    counts = seed_demo(TODAY)
+    counts = _seed()
     db.session.commit()
     return counts
 
@@ -115,11 +118,11 @@ def test_units_have_valid_codes_districts_and_recording_units(demo):
 
 
 def test_codes_are_the_same_on_every_run(app):
-    seed_demo(TODAY)
+    _seed()
     first = {u.name: u.uscc for u in db.session.scalars(select(Unit))}
     db.session.rollback()
     db.session.expunge_all()  # rolled-back rule sets can linger in the identity map
-    seed_demo(TODAY)
+    _seed()
     assert {u.name: u.uscc for u in db.session.scalars(select(Unit))} == first
 
 
