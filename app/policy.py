@@ -84,6 +84,12 @@ POLICY: dict[str, frozenset[str]] = {
     "api.letter_pdf": CASEWORK,
     "api.list_sanctions": CASEWORK,
     "api.honor_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
+    # the records API for other systems (issue 12 §3): the recording unit (认定单位, role verifier) enters its own
+    # records; which records it reaches is decided by the registration service (its unit's only, 404 otherwise)
+    "api.create_record": frozenset({VERIFIER}),
+    "api.update_record": frozenset({VERIFIER}),
+    "api.add_record_document": frozenset({VERIFIER}),
+    "api.submit_record": frozenset({VERIFIER}),
     # --- system administration (MLPS: three separate administrator roles; no case data)
     "admin.outbox_page": frozenset({ADMIN}),
     "admin.retry": frozenset({ADMIN}),

@@ -134,16 +134,16 @@ def answer_service_error(exc: ServiceError):
         if exc.status in (403, 404) and g.get("api_user") is not None:
             record_denial(exc.status, exc.code)
             exc.audited = True  # the refusal audit after the request skips it (app.web.audit_refusals)
-        return json_error(exc.status, exc.code, exc.message, exc.fields)
+        return json_error(exc.status, exc.code, exc.message, exc.fields, exc.extra)
     if exc.status in (403, 404) and current_user and current_user.is_authenticated:
         record_denial(exc.status, exc.code)
         exc.audited = True
     return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
 
 
-def json_error(status: int, code: str, message: str, fields: dict | None = None):
-    """The API's error answer: {"error": {"code", "message", "fields"?}} with the HTTP status."""
-    body = {"error": {"code": code, "message": str(message)}}
+def json_error(status: int, code: str, message: str, fields: dict | None = None, extra: dict | None = None):
+    """The API's error answer: {"error": {"code", "message", "fields"?, ...extra}} with the HTTP status."""
+    body = {"error": {**(extra or {}), "code": code, "message": str(message)}}
     if fields:
         body["error"]["fields"] = fields
     return jsonify(body), status

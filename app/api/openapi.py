@@ -92,3 +92,58 @@ OPENAPI = {
         "/rule-sets": {"get": _op("规则集各版本（公示期、时限、修复限制）")},
     },
 }
+
+
+# --- the records API for other systems (issue 12 §3): enter, document, submit and correct a record ------------------
+
+def _record_paths() -> dict:
+    from app.models import CATEGORIES, SEVERITIES
+    from processes.record_registration.service import MAX_DOC_NO, MAX_FACTS
+
+    def text(limit: int, description: str) -> dict:
+        return {"type": "string", "minLength": 1, "maxLength": limit, "description": description}
+
+    person = {"description": "失信主体为个人（公职人员）时必填：新人员按身份证号登记，已登记的人员可只给 person_id", "oneOf": [
+        {"type": "object", "additionalProperties": False, "required": ["name", "id_number", "post", "unit_id"],
+         "properties": {"name": text(40, "姓名"), "id_number": {"type": "string", "description": "18 位居民身份证号"},
+                        "post": text(80, "职务"),
+                        "unit_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "所在单位"}}},
+        {"type": "object", "additionalProperties": False, "required": ["person_id"],
+         "properties": {"person_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}},
+    ]}
+    fields = {
+        "subject_type": {"enum": ["unit", "person"], "description": "失信主体类型，缺省为 unit"},
+        "subject_unit_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID,
+                            "description": "失信主体单位（subject_type 为 unit 时必填）"},
+        "person": person,
+        "category": {"enum": list(CATEGORIES), "description": "失信类别"},
+        "severity": {"enum": list(SEVERITIES), "description": "失信程度"},
+        "basis_doc_no": text(MAX_DOC_NO, "认定文书号"),
+        "basis_date": {"type": "string", "format": "date", "description": "认定日期 YYYY-MM-DD，2014-01-01 至今天"},
+        "facts": text(MAX_FACTS, "失信事实"),
+        "legal_basis": text(MAX_FACTS, "法律依据"),
+    }
+    record = {"type": "object", "additionalProperties": False, "properties": fields,
+              "required": ["category", "severity", "basis_doc_no", "basis_date", "facts", "legal_basis"]}
+    patch = {"type": "object", "additionalProperties": False, "properties": fields}
+    key = {"name": "Idempotency-Key", "in": "header", "required": False,
+           "description": "重试时携带同一值：同一内容返回首次创建的记录（不重复创建）；不同内容答 422 idempotency_key_reused",
+           "schema": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": "^[\\x21-\\x7e]+$"}}
+    record_id = [_path_param("record_id", "integer")]
+    create = _op("认定单位报送失信记录（创建草稿）；同一记录已登记答 409 duplicate_record（error.record_id 为已有记录）", ok=201,
+                 body={"application/json": {"schema": record}}, params=[key])
+    return {
+        "/records": {"post": create},
+        "/records/{record_id}": {"patch": _op("认定单位修改待报送或退回修改的记录（只改所给字段）", params=record_id,
+                                              body={"application/json": {"schema": patch}})},
+        "/records/{record_id}/documents": {"post": _op("上传认定文书（PDF、OFD 或图片）", ok=201, params=record_id,
+                                                       too_large=True, body={"multipart/form-data": {"schema": {
+                                                           "type": "object", "required": ["file"],
+                                                           "properties": {"file": {"type": "string",
+                                                                                   "format": "binary"}}}}})},
+        "/records/{record_id}/submit": {"post": _op("报送信用办审核（退回修改后再次调用即重新报送）", params=record_id)},
+    }
+
+
+for _path, _ops in _record_paths().items():
+    OPENAPI["paths"].setdefault(_path, {}).update(_ops)

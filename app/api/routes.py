@@ -1,10 +1,12 @@
 """API routes: bearer-token auth, JSON in and out, stable error codes."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timezone
 
 from flask import Response, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from app.api import bp
@@ -13,12 +15,14 @@ from app.core import clock
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import access, applications, attachments, audit, auth, calendar, eligibility, rules, sanctions, workflow
+from app.services import idempotency
 from app.services.inbox import queries as tasks
 from processes.objection_review import service as objections
 from processes.rectification import service as rectification
 from processes.credit_repair import service as repair
 from processes.honor_restoration import service as restoration
-from app.core.errors import Invalid, NotFound
+from processes.record_registration import service as registration
+from app.core.errors import Conflict, Invalid, NotFound
 from app.core.ids import MAX_ID, object_id
 from app import transaction
 from app.services.workflow import registry
@@ -76,7 +80,11 @@ def _iso(value):
     return value
 
 
-def record_json(r: CreditRecord) -> dict:
+def record_json(r: CreditRecord, registration_case: Case | None | bool = True) -> dict:
+    """A record as the API shows it; its fields by the names POST and PATCH /records take (``registration_case``:
+    the record's registration case when the caller looked it up already, True to look it up here)."""
+    if registration_case is True:
+        registration_case = _registration_cases([r.id]).get(r.id)
     return {
         "id": r.id, "status": r.status, "status_label": r.status_label, "category": r.category,
         "severity": r.severity, "subject": r.subject_label, "subject_unit_id": r.subject_unit_id,
@@ -84,7 +92,29 @@ def record_json(r: CreditRecord) -> dict:
         "facts": r.facts, "legal_basis": r.legal_basis, "annotation": r.annotation,
         "earliest_repair_date": _iso(r.earliest_repair_date), "auto_end_date": _iso(r.auto_end_date),
         "rule_set": r.rule_set.code,
+        "subject_type": r.subject_type, "person": _person_json(r), "recording_unit_id": r.recording_unit_id,
+        "publication_start": _iso(r.publication_start), "published_at": _iso(r.published_at), "source": r.source,
+        "judicial": r.judicial, "created_at": _iso(r.created_at),
+        "registration": None if not registration_case else {
+            "case_id": registration_case.id, "number": registration_case.number, "status": registration_case.status,
+            "outcome": registration_case.outcome, "current_step": registration_case.current_step},
     }
+
+
+def _person_json(r: CreditRecord) -> dict | None:
+    """A person subject as the record states them; the ID number only masked (never in clear)."""
+    if r.subject_type != "person" or r.person is None:
+        return None
+    return {"person_id": r.person_id, "name": r.person_name, "post": r.person_post, "unit_id": r.subject_unit_id,
+            "id_masked": r.person.id_masked}
+
+
+def _registration_cases(record_ids) -> dict[int, Case]:
+    """The latest registration case of each record (records entered before the registration process have none);
+    ``record_ids`` is a list or a select of ids."""
+    rows = db.session.scalars(select(Case).where(Case.type == "registration", Case.record_id.in_(record_ids))
+                              .order_by(Case.id)).all()
+    return {c.record_id: c for c in rows}
 
 
 def task_json(t: HumanTask) -> dict:
@@ -157,8 +187,10 @@ def logout():
 
 @bp.route("/records")
 def records():
-    rows = db.session.scalars(access.visible_records(g.api_user).order_by(CreditRecord.id)).all()
-    return jsonify({"items": [record_json(r) for r in rows]})
+    visible = access.visible_records(g.api_user)
+    rows = db.session.scalars(visible.options(selectinload(CreditRecord.person)).order_by(CreditRecord.id)).all()
+    cases = _registration_cases(visible.with_only_columns(CreditRecord.id))
+    return jsonify({"items": [record_json(r, cases.get(r.id)) for r in rows]})
 
 
 @bp.route("/records/<int:record_id>")
@@ -340,3 +372,109 @@ def rule_sets():
                                "effective_from": _iso(r.effective_from), "effective_to": _iso(r.effective_to),
                                "periods": r.periods, "time_limits": r.time_limits, "repair_bar": r.repair_bar}
                               for r in rows]})
+
+
+# --- the records API for other systems (issue 12 §3): the recording unit enters a record as a draft, attaches its
+# 认定文书, submits it to the credit office's review and corrects it when returned. The registration service checks
+# the content; these views check only the JSON shape (types, known names), so nothing unexpected reaches it.
+
+_RECORD_TEXT = ("subject_type", "category", "severity", "basis_doc_no", "basis_date", "facts", "legal_basis")
+_PERSON_TEXT = ("name", "id_number", "post")
+_PERSON_IDS = ("unit_id", "person_id")
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _record_body() -> dict:
+    """The record a client sent as JSON, its names and types checked; raise Invalid naming each bad field."""
+    data = _json_body()
+    errors = {name: "未知字段。" for name in data if name not in registration.FIELDS}
+    for name in _RECORD_TEXT:
+        if data.get(name) is not None and not isinstance(data[name], str):
+            errors[name] = "应为文本。"
+    if isinstance(data.get("basis_date"), str) and not _ISO_DAY.fullmatch(data["basis_date"].strip()):
+        errors["basis_date"] = "认定日期应为 YYYY-MM-DD。"
+    if data.get("subject_unit_id") is not None and not _is_json_id(data["subject_unit_id"]):
+        errors["subject_unit_id"] = "应为单位编号（整数）。"
+    person = data.get("person")
+    if isinstance(person, dict):
+        for name in person:
+            if name not in _PERSON_TEXT + _PERSON_IDS:
+                errors[f"person.{name}"] = "未知字段。"
+        for name in _PERSON_TEXT:
+            if person.get(name) is not None and not isinstance(person[name], str):
+                errors[f"person.{name}"] = "应为文本。"
+        for name in _PERSON_IDS:
+            if person.get(name) is not None and not _is_json_id(person[name]):
+                errors[f"person.{name}"] = "应为编号（整数）。"
+    elif person is not None:
+        errors["person"] = "应为对象：{name, id_number, post, unit_id} 或 {person_id}。"
+    if errors:
+        raise Invalid("失信记录有误，请按提示修改后重新提交。", code="invalid_record", fields=errors)
+    return data
+
+
+def _duplicate(same: CreditRecord | None) -> Conflict:
+    """The refusal of a record already on file, naming it; without one, a concurrent change of the same rows."""
+    if same is None:
+        return Conflict("另一请求同时登记了相同的内容，本次未生效，请重试。", code="concurrent_change")
+    return Conflict(f"本单位已登记过该失信记录（认定文书号 {same.basis_doc_no}，同一主体），不能重复登记。",
+                    code="duplicate_record", fields={"basis_doc_no": "重复的认定文书"}, extra={"record_id": same.id})
+
+
+@bp.route("/records", methods=["POST"])
+def create_record():
+    """Enter a record as a draft of the caller's unit; with an Idempotency-Key, a retry answers the same again."""
+    user = g.api_user
+    key = idempotency.check_key(request.headers.get(idempotency.HEADER))
+    data = _record_body()
+    claim = idempotency.claim(user, key, idempotency.request_hash("POST /records", data)) if key \
+        else idempotency.Claim()
+    if claim.replay is not None:
+        status, body = claim.replay
+        return jsonify(body), status
+
+    entered = []
+
+    def enter() -> CreditRecord:
+        entry = registration.prepare(data, user.unit)
+        entered.append(entry)
+        same = registration.find_same(user.unit_id, entry.basis_doc_no, entry.key())
+        if same is not None:
+            raise _duplicate(same)
+        return registration.create_draft(user, entry, source="api")
+
+    # A concurrent request entering the same record (or the same new person) meets the unique constraints; the
+    # refusal names the record it committed.
+    record = idempotency.unique_or(enter, lambda: _duplicate(
+        registration.find_same(user.unit_id, entered[-1].basis_doc_no, entered[-1].key()) if entered else None))
+    answer = jsonify(record_json(record))
+    idempotency.keep(claim, 201, answer.get_json())  # as sent: plain JSON values (labels are lazy strings)
+    return answer, 201
+
+
+@bp.route("/records/<int:record_id>", methods=["PATCH"])
+def update_record(record_id: int):
+    """Correct a draft or returned record of the caller's unit: only the fields given change."""
+    data = _record_body()
+    record = idempotency.unique_or(lambda: registration.update_draft(g.api_user, record_id, data),
+                                   lambda: _duplicate(None))
+    return jsonify(record_json(record))
+
+
+@bp.route("/records/<int:record_id>/documents", methods=["POST"])
+def add_record_document(record_id: int):
+    """Attach the 认定文书 (PDF, OFD or image) to a draft or returned record of the caller's unit."""
+    registration.own_record(g.api_user, record_id)
+    upload = request.files.get("file")
+    if upload is None:
+        raise Invalid("请以 multipart 字段 file 上传认定文书。", fields={"file": "必填"})
+    row = registration.attach_document(g.api_user, record_id, upload.filename or "", upload.stream)
+    return jsonify({"id": row.id, "kind": row.kind, "name": row.display_name, "content_type": row.content_type,
+                    "size": row.size, "sha256": row.sha256}), 201
+
+
+@bp.route("/records/<int:record_id>/submit", methods=["POST"])
+def submit_record(record_id: int):
+    """Report a draft to the credit office's review, or resubmit a corrected returned record."""
+    case = registration.submit(g.api_user, record_id)
+    return jsonify(record_json(case.record, case))

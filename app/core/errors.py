@@ -22,7 +22,8 @@ class ServiceError(Exception):
     audit_action = "state.refused"
 
     def __init__(self, message: str, *, code: str | None = None, fields: dict[str, str] | None = None,
-                 audit_action: str | None = None, audit_details: dict | None = None, audited: bool = False):
+                 audit_action: str | None = None, audit_details: dict | None = None, audited: bool = False,
+                 extra: dict | None = None):
         super().__init__(message)
         self.message = message
         if code:
@@ -31,6 +32,9 @@ class ServiceError(Exception):
         if audit_action:
             self.audit_action = audit_action
         self.audit_details = audit_details or {}
+        # More of the answer for API clients, beside code, message and fields (the id of the record a duplicate
+        # matches).
+        self.extra = extra or {}
         # True once an audit event stands for this refusal (the raiser recorded it, or an error handler did).
         self.audited = audited
         watched = _watched.get()

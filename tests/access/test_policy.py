@@ -103,7 +103,8 @@ def test_anonymous_is_sent_to_login_or_refused_everywhere_but_public_routes(seed
             continue
         url = _sample_url(seeded, rule, ids)
         fresh_g()
-        response = client.get(url) if "GET" in rule.methods else client.post(url)
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        response = client.get(url) if "GET" in methods else client.open(url, method=methods[0])  # POST or PATCH
         if endpoint.startswith("api."):
             assert response.status_code == 401, url
         elif "GET" in rule.methods:

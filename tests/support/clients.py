@@ -100,8 +100,12 @@ class ApiClient:
 
     def get(self, path, **kw):
         fresh_g()
-        return self.client.get(path, headers=self.headers, **kw)
+        return self.client.get(path, headers={**self.headers, **kw.pop('headers', {})}, **kw)
 
     def post(self, path, **kw):
         fresh_g()
-        return self.client.post(path, headers=self.headers, **kw)
+        return self.client.post(path, headers={**self.headers, **kw.pop('headers', {})}, **kw)
+
+    def patch(self, path, **kw):
+        fresh_g()
+        return self.client.patch(path, headers={**self.headers, **kw.pop('headers', {})}, **kw)

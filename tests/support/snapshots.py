@@ -12,7 +12,8 @@ from app.extensions import db
 WATCHED = ["app_setting", "calendar_day", "calendar_year", "number_sequence", "outbox", "process_definition",
            "rule_set", "unit", "app_user", "credit_record", "case", "saved_filter", "user_role", "attachment",
            "case_event", "letter", "notification", "process_instance", "record_history", "sanction", "human_task",
-           "sanction_history", "sanction_record", "timer_job"]
+           "sanction_history", "sanction_record", "timer_job", "person", "person_post", "idempotency_key",
+           "record_import"]
 
 
 def fingerprint(app) -> tuple:
