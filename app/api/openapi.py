@@ -132,10 +132,13 @@ def _record_paths() -> dict:
     record_id = [_path_param("record_id", "integer")]
     create = _op("认定单位报送失信记录（创建草稿）；同一记录已登记答 409 duplicate_record（error.record_id 为已有记录）", ok=201,
                  body={"application/json": {"schema": record}}, params=[key])
+    correct = _op("认定单位修改待报送或退回修改的记录（只改所给字段）", params=record_id,
+                  body={"application/json": {"schema": patch}})
+    # An id beyond any object matches no route; Werkzeug then answers 405, as GET shares the path.
+    correct["responses"]["405"] = {**_ERR, "description": "record_id 超出编号范围"}
     return {
         "/records": {"post": create},
-        "/records/{record_id}": {"patch": _op("认定单位修改待报送或退回修改的记录（只改所给字段）", params=record_id,
-                                              body={"application/json": {"schema": patch}})},
+        "/records/{record_id}": {"patch": correct},
         "/records/{record_id}/documents": {"post": _op("上传认定文书（PDF、OFD 或图片）", ok=201, params=record_id,
                                                        too_large=True, body={"multipart/form-data": {"schema": {
                                                            "type": "object", "required": ["file"],

@@ -30,7 +30,9 @@ CIPHER_VERSION = "v1"
 
 def id_number_problem(value: str) -> str | None:
     """None when value is a valid 18-character ID number (GB 11643-1999), else a Chinese reason."""
-    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    # isascii: str.isdigit() also holds for full-width and other Unicode digits, which no ID number has
+    if len(value) != 18 or not value.isascii() or not value[:17].isdigit() or not (value[17].isdigit()
+                                                                                   or value[17] == "X"):
         return _("身份证号应为 18 位：17 位数字加 1 位数字或 X。")
     try:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

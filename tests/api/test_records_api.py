@@ -419,6 +419,8 @@ BAD_FIELDS = [
     ({"subject_type": "person", "person": "黄某某"}, "person"),
     ({"subject_type": "person", "person": {"name": "黄某某", "id_number": "421302198001010010", "post": "科长",
                                            "unit_id": "subject"}}, "person.id_number"),  # bad check character
+    ({"subject_type": "person", "person": {"name": "黄某某", "id_number": "4213021980010100２X", "post": "科长",
+                                           "unit_id": "subject"}}, "person.id_number"),  # a full-width digit
     ({"subject_type": "person", "person": {"name": "", "id_number": ID_NUMBER, "post": "科长",
                                            "unit_id": "subject"}}, "person.name"),
     ({"subject_type": "person", "person": {"name": "黄某某", "id_number": ID_NUMBER, "post": "科长",

@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import HumanTask, Letter
+from app.models import HumanTask, Letter, User
 from tests.support.clients import ApiClient, fresh_g
 from tests.support.flows import do_task, file_objection
 from tests.support.snapshots import fingerprint
@@ -86,6 +86,48 @@ def test_api(case, seeded, api_world):
         if before is not None and response.status_code >= 400:
             assert fingerprint(seeded) == before, f"refused {case.method} {case.formatted_path} changed the database"
         assert response.headers.get("x-content-type-options") == ["nosniff"]
+
+
+@pytest.fixture()
+def records_world(seeded, api):
+    """A draft record of verifier1's unit (the recording unit) for the records API's path parameters."""
+    subject = db.session.scalar(select(User.unit_id).where(User.username == "applicant1"))
+    client = api("verifier1")
+    draft = client.post("/api/v1/records", json={
+        "subject_unit_id": subject, "category": "admin_penalty", "severity": "general",
+        "basis_doc_no": "随模糊罚〔2026〕1号", "basis_date": "2026-10-10", "facts": "模糊测试的失信事实。",
+        "legal_basis": "《中华人民共和国行政处罚法》第七十二条"})
+    assert draft.status_code == 201, draft.get_json()
+    return {"ids": {"record_id": draft.get_json()["id"]}, "headers": client.headers}
+
+
+@pytest.fixture()
+def records_schema(seeded, records_world):
+    fresh_g()
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", seeded)
+
+
+# The recording unit's writes (issue 12 §3), as the recording unit: past the policy row, into the service's checks.
+records_writes = schemathesis.pytest.from_fixture("records_schema").include(path_regex="^/records",
+                                                                            method_regex="^(POST|PATCH)$")
+
+
+@records_writes.parametrize()
+@settings(max_examples=40, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.filter_too_much, HealthCheck.data_too_large])
+def test_records_api_as_the_recording_unit(case, seeded, records_world):
+    for name, value in list((case.path_parameters or {}).items()):
+        real = records_world["ids"].get(name)
+        if real is not None and isinstance(value, int) and value % 4 != 0:  # mostly the real draft
+            case.path_parameters[name] = real
+    before = fingerprint(seeded)
+    fresh_g()
+    response = case.call(headers={**(case.headers or {}), **records_world["headers"]})
+    case.validate_response(response, checks=CHECKS)
+    assert response.status_code < 500
+    if response.status_code >= 400:
+        assert fingerprint(seeded) == before, f"refused {case.method} {case.formatted_path} changed the database"
 
 
 @pytest.mark.parametrize("body", [
