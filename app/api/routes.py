@@ -384,8 +384,10 @@ _PERSON_IDS = ("unit_id", "person_id")
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _record_body() -> dict:
-    """The record a client sent as JSON, its names and types checked; raise Invalid naming each bad field."""
+def _record_body(subject_type: str) -> dict:
+    """The record a client sent as JSON, its names and types checked; raise Invalid naming each bad field.
+
+    ``subject_type``: the kind of subject when the body does not say (a new record's default, or the record's own)."""
     data = _json_body()
     errors = {name: "未知字段。" for name in data if name not in registration.FIELDS}
     for name in _RECORD_TEXT:
@@ -408,6 +410,12 @@ def _record_body() -> dict:
                 errors[f"person.{name}"] = "应为编号（整数）。"
     elif person is not None:
         errors["person"] = "应为对象：{name, id_number, post, unit_id} 或 {person_id}。"
+    # A subject is a unit or a person, never both: a field of the other kind would be silently dropped.
+    kind = data.get("subject_type") or subject_type
+    if kind == "unit" and person is not None:
+        errors.setdefault("person", "失信主体为单位（unit）时不填 person。")
+    if kind == "person" and data.get("subject_unit_id") is not None:
+        errors.setdefault("subject_unit_id", "失信主体为个人时，所在单位填在 person.unit_id。")
     if errors:
         raise Invalid("失信记录有误，请按提示修改后重新提交。", code="invalid_record", fields=errors)
     return data
@@ -426,7 +434,7 @@ def create_record():
     """Enter a record as a draft of the caller's unit; with an Idempotency-Key, a retry answers the same again."""
     user = g.api_user
     key = idempotency.check_key(request.headers.get(idempotency.HEADER))
-    data = _record_body()
+    data = _record_body("unit")
     claim = idempotency.claim(user, key, idempotency.request_hash("POST /records", data)) if key \
         else idempotency.Claim()
     if claim.replay is not None:
@@ -455,7 +463,7 @@ def create_record():
 @bp.route("/records/<int:record_id>", methods=["PATCH"])
 def update_record(record_id: int):
     """Correct a draft or returned record of the caller's unit: only the fields given change."""
-    data = _record_body()
+    data = _record_body(registration.own_record(g.api_user, record_id).subject_type)
     record = idempotency.unique_or(lambda: registration.update_draft(g.api_user, record_id, data),
                                    lambda: _duplicate(None))
     return jsonify(record_json(record))

@@ -82,8 +82,11 @@ def records(*, partial: bool = False):
 
     def build(body, keep, bad, bad_person, extra):
         body = {k: v for k, v in body.items() if k in keep}
-        if body.get("subject_type") != "person" and "person" in body and "person" not in bad:
-            body.pop("person")  # a unit record names no person (one with both is judged below all the same)
+        # A unit subject names no person, a person subject no subject_unit_id (unless made junk: refused then).
+        if body.get("subject_type") != "person" and "person" not in bad:
+            body.pop("person", None)
+        if body.get("subject_type") == "person" and "subject_unit_id" not in bad:
+            body.pop("subject_unit_id", None)
         if isinstance(body.get("person"), dict):
             body["person"] = {**body["person"], **bad_person}
         return {**extra, **body, **bad}
