@@ -86,7 +86,7 @@ def test_backup_then_drill_verifies_everything(case_with_files, seeded, tmp_path
     lines = "\n".join(line for _, line in report.lines)
     files = db.session.query(Attachment).count()  # the objection's two and the demo's 认定文书
     assert f"附件：{files} 个与还原库登记的哈希核对，缺失 0，不符 0" in lines
-    assert "文书：1 份 PDF 与登记的哈希核对，不符 0" in lines
+    assert f"文书：{db.session.query(Letter).count()} 份 PDF 与登记的哈希核对，不符 0" in lines
     assert f"审计哈希链：已校验 {manifest['database']['counts']['audit_event']} 条，问题 0 处" in lines
     assert list((tmp_path / "drill").iterdir()) == []  # scratch files removed
 
