@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app import transaction
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, Unit
+from app.core.errors import NotFound
 from app.services import attachments, units as unit_service
 from app.web import flash_refusal
 from forms.cases import ActionForm
@@ -116,7 +117,7 @@ def submit(record_id: int):
         flash_refusal(exc)
         return redirect(url_for("records.show", record_id=record_id))
 
-    transaction.on_refusal(refused)
+    transaction.on_refusal(refused, unless=(NotFound,))  # outside reach: the 404 page
     case = registration.submit(current_user, record_id)
     flash(_("已报送信用办审核，登记编号 %(number)s。", number=case.number), "success")
     return redirect(url_for("records.show", record_id=record_id))
@@ -131,7 +132,7 @@ def withdraw(record_id: int):
         flash_refusal(exc)
         return redirect(url_for("records.show", record_id=record_id))
 
-    transaction.on_refusal(refused)
+    transaction.on_refusal(refused, unless=(NotFound,))
     registration.withdraw_draft(current_user, record_id, request.form.get("reason", ""))
     flash(_("已撤回该记录。"), "success")
     return redirect(url_for("records.show", record_id=record_id))
