@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app.core.clock import now
 from app.extensions import db
-from app.models import HumanTask, Unit, User
+from app.models import HumanTask, Notification, Unit, User
 from app.services import attachments, audit, auth, calendar, rules, uscc, workflow
 
 DEMO_PASSWORD = "Xinyong@2026"
@@ -273,6 +274,8 @@ def _seed_records(units: dict[str, Unit], today: date) -> None:
         case = registration.submit(officer, record.id)
         task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
         workflow.complete_task(users["intake1"], task.id, dict(REVIEW_PASSED))
+    # The demo starts after these registrations: their messages (new task, registered, letters) have been read.
+    db.session.execute(update(Notification).where(Notification.read_at.is_(None)).values(read_at=now()))
     db.session.flush()
 
 
