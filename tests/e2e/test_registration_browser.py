@@ -25,6 +25,12 @@ def test_the_recording_unit_enters_the_office_registers_the_subject_is_told(page
     page.set_viewport_size({"width": 1366, "height": 768})
     page.goto("/records/")
     page.get_by_role("link", name="登记失信记录").click()
+    # Only the chosen subject's fields show: a unit by default, a civil servant's on choosing 个人.
+    expect(page.locator(".subject-person")).to_be_hidden()
+    page.get_by_label("个人（公职人员）").check()
+    expect(page.get_by_label("身份证号")).to_be_visible()
+    expect(page.locator(".subject-unit")).to_be_hidden()
+    page.get_by_label("单位", exact=True).check()
     page.get_by_label("失信主体单位（主体为单位时必填）").select_option(label="曾都区住房和城乡建设局")
     page.get_by_label("失信类别（必填）").select_option(label="政务违约")
     page.get_by_label("失信程度（必填）").select_option(label="一般")
