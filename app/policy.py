@@ -62,6 +62,9 @@ POLICY: dict[str, frozenset[str]] = {
     "inbox.honour_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
     "records.index": frozenset({INTAKE, VERIFIER, APPROVER}),  # verifiers: records their unit made
     "records.show": frozenset({INTAKE, VERIFIER, APPROVER}),  # intake opens rectification here
+    # 认定文书撤销或变更 (issue 12 §4): only the unit that made the record reports it (the service: 404 for others)
+    "source_change.new": frozenset({VERIFIER}),
+    "source_change.correct": frozenset({VERIFIER}),
     "dashboard.index": OFFICE,
     "dashboard.cases_csv": OFFICE,
     "dashboard.cases_xlsx": OFFICE,

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import Case, CreditRecord, Unit
 from app.services import access, sanctions
 from processes.rectification import service as rectification
+from processes.source_change import service as source_change
 from app.web import flash_refusal
 from forms.rectification import RectificationForm
 
@@ -32,6 +33,8 @@ def show(record_id: int):
     form = RectificationForm()
     can_open = current_user.has_role("intake")
     block = rectification.rectification_block(record) if can_open else None
+    can_change = source_change.may_file(current_user, record)
+    change_block = source_change.change_block(record) if can_change else None
 
     def page():
         cases = db.session.scalars(access.visible_cases(current_user).where(Case.record_id == record.id)
@@ -39,7 +42,8 @@ def show(record_id: int):
         on_record = [s for s in sanctions.visible_sanctions(current_user, record.subject_unit_id)
                      if record in s.records]
         return render_template("records/show.html", record=record, form=form, can_open=can_open, block=block,
-                               cases=cases, sanctions=on_record)
+                               cases=cases, sanctions=on_record,
+                               can_change=can_change, change_block=change_block)
 
     def refused(exc):
         flash_refusal(exc)

@@ -328,7 +328,7 @@ def _apply(case: Case, user_id: int | None) -> None:
         case.form = {**form, "applied": changes}
     audit.record("record.source_change", object_type="credit_record", object_id=record.id,
                  details={"case_id": case.id, "kind": form["kind"], "fields": sorted(form.get("changes", {}))})
-    notifications.notify(record.recording_unit_id, "verifier", kind="source_change", case_id=case.id,
+    notifications.notify(record.recording_unit_id, "verifier", kind="decision", case_id=case.id,
                          title=f"认定文书{'撤销' if form['kind'] == 'revoke' else '变更'}已办理：{case.number}",
                          body=record.subject_label)
 
