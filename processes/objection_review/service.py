@@ -37,6 +37,12 @@ def objection_block(record: CreditRecord) -> str | None:
     )
     if open_case:
         return _("该记录已有正在办理的异议（受理编号 %(number)s），同一记录同时只能有一件异议。", number=open_case)
+    change = db.session.scalar(select(Case.number).where(Case.record_id == record.id, Case.type == "source_change",
+                                                         Case.status.in_(CASE_OPEN)))
+    if change:
+        # The recording unit is already changing the record at the source (issue 12 §4): that comes first.
+        return _("认定单位已报送该记录认定文书的撤销或变更（编号 %(number)s），信用办正在办理；办结后仍有异议的，可再行提出。",
+                 number=change)
     return None
 
 
