@@ -138,3 +138,10 @@ def test_a_non_judicial_record_may_be_decided_against_the_answer(recorded_staff,
     workflow.complete_task(recorded_staff["intake1"], _open(case).id, {"decision": decision, "reasons": "本办决定"})
     db.session.commit()
     assert _open(case).bpmn_id == "approve_decision"
+
+
+@pytest.mark.parametrize("judicial", [True, False])
+def test_the_drafting_page_says_when_the_courts_answer_binds(web, recorded_staff, judicial):
+    case = _verified(recorded_staff, "no_error", judicial=judicial)
+    page = web("intake1").get(f"/tasks/{_open(case).id}").get_data(as_text=True)
+    assert ("处理意见须依照法院在核查环节的审查答复" in page) is judicial

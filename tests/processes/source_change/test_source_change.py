@@ -373,3 +373,24 @@ def test_a_missing_or_wrong_document_is_refused(recorded_staff, filename, conten
     assert "file" in refused.value.fields
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_the_correction_task_page_leads_to_the_correction_form(web, recorded_staff):
+    users = recorded_staff
+    case = _file(users["verifier1"], _record(), REVOKE)
+    complete_task(users["intake1"], _open_task(case, "apply_change").id,
+                  {"check_document": "fail", "conclusion": "return", "return_reasons": "文书未盖章"})
+    db.session.commit()
+    client = web("verifier1")
+    page = client.get(f"/tasks/{_open_task(case, 'correct_change').id}").get_data(as_text=True)
+    assert f"/source-change/cases/{case.id}/correct" in page
+    form = client.get(f"/source-change/cases/{case.id}/correct")
+    assert form.status_code == 200 and "随测复决〔2026〕7号" in form.get_data(as_text=True)  # pre-filled
+    assert web("verifier2").get(f"/source-change/cases/{case.id}/correct").status_code == 404
+    response = client.post(f"/source-change/cases/{case.id}/correct", {
+        **REVOKE, "change_doc_no": "随测复决〔2026〕8号", "statement": "已盖章",
+        "document": (io.BytesIO(PDF_BYTES), "盖章.pdf")}, content_type="multipart/form-data")
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).form["change_doc_no"] == "随测复决〔2026〕8号"
+    assert _open_task(case, "apply_change") is not None
