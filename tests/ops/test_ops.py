@@ -155,7 +155,7 @@ def test_healthz_is_public_json_and_not_audited(seeded):
     assert body["checks"]["database"] == {"ok": True}
     assert body["checks"]["file_store"] == {"ok": True}
     assert body["checks"]["processes"]["deployed"] == ["credit_repair", "honor_restoration", "objection_review",
-                                                       "rectification"]
+                                                       "record_registration", "rectification", "source_change"]
     assert body["checks"]["timers"] == {"ok": True, "due": 0, "oldest_due_seconds": 0, "late": False}
     assert body["checks"]["outbox"]["failed"] == 0
     text = response.get_data(as_text=True)
