@@ -394,3 +394,17 @@ def test_the_correction_task_page_leads_to_the_correction_form(web, recorded_sta
     db.session.expire_all()
     assert db.session.get(Case, case.id).form["change_doc_no"] == "随测复决〔2026〕8号"
     assert _open_task(case, "apply_change") is not None
+
+
+@pytest.mark.parametrize("day", ["2026-05-01", "2026-11-27"])  # the record's own 认定日期, and today (T0)
+def test_the_document_date_bounds_are_inclusive(recorded_staff, day):
+    case = _file(recorded_staff["verifier1"], _record(), {**REVOKE, "change_doc_date": day})
+    assert case.form["change_doc_date"] == day
+
+
+@pytest.mark.parametrize("username", ["verifier1", "intake1", "applicant1"])
+def test_the_case_reads_through_the_api(api, recorded_staff, username):
+    case = _file(recorded_staff["verifier1"], _record(), REVOKE)
+    response = api(username).get(f"/api/v1/cases/{case.id}")
+    assert response.status_code == 200 and response.get_json()["type"] == "source_change"
+    assert api("verifier2").get(f"/api/v1/cases/{case.id}").status_code == 404
