@@ -67,6 +67,9 @@ POLICY: dict[str, frozenset[str]] = {
     "registration.edit": frozenset({VERIFIER}),
     "registration.submit": frozenset({VERIFIER}),
     "registration.withdraw": frozenset({VERIFIER}),
+    # 认定文书撤销或变更 (issue 12 §4): only the unit that made the record reports it (the service: 404 for others)
+    "source_change.new": frozenset({VERIFIER}),
+    "source_change.correct": frozenset({VERIFIER}),
     "dashboard.index": OFFICE,
     "dashboard.cases_csv": OFFICE,
     "dashboard.cases_xlsx": OFFICE,

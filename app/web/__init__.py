@@ -29,6 +29,7 @@ def register_web(app: Flask) -> None:
     from app.web.inbox import bp as inbox_bp
     from app.web.records import bp as records_bp
     from app.web.registration import bp as registration_bp
+    from app.web.source_change import bp as source_change_bp
     from app.web.staff import bp as staff_bp
     from app.web.dashboard import bp as dashboard_bp
     from app.web.audit_log import bp as audit_bp  # not app.web.audit: that would shadow services.audit here
@@ -36,8 +37,8 @@ def register_web(app: Flask) -> None:
 
     from app.web.filters import register_filters
 
-    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, registration_bp, inbox_bp, admin_bp, office_bp,
-               dashboard_bp, health_bp, audit_bp):
+    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, registration_bp, inbox_bp, admin_bp,
+               office_bp, dashboard_bp, health_bp, audit_bp, source_change_bp):
         app.register_blueprint(bp)
     register_filters(app)
     # First of all request hooks, ahead of CSRFProtect's check, which fails on a form field without a name.

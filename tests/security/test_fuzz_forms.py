@@ -392,6 +392,24 @@ RETURNED = ("intake1", {"check_complete": "pass", "check_subject": "pass", "chec
                         "check_legal_basis": "fail", "check_severity": "pass", "review": "return",
                         "return_reasons": "请写明条款项。"})
 
+def _source_change(api, steps) -> int:
+    """The recording unit (verifier1's) reports that it revoked the 认定文书 of one of its records."""
+    from app.models import User
+    from processes.source_change import service as source_change
+
+    verifier = db.session.scalar(select(User).where(User.username == "verifier1"))
+    record = next(r for r in db.session.scalars(select(CreditRecord).where(
+        CreditRecord.recording_unit_id == verifier.unit_id).order_by(CreditRecord.id))
+        if source_change.change_block(r) is None)
+    case = source_change.file_change(verifier, record.id, {
+        "kind": "revoke", "change_doc_no": "随财复决〔2026〕1号", "change_doc_date": record.basis_date.isoformat(),
+        "reason": "原决定经复议撤销"}, "复议决定书.pdf", io.BytesIO(PDF_BYTES))
+    db.session.commit()
+    for username, values in steps:
+        _finish(api, username, case.id, values)
+    return case.id
+
+
 # form key -> (who works it, how to bring a case to it)
 STEPS = {
     "office_review": ("intake1", lambda api: _registration(api, [])),
@@ -413,6 +431,9 @@ STEPS = {
     "review_restoration": ("intake1", lambda api: _restoration(api, [])),
     "approve_restoration": ("approver1", lambda api: _restoration(api, [
         ("intake1", {"restoration_review": "agree", "opinion": "同意恢复。"})])),
+    "apply_source_change": ("intake1", lambda api: _source_change(api, [])),
+    "correct_source_change": ("verifier1", lambda api: _source_change(api, [
+        ("intake1", {"check_document": "fail", "conclusion": "return", "return_reasons": "文书未盖章"})])),
 }
 
 

@@ -53,6 +53,10 @@ def fake_case(*, facts: str = "逾期未履行合同约定的付款义务", basi
 REGISTRATION = {"published": True, "start_text": "2026年11月27日", "end_text": "2027年3月5日", "repair_text": "2026年6月5日"}
 
 
+SOURCE_CHANGE = {"who": "你单位", "change_doc_no": "随财复决〔2026〕3号", "change_doc_date": "2026年11月20日",
+                 "original_doc": "随财〔2026〕12号", "original_date": "2026年3月5日", "lifted": ["取消荣誉评选资格"],
+                 "changes": []}
+
 # For each letter type: where a free text of a given length goes (case fields, task context).
 # The acceptance notice has no free text of its own; the record's 认定文书 number is what varies there.
 FREE_TEXT = {
@@ -68,6 +72,10 @@ FREE_TEXT = {
     "disclosure_notice": lambda text: (fake_case(facts=text), dict(REGISTRATION)),
     "repair_notice": lambda text: (fake_case(facts=text), dict(REGISTRATION)),
     "restoration_decision": lambda text: (fake_case(), {"basis": text, "why": "所依据的失信记录已经信用修复。"}),
+    # The source change's notices: the recording unit's reason is the free text.
+    "source_revocation_notice": lambda text: (fake_case(), {**SOURCE_CHANGE, "reason": text}),
+    "source_change_notice": lambda text: (fake_case(), {**SOURCE_CHANGE, "reason": text,
+                                                        "changes": [("失信程度", "一般", "严重")]}),
 }
 
 
