@@ -30,10 +30,13 @@ def index():
 
     def refused(exc):
         flash_refusal(exc)
-        return render_template("persons/index.html", form=form, rows=[], q=q), 422
+        form.q.data = ""
+        return render_template("persons/index.html", form=form, rows=[], q=""), 422
 
     transaction.on_refusal(refused, Invalid)
     rows = persons.search(current_user, q or "")
+    if persons.looks_like_number(q or ""):
+        form.q.data = ""  # the clear number is never echoed back into a page
     return render_template("persons/index.html", form=form, rows=rows, q=q)
 
 
@@ -97,6 +100,7 @@ def eligibility():
 
     def refused(exc):
         flash_refusal(exc, fields=True)
+        form.id_number.data = ""
         return render_template("persons/eligibility.html", form=form, answer=None, asked=False), exc.status
 
     transaction.on_refusal(refused)
@@ -105,6 +109,7 @@ def eligibility():
             for errors in form.errors.values():
                 for message in errors:
                     flash(message, "error")
+            form.id_number.data = ""
             return render_template("persons/eligibility.html", form=form, answer=None, asked=False), 422
         asked = True
         answer = persons.query_award_eligibility(current_user, id_number=form.id_number.data,
@@ -117,6 +122,7 @@ def eligibility():
         answer = persons.query_award_eligibility(current_user, person_id=person_id,
                                                  day=_day_arg(request.args.get("date")))
     form.day.data = answer.day if answer else (form.day.data or clock.local_today())
+    form.id_number.data = ""  # the clear number is never echoed back into a page
     return render_template("persons/eligibility.html", form=form, answer=answer, asked=asked)
 
 
