@@ -20,8 +20,8 @@ from app.models import (RECORD_STATUSES, RECORD_UNREGISTERED, Case, CreditRecord
                         User, sanction_record)
 from app.services import access, audit, persons
 
-# Order of the rows of one day: a record before its case, a case before its letters, sanctions last.
-_ORDER = {"record": 0, "record_end": 1, "case": 2, "letter": 3, "sanction": 4}
+# Order of the rows of one day: records, records ending, each case followed by its letters, sanctions last.
+_ORDER = {"record": 0, "record_end": 1, "case": 2, "letter": 2, "sanction": 4}
 
 
 def _office(user: User) -> bool:
@@ -68,30 +68,30 @@ def _record_subject(record: CreditRecord) -> str:
 def _rows(records: list[CreditRecord], cases: list[Case], sanctions: list[Sanction], letters: list) -> list[dict]:
     rows = []
     for r in records:
-        rows.append({"kind": "record", "day": r.basis_date, "doc": r.basis_doc_no, "status": str(r.status_label),
+        rows.append({"kind": "record", "sub": (r.id,), "day": r.basis_date, "doc": r.basis_doc_no, "status": str(r.status_label),
                      "event": _("失信记录：%(unit)s认定 %(subject)s %(category)s（%(severity)s）",
                                 unit=r.recording_unit.name, subject=_record_subject(r), category=r.category_label,
                                 severity=r.severity_label)})
         registered, ended = persons.record_span(r)
         if ended is not None:
-            rows.append({"kind": "record_end", "day": ended, "doc": r.basis_doc_no,
+            rows.append({"kind": "record_end", "sub": (r.id,), "day": ended, "doc": r.basis_doc_no,
                          "status": str(RECORD_STATUSES[r.status]) if r.status in persons.ENDED else "",
                          "event": _("失信记录终止：%(status)s", status=RECORD_STATUSES.get(r.status, r.status))})
     numbers = {c.id: c.number for c in cases}
     for c in cases:
         day = clock.local_date(c.submitted_at or c.created_at)
-        rows.append({"kind": "case", "day": day, "doc": c.number or "", "status": str(c.status_label),
+        rows.append({"kind": "case", "sub": (c.id, 0), "day": day, "doc": c.number or "", "status": str(c.status_label),
                      "event": _("办件：%(type)s（%(record)s）", type=c.type_label, record=c.record.basis_doc_no)})
     for letter in letters:
-        rows.append({"kind": "letter", "day": letter.issued_on, "doc": letter.doc_number, "status": _("已出具"),
+        rows.append({"kind": "letter", "sub": (letter.case_id, 1, letter.id), "day": letter.issued_on, "doc": letter.doc_number, "status": _("已出具"),
                      "event": _("文书：%(title)s（办件 %(number)s）", title=letter.title,
                                 number=numbers.get(letter.case_id) or "")})
     for s in sanctions:
-        rows.append({"kind": "sanction", "day": s.start_date or clock.local_date(s.created_at),
+        rows.append({"kind": "sanction", "sub": (s.id,), "day": s.start_date or clock.local_date(s.created_at),
                      "doc": "、".join(r.basis_doc_no for r in s.records), "status": str(s.status_label),
                      "event": _("惩戒措施：%(kind)s", kind=s.kind_label)
                      + (_("（期限至%(day)s）", day=s.term_end.isoformat()) if s.term_end else "")})
-    rows.sort(key=lambda row: (row["day"], _ORDER[row["kind"]]))
+    rows.sort(key=lambda row: (row["day"], _ORDER[row["kind"]], row["sub"]))
     return rows
 
 
