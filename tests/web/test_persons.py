@@ -209,3 +209,78 @@ def test_who_may_use_the_eligibility_page(web, seeded, username, status):
 @pytest.mark.parametrize("path", ["/records/", "/staff/tasks", "/sanctions", "/portal/records", "/dashboard/"])
 def test_personnel_sees_no_case_content(web, seeded, path):
     assert web("personnel1").get(path).status_code == 404
+
+
+# --------------------------------------------------------------------------- flask check
+
+GOOD_KEY = "5b0f2c9d8e7a61f34c2b1a0e9d8c7b6a5f4e3d2c1b0a9f8e"
+
+
+@pytest.mark.parametrize("key, production, level, words", [
+    ("", True, "error", "未配置"),
+    ("", False, "warn", "未配置"),
+    ("dev-only-person-data-key-not-secret-000000", True, "error", "开发/测试值"),
+    ("test-only-person-data-key-not-secret-0000000", True, "error", "开发/测试值"),
+    ("changeme", True, "error", "开发/测试值"),
+    ("0123456789abcdef", True, "error", "过短"),
+    ("a" * 40, True, "error", "不像随机值"),
+    ("SAME-AS-SECRET", True, "error", "SECRET_KEY"),
+    (GOOD_KEY, True, "ok", "加密存储"),
+])
+def test_flask_check_reports_the_person_data_key(key, production, level, words):
+    from app.services.ops import checks
+
+    secret = "3f9a0c6d1e7b42a8b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0"
+    config = {"PERSON_DATA_KEY": secret if key == "SAME-AS-SECRET" else key, "SECRET_KEY": secret}
+    findings = checks.check_person_key(config, production=production)
+    assert findings[0].level == level and findings[0].topic == "PERSON_DATA_KEY"
+    assert any(words in f.message for f in findings)
+    assert key not in findings[0].message or not key  # the key itself is never printed
+
+
+# --------------------------------------------------------------------------- letters name the person
+
+LETTER_CASES = [  # (letter type, case type, context): each letter about a person's record names them
+    ("rectification_notice", "rectification", {"due_text": "2026年12月25日", "requirements": "整改"}),
+    ("public_criticism_decision", "rectification", {"due_text": "2026年12月25日", "notice_text": "2026年11月27日"}),
+    ("repair_decision", "repair", {"reasons": "符合"}),
+    ("repair_refusal", "repair", {"reasons": "不符合"}),
+    ("acceptance_notice", "objection", {}),
+    ("objection_decision", "objection", {"decision": "maintain", "reasons": "依据充分"}),
+]
+
+
+@pytest.mark.parametrize("letter_type, case_type, context", LETTER_CASES)
+def test_letters_about_a_person_name_the_person(staff, letter_type, case_type, context):
+    from datetime import datetime, timezone
+
+    from app.services.workflow import registry
+    from tests.support import factories
+
+    who = factories.person(staff["applicant1"].unit)
+    record = factories.person_record(who, staff["verifier1"].unit, registered_at=datetime(2026, 5, 2, tzinfo=timezone.utc))
+    case = factories.case(record, type=case_type, status="in_progress")
+    case.submitted_at = datetime(2026, 11, 20, 2, tzinfo=timezone.utc)
+    text = "".join(registry.letter_type(letter_type).paragraphs(case, context))
+    assert "副局长黄志明同志" in text
+    unit_record = factories.record(staff["applicant1"].unit, staff["verifier1"].unit)
+    unit_case = factories.case(unit_record, type=case_type, status="in_progress")
+    unit_case.submitted_at = case.submitted_at
+    assert "同志" not in "".join(registry.letter_type(letter_type).paragraphs(unit_case, context))
+
+
+def test_the_restoration_decision_names_whose_behaviour(staff):
+    from datetime import datetime, timezone
+
+    from app.services.workflow import registry
+    from tests.support import factories
+
+    unit = staff["applicant1"].unit
+    who = factories.person(unit)
+    record = factories.person_record(who, staff["verifier1"].unit, registered_at=datetime(2026, 5, 2, tzinfo=timezone.utc))
+    sanction = factories.sanction(unit, records=[record])
+    case = factories.case(record, type="restoration", status="in_progress")
+    case.form = {"sanction_id": sanction.id, "trigger": "repair"}
+    kind = registry.letter_type("restoration_decision")
+    text = "".join(kind.paragraphs(case, kind.context(case)))
+    assert f"{unit.name}因副局长黄志明同志的政务失信行为（{record.basis_doc_no}）被取消荣誉评选资格" in text
