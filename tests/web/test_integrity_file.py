@@ -157,3 +157,13 @@ def test_a_records_end_and_its_sanctions_are_in_the_file(staff):
                                                                                    unrelated.basis_doc_no}
     drafted = factories.record(unit, recorder, status="reviewing")
     assert drafted.basis_doc_no not in {row["doc"] for row in integrity_file.unit_file(staff["intake1"], unit.id)["rows"]}
+
+
+def test_the_record_page_links_the_files(web, seeded):
+    who = person("黄志明")
+    record = db.session.scalar(select(CreditRecord).where(CreditRecord.person_id == who.id))
+    page = web("intake1").get(f"/records/{record.id}").get_data(as_text=True)
+    assert f"/persons/{who.id}/file" in page and f"/units/{record.subject_unit_id}/file" in page
+    assert f"/persons/{who.id}\"" in page
+    portal = web("applicant1").get("/portal/records").get_data(as_text=True)
+    assert f"/units/{record.subject_unit_id}/file" in portal  # 本单位诚信档案 in the menu
