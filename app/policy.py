@@ -11,6 +11,7 @@ ANONYMOUS = "anonymous"  # reachable without signing in (public pages, the login
 SIGNED_IN = "signed-in"  # any signed-in account, whatever its role
 
 APPLICANT, INTAKE, VERIFIER, APPROVER, ADMIN, AUDITOR = "applicant", "intake", "verifier", "approver", "admin", "auditor"
+PERSONNEL = "personnel"  # 组织人事部门查询员: the person-scoped award eligibility query only, no case content
 OFFICE = frozenset({INTAKE, APPROVER})  # the credit office's own staff
 CASEWORK = frozenset({APPLICANT, INTAKE, VERIFIER, APPROVER})  # everyone who works cases (object access decides more)
 
@@ -92,6 +93,20 @@ POLICY: dict[str, frozenset[str]] = {
     "api.letter_pdf": CASEWORK,
     "api.list_sanctions": CASEWORK,
     "api.honor_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
+    # --- people as subjects and integrity files (issue 12 §5, §6; app/web/persons.py). Which persons a user reaches
+    # is services.persons.person_filter: the office all, a unit its people, a recording unit those on its records.
+    "persons.index": frozenset({INTAKE, APPROVER, VERIFIER, APPLICANT}),
+    "persons.show": frozenset({INTAKE, APPROVER, VERIFIER, APPLICANT}),
+    "persons.move": frozenset({INTAKE}),  # the office records a move to another unit or post (audited)
+    # 限制评优评先 on a date: the organisation and HR departments, and the office; every query audited (person.query)
+    "persons.eligibility": frozenset({PERSONNEL, INTAKE, APPROVER}),
+    # 诚信档案: the office, and a unit its own file and its people's (the auditor reads audit logs, not cases)
+    "persons.person_file": frozenset({INTAKE, APPROVER, APPLICANT}),
+    "persons.person_file_pdf": frozenset({INTAKE, APPROVER, APPLICANT}),
+    "persons.unit_file": frozenset({INTAKE, APPROVER, APPLICANT}),
+    "persons.unit_file_pdf": frozenset({INTAKE, APPROVER, APPLICANT}),
+    "api.person_award_eligibility": frozenset({PERSONNEL, INTAKE, APPROVER}),
+    "api.award_eligibility_by_number": frozenset({PERSONNEL, INTAKE, APPROVER}),
     # --- system administration (MLPS: three separate administrator roles; no case data)
     "admin.outbox_page": frozenset({ADMIN}),
     "admin.retry": frozenset({ADMIN}),

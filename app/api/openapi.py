@@ -92,3 +92,15 @@ OPENAPI = {
         "/rule-sets": {"get": _op("规则集各版本（公示期、时限、修复限制）")},
     },
 }
+
+# --- People as subjects (issue 12 §5): the organisation and HR departments' award eligibility query. Kept as its own
+# block; the ID number is posted, never put in a URL.
+_DATE_BODY = {"type": "string", "format": "date", "description": "查询日期 YYYY-MM-DD（缺省为今天）"}
+OPENAPI["paths"].update({
+    "/persons/{person_id}/award-eligibility": {"get": _op("公职人员在某日是否受限制评优评先（按人员）", params=[
+        _path_param("person_id", "integer"), _query("date", {"type": "string", "format": "date"})])},
+    "/persons/award-eligibility": {"post": _op("公职人员在某日是否受限制评优评先（按身份证号）", body={"application/json": {
+        "schema": {"type": "object", "required": ["id_number"],
+                   "properties": {"id_number": {"type": "string", "description": "18 位居民身份证号码"},
+                                  "date": _DATE_BODY}}}})},
+})

@@ -47,9 +47,3 @@ def is_public(record: CreditRecord) -> bool:
     """Shown on public pages: live, its publication begun, and not a minor record the rule set keeps unpublished."""
     return record.status in PUBLIC_STATUSES and record.published_at is not None and publishable(record)
 
-
-def mask_name(name: str | None) -> str:
-    """Mask a civil servant's name on public pages: keep the surname only (黄志明 → 黄**)."""
-    if not name:
-        return ""
-    return name[0] + "*" * (len(name) - 1)

@@ -34,11 +34,12 @@ def register_web(app: Flask) -> None:
     from app.web.dashboard import bp as dashboard_bp
     from app.web.audit_log import bp as audit_bp  # not app.web.audit: that would shadow services.audit here
     from app.web.health import bp as health_bp
+    from app.web.persons import bp as persons_bp
 
     from app.web.filters import register_filters
 
     for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, registration_bp, inbox_bp, admin_bp,
-               office_bp, dashboard_bp, health_bp, audit_bp, source_change_bp):
+               office_bp, dashboard_bp, health_bp, audit_bp, source_change_bp, persons_bp):
         app.register_blueprint(bp)
     register_filters(app)
     # First of all request hooks, ahead of CSRFProtect's check, which fails on a form field without a name.
