@@ -62,6 +62,13 @@ POLICY: dict[str, frozenset[str]] = {
     "inbox.honour_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
     "records.index": frozenset({INTAKE, VERIFIER, APPROVER}),  # verifiers: records their unit made
     "records.show": frozenset({INTAKE, VERIFIER, APPROVER}),  # intake opens rectification here
+    # bulk import of records (issue 12 §2, app/web/record_import.py): the recording unit's verifiers only
+    "record_import.index": frozenset({VERIFIER}),
+    "record_import.upload": frozenset({VERIFIER}),
+    "record_import.preview": frozenset({VERIFIER}),
+    "record_import.confirm": frozenset({VERIFIER}),
+    "record_import.show": frozenset({VERIFIER}),
+    "record_import.template": frozenset({VERIFIER}),
     "dashboard.index": OFFICE,
     "dashboard.cases_csv": OFFICE,
     "dashboard.cases_xlsx": OFFICE,
@@ -84,6 +91,8 @@ POLICY: dict[str, frozenset[str]] = {
     "api.letter_pdf": CASEWORK,
     "api.list_sanctions": CASEWORK,
     "api.honor_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
+    # bulk import of records (issue 12 §2): the recording unit's verifiers import their own unit's records
+    "api.import_records": frozenset({VERIFIER}),
     # --- system administration (MLPS: three separate administrator roles; no case data)
     "admin.outbox_page": frozenset({ADMIN}),
     "admin.retry": frozenset({ADMIN}),
