@@ -122,5 +122,5 @@ OPENAPI["paths"]["/records/import"]["post"]["responses"].update({
                                          "created_ids": {"type": "array", "items": {"type": "integer"}},
                                          "existing_ids": {"type": "array", "items": {"type": "integer"}}}}}}},
     "422": {"description": "有错误的行（未写入任何记录），或文件无法读取", "content": {"application/json": {
-        "schema": {"oneOf": [_IMPORT_ROWS, {"$ref": "#/components/schemas/Error"}]}}}},
+        "schema": {"anyOf": [_IMPORT_ROWS, {"$ref": "#/components/schemas/Error"}]}}}},
 })

@@ -198,6 +198,9 @@ def import_file(user: User, filename: str, data: bytes, document_name: str | Non
     records, each submitted to the office review, and the kept RecordImport (flushes only)."""
     _require_recorder(user)
     rows = read_sheet(data)
+    # Checked and written under the audit chain's lock (which the writing takes anyway): a parallel import of the
+    # same rows waits, then finds them on file — existing, not a unique-constraint failure.
+    audit.lock_chain()
     plan = check(user, rows)
     if plan.errors:
         raise rejected(plan)

@@ -7,6 +7,8 @@ import json
 from datetime import date
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
@@ -20,7 +22,10 @@ from app.services import uscc, workflow
 from app.services.record_import import HEADERS, ImportRejected
 from processes.record_registration import record_import
 from tests.support import factories
+from tests.support.clients import ApiClient, fresh_g
 from tests.support.files import PDF_BYTES
+from tests.support.fuzz import WORLD
+from tests.support.snapshots import fingerprint
 
 REVIEW = {"check_complete": "pass", "check_subject": "pass", "check_duplicate": "pass", "check_legal_basis": "pass",
           "check_severity": "pass", "review": "accept", "opinion": "符合登记条件。"}
@@ -395,6 +400,36 @@ def test_openapi_documents_the_import(world, api):
     assert {"200", "201", "422"} <= set(post["responses"])
 
 
+@pytest.fixture()
+def import_schema(app, world):
+    fresh_g()
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app).include(path="/records/import")
+
+
+fuzzed = schemathesis.pytest.from_fixture("import_schema")
+
+
+@fuzzed.parametrize()
+@settings(max_examples=12, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.filter_too_much, HealthCheck.data_too_large])
+def test_fuzzed_imports_never_fail_and_refusals_change_nothing(case, app, world):
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
+                                                   status_code_conformance)
+
+    if "token" not in WORLD:
+        WORLD["token"] = ApiClient(app, "verifier1").headers
+    before = fingerprint(app)
+    fresh_g()
+    response = case.call(headers=WORLD["token"])
+    case.validate_response(response, checks=[not_a_server_error, status_code_conformance, content_type_conformance,
+                                             response_schema_conformance])
+    assert response.status_code < 500
+    if response.status_code >= 400:
+        assert fingerprint(app) == before
+
+
 # --- the pages ----------------------------------------------------------------------------------------------------
 
 def test_templates_have_exactly_the_eleven_columns(world, web):
@@ -480,3 +515,11 @@ def test_another_units_import_is_not_shown(world, web):
     db.session.commit()
     assert web("verifier1").get(f"/records/import/{outcome.record_import.id}").status_code == 200
     assert web("verifier2").get(f"/records/import/{outcome.record_import.id}").status_code == 404
+
+
+def test_unreadable_upload_goes_back_with_the_reason(world, web):
+    browser = web("verifier1")
+    sent = browser.post("/records/import/upload", {"file": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")},
+                        form_page="/records/import/", content_type="multipart/form-data")
+    back = browser.get(sent.headers["Location"], follow_redirects=True).get_data(as_text=True)
+    assert "表头不正确" in back and "本单位的导入记录" in back
