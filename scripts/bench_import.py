@@ -45,8 +45,9 @@ def build_rows(run: int, rows: int, units: list[Unit], rng: random.Random) -> li
     for i in range(rows):
         unit = rng.choice(units)
         person = i % 10 == 0
+        number = id_number(run * rows + i)  # the same number always comes with the same name
         cells = {"主体类型": "个人" if person else "单位", "统一社会信用代码": unit.uscc,
-                 "姓名": f"测试{i % 997}" if person else "", "身份证号": id_number(run * rows + i) if person else "",
+                 "姓名": "测试" + number[-6:] if person else "", "身份证号": number if person else "",
                  "职务": "科员" if person else "", "失信类别": rng.choice(categories),
                  "失信程度": rng.choice(("轻微", "一般", "严重")), "认定文书号": f"随测罚〔2026〕{run}-{i}号",
                  "认定日期": f"2026-{rng.randint(1, 10):02d}-{rng.randint(1, 28):02d}",

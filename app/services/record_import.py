@@ -22,6 +22,7 @@ import re
 import secrets
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.core.clock import now
-from app.core.errors import Invalid, NotFound
+from app.core.errors import Invalid, NotFound, ServiceError
 from app.extensions import db
 from app.models import CATEGORIES, SEVERITIES, CreditRecord, RecordImport, User
 from app.services.attachments import display_name
@@ -42,6 +43,7 @@ DATE_COLUMN = HEADERS.index("认定日期")
 SUBJECT_TYPES = {"单位": "unit", "个人": "person"}
 EXAMPLE_MARK = "示例"
 MAX_ROWS = 20_000
+MAX_XLSX_UNPACKED = 200 * 1024 * 1024  # 20,000 full rows unpack to well under 50 MB
 STAGE_TTL_SECONDS = 24 * 3600
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -134,21 +136,46 @@ def read_sheet(data: bytes) -> list[SheetRow]:
     if not data:
         raise Invalid(_("文件为空，没有表头和数据行。"), code="empty_file", fields={"file": _("文件为空")})
     if data.startswith(b"PK\x03\x04"):
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception:  # noqa: BLE001 - any unreadable workbook is the same refusal
-            raise Invalid(_("无法读取该 XLSX 文件，请用下载的模板另存为 .xlsx 后重试。"), code="bad_file",
-                          fields={"file": _("无法读取")}) from None
-        try:
-            return _rows(book.worksheets[0].iter_rows(values_only=True))
-        finally:
-            book.close()
+        return _read_xlsx(data)
     if b"\x00" in data:
         raise Invalid(_("文件不是 CSV 或 XLSX 表格。"), code="bad_file", fields={"file": _("文件类型不正确")})
     text = _decode(data)
-    return _rows(csv.reader(io.StringIO(text, newline="")))
+    try:
+        return _rows(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:
+        raise Invalid(_("无法读取该 CSV 文件（引号不成对或某一格过长），请用下载的模板另存为 CSV 后重试。"),
+                      code="bad_file", fields={"file": _("无法读取")}) from None
+
+
+def _unreadable_xlsx() -> Invalid:
+    return Invalid(_("无法读取该 XLSX 文件，请用下载的模板另存为 .xlsx 后重试。"), code="bad_file",
+                   fields={"file": _("无法读取")})
+
+
+def _read_xlsx(data: bytes) -> list[SheetRow]:
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # A workbook is a ZIP: refuse one that would unpack to far more than any real import (a ZIP bomb).
+            if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNPACKED:
+                raise Invalid(_("该 XLSX 文件解压后过大，不像一份记录清单，未读取。"), code="bad_file",
+                              fields={"file": _("文件过大")})
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except ServiceError:
+        raise
+    except Exception:  # noqa: BLE001 - any unreadable workbook is the same refusal
+        raise _unreadable_xlsx() from None
+    try:
+        if not book.worksheets:
+            raise _unreadable_xlsx()
+        return _rows(book.worksheets[0].iter_rows(values_only=True))
+    except ServiceError:
+        raise
+    except Exception:  # noqa: BLE001 - a sheet that breaks while being read
+        raise _unreadable_xlsx() from None
+    finally:
+        book.close()
 
 
 # --- the template ----------------------------------------------------------------------------------------------

@@ -122,11 +122,18 @@ def test_template_example_and_blank_rows_are_skipped_and_xlsx_dates_read(world):
     (to_csv([], header=("失信类别",) + HEADERS[1:]), "表头不正确"),
     (b"PK\x03\x04 not really a workbook", "无法读取该 XLSX"),
     (b"%PDF-1.4\x00\x00", "不是 CSV 或 XLSX"),
+    (to_csv([["x" * 200_000]]), "无法读取该 CSV"),  # beyond the csv module's field limit
 ])
 def test_unreadable_files_are_refused(world, data, fragment):
     with pytest.raises(Invalid) as refused:
         record_import.preview(world["verifier1"], data)
     assert fragment in refused.value.message
+
+
+def test_a_workbook_that_unpacks_too_large_is_not_opened(world, monkeypatch):
+    monkeypatch.setattr(sheets, "MAX_XLSX_UNPACKED", 1000)
+    with pytest.raises(Invalid, match="解压后过大"):
+        record_import.preview(world["verifier1"], to_xlsx([cells(world["subject"].uscc)]))
 
 
 def test_too_many_rows_are_refused(world, monkeypatch):
@@ -474,6 +481,8 @@ def test_upload_preview_confirm_and_the_list(world, web):
     listing = browser.get("/records/import/").get_data(as_text=True)
     imports = db.session.scalars(select(RecordImport).order_by(RecordImport.id)).all()
     assert all(i.sha256 in listing for i in imports) and "本次.csv" in listing and "上次.csv" in listing
+    assert listing.count(world["verifier1"].display_name) >= 2  # who imported
+    assert world["verifier1"].display_name in shown
     assert browser.get(preview_url).status_code != 200  # staged files are gone once imported
     assert "批量导入失信记录" in browser.get("/records/").get_data(as_text=True)
 
