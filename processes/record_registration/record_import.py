@@ -35,6 +35,7 @@ from flask_babel import gettext as _
 from sqlalchemy import insert, select
 
 from app.core import clock
+from app.core import errors as errors_module
 from app.core.clock import now
 from app.core.errors import Forbidden, Invalid
 from app.extensions import db
@@ -136,29 +137,35 @@ def check(user: User, rows: list[SheetRow]) -> Plan:
         .where(CreditRecord.recording_unit_id == recorder.id))}
     seen: dict[tuple[str, str], int] = {}
     plan = Plan(rows=len(rows))
-    for row in rows:
-        errors: dict[str, str] = {}
-        data = _row_data(row.cells, units_by_uscc, errors)
-        entry = None
-        try:
-            entry = service.prepare(data, recorder, units_by_id=units_by_id)
-        except Invalid as exc:
-            exc.audited = True  # one row of a refused file: the file's refusal stands for it
-            for name, message in exc.fields.items():
-                errors.setdefault(COLUMN.get(name, name), message)
-        if entry is not None and not errors:
-            identity = (entry.basis_doc_no, entry.key())
-            if identity in seen:
-                errors["认定文书号"] = _("与第 %(row)s 行重复：同一认定文书号、同一主体。", row=seen[identity])
-            elif identity in on_file:
-                plan.existing.append((row.number, on_file[identity]))
-            else:
-                seen[identity] = row.number
-                plan.create.append((row.number, entry))
-        for column in HEADERS:  # in column order
-            if column in errors:
-                plan.errors.append({"row": row.number, "column": column, "message": str(errors[column])})
+    with errors_module.unwatched():  # one refusal of the file stands for its bad rows
+        for row in rows:
+            _check_row(row, recorder, units_by_id, units_by_uscc, on_file, seen, plan)
     return plan
+
+
+def _check_row(row: SheetRow, recorder: Unit, units_by_id: dict, units_by_uscc: dict, on_file: dict, seen: dict,
+               plan: Plan) -> None:
+    """Check one row: it is to be created, already on file, or its errors are listed (column order)."""
+    errors: dict[str, str] = {}
+    data = _row_data(row.cells, units_by_uscc, errors)
+    entry = None
+    try:
+        entry = service.prepare(data, recorder, units_by_id=units_by_id)
+    except Invalid as exc:
+        for name, message in exc.fields.items():
+            errors.setdefault(COLUMN.get(name, name), message)
+    if entry is not None and not errors:
+        identity = (entry.basis_doc_no, entry.key())
+        if identity in seen:
+            errors["认定文书号"] = _("与第 %(row)s 行重复：同一认定文书号、同一主体。", row=seen[identity])
+        elif identity in on_file:
+            plan.existing.append((row.number, on_file[identity]))
+        else:
+            seen[identity] = row.number
+            plan.create.append((row.number, entry))
+    for column in HEADERS:  # in column order
+        if column in errors:
+            plan.errors.append({"row": row.number, "column": column, "message": str(errors[column])})
 
 
 def _document_problem(name: str, data: bytes | None) -> str | None:

@@ -231,6 +231,16 @@ def test_one_bad_row_writes_nothing(world, api):
         (0, 0, 0, 0, 0)
 
 
+def test_a_refused_file_is_audited_once_not_per_row(world, api):
+    rows = [person_cells(world["subject"].uscc, f"随纪处〔2026〕{i}号", 身份证号="110105194912310021")
+            for i in range(1, 4)]
+    response = _post(api("verifier1"), to_csv(rows), document=PDF_BYTES)
+    assert response.status_code == 422 and len(response.get_json()["rows"]) == 3
+    db.session.rollback()
+    refusals = db.session.scalars(select(AuditEvent).where(AuditEvent.outcome != "success")).all()
+    assert [(e.action, e.details.get("code")) for e in refusals] == [("state.refused", "import_rejected")]
+
+
 def test_service_refuses_the_whole_file(world):
     rows = [cells(world["subject"].uscc, "随测罚〔2026〕1号"), cells(world["subject"].uscc, 失信类别="")]
     with pytest.raises(ImportRejected) as refused:
