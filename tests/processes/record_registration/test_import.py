@@ -141,7 +141,8 @@ def test_too_many_rows_are_refused(world, monkeypatch):
     data = to_csv([cells(world["subject"].uscc, f"随测罚〔2026〕{i}号") for i in range(3)])
     with pytest.raises(Invalid, match="一次最多导入 2 行"):
         record_import.preview(world["verifier1"], data)
-    assert len(record_import.preview(world["verifier1"], to_csv([cells(world["subject"].uscc)] * 1)).create) == 1
+    at_limit = to_csv([cells(world["subject"].uscc, f"随测罚〔2026〕{i}号") for i in range(2)])
+    assert len(record_import.preview(world["verifier1"], at_limit).create) == 2
 
 
 # --- the row checks -----------------------------------------------------------------------------------------------
@@ -187,6 +188,25 @@ def test_each_bad_row_is_named_with_its_column_and_reason(world, build, column, 
     assert [(e["row"], e["column"]) for e in plan.errors] == [(3, column)], plan.errors
     assert fragment in plan.errors[0]["message"]
     assert count(Person) == 0  # the preview wrote nothing, not even a person
+
+
+@pytest.mark.parametrize("changes, expect", [
+    ({"认定日期": "2014-01-01"}, ("basis_date", date(2014, 1, 1))),  # the earliest day allowed
+    ({"认定日期": "2026-11-27"}, ("basis_date", date(2026, 11, 27))),  # today (T0)
+    ({"认定文书号": "  随测罚〔2026〕3号 "}, ("basis_doc_no", "随测罚〔2026〕3号")),
+    ({"失信程度": "严重", "失信类别": "司法判决"}, ("severity", "serious")),
+    ({"失信程度": "轻微"}, ("severity", "minor")),
+    ({"失信类别": "政务违约"}, ("category", "breach")),
+])
+def test_values_at_the_edges_are_accepted(world, changes, expect):
+    plan = record_import.preview(world["verifier1"], to_csv([cells(world["subject"].uscc, **changes)]))
+    assert plan.errors == []
+    assert getattr(plan.create[0][1], expect[0]) == expect[1]
+
+
+def test_lower_case_codes_are_read_as_upper_case(world):
+    plan = record_import.preview(world["verifier1"], to_csv([cells(world["subject"].uscc.lower())]))
+    assert plan.errors == [] and plan.create[0][1].subject_unit_id == world["subject"].id
 
 
 def test_every_bad_row_and_column_is_listed_in_order(world):
@@ -526,6 +546,11 @@ def test_upload_without_file_is_refused_in_chinese(world, web):
 @pytest.mark.parametrize("path", ["/records/import/", "/records/import/template.xlsx"])
 def test_pages_are_for_verifiers_only(world, web, username, path):
     assert web(username).get(path).status_code in (403, 404)
+
+
+@pytest.mark.parametrize("token", ["0" * 32, "../../etc", "x"])
+def test_forged_staged_handles_are_not_found(world, web, token):
+    assert web("verifier1").get(f"/records/import/staged/{token}").status_code == 404
 
 
 def test_another_units_import_is_not_shown(world, web):
