@@ -221,10 +221,13 @@ def share_attachment(source: Attachment, case_ids: list[int], user: User) -> lis
     origin = _path(source.id)
     rows, events, written = [], [], db.session.info.setdefault(_UNCOMMITTED, [])
     label = chinese(KINDS[source.kind])
+    at, folders = now(), set()
     for case_id in case_ids:
         new_id = secrets.token_hex(16)
         path = _path(new_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(path.parent)
         try:
             os.link(origin, path)
         except OSError:
@@ -232,8 +235,8 @@ def share_attachment(source: Attachment, case_ids: list[int], user: User) -> lis
         written.append(path)  # a rollback removes the links again (_forget_uncommitted_files)
         rows.append({"id": new_id, "case_id": case_id, "kind": source.kind, "display_name": source.display_name,
                      "content_type": source.content_type, "size": source.size, "sha256": source.sha256,
-                     "uploaded_by_id": user.id, "uploaded_at": now()})
-        events.append({"case_id": case_id, "at": now(), "user_id": user.id, "action": "attachment_added", "step": "",
+                     "uploaded_by_id": user.id, "uploaded_at": at})
+        events.append({"case_id": case_id, "at": at, "user_id": user.id, "action": "attachment_added", "step": "",
                        "comment": f"{label}：{source.display_name}", "internal": False,
                        "details": {"attachment_id": new_id, "shared_from": source.id}})
     if rows:

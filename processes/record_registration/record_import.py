@@ -137,7 +137,9 @@ def check(user: User, rows: list[SheetRow]) -> Plan:
         .where(CreditRecord.recording_unit_id == recorder.id))}
     seen: dict[tuple[str, str], int] = {}
     plan = Plan(rows=len(rows))
-    with errors_module.unwatched():  # one refusal of the file stands for its bad rows
+    # One refusal of the file stands for its bad rows. No autoflush: a new person is flushed when created (for its
+    # id); its post row goes with the next flush instead of costing one of its own before the next row's query.
+    with errors_module.unwatched(), db.session.no_autoflush:
         for row in rows:
             _check_row(row, recorder, units_by_id, units_by_uscc, on_file, seen, plan)
     return plan
