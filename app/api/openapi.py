@@ -112,12 +112,12 @@ OPENAPI["paths"]["/records/import"] = {"post": {
 }}
 OPENAPI["paths"]["/records/import"]["post"]["responses"].update({
     "200": {"description": "dry_run=1：检查通过", "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"rows": {"type": "integer"}, "create": {"type": "integer"},
+        "type": "object", "properties": {"row_count": {"type": "integer"}, "create": {"type": "integer"},
                                          "existing": {"type": "integer"}, "existing_ids": {"type": "array"},
                                          "document_needed": {"type": "boolean"}}}}}},
     "201": {"description": "已导入", "content": {"application/json": {"schema": {
         "type": "object", "properties": {"import_id": {"type": "integer"}, "sha256": {"type": "string"},
-                                         "rows": {"type": "integer"}, "created": {"type": "integer"},
+                                         "row_count": {"type": "integer"}, "created": {"type": "integer"},
                                          "existing": {"type": "integer"},
                                          "created_ids": {"type": "array", "items": {"type": "integer"}},
                                          "existing_ids": {"type": "array", "items": {"type": "integer"}}}}}}},

@@ -363,7 +363,7 @@ def import_records():
             plan = record_import.preview(g.api_user, data, document_name, document_bytes)
             if plan.errors:
                 raise record_import.rejected(plan)
-            return jsonify({"dry_run": True, "rows": plan.rows, "create": len(plan.create),
+            return jsonify({"dry_run": True, "row_count": plan.rows, "create": len(plan.create),
                             "existing": len(plan.existing), "existing_ids": plan.existing_ids,
                             "document_needed": bool(plan.create) and document_bytes is None}), 200
         outcome = record_import.import_file(g.api_user, upload.filename or "", data, document_name, document_bytes)
@@ -371,6 +371,6 @@ def import_records():
         transaction.rollback()
         return jsonify({"error": {"code": exc.code, "message": exc.message}, "rows": exc.rows}), 422
     row = outcome.record_import
-    return jsonify({"import_id": row.id, "sha256": row.sha256, "rows": row.rows, "created": row.created,
+    return jsonify({"import_id": row.id, "sha256": row.sha256, "row_count": row.rows, "created": row.created,
                     "existing": row.existing, "created_ids": outcome.created_ids,
                     "existing_ids": outcome.existing_ids}), 201

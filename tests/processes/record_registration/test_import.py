@@ -390,7 +390,7 @@ def test_api_dry_run_then_import(world, api):
     data = to_xlsx([cells(world["subject"].uscc, f"随测罚〔2026〕{i}号") for i in range(1, 3)])
     dry = _post(client, data, "导入.xlsx", dry_run="1")
     assert dry.status_code == 200, dry.get_json()
-    assert dry.get_json() | {} == {"dry_run": True, "rows": 2, "create": 2, "existing": 0, "existing_ids": [],
+    assert dry.get_json() == {"dry_run": True, "row_count": 2, "create": 2, "existing": 0, "existing_ids": [],
                                    "document_needed": True}
     db.session.rollback()
     assert count(CreditRecord) == 0 and count(RecordImport) == 0
@@ -398,7 +398,7 @@ def test_api_dry_run_then_import(world, api):
     assert done.status_code == 201, done.get_json()
     body = done.get_json()
     db.session.rollback()
-    assert body["created"] == 2 and body["existing_ids"] == [] and \
+    assert body["created"] == 2 and body["row_count"] == 2 and body["existing_ids"] == [] and \
         body["created_ids"] == db.session.scalars(select(CreditRecord.id).order_by(CreditRecord.id)).all()
     again = _post(client, data, "导入.xlsx")
     assert again.status_code == 201 and (again.get_json()["created_ids"], again.get_json()["existing_ids"]) == \
