@@ -1,9 +1,10 @@
 """Benchmark the bulk import of records (issue 12 §2): preview and import of a 10,000-row file.
 
-Run from the repository root:  .venv/bin/python scripts/bench_import.py [--db URL] [--rows N] [--runs K] [--xlsx]
+Run from the repository root:  .venv/bin/python scripts/bench_import.py [--db URL] [--rows N] [--runs K] [--xlsx] [--web]
 Builds the demo city on a fresh database (default: a SQLite file under var/bench/), then K times: builds a file of N
 new rows (9 in 10 about units, 1 in 10 about civil servants; fixed seed), previews it (read + every row check,
-rolled back) and imports it (records, cases, history, the shared 认定文书, every review started, commit). Prints the
+rolled back) and imports it (records, cases, history, the shared 认定文书, every review started, commit). With --web
+the same goes through the pages as verifier1 (upload → preview page → confirm; in-process test client). Prints the
 seconds of each run and the min/median. Figures are printed, never asserted.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from flask import g  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
@@ -78,12 +80,49 @@ def to_bytes(rows: list[list[str]], xlsx: bool) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
+def _fresh() -> None:
+    db.session.remove()
+    for name in list(g):
+        g.pop(name)
+
+
+def _csrf(page: str) -> str:
+    return page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+
+
+def through_pages(app, data: bytes, xlsx: bool, previews: list, imports: list) -> None:
+    """Upload, open the preview page and confirm as verifier1; add the seconds to the last entries."""
+    web = app.test_client()
+    _fresh()
+    web.post("/login", data={"csrf_token": _csrf(web.get("/login").get_data(as_text=True)), "username": "verifier1",
+                             "password": "Xinyong@2026"})
+    _fresh()
+    token = _csrf(web.get("/records/import/").get_data(as_text=True))
+    _fresh()
+    started = time.perf_counter()
+    sent = web.post("/records/import/upload", data={
+        "csrf_token": token, "file": (io.BytesIO(data), "bench.xlsx" if xlsx else "bench.csv"),
+        "document": (io.BytesIO(PDF), "认定文书.pdf")}, content_type="multipart/form-data")
+    assert sent.status_code == 303, sent.status_code
+    _fresh()
+    page = web.get(sent.headers["Location"]).get_data(as_text=True)
+    previews[-1] += time.perf_counter() - started
+    assert "条可导入" in page, page[:2000]
+    _fresh()
+    started = time.perf_counter()
+    done = web.post(sent.headers["Location"], data={"csrf_token": _csrf(page)})
+    imports[-1] += time.perf_counter() - started
+    assert done.status_code == 303, done.status_code
+    _fresh()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", default=f"sqlite:///{ROOT / 'var' / 'bench' / 'import.db'}")
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--xlsx", action="store_true", help="XLSX files instead of CSV")
+    parser.add_argument("--web", action="store_true", help="through the pages: upload, preview page, confirm")
     args = parser.parse_args()
 
     class Cfg(DevelopmentConfig):
@@ -117,6 +156,13 @@ def main() -> None:
         previews, imports = [], []
         for run in range(1, args.runs + 1):
             data = to_bytes(build_rows(run, args.rows, units, rng), args.xlsx)
+            if args.web:
+                previews.append(0.0)
+                imports.append(0.0)
+                through_pages(app, data, args.xlsx, previews, imports)
+                print(f"run {run}: {len(data) / 1024:.0f} KB through the pages: upload + preview page "
+                      f"{previews[-1]:.1f} s, confirm {imports[-1]:.1f} s")
+                continue
             started = time.perf_counter()
             plan = record_import.preview(verifier, data, "认定文书.pdf", PDF)
             db.session.commit()
