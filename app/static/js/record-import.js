@@ -1,20 +1,22 @@
 /* Bulk import of records: the upload shows its progress (XHR), then a working indicator while the server checks
    every row; the confirmation shows a working indicator with the seconds elapsed. Without scripts both forms are
-   ordinary posts. */
+   ordinary posts. The words come from the forms' data- attributes (translated with the page). */
 (function () {
   'use strict';
 
-  function ticking(element, text) {
+  function ticking(element, text, elapsed) {
     var started = Date.now();
+    function show() {
+      element.textContent = text + elapsed.replace('{n}', String(Math.round((Date.now() - started) / 1000)));
+    }
     element.hidden = false;
-    element.textContent = text + '（已用 0 秒）';
-    return window.setInterval(function () {
-      element.textContent = text + '（已用 ' + Math.round((Date.now() - started) / 1000) + ' 秒）';
-    }, 1000);
+    show();
+    return window.setInterval(show, 1000);
   }
 
   var upload = document.getElementById('import-upload');
   if (upload && window.FormData && window.XMLHttpRequest) {
+    var words = upload.dataset;
     upload.addEventListener('submit', function (event) {
       event.preventDefault();
       var button = upload.querySelector('button[type="submit"]');
@@ -23,40 +25,38 @@
       var text = document.getElementById('import-progress-text');
       var timer = null;
       var xhr = new XMLHttpRequest();
+      function stop(message) {
+        if (timer) { window.clearInterval(timer); }
+        button.disabled = false;
+        bar.value = 0;
+        text.textContent = message;
+      }
       button.disabled = true;
       box.hidden = false;
       bar.value = 0;
-      text.textContent = '正在上传…';
+      text.textContent = words.uploading;
       xhr.upload.addEventListener('progress', function (e) {
         if (e.lengthComputable) {
           bar.value = Math.round(e.loaded * 100 / e.total);
-          text.textContent = '已上传 ' + bar.value + '%';
+          text.textContent = words.uploaded + ' ' + bar.value + '%';
         }
       });
       xhr.upload.addEventListener('load', function () {
-        bar.value = 100;
         bar.removeAttribute('value');  // indeterminate while the server works
-        text.textContent = '上传完成，正在保存…';
+        text.textContent = words.saving;
       });
       xhr.addEventListener('load', function () {
         var answer = null;
         try { answer = JSON.parse(xhr.responseText); } catch (ignore) { answer = null; }
         if (xhr.status === 200 && answer && answer.location) {
           // The preview page checks every row before it answers; this page stays up meanwhile.
-          timer = ticking(text, '上传完成，正在检查每一行');
+          timer = ticking(text, words.checking, words.elapsed);
           window.location.assign(answer.location);
           return;
         }
-        if (timer) { window.clearInterval(timer); }
-        button.disabled = false;
-        bar.value = 0;
-        text.textContent = (answer && answer.error) ? answer.error : '上传失败（HTTP ' + xhr.status + '），请重试。';
+        stop((answer && answer.error) ? answer.error : words.failed.replace('{status}', String(xhr.status)));
       });
-      xhr.addEventListener('error', function () {
-        if (timer) { window.clearInterval(timer); }
-        button.disabled = false;
-        text.textContent = '网络错误，上传未完成，请重试。';
-      });
+      xhr.addEventListener('error', function () { stop(words.network); });
       xhr.open('POST', upload.action);
       xhr.setRequestHeader('X-Requested-With', 'XMLHttpRequest');
       xhr.setRequestHeader('Accept', 'application/json');
@@ -68,7 +68,7 @@
   if (confirm) {
     confirm.addEventListener('submit', function () {
       confirm.querySelector('button[type="submit"]').disabled = true;
-      ticking(document.getElementById('import-working'), '正在导入并逐条报送审核，请勿关闭页面');
+      ticking(document.getElementById('import-working'), confirm.dataset.working, confirm.dataset.elapsed);
     });
   }
 }());
