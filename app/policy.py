@@ -62,6 +62,11 @@ POLICY: dict[str, frozenset[str]] = {
     "inbox.honour_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
     "records.index": frozenset({INTAKE, VERIFIER, APPROVER}),  # verifiers: records their unit made
     "records.show": frozenset({INTAKE, VERIFIER, APPROVER}),  # intake opens rectification here
+    # The recording unit enters its records (失信记录认定登记); the office reviews them as tasks.
+    "registration.new": frozenset({VERIFIER}),
+    "registration.edit": frozenset({VERIFIER}),
+    "registration.submit": frozenset({VERIFIER}),
+    "registration.withdraw": frozenset({VERIFIER}),
     # bulk import of records (issue 12 §2, app/web/record_import.py): the recording unit's verifiers only
     "record_import.index": frozenset({VERIFIER}),
     "record_import.upload": frozenset({VERIFIER}),

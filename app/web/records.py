@@ -11,7 +11,9 @@ from app.models import Case, CreditRecord, Unit
 from app.services import access, sanctions
 from processes.rectification import service as rectification
 from app.web import flash_refusal
+from forms.cases import ActionForm
 from forms.rectification import RectificationForm
+from processes.record_registration import service as registration
 
 bp = Blueprint("records", __name__, url_prefix="/records")
 
@@ -38,8 +40,11 @@ def show(record_id: int):
                                    .order_by(Case.id.desc())).all()
         on_record = [s for s in sanctions.visible_sanctions(current_user, record.subject_unit_id)
                      if record in s.records]
+        own = current_user.has_role("verifier") and record.recording_unit_id == current_user.unit_id
         return render_template("records/show.html", record=record, form=form, can_open=can_open, block=block,
-                               cases=cases, sanctions=on_record)
+                               cases=cases, sanctions=on_record, action_form=ActionForm(),
+                               can_edit=own and record.status in registration.EDITABLE,
+                               can_withdraw=own and record.status == "draft")
 
     def refused(exc):
         flash_refusal(exc)

@@ -368,8 +368,34 @@ def _restoration(api, steps) -> int:
     return case_id
 
 
+def _registration(api, steps) -> int:
+    """A record entered and reported by verifier1's unit (the office reviews it), then the given steps."""
+    from app.models import User
+    from processes.record_registration import service as registration
+    from tests.support.files import PDF_BYTES
+
+    officer = db.session.scalar(select(User).where(User.username == "verifier1"))
+    subject = db.session.scalar(select(User).where(User.username == "applicant1")).unit_id
+    entry = registration.prepare({"subject_type": "unit", "subject_unit_id": subject, "category": "breach",
+                                  "severity": "general", "basis_doc_no": "随财函〔2026〕701号", "basis_date": "2026-10-15",
+                                  "facts": "拖欠工程款。", "legal_basis": "《保障中小企业款项支付条例》第十五条"}, officer.unit)
+    record = registration.create_draft(officer, entry)
+    registration.attach_document(officer, record.id, "认定文书.pdf", PDF_BYTES)
+    case_id = registration.submit(officer, record.id).id
+    db.session.commit()
+    for username, values in steps:
+        _finish(api, username, case_id, values)
+    return case_id
+
+
+RETURNED = ("intake1", {"check_complete": "pass", "check_subject": "pass", "check_duplicate": "pass",
+                        "check_legal_basis": "fail", "check_severity": "pass", "review": "return",
+                        "return_reasons": "请写明条款项。"})
+
 # form key -> (who works it, how to bring a case to it)
 STEPS = {
+    "office_review": ("intake1", lambda api: _registration(api, [])),
+    "correct_record": ("verifier1", lambda api: _registration(api, [RETURNED])),
     "objection_intake_review": ("intake1", lambda api: _objection(api, [])),
     "supplement_materials": ("applicant1", lambda api: _objection(api, [
         ("intake1", {"intake_choice": "request_supplement", "supplement_items": "承诺书", "reason": "缺少承诺书"})])),

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from app.core.clock import now
 from app.extensions import db
-from app.models import (Case, CreditRecord, HumanTask, ProcessDefinition, ProcessInstance, RecordHistory, Sanction,
+from app.models import (RECORD_PUBLIC, Case, CreditRecord, HumanTask, ProcessDefinition, ProcessInstance, RecordHistory, Sanction,
                         Unit, User)
 from app.services import auth, calendar, rules, uscc
 from tests.support.constants import PASSWORD, PROCESSES, TOTP_SECRET
@@ -45,6 +45,9 @@ def record(subject: Unit, recorder: Unit, *, severity: str = "general", basis_da
                   publication_start=basis_date, earliest_repair_date=earliest, auto_end_date=auto_end,
                   rule_set_id=rule_set.id, updated_at=now())
     values.update(fields)
+    # A registered record in publication has its publication begun, unless its rule set keeps it unpublished.
+    shown = values["status"] in RECORD_PUBLIC and rule_set.periods[values["severity"]].get("published", True)
+    values.setdefault("published_at", now() if shown else None)
     row = CreditRecord(**values)
     db.session.add(row)
     db.session.flush()
