@@ -1,6 +1,7 @@
 """Benchmark the bulk import of records (issue 12 §2): preview and import of a 10,000-row file.
 
-Run from the repository root:  .venv/bin/python scripts/bench_import.py [--db URL] [--rows N] [--runs K] [--xlsx] [--web]
+Run from the repository root:
+    .venv/bin/python scripts/bench_import.py [--db URL] [--rows N] [--runs K] [--xlsx] [--web]
 Builds the demo city on a fresh database (default: a SQLite file under var/bench/), then K times: builds a file of N
 new rows (9 in 10 about units, 1 in 10 about civil servants; fixed seed), previews it (read + every row check,
 rolled back) and imports it (records, cases, history, the shared 认定文书, every review started, commit). With --web

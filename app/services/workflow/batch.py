@@ -19,7 +19,6 @@ import uuid
 
 from sqlalchemy import insert, select, update
 
-from app.core.clock import now
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, HumanTask, ProcessInstance, TimerJob, User
 from app.services import audit, notifications
