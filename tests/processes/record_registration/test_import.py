@@ -355,6 +355,22 @@ def test_imported_records_go_through_the_same_review(world):
     assert (correction.bpmn_id, correction.candidate_unit_id) == ("correct_record", world["own"].id)
 
 
+def test_copied_review_timers_fire_at_their_due_date(world):
+    from datetime import timedelta
+
+    from tests.support.flows import run_timers_at
+
+    data = to_csv([cells(world["subject"].uscc, f"随测罚〔2026〕{i}号") for i in range(1, 4)])
+    record_import.import_file(world["verifier1"], "导入.csv", data, "文书.pdf", PDF_BYTES)
+    db.session.commit()
+    fire_at = db.session.scalar(select(TimerJob.fire_at).limit(1))
+    assert run_timers_at(fire_at - timedelta(minutes=1)) == 0
+    assert run_timers_at(fire_at + timedelta(minutes=1)) == 3  # the first start's and both copies'
+    escalated = db.session.scalars(select(CaseEvent.case_id).where(CaseEvent.action == "overdue_escalated")).all()
+    assert sorted(escalated) == db.session.scalars(select(Case.id).order_by(Case.id)).all()
+    assert {t.status for t in db.session.scalars(select(HumanTask))} == {"open"}  # the review stays open
+
+
 def test_the_import_is_kept_and_audited(world):
     data = to_csv([cells(world["subject"].uscc, f"随测罚〔2026〕{i}号") for i in range(1, 4)])
     outcome = record_import.import_file(world["verifier1"], "../路径/导入.csv", data, "文书.pdf", PDF_BYTES)
