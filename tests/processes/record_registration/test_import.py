@@ -371,6 +371,19 @@ def test_copied_review_timers_fire_at_their_due_date(world):
     assert {t.status for t in db.session.scalars(select(HumanTask))} == {"open"}  # the review stays open
 
 
+def test_a_start_with_effects_is_not_copied(world, monkeypatch):
+    from app.services.workflow import batch
+
+    real = batch.run._start
+    monkeypatch.setattr(batch.run, "_start", lambda case, user, data: (real(case, user, data)[0], True))
+    data = to_csv([cells(world["subject"].uscc, f"随测罚〔2026〕{i}号") for i in range(1, 4)])
+    record_import.import_file(world["verifier1"], "导入.csv", data, "文书.pdf", PDF_BYTES)
+    db.session.commit()
+    actions = db.session.scalars(select(AuditEvent.action)).all()
+    assert actions.count("process.start") == 3 and "process.start_batch" not in actions
+    assert count(HumanTask) == 3
+
+
 def test_the_import_is_kept_and_audited(world):
     data = to_csv([cells(world["subject"].uscc, f"随测罚〔2026〕{i}号") for i in range(1, 4)])
     outcome = record_import.import_file(world["verifier1"], "../路径/导入.csv", data, "文书.pdf", PDF_BYTES)
