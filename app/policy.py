@@ -71,6 +71,13 @@ POLICY: dict[str, frozenset[str]] = {
     # 认定文书撤销或变更 (issue 12 §4): only the unit that made the record reports it (the service: 404 for others)
     "source_change.new": frozenset({VERIFIER}),
     "source_change.correct": frozenset({VERIFIER}),
+    # bulk import of records (issue 12 §2, app/web/record_import.py): the recording unit's verifiers only
+    "record_import.index": frozenset({VERIFIER}),
+    "record_import.upload": frozenset({VERIFIER}),
+    "record_import.preview": frozenset({VERIFIER}),
+    "record_import.confirm": frozenset({VERIFIER}),
+    "record_import.show": frozenset({VERIFIER}),
+    "record_import.template": frozenset({VERIFIER}),
     "dashboard.index": OFFICE,
     "dashboard.cases_csv": OFFICE,
     "dashboard.cases_xlsx": OFFICE,
@@ -107,6 +114,8 @@ POLICY: dict[str, frozenset[str]] = {
     "persons.unit_file_pdf": frozenset({INTAKE, APPROVER, APPLICANT}),
     "api.person_award_eligibility": frozenset({PERSONNEL, INTAKE, APPROVER}),
     "api.award_eligibility_by_number": frozenset({PERSONNEL, INTAKE, APPROVER}),
+    # bulk import of records (issue 12 §2): the recording unit's verifiers import their own unit's records
+    "api.import_records": frozenset({VERIFIER}),
     # --- system administration (MLPS: three separate administrator roles; no case data)
     "admin.outbox_page": frozenset({ADMIN}),
     "admin.retry": frozenset({ADMIN}),
