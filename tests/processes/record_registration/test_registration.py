@@ -156,9 +156,9 @@ def test_registration_is_refused_while_any_check_fails(seeded, check):
 
 
 def test_an_automatic_check_that_fails_refuses_registration(seeded):
-    """Two records on one basis document for one unit (a unit and its civil servant): the duplicate check fails."""
-    person = {"name": "张伟", "id_number": "11010519491231002X", "post": "科长", "unit_id": _user("applicant1").unit_id}
-    _draft(_entry(subject_type="person", person=person, subject_unit_id=None))
+    """The same unit on the same basis document, entered by another recording unit too: the duplicate check fails."""
+    court = _user("verifier2")
+    other = registration.create_draft(court, registration.prepare(_entry(), court.unit))
     record = _draft()
     case = registration.submit(_user("verifier1"), record.id)
     checks = dict((name, passed) for name, passed, _found in registration.automatic_checks(case))
@@ -166,6 +166,17 @@ def test_an_automatic_check_that_fails_refuses_registration(seeded):
     with pytest.raises(Invalid) as refused:
         workflow.complete_task(_user("intake1"), _open_task(case, "office_review").id, dict(PASSED))
     assert "check_duplicate" in refused.value.fields
+    registration.withdraw_draft(court, other.id, "重复")  # a withdrawn record is no duplicate
+    assert all(passed for _name, passed, _found in registration.automatic_checks(case))
+
+
+def test_two_civil_servants_on_one_decision_are_not_duplicates(seeded):
+    unit_id = _user("applicant1").unit_id
+    people = [{"name": "张伟", "id_number": "11010519491231002X", "post": "科长", "unit_id": unit_id},
+              {"name": "李娜", "id_number": "110105198001010016", "post": "副科长", "unit_id": unit_id}]
+    records = [_draft(_entry(subject_type="person", person=p, subject_unit_id=None)) for p in people]
+    case = registration.submit(_user("verifier1"), records[0].id)
+    assert all(passed for _name, passed, _found in registration.automatic_checks(case))
 
 
 def test_report_needs_the_basis_document(seeded):
