@@ -20,6 +20,9 @@ def push(record: CreditRecord, action: str, case: Case | None = None) -> None:
         "action": action, "record_id": record.id, "unit_uscc": record.subject_unit.uscc,
         "category": record.category, "severity": record.severity, "basis_doc_no": record.basis_doc_no,
         "status": record.status, "case_number": case.number if case else None,
+        # A civil servant's record names no person in the feed (个人信息保护法: the minimum): the platform learns
+        # that the subject is a person of that unit, nothing more.
+        "subject_type": record.subject_type,
     })
 
 
