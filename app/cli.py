@@ -65,7 +65,7 @@ def _demo_commands(app: Flask) -> None:
             # Demo accounts share one published password: never in production (QUALITY.md §3).
             raise click.UsageError("演示数据只能在开发/演示配置下生成（APP_ENV=development）。")
         from app.models import Unit
-        from app.demo.seed import CREDIT_OFFICE, seed_demo
+        from app.demo.seed import CREDIT_OFFICE, seed_demo, seed_demo_cases
         from app.demo.bulk import seed_cases
 
         upgrade()
@@ -76,6 +76,7 @@ def _demo_commands(app: Flask) -> None:
             counts = seed_demo((today.date() if today else None) or _local_today())
             db.session.commit()
             click.echo(f"演示数据已创建：{counts}")
+            click.echo(f"演示办件已创建：{seed_demo_cases()}")
         if cases:
             started = time.perf_counter()
             seed_cases(cases)

@@ -11,6 +11,7 @@ ANONYMOUS = "anonymous"  # reachable without signing in (public pages, the login
 SIGNED_IN = "signed-in"  # any signed-in account, whatever its role
 
 APPLICANT, INTAKE, VERIFIER, APPROVER, ADMIN, AUDITOR = "applicant", "intake", "verifier", "approver", "admin", "auditor"
+PERSONNEL = "personnel"  # 组织人事部门查询员: the person-scoped award eligibility query only, no case content
 OFFICE = frozenset({INTAKE, APPROVER})  # the credit office's own staff
 CASEWORK = frozenset({APPLICANT, INTAKE, VERIFIER, APPROVER})  # everyone who works cases (object access decides more)
 
@@ -62,6 +63,21 @@ POLICY: dict[str, frozenset[str]] = {
     "inbox.honour_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
     "records.index": frozenset({INTAKE, VERIFIER, APPROVER}),  # verifiers: records their unit made
     "records.show": frozenset({INTAKE, VERIFIER, APPROVER}),  # intake opens rectification here
+    # The recording unit enters its records (失信记录认定登记); the office reviews them as tasks.
+    "registration.new": frozenset({VERIFIER}),
+    "registration.edit": frozenset({VERIFIER}),
+    "registration.submit": frozenset({VERIFIER}),
+    "registration.withdraw": frozenset({VERIFIER}),
+    # 认定文书撤销或变更 (issue 12 §4): only the unit that made the record reports it (the service: 404 for others)
+    "source_change.new": frozenset({VERIFIER}),
+    "source_change.correct": frozenset({VERIFIER}),
+    # bulk import of records (issue 12 §2, app/web/record_import.py): the recording unit's verifiers only
+    "record_import.index": frozenset({VERIFIER}),
+    "record_import.upload": frozenset({VERIFIER}),
+    "record_import.preview": frozenset({VERIFIER}),
+    "record_import.confirm": frozenset({VERIFIER}),
+    "record_import.show": frozenset({VERIFIER}),
+    "record_import.template": frozenset({VERIFIER}),
     "dashboard.index": OFFICE,
     "dashboard.cases_csv": OFFICE,
     "dashboard.cases_xlsx": OFFICE,
@@ -90,6 +106,22 @@ POLICY: dict[str, frozenset[str]] = {
     "api.update_record": frozenset({VERIFIER}),
     "api.add_record_document": frozenset({VERIFIER}),
     "api.submit_record": frozenset({VERIFIER}),
+    # --- people as subjects and integrity files (issue 12 §5, §6; app/web/persons.py). Which persons a user reaches
+    # is services.persons.person_filter: the office all, a unit its people, a recording unit those on its records.
+    "persons.index": frozenset({INTAKE, APPROVER, VERIFIER, APPLICANT}),
+    "persons.show": frozenset({INTAKE, APPROVER, VERIFIER, APPLICANT}),
+    "persons.move": frozenset({INTAKE}),  # the office records a move to another unit or post (audited)
+    # 限制评优评先 on a date: the organisation and HR departments, and the office; every query audited (person.query)
+    "persons.eligibility": frozenset({PERSONNEL, INTAKE, APPROVER}),
+    # 诚信档案: the office, and a unit its own file and its people's (the auditor reads audit logs, not cases)
+    "persons.person_file": frozenset({INTAKE, APPROVER, APPLICANT}),
+    "persons.person_file_pdf": frozenset({INTAKE, APPROVER, APPLICANT}),
+    "persons.unit_file": frozenset({INTAKE, APPROVER, APPLICANT}),
+    "persons.unit_file_pdf": frozenset({INTAKE, APPROVER, APPLICANT}),
+    "api.person_award_eligibility": frozenset({PERSONNEL, INTAKE, APPROVER}),
+    "api.award_eligibility_by_number": frozenset({PERSONNEL, INTAKE, APPROVER}),
+    # bulk import of records (issue 12 §2): the recording unit's verifiers import their own unit's records
+    "api.import_records": frozenset({VERIFIER}),
     # --- system administration (MLPS: three separate administrator roles; no case data)
     "admin.outbox_page": frozenset({ADMIN}),
     "admin.retry": frozenset({ADMIN}),

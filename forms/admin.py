@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.models.org import ROLES, UNIT_KINDS
-from app.services.rules import DEFAULT_TIME_LIMITS
+from app.services.rules import DEFAULT_TIME_LIMITS, ZERO_ALLOWED
 
 SEVERITY_LABELS = {"minor": _l("轻微"), "general": _l("一般"), "serious": _l("严重")}
 
@@ -35,7 +35,7 @@ def build_rule_set_form(current) -> FlaskForm:
     limits = current.time_limits if current else DEFAULT_TIME_LIMITS
     for key in DEFAULT_TIME_LIMITS:
         setattr(RuleSetForm, f"limit_{key}", IntegerField(key, default=limits.get(key, DEFAULT_TIME_LIMITS[key]),
-                                                          validators=[InputRequired(), NumberRange(1, 366)]))
+                                                          validators=[InputRequired(), NumberRange(0 if key in ZERO_ALLOWED else 1, 366)]))
     return RuleSetForm()
 
 

@@ -3,7 +3,7 @@ them meaning — effects and completion hooks (service.py), task forms (task_for
 
 Adding a process: add its folder and one line below (ARCHITECTURE.md, "Adding a process").
 """
-from processes import credit_repair, honor_restoration, objection_review, record_registration, rectification
+from processes import credit_repair, honor_restoration, objection_review, record_registration, rectification, source_change
 
 SLICES = (
     record_registration.SLICE,
@@ -11,4 +11,5 @@ SLICES = (
     rectification.SLICE,
     credit_repair.SLICE,
     honor_restoration.SLICE,
+    source_change.SLICE,
 )

@@ -28,6 +28,7 @@ from config import TestConfig
 from tests.support import factories, fuzz
 from tests.support.clients import ApiClient, enrol_second_factor_for_tests, WebClient
 from tests.support.constants import PROCESSES, T0
+from tests.support.snapshots import DatabaseCopy
 
 
 def pytest_collection_modifyitems(config, items):
@@ -89,16 +90,23 @@ def app(_app, tmp_path_factory):
             db.session.remove()
 
 
+_DEMO_CITY: list[DatabaseCopy] = []
+
+
 @pytest.fixture()
 def seeded(app):
-    """Demo units, users and records, plus the deployed processes."""
+    """Demo units, users and records, plus the deployed processes: built once per session, then copied back."""
     from app.engine.definitions import deploy_directory
     from app.demo.seed import seed_demo
 
+    if _DEMO_CITY:
+        _DEMO_CITY[0].restore(app)
+        return app
     deploy_directory(PROCESSES)
     seed_demo(T0.date())
     enrol_second_factor_for_tests()
     db.session.commit()
+    _DEMO_CITY.append(DatabaseCopy(app))
     return app
 
 

@@ -4,3 +4,4 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 from app.api import routes  # noqa: E402,F401
+from app.api import persons  # noqa: E402,F401  (issue 12 §5: the person-scoped eligibility query)

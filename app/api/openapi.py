@@ -150,3 +150,47 @@ def _record_paths() -> dict:
 
 for _path, _ops in _record_paths().items():
     OPENAPI["paths"].setdefault(_path, {}).update(_ops)
+
+# --- People as subjects (issue 12 §5): the organisation and HR departments' award eligibility query. Kept as its own
+# block; the ID number is posted, never put in a URL.
+_DATE_BODY = {"type": "string", "format": "date", "description": "查询日期 YYYY-MM-DD（缺省为今天）"}
+OPENAPI["paths"].update({
+    "/persons/{person_id}/award-eligibility": {"get": _op("公职人员在某日是否受限制评优评先（按人员）", params=[
+        _path_param("person_id", "integer"), _query("date", {"type": "string", "format": "date"})])},
+    "/persons/award-eligibility": {"post": _op("公职人员在某日是否受限制评优评先（按身份证号）", body={"application/json": {
+        "schema": {"type": "object", "required": ["id_number"],
+                   "properties": {"id_number": {"type": "string", "description": "18 位居民身份证号码"},
+                                  "date": _DATE_BODY}}}})},
+})
+
+# --- bulk import of records (issue 12 §2) ------------------------------------------------------------------------
+_IMPORT_ROWS = {"type": "object", "properties": {
+    "error": {"type": "object", "properties": {"code": {"const": "import_rejected"}, "message": {"type": "string"}}},
+    "rows": {"type": "array", "items": {"type": "object", "required": ["row", "column", "message"], "properties": {
+        "row": {"type": "integer", "description": "表格中的行号（表头为第 1 行；0 为整批的认定文书）"},
+        "column": {"type": "string", "description": "列名，如 认定日期"},
+        "message": {"type": "string"}}}}}}
+OPENAPI["paths"]["/records/import"] = {"post": {
+    **_op("批量导入失信记录（认定单位）：整份文件全部无误才导入，已存在的记录不重复登记", ok=201, too_large=True, body={
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary",
+                     "description": "CSV（UTF-8 或 GB18030）或 XLSX；第 1 行依次为 主体类型、统一社会信用代码、姓名、身份证号、"
+                                    "职务、失信类别、失信程度、认定文书号、认定日期、失信事实、法律依据"},
+            "document": {"type": "string", "format": "binary",
+                         "description": "本批记录的认定文书（PDF、OFD 或图片，一个文件）；新建记录时必填，附于每条记录"},
+            "dry_run": {"enum": ["0", "1"], "description": "1：只检查（预览），不写入"}}}}}),
+}}
+OPENAPI["paths"]["/records/import"]["post"]["responses"].update({
+    "200": {"description": "dry_run=1：检查通过", "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"row_count": {"type": "integer"}, "create": {"type": "integer"},
+                                         "existing": {"type": "integer"}, "existing_ids": {"type": "array"},
+                                         "document_needed": {"type": "boolean"}}}}}},
+    "201": {"description": "已导入", "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"import_id": {"type": "integer"}, "sha256": {"type": "string"},
+                                         "row_count": {"type": "integer"}, "created": {"type": "integer"},
+                                         "existing": {"type": "integer"},
+                                         "created_ids": {"type": "array", "items": {"type": "integer"}},
+                                         "existing_ids": {"type": "array", "items": {"type": "integer"}}}}}}},
+    "422": {"description": "有错误的行（未写入任何记录），或文件无法读取", "content": {"application/json": {
+        "schema": {"anyOf": [_IMPORT_ROWS, {"$ref": "#/components/schemas/Error"}]}}}},
+})

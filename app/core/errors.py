@@ -7,6 +7,8 @@ exception's `audit_action` — `state.refused` unless the raiser names a more pr
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask_babel import gettext as _
@@ -47,6 +49,17 @@ def watch() -> list[ServiceError]:
     found: list[ServiceError] = []
     _watched.set(found)
     return found
+
+
+@contextmanager
+def unwatched() -> Iterator[None]:
+    """Create ServiceErrors without collecting them: checks of many items (a bulk import's rows) whose one
+    refusal — raised after this block — stands for all of them in the audit log."""
+    token = _watched.set(None)
+    try:
+        yield
+    finally:
+        _watched.reset(token)
 
 
 def stop_watching() -> None:

@@ -48,7 +48,7 @@ def _objection(record: CreditRecord, steps: list[tuple[str, dict]]) -> Case:
     return case
 
 
-def _templates() -> list[tuple[Case, int]]:
+def sample_cases() -> list[tuple[Case, int]]:
     """(case, weight): typical waiting points of each process, built through the real services."""
     applicant = _user("applicant1")
     records = list(db.session.scalars(select(CreditRecord).where(
@@ -91,7 +91,7 @@ def _columns(row) -> dict:
 def seed_cases(n: int, seed: int = 20261127) -> int:
     """Add n generated cases with their records, instances, open tasks and timers; return n."""
     rng = random.Random(seed)
-    templates = _templates()
+    templates = sample_cases()
     weights = [w for _, w in templates]
     units = list(db.session.scalars(select(Unit.id).where(Unit.is_credit_office.is_(False))))
     year = now().year
@@ -120,6 +120,7 @@ def seed_cases(n: int, seed: int = 20261127) -> int:
         shape = rng.choices(shapes, weights)[0]
         unit_id = rng.choice(units)
         record = {**shape["record"], "id": next_record + i, "subject_unit_id": unit_id,
+                  "subject_key": CreditRecord.key_for("unit", unit_id, None), "subject_type": "unit", "person_id": None,
                   "basis_doc_no": f"随财罚〔{year}〕{100000 + i}号", "status": "disputed"
                   if shape["case"]["type"] == "objection" and shape["record"]["status"] == "disputed" else "published"}
         kind = shape["case"]["type"]

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from app.core import clock
+from app.core.clock import now
 from app.extensions import db
-from app.models import HumanTask, Unit, User
+from app.models import HumanTask, Notification, Unit, User
 from app.services import attachments, audit, auth, calendar, rules, uscc, workflow
 
 DEMO_PASSWORD = "Xinyong@2026"
@@ -273,6 +275,8 @@ def _seed_records(units: dict[str, Unit], today: date) -> None:
         case = registration.submit(officer, record.id)
         task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
         workflow.complete_task(users["intake1"], task.id, dict(REVIEW_PASSED))
+    # The demo starts after these registrations: their messages (new task, registered, letters) have been read.
+    db.session.execute(update(Notification).where(Notification.read_at.is_(None)).values(read_at=now()))
     db.session.flush()
 
 
@@ -288,3 +292,41 @@ def seed_demo(today: date) -> dict:
     counts = {"units": len(UNITS), "users": len(USERS), "records": len(RECORDS)}
     audit.record("demo.seed", details=counts)
     return counts
+
+
+def seed_demo_cases() -> dict:
+    """Cases of every process at a typical waiting point, for the demo (the command line; tests build their own).
+
+    Objections at each step, a rectification order, a repair application (app.demo.bulk.sample_cases), and two
+    records the recording units reported: one awaiting the office's review, one returned for correction.
+    Commits (the sample cases commit as they go)."""
+    from app.demo.bulk import sample_cases
+    from processes.record_registration import service as registration
+
+    made = [case.type for case, _weight in sample_cases()]
+    units = {u.name: u for u in db.session.scalars(select(Unit))}
+    officer = db.session.scalar(select(User).where(User.username == "verifier1"))
+    intake = db.session.scalar(select(User).where(User.username == "intake1"))
+    waiting = [
+        ("随财函〔{y}〕112号", "拖欠随县殷店镇供水管网改造工程款74.5万元，合同约定的付款期限届满后经两次书面催告仍未支付。", None),
+        ("随财罚〔{y}〕47号", "以明显低于成本的报价确定政府采购中标人，未按规定要求说明并提供证明材料。",
+         "请补充失信事实所依据的条款项（第几条第几款），并上传加盖公章的处罚决定书全文。"),
+    ]
+    for doc_no, facts, return_reason in waiting:
+        today = clock.local_today()
+        entry = registration.prepare({
+            "subject_type": "unit", "subject_unit_id": units[APPLICANT2_UNIT].id, "category": "breach",
+            "severity": "general", "basis_doc_no": doc_no.format(y=today.year),
+            "basis_date": (today - timedelta(days=12)).isoformat(), "facts": facts,
+            "legal_basis": SME_PAYMENT}, units[FINANCE])
+        record = registration.create_draft(officer, entry, source="seed")
+        attachments.store_attachment(officer, registration.registration_case(record), registration.DOCUMENT_KIND,
+                                     "认定文书.pdf", basis_document(record.basis_doc_no))
+        case = registration.submit(officer, record.id)
+        made.append(case.type)
+        if return_reason:
+            task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
+            workflow.complete_task(intake, task.id, {**REVIEW_PASSED, "check_legal_basis": "fail", "review": "return",
+                                                     "return_reasons": return_reason, "opinion": ""})
+    db.session.commit()
+    return {kind: made.count(kind) for kind in sorted(set(made))}

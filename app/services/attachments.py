@@ -209,6 +209,42 @@ def store_attachment(user: User, case: Case, kind: str, filename: str, data: byt
     return attachment
 
 
+def share_attachment(source: Attachment, case_ids: list[int], user: User) -> list[str]:
+    """Give each case a copy of a stored attachment (same kind, name, type and hash) without storing the bytes again:
+    each row's file is a hard link to the source's (a plain copy where the store cannot link), so deleting one
+    case's file leaves the others. The bulk import shares its batch's 认定文书 this way. Rows and their
+    ``attachment_added`` history are bulk-inserted; the caller audits the batch. Returns the new ids (flushes)."""
+    from sqlalchemy import insert
+    import os
+    import shutil
+
+    origin = _path(source.id)
+    rows, events, written = [], [], db.session.info.setdefault(_UNCOMMITTED, [])
+    label = chinese(KINDS[source.kind])
+    at, folders = now(), set()
+    for case_id in case_ids:
+        new_id = secrets.token_hex(16)
+        path = _path(new_id)
+        if path.parent not in folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            folders.add(path.parent)
+        try:
+            os.link(origin, path)
+        except OSError:
+            shutil.copyfile(origin, path)
+        written.append(path)  # a rollback removes the links again (_forget_uncommitted_files)
+        rows.append({"id": new_id, "case_id": case_id, "kind": source.kind, "display_name": source.display_name,
+                     "content_type": source.content_type, "size": source.size, "sha256": source.sha256,
+                     "uploaded_by_id": user.id, "uploaded_at": at})
+        events.append({"case_id": case_id, "at": at, "user_id": user.id, "action": "attachment_added", "step": "",
+                       "comment": f"{label}：{source.display_name}", "internal": False,
+                       "details": {"attachment_id": new_id, "shared_from": source.id}})
+    if rows:
+        db.session.execute(insert(Attachment), rows)
+        db.session.execute(insert(CaseEvent), events)
+    return [row["id"] for row in rows]
+
+
 def _check_case_caps(case: Case, name: str, size: int, content_type: str, refused) -> None:
     """Refuse a file that would take the case over its number or total size of files (stored + this request's)."""
     config = current_app.config

@@ -49,11 +49,21 @@ def chinese_date(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+def subject_phrase(record, unit: str = "你单位") -> str:
+    """Who did what a letter speaks of: the unit, or the unit's civil servant by post and name (你单位××职务××同志).
+
+    A letter about a person names the person and goes to them through their unit (issue 12 §5)."""
+    if record.subject_type == "person":
+        return f"{unit}{record.person_post or ''}{record.person_name or ''}同志"
+    return unit
+
+
 def record_phrase(case: Case) -> str:
-    """The record a case is about, as the letters name it."""
+    """The record a case is about, as the letters name it (a person's record names the person)."""
     record = case.record
+    about = f"{record.person_post or ''}{record.person_name or ''}同志的" if record.subject_type == "person" else ""
     return (
-        f"{record.recording_unit.name}认定的政务失信记录（认定文书：{record.basis_doc_no}，"
+        f"{record.recording_unit.name}认定的{about}政务失信记录（认定文书：{record.basis_doc_no}，"
         f"{chinese_date(record.basis_date)}）"
     )
 

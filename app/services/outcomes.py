@@ -8,4 +8,6 @@ OUTCOME_LABELS = {
     "min_period": _l("未过最短公示期"), "rectification": _l("整改未通过审核"), "open_case": _l("已有在办申请"), "barred": _l("不予修复情形"),
     "records_active": _l("所依据记录仍在公示"), "registered": _l("予以登记并告知"),
     "registration_withdrawn": _l("认定单位撤回报送"), "other_serious": _l("另有严重失信记录"),
+    "source_revoked": _l("认定文书撤销，记录已撤销"), "source_corrected": _l("认定文书变更，记录已更正"),
+    "source_change_withdrawn": _l("认定单位撤回变更报送"),
 }

@@ -25,13 +25,19 @@ class TooManyLookups(ServiceError):
 
 
 def public_records(q: str = "", category: str = "", severity: str = "", page: int = 1) -> tuple[list[CreditRecord], int]:
-    """Published records matching a unit name or credit code, with optional filters; (rows, total)."""
+    """Published records matching a unit name or credit code, with optional filters; (rows, total).
+
+    Records about a civil servant are listed without anything that identifies them (no name, post or unit:
+    CreditRecord.public_subject) and are not found by a unit's name or code."""
     query = (select(CreditRecord).join(Unit, Unit.id == CreditRecord.subject_unit_id)
              .join(RuleSet, RuleSet.id == CreditRecord.rule_set_id)
              .where(CreditRecord.status.in_(PUBLIC_STATUSES), CreditRecord.published_at.is_not(None)))
     q = (q or "").strip()[:60]
     if q:
-        query = query.where(or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper()))
+        # A unit's name or code finds the unit's own records, never those about its civil servants: a person's
+        # record shows no unit publicly, so the search must not tie it to one either.
+        query = query.where(CreditRecord.subject_type == "unit",
+                            or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper()))
     if category:
         query = query.where(CreditRecord.category == category)
     if severity:

@@ -20,6 +20,9 @@ def push(record: CreditRecord, action: str, case: Case | None = None) -> None:
         "action": action, "record_id": record.id, "unit_uscc": record.subject_unit.uscc,
         "category": record.category, "severity": record.severity, "basis_doc_no": record.basis_doc_no,
         "status": record.status, "case_number": case.number if case else None,
+        # A civil servant's record names no person in the feed (个人信息保护法: the minimum): the platform learns
+        # that the subject is a person of that unit, nothing more.
+        "subject_type": record.subject_type,
     })
 
 
@@ -47,9 +50,3 @@ def is_public(record: CreditRecord) -> bool:
     """Shown on public pages: live, its publication begun, and not a minor record the rule set keeps unpublished."""
     return record.status in PUBLIC_STATUSES and record.published_at is not None and publishable(record)
 
-
-def mask_name(name: str | None) -> str:
-    """Mask a civil servant's name on public pages: keep the surname only (黄志明 → 黄**)."""
-    if not name:
-        return ""
-    return name[0] + "*" * (len(name) - 1)

@@ -25,3 +25,21 @@ def next_number(series: str, year: int) -> int:
         .returning(NumberSequence.last_seq)
     )
     return int(result.scalar_one())
+
+
+def reserve_numbers(series: str, year: int, count: int) -> int:
+    """Bump the counter by count at once and return the first of the reserved numbers (a batch numbers its cases
+    first, first + 1, …; gap-free as long as it uses them all in this transaction)."""
+    if count < 1:
+        raise ValueError("count must be positive")
+    audit.lock_chain()
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(insert(NumberSequence).values(series=series, year=year, last_seq=0).on_conflict_do_nothing())
+    result = db.session.execute(
+        update(NumberSequence)
+        .where(NumberSequence.series == series, NumberSequence.year == year)
+        .values(last_seq=NumberSequence.last_seq + count)
+        .returning(NumberSequence.last_seq)
+    )
+    return int(result.scalar_one()) - count + 1

@@ -28,15 +28,19 @@ def register_web(app: Flask) -> None:
     from app.web.admin_office import bp as office_bp
     from app.web.inbox import bp as inbox_bp
     from app.web.records import bp as records_bp
+    from app.web.registration import bp as registration_bp
+    from app.web.source_change import bp as source_change_bp
+    from app.web.record_import import bp as record_import_bp
     from app.web.staff import bp as staff_bp
     from app.web.dashboard import bp as dashboard_bp
     from app.web.audit_log import bp as audit_bp  # not app.web.audit: that would shadow services.audit here
     from app.web.health import bp as health_bp
+    from app.web.persons import bp as persons_bp
 
     from app.web.filters import register_filters
 
-    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, inbox_bp, admin_bp, office_bp,
-               dashboard_bp, health_bp, audit_bp):
+    for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, registration_bp, inbox_bp, admin_bp,
+               office_bp, dashboard_bp, health_bp, audit_bp, source_change_bp, persons_bp, record_import_bp):
         app.register_blueprint(bp)
     register_filters(app)
     # First of all request hooks, ahead of CSRFProtect's check, which fails on a form field without a name.

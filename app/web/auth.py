@@ -183,4 +183,6 @@ def home():
         return redirect(url_for("staff.tasks"))
     if current_user.has_role("auditor"):
         return redirect(url_for("audit.search"))
+    if current_user.has_role("personnel"):
+        return redirect(url_for("persons.eligibility"))
     return render_template("auth/home.html")

@@ -11,6 +11,7 @@ from app.services.outcomes import OUTCOME_LABELS
 from app.services.letters import chinese_date
 from app.services.notifications import KINDS as NOTIFICATION_KINDS
 from processes.objection_review.service import REASONS
+from processes.source_change.service import summary as source_change_summary
 from app.services.workflow import registry
 from app.services.calendar import load_calendar
 from app.core.clock import local_text
@@ -52,6 +53,7 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(lambda code: field_labels.get(code, code), "field_label")
     app.add_template_filter(lambda code: OUTCOME_LABELS.get(code, code), "outcome_label")
     app.add_template_filter(_remaining, "remaining")
+    app.add_template_filter(source_change_summary, "source_change_summary")
     app.add_template_filter(lambda code: NOTIFICATION_KINDS.get(code, code), "notification_label")
 
 

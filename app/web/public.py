@@ -11,7 +11,6 @@ from flask import Blueprint, Response, current_app, flash, render_template, requ
 from app import transaction
 from app.models import CATEGORIES, SEVERITIES
 from app.services import public
-from app.services.publication import mask_name
 from app.web import flash_refusal
 from app.web.navigation import page_arg
 
@@ -60,8 +59,7 @@ def records():
     page = page_arg()
     rows, total = public.public_records(q, category, severity, page)
     return render_template("public/records.html", rows=rows, total=total, q=q, category=category, severity=severity,
-                           page=page, page_size=public.PAGE, categories=CATEGORIES, severities=SEVERITIES,
-                           mask=mask_name)
+                           page=page, page_size=public.PAGE, categories=CATEGORIES, severities=SEVERITIES)
 
 
 @bp.route("/public/progress", methods=["GET", "POST"])

@@ -7,11 +7,14 @@ from flask_login import current_user
 
 from app import transaction
 from app.extensions import db
-from app.models import Case, CreditRecord, Unit
+from app.models import RECORD_UNREGISTERED, Case, CreditRecord, Unit
 from app.services import access, sanctions
 from processes.rectification import service as rectification
+from processes.source_change import service as source_change
 from app.web import flash_refusal
+from forms.cases import ActionForm
 from forms.rectification import RectificationForm
+from processes.record_registration import service as registration
 
 bp = Blueprint("records", __name__, url_prefix="/records")
 
@@ -32,14 +35,21 @@ def show(record_id: int):
     form = RectificationForm()
     can_open = current_user.has_role("intake")
     block = rectification.rectification_block(record) if can_open else None
+    # A record not yet registered is corrected through its registration, not reported as changed.
+    can_change = record.status not in RECORD_UNREGISTERED and source_change.may_file(current_user, record)
+    change_block = source_change.change_block(record) if can_change else None
 
     def page():
         cases = db.session.scalars(access.visible_cases(current_user).where(Case.record_id == record.id)
                                    .order_by(Case.id.desc())).all()
         on_record = [s for s in sanctions.visible_sanctions(current_user, record.subject_unit_id)
                      if record in s.records]
+        own = current_user.has_role("verifier") and record.recording_unit_id == current_user.unit_id
         return render_template("records/show.html", record=record, form=form, can_open=can_open, block=block,
-                               cases=cases, sanctions=on_record)
+                               cases=cases, sanctions=on_record, action_form=ActionForm(),
+                               can_edit=own and record.status in registration.EDITABLE,
+                               can_withdraw=own and record.status == "draft",
+                               can_change=can_change, change_block=change_block)
 
     def refused(exc):
         flash_refusal(exc)

@@ -19,6 +19,7 @@ from app.web import flash_refusal
 from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
 from forms.tasks import build_task_form
+from processes.record_registration import service as registration
 
 bp = Blueprint("staff", __name__, url_prefix="/tasks")
 
@@ -129,6 +130,7 @@ def task(task_id: str):
         return render_template("staff/task.html", task=row, case=case, form=form, definition=definition,
                                errors=errors, action_form=ActionForm(), context=task_queries.task_context(case),
                                colleagues=colleagues, works_it=works_it,
+                               checks=registration.automatic_checks(case) if case.type == "registration" else None,
                                preview=registry.letter_type(PREVIEWS[row.form_key]).title
                                if row.form_key in PREVIEWS else None)
 
@@ -151,6 +153,7 @@ PREVIEWS = {
     "approve_decision": "objection_decision",
     "approve_repair": "repair_decision",
     "approve_restoration": "restoration_decision",
+    "office_review": "disclosure_notice",
 }
 
 

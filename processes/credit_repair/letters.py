@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.models import Case
-from app.services.letters import LetterType, application_opening
+from app.services.letters import LetterType, application_opening, subject_phrase
 from app.services.workflow.run import last_values
 
 
@@ -14,7 +14,8 @@ def _rejection(case: Case, context: dict) -> list[str]:
 def _decision(case: Case, context: dict) -> list[str]:
     return [
         application_opening(case, "信用修复申请")
-        + f"经审核，并征求认定单位{case.record.recording_unit.name}意见，你单位已纠正失信行为、履行相关义务，"
+        + f"经审核，并征求认定单位{case.record.recording_unit.name}意见，{subject_phrase(case.record)}已纠正失信行为、"
+        "履行相关义务，"
         "符合信用修复条件。",
         "本办决定对该条政务失信记录予以信用修复：即日起在“信用随州”网站终止公示，停止共享，"
         "并推送信用中国（湖北）撤回该记录。依据该记录实施的取消荣誉评选资格措施，将另行办理恢复。",

@@ -17,7 +17,8 @@ WHY = {
 
 def _decision(case: Case, context: dict) -> list[str]:
     return [
-        f"经查，{case.applicant_unit.name}因政务失信行为（{context['basis']}）被取消荣誉评选资格。{context['why']}",
+        f"经查，{case.applicant_unit.name}因{context.get('whose', '')}政务失信行为（{context['basis']}）被取消荣誉评选资格。"
+        f"{context['why']}",
         "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），"
         f"经审核，决定自{chinese_date(local_today())}起恢复该单位的荣誉评选资格。",
         "请组织、人事部门在开展评优评先、荣誉评选时据此办理。",
@@ -26,7 +27,10 @@ def _decision(case: Case, context: dict) -> list[str]:
 
 def _context(case: Case) -> dict:
     sanction = db.session.get(Sanction, case.form["sanction_id"])
-    return {"basis": "、".join(r.basis_doc_no for r in sanction.records), "why": WHY[case.form["trigger"]]}
+    # A record about a civil servant names them: the unit lost its eligibility for its person's behaviour.
+    people = [f"{r.person_post or ''}{r.person_name or ''}同志" for r in sanction.records if r.subject_type == "person"]
+    return {"basis": "、".join(r.basis_doc_no for r in sanction.records), "why": WHY[case.form["trigger"]],
+            "whose": "、".join(dict.fromkeys(people)) + "的" if people else ""}
 
 
 LETTERS = {

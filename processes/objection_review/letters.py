@@ -4,6 +4,7 @@ from __future__ import annotations
 from app.models import Case
 from app.services.letters import LetterType, application_opening
 from app.services.workflow.run import last_values
+from processes.objection_review.service import court_answer
 
 DECISION_TEXT = {
     "correct": "对该条政务失信记录予以更正。更正后的信息已在“信用随州”网站同步更新，并推送至信用中国（湖北）平台。",
@@ -31,6 +32,17 @@ def _rejection(case: Case, context: dict) -> list[str]:
 
 
 def _decision(case: Case, context: dict) -> list[str]:
+    if context.get("court"):
+        # A judicial record: the court decided, the office applies and mirrors (谁认定、谁更正).
+        court = context["court"]
+        return [
+            application_opening(case, "异议申请") + f"本办已将异议转{court}审查。经{court}审查答复："
+            f"{context.get('court_answer', '')}。{context.get('court_opinion', '').rstrip('。')}。",
+            f"根据{court}的审查答复，" + DECISION_TEXT[context["decision"]],
+            f"说明：{context.get('reasons', '')}",
+            f"你单位对{court}的审查答复有异议的，可依照《最高人民法院关于公布失信被执行人名单信息的若干规定》等规定，"
+            f"向{court}或其上一级人民法院提出。",
+        ]
     return [
         application_opening(case, "异议申请") + f"经认定单位{case.record.recording_unit.name}核查，本办研究，决定如下：",
         DECISION_TEXT[context["decision"]],
@@ -47,5 +59,6 @@ LETTERS = {
     "rejection_notice": LetterType("不予受理通知书", "异不受", _rejection, "特此通知。",
                                    context=lambda case: {"reason": last_values(case, "intake_review").get("reason", "")}),
     "objection_decision": LetterType("异议处理决定书", "异决", _decision, "特此决定。",
-                                     context=lambda case: last_values(case, "draft_decision"), cc=_recording_unit),
+                                     context=lambda case: {**last_values(case, "draft_decision"), **court_answer(case)},
+                                     cc=_recording_unit),
 }

@@ -25,6 +25,9 @@ REASONS = {
     "decision_revoked": _l("认定文书已被撤销/变更"),
 }
 OBJECTIONABLE = RECORD_SETTLED
+# The office's possible decisions, as the 拟定处理意见 form offers them (task_forms.DECISION_CHOICES).
+DECISION_LABELS = (("correct", _l("更正")), ("revoke", _l("撤销")), ("maintain", _l("维持，不予更正")),
+                   ("annotate", _l("无法确认，记载异议")))
 
 
 def objection_block(record: CreditRecord) -> str | None:
@@ -37,6 +40,12 @@ def objection_block(record: CreditRecord) -> str | None:
     )
     if open_case:
         return _("该记录已有正在办理的异议（受理编号 %(number)s），同一记录同时只能有一件异议。", number=open_case)
+    change = db.session.scalar(select(Case.number).where(Case.record_id == record.id, Case.type == "source_change",
+                                                         Case.status.in_(CASE_OPEN)))
+    if change:
+        # The recording unit is already changing the record at the source (issue 12 §4): that comes first.
+        return _("认定单位已报送该记录认定文书的撤销或变更（编号 %(number)s），信用办正在办理；办结后仍有异议的，可再行提出。",
+                 number=change)
     return None
 
 
@@ -73,6 +82,74 @@ def _intake_decided(case: Case, user: User, values: dict) -> dict:
     if values["intake_choice"] == "accept":
         due = calendar.deadline(now(), rules.time_limit(case.rule_set, "objection_verify"))
         return {"verify_due": due.due.isoformat()}
+    return {}
+
+
+# --- whose answer decides (谁认定、谁更正) -----------------------------------------------------------------------
+# A court's record (失信被执行人 and other judicial records) is corrected or deleted only by the court (最高人民法院
+# 《关于公布失信被执行人名单信息的若干规定》第十二条): the objection goes to the court, whose unit is the record's recording
+# unit and so answers the 核查 step, and the office's decision follows that answer. Issue 13 extends this to every
+# record; binding_decisions is the one place that says when and how an answer binds.
+BINDING_ANSWERS = {"error_confirmed": ("correct", "revoke"), "no_error": ("maintain",)}
+ANSWER_TEXT = {"error_confirmed": "确认有误", "no_error": "核实无误", "cannot_confirm": "无法确认"}
+
+
+def answer_binds(record: CreditRecord) -> bool:
+    """Whether the recording unit's answer decides the objection (today: the court's, on a judicial record)."""
+    return bool(record.judicial)
+
+
+def binding_decisions(case: Case) -> set[str] | None:
+    """The decisions the recording unit's answer leaves the office, or None when the office decides itself."""
+    if not answer_binds(case.record):
+        return None
+    answer = last_values(case, "verify_record").get("verify_choice")
+    return set(BINDING_ANSWERS.get(answer, ()))
+
+
+def court_answer(case: Case) -> dict:
+    """For the decision letter: the court and its answer when the answer bound the decision (else nothing)."""
+    if not answer_binds(case.record):
+        return {}
+    verified = last_values(case, "verify_record")
+    return {"court": case.record.recording_unit.name, "court_answer": ANSWER_TEXT.get(verified.get("verify_choice"), ""),
+            "court_opinion": verified.get("opinion", "")}
+
+
+def _binding_refusal(case: Case, decision: str) -> Invalid | None:
+    allowed = binding_decisions(case)
+    if allowed is None or decision in allowed:
+        return None
+    labels = {value: label for value, label in DECISION_LABELS}
+    answer = ANSWER_TEXT.get(last_values(case, "verify_record").get("verify_choice"), "")
+    return Invalid(_("该记录由%(court)s作出（司法记录），只能依照法院的审查答复处理：法院答复“%(answer)s”，处理意见只能为"
+                     "%(allowed)s。", court=case.record.recording_unit.name, answer=answer,
+                     allowed=_("、").join(f"“{labels[d]}”" for d in sorted(allowed, key=list(labels).index))),
+                   code="court_answer_binds", fields={"decision": _("须依照法院的审查答复")})
+
+
+def _verified(case: Case, user: User, values: dict) -> dict:
+    """Completion hook of 核查: a court answers its own record one way or the other (no 无法确认)."""
+    if answer_binds(case.record) and values["verify_choice"] not in BINDING_ANSWERS:
+        raise Invalid(_("该记录由本院作出（司法记录），异议处理依照本院的审查答复，请答复“确认有误”或“核实无误”。"),
+                      code="court_must_answer", fields={"verify_choice": _("请答复确认有误或核实无误")})
+    return {}
+
+
+def _drafted(case: Case, user: User, values: dict) -> dict:
+    """Completion hook of 拟定处理意见: on a judicial record only what the court answered."""
+    refusal = _binding_refusal(case, values["decision"])
+    if refusal:
+        raise refusal
+    return {}
+
+
+def _approved(case: Case, user: User, values: dict) -> dict:
+    """Completion hook of 审批: approval of a decision the court's answer does not allow is refused too."""
+    if values["approval"] == "approve":
+        refusal = _binding_refusal(case, last_values(case, "draft_decision").get("decision", ""))
+        if refusal:
+            raise refusal
     return {}
 
 
@@ -124,7 +201,8 @@ def _jsonable(changes: dict) -> dict:
 
 
 EFFECTS = {"flag_disputed": _flag_disputed, "apply_objection_decision": _apply_decision}
-HOOKS = {"objection_intake_review": _intake_decided, **applications.SUPPLEMENT_HOOKS}
+HOOKS = {"objection_intake_review": _intake_decided, "verify_record": _verified, "draft_decision": _drafted,
+         "approve_decision": _approved, **applications.SUPPLEMENT_HOOKS}
 APPLICATION = applications.ApplicationKind(
     materials={"evidence": _("证据材料"), "commitment": _("加盖公章的异议申诉信用承诺书")},
     block=lambda case: objection_block(case.record),

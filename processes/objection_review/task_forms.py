@@ -5,14 +5,10 @@ from flask_babel import lazy_gettext as _l
 
 from app.services.applications import INTAKE_FIELDS, SUPPLEMENT_FORM
 from app.services.workflow.taskforms import Field, TaskForm, approval_form
+from processes.objection_review.service import DECISION_LABELS
 
 VERIFY_CHOICES = (("error_confirmed", _l("确认有误")), ("no_error", _l("核实无误")), ("cannot_confirm", _l("无法确认")))
-DECISION_CHOICES = (
-    ("correct", _l("更正")),
-    ("revoke", _l("撤销")),
-    ("maintain", _l("维持，不予更正")),
-    ("annotate", _l("无法确认，记载异议")),
-)
+DECISION_CHOICES = DECISION_LABELS
 APPROVAL_CHOICES = (("approve", _l("批准")), ("return", _l("退回修改")))
 SEVERITY_CHOICES = (("minor", _l("轻微")), ("general", _l("一般")), ("serious", _l("严重")))
 

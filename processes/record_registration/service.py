@@ -3,8 +3,8 @@
 A record is entered as a draft with a draft case of type ``registration`` that holds its 认定文书. Submitting starts
 record_registration.bpmn: the office reviews (``office_review``) and returns it with reasons (``correct_record`` in the
 recording unit's lane: correct and resubmit, or withdraw) or registers it — the subject is informed by the letter
-pair and the record is published from its publication start. The same functions serve the page, the API and the
-bulk import (which calls :func:`prepare` and :func:`create_draft` per row).
+pair and the record is published from its publication start. The same functions serve the page and the API; the
+bulk import (record_import.py) checks each row with :func:`prepare` and writes the same rows in bulk.
 """
 from __future__ import annotations
 
@@ -347,9 +347,11 @@ def automatic_checks(case: Case) -> list[tuple[str, bool, str]]:
     document = has_document(case)
     subject_ok = record.subject_unit.active and not record.subject_unit.is_credit_office and (
         record.subject_type == "unit" or record.person_id is not None)
+    # The same subject on the same document, entered by another unit too (one unit cannot: uq_record_identity).
+    # Two civil servants of one unit on one 处分决定 are two subjects, not a duplicate.
     others = db.session.scalars(select(CreditRecord.id).where(
         CreditRecord.id != record.id, CreditRecord.basis_doc_no == record.basis_doc_no,
-        CreditRecord.subject_unit_id == record.subject_unit_id,
+        CreditRecord.subject_key == record.subject_key,
         CreditRecord.status.not_in(("withdrawn",)))).all()
     basis_ok = len(record.legal_basis.strip()) >= 4
     plausible = not (record.severity == "serious" and record.category == "breach" and len(record.facts) < 20)
@@ -358,7 +360,7 @@ def automatic_checks(case: Case) -> list[tuple[str, bool, str]]:
          _("认定文书已上传") if document else _("缺少认定文书")),
         ("subject", subject_ok, record.subject_label),
         ("duplicate", not others, _("未发现同一认定文书的其他记录") if not others
-         else _("同一主体、同一认定文书另有记录：%(ids)s", ids="、".join(str(i) for i in others))),
+         else _("同一主体、同一认定文书已由其他单位登记：记录 %(ids)s", ids="、".join(str(i) for i in others))),
         ("legal_basis", basis_ok, record.legal_basis[:60]),
         ("severity", plausible, _("%(severity)s，%(category)s", severity=record.severity_label,
                                  category=record.category_label)),

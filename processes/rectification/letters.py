@@ -5,7 +5,7 @@ from datetime import datetime
 
 from app.core import clock
 from app.models import Case
-from app.services.letters import LetterType, basis_sentence, chinese_date, facts
+from app.services.letters import LetterType, basis_sentence, chinese_date, facts, subject_phrase
 
 PLAN = "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），"
 
@@ -16,7 +16,7 @@ def _due_text(case: Case) -> str:
 
 def _notice(case: Case, context: dict) -> list[str]:
     return [
-        f"经查，你单位存在以下政务失信行为：{facts(case)}{basis_sentence(case)}",
+        f"经查，{subject_phrase(case.record)}存在以下政务失信行为：{facts(case)}{basis_sentence(case)}",
         PLAN + f"请你单位书面说明原因，并于{context['due_text']}前完成整改，通过本系统提交书面说明和整改情况报告"
         f"（办件编号：{case.number}）。",
         f"整改要求：{context.get('requirements') or '纠正失信行为，消除不良影响，建立健全防范机制。'}",
@@ -26,7 +26,7 @@ def _notice(case: Case, context: dict) -> list[str]:
 
 def _criticism(case: Case, context: dict) -> list[str]:
     return [
-        f"{case.applicant_unit.name}存在政务失信行为：{facts(case)}{basis_sentence(case)}本办于"
+        f"{subject_phrase(case.record, case.applicant_unit.name)}存在政务失信行为：{facts(case)}{basis_sentence(case)}本办于"
         f"{context['notice_text']}出具限期整改通知（办件编号：{case.number}），该单位未在{context['due_text']}"
         "前提交书面说明和整改情况报告。",
         PLAN + "经研究，决定对该单位予以公开通报批评，并取消其荣誉评选资格。",

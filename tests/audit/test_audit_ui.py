@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from openpyxl import load_workbook
@@ -172,14 +172,15 @@ HOSTILE = {"username": "=cmd|' /C calc'!A0", "ip": "+1+2", "object_id": "-2+3", 
 
 
 def _hostile_event() -> int:
-    return put(T0, "case.status", object_type="case", object_id=HOSTILE["object_id"], username=HOSTILE["username"],
+    # The day before the demo's registrations (at T0), so that an export up to that day holds the test's events only.
+    return put(T0 - timedelta(days=1), "case.status", object_type="case", object_id=HOSTILE["object_id"], username=HOSTILE["username"],
                ip=HOSTILE["ip"], details=HOSTILE["details"])
 
 
 def test_csv_export_content_formula_safe_and_audited(web, events):
     hostile = _hostile_event()
     auditor = web("auditor1")
-    response = auditor.get("/audit/export.csv?action=case.status")
+    response = auditor.get("/audit/export.csv?action=case.status&date_to=2026-11-26")
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in response.headers["Content-Disposition"] and "X-Export-Capped" not in response.headers
     raw = response.get_data()
@@ -200,7 +201,7 @@ def test_csv_export_content_formula_safe_and_audited(web, events):
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
     export = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.export")).one()
     assert export.username == "auditor1" and export.details == {
-        "format": "csv", "filters": {"action": "case.status"}, "rows": 2, "capped": False}
+        "format": "csv", "filters": {"action": "case.status", "date_to": "2026-11-26"}, "rows": 2, "capped": False}
 
 
 def test_xlsx_export_content_formula_safe_and_audited(web, events):

@@ -7,8 +7,9 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import update, select
 
+from app.core.clock import now
 from app.extensions import db
 from app.models import Notification, OutboxMessage, User
 from app.core import clock
@@ -89,11 +90,13 @@ def test_retry_with_backoff_then_failed_and_visible(seeded, app):
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=9)  # nothing listens on the discard port
     give_email("intake1", "intake1@xinyong.example")
     user = db.session.scalar(select(User).where(User.username == "intake1"))
+    # The demo's registrations queued their publish pushes; this test is about one mail alone.
+    db.session.execute(update(OutboxMessage).values(status="delivered", delivered_at=now()))
     notifications.notify(user.unit_id, "intake", kind="overdue", title="超期")
     db.session.commit()
     try:
         assert sweep().retried == 1
-        message = db.session.scalar(select(OutboxMessage))
+        message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind != "push"))
         assert message.status == "pending" and message.attempts == 1 and "Error" in message.last_error
         assert message.next_attempt_at == T0 + timedelta(minutes=1)
         assert sweep().retried == 0  # not due again yet
@@ -101,7 +104,7 @@ def test_retry_with_backoff_then_failed_and_visible(seeded, app):
             clock.set_frozen(clock.now() + outbox.backoff(attempt - 1) + timedelta(seconds=1))
             sweep()
         db.session.expire_all()
-        message = db.session.scalar(select(OutboxMessage))
+        message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind != "push"))
         assert message.status == "failed" and message.attempts == app.config["OUTBOX_MAX_ATTEMPTS"]
         assert outbox.retry_failed(message.id)
         db.session.commit()

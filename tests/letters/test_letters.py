@@ -31,7 +31,7 @@ def test_numbers_are_gap_free_and_rollback_returns_the_number(app):
 def test_letter_is_stored_with_hash_and_verifiable(api, seeded):
     case = file_objection(api)
     do_task(api, "intake1", case["id"], "intake_review", {"intake_choice": "accept"})
-    letter = db.session.scalar(select(Letter))
+    letter = db.session.scalar(select(Letter).where(Letter.case_id == case["id"]))
     assert letter.doc_number == "随信用异受〔2026〕1号"
     assert hashlib.sha256(letter.pdf).hexdigest() == letter.sha256
     page = seeded.test_client().get(f"/v/{letter.verify_code}")

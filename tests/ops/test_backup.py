@@ -28,7 +28,8 @@ def case_with_files(api, seeded):
     """An accepted objection: two uploaded PDFs in the file store and one issued letter in the database."""
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})
-    assert db.session.query(Attachment).count() == 2 and db.session.query(Letter).count() == 1
+    ours = db.session.query(Attachment).filter(Attachment.case_id == case_id)
+    assert ours.count() == 2 and db.session.query(Letter).filter(Letter.case_id == case_id).count() == 1
     db.session.commit()  # the in-memory test database shares one connection: the backup needs it idle
     return case_id
 
@@ -71,8 +72,8 @@ def test_backup_then_drill_verifies_everything(case_with_files, seeded, tmp_path
         entry = manifest["files"][f"attachments/{attachment.id[:2]}/{attachment.id}"]
         assert entry["sha256"] == attachment.sha256 == backups.sha256_file(
             backups.attachment_path(store, attachment.id))
-    letter = db.session.scalar(select(Letter))
-    assert manifest["database"]["letters"] == {str(letter.id): letter.sha256}
+    letters = db.session.scalars(select(Letter)).all()  # the demo's letter pairs and the objection's
+    assert manifest["database"]["letters"] == {str(letter.id): letter.sha256 for letter in letters}
     assert manifest["database"]["counts"]["audit_event"] == db.session.query(AuditEvent).count()
 
     assert manifest["snapshot_at"] <= manifest["created_at"]
@@ -83,8 +84,9 @@ def test_backup_then_drill_verifies_everything(case_with_files, seeded, tmp_path
     assert report.backup == folder
     assert report.ok, report.lines
     lines = "\n".join(line for _, line in report.lines)
-    assert "附件：2 个与还原库登记的哈希核对，缺失 0，不符 0" in lines
-    assert "文书：1 份 PDF 与登记的哈希核对，不符 0" in lines
+    files = db.session.query(Attachment).count()  # the objection's two and the demo's 认定文书
+    assert f"附件：{files} 个与还原库登记的哈希核对，缺失 0，不符 0" in lines
+    assert f"文书：{db.session.query(Letter).count()} 份 PDF 与登记的哈希核对，不符 0" in lines
     assert f"审计哈希链：已校验 {manifest['database']['counts']['audit_event']} 条，问题 0 处" in lines
     assert list((tmp_path / "drill").iterdir()) == []  # scratch files removed
 
@@ -127,7 +129,7 @@ def test_a_forged_attachment_fails_the_drill_even_with_recomputed_checksums(case
     failures = drill_failures(restore_drill(folder))
     assert len(failures) == 2
     assert failures[0].startswith("文件库：") and attachment.id in failures[0]
-    assert failures[1].startswith("附件：2 个") and "不符 1" in failures[1]
+    assert failures[1].startswith(f"附件：{db.session.query(Attachment).count()} 个") and "不符 1" in failures[1]
 
 
 def test_a_file_changed_in_the_store_is_reported_by_backup_and_drill(case_with_files, seeded, tmp_path):
@@ -136,7 +138,7 @@ def test_a_file_changed_in_the_store_is_reported_by_backup_and_drill(case_with_f
     result = backup(tmp_path / "b")
     assert result.problems == [f"附件 {attachment.id} 的文件与数据库登记的哈希不符"]
     failures = drill_failures(restore_drill(result.path))
-    assert len(failures) == 1 and failures[0].startswith("附件：2 个") and "不符 1" in failures[0]
+    assert len(failures) == 1 and failures[0].startswith(f"附件：{db.session.query(Attachment).count()} 个") and "不符 1" in failures[0]
 
 
 def test_a_missing_attachment_file_is_reported(case_with_files, seeded, tmp_path):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.core import clock
-from app.models import CATEGORIES, SEVERITIES, Case, CreditRecord, RuleSet, Unit, User
+from app.models import CATEGORIES, SEVERITIES, Case, CreditRecord, HumanTask, RuleSet, Unit, User
 from app.services import publication
 from app.demo.seed import seed_demo
 from app.engine.definitions import deploy_directory
@@ -129,3 +129,15 @@ def test_codes_are_the_same_on_every_run(app):
 def test_seeding_twice_is_refused(demo):
     with pytest.raises(RuntimeError, match="演示数据已存在"):
         seed_demo(TODAY)
+
+
+def test_the_demo_shows_cases_of_the_processes_waiting_at_their_steps(demo):
+    from app.demo.seed import seed_demo_cases
+
+    made = seed_demo_cases()
+    assert made == {"objection": 4, "rectification": 1, "registration": 2, "repair": 1}
+    waiting = db.session.scalars(select(CreditRecord.status).where(CreditRecord.status.in_(("reviewing", "returned"))))
+    assert sorted(waiting) == ["returned", "reviewing"]
+    open_steps = set(db.session.scalars(select(HumanTask.bpmn_id).where(HumanTask.status == "open")))
+    assert {"office_review", "correct_record", "intake_review", "verify_record", "draft_decision", "approve_decision",
+            "submit_rectification"} <= open_steps

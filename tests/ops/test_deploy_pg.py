@@ -53,6 +53,7 @@ def deployment(tmp_path):
         "DATABASE_URL": base.set(database=name, username=app_login).render_as_string(hide_password=False),
         "FILE_STORE": str(files),
         "AUDIT_HMAC_KEYS": f"k1:{secrets.token_hex(32)}",
+        "PERSON_DATA_KEY": secrets.token_hex(32),  # flask check reports a missing one in production
         "AUDIT_CHECKPOINT_DIR": str(tmp_path / "audit-checkpoints"),
         "PUBLIC_BASE_URL": "https://xinyong.example.gov.cn",
         "SESSION_COOKIE_SECURE": "1",  # the test client sends cookies by hand, as the HTTPS proxy would pass them

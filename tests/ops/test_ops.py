@@ -6,6 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from app.demo.seed import USERS as DEMO_USERS
+from processes import SLICES
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -117,12 +120,12 @@ def test_check_command_passes_on_the_test_app_and_names_demo_accounts_in_product
     assert result.exit_code == 0, result.output
     assert "[ok]    数据库：可连接，迁移已到最新" in result.output
     assert "objection_review v1 已部署" in result.output
-    assert "[warn]  口令：8 个启用的账号仍使用公开的演示口令" in result.output
+    assert f"[warn]  口令：{len(DEMO_USERS)} 个启用的账号仍使用公开的演示口令" in result.output
 
     monkeypatch.setitem(seeded.config, "APP_ENV", "production")
     result = runner.invoke(args=["check"])
     assert result.exit_code == 1
-    assert "[error] 口令：8 个启用的账号仍使用公开的演示口令：admin1、applicant1" in result.output
+    assert f"[error] 口令：{len(DEMO_USERS)} 个启用的账号仍使用公开的演示口令：admin1、applicant1" in result.output
     assert "[error] DATABASE_URL" in result.output or "postgresql" in seeded.config["SQLALCHEMY_DATABASE_URI"]
     assert result.output.rstrip().splitlines()[-1].startswith("检查完毕：错误 ")
     skipped = runner.invoke(args=["check", "--skip-passwords"])
@@ -154,8 +157,8 @@ def test_healthz_is_public_json_and_not_audited(seeded):
     assert body["status"] == "ok"
     assert body["checks"]["database"] == {"ok": True}
     assert body["checks"]["file_store"] == {"ok": True}
-    assert body["checks"]["processes"]["deployed"] == ["credit_repair", "honor_restoration", "objection_review",
-                                                       "rectification"]
+    assert body["checks"]["processes"]["deployed"] == sorted(piece.key for piece in SLICES)
+    assert "record_registration" in body["checks"]["processes"]["deployed"]
     assert body["checks"]["timers"] == {"ok": True, "due": 0, "oldest_due_seconds": 0, "late": False}
     assert body["checks"]["outbox"]["failed"] == 0
     text = response.get_data(as_text=True)

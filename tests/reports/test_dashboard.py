@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditEvent, Case, CreditRecord
+from app.models import CASE_TYPES, AuditEvent, Case, CreditRecord
 from app.services import calendar, workdays
 from app.services.reports import dashboard
 from app.core import clock
@@ -31,24 +31,27 @@ def cases(api, seeded):
 
 def test_figures_at_filing(cases):
     fig = dashboard.figures(date(2026, 11, 27))
-    assert fig["open_by_type"] == {"objection": 1, "rectification": 1, "repair": 0, "restoration": 0}
+    assert fig["open_by_type"] == {"registration": 0, "source_change": 0, "objection": 1, "rectification": 1, "repair": 0, "restoration": 0}
     assert set(fig["overdue_tasks_by_type"].values()) == {0}
     assert fig["units"] == [(UNIT, 2, 0)]
     assert fig["on_time"]["by_type"]["rectification"] == {"completed": 1, "on_time": 1, "rate": 100.0}
     assert fig["on_time"]["by_type"]["objection"] == {"completed": 0, "on_time": 0, "rate": None}
-    assert fig["handling"]["cases"] == 0 and fig["handling"]["average_days"] is None
+    # The demo's 24 registrations were reviewed and closed on the day they were reported.
+    assert fig["on_time"]["by_type"]["registration"] == {"completed": 24, "on_time": 24, "rate": 100.0}
+    assert fig["handling"]["cases"] == 24 and fig["handling"]["average_days"] == 0.0
     monthly = fig["monthly"]
     assert monthly["months"][0] == date(2025, 12, 1) and monthly["months"][-1] == date(2026, 11, 1)
     assert monthly["by_type"]["objection"] == [0] * 11 + [1]
     assert monthly["by_type"]["rectification"] == [0] * 11 + [1]
     assert monthly["by_type"]["repair"] == [0] * 12
+    assert monthly["by_type"]["registration"] == [0] * 11 + [24]
 
 
 def test_figures_after_the_clock_moves(api, cases):
     objection, order = cases
     clock.set_frozen(LATER)
     fig = dashboard.figures(date(2026, 12, 7))
-    assert fig["overdue_tasks_by_type"] == {"objection": 1, "rectification": 1, "repair": 0, "restoration": 0}
+    assert fig["overdue_tasks_by_type"] == {"registration": 0, "source_change": 0, "objection": 1, "rectification": 1, "repair": 0, "restoration": 0}
     assert fig["units"] == [(UNIT, 2, 2)]
     # November is now the second-last month of the window.
     assert fig["monthly"]["months"][-1] == date(2026, 12, 1) and fig["monthly"]["by_type"]["objection"][-2:] == [1, 0]
@@ -60,12 +63,13 @@ def test_figures_after_the_clock_moves(api, cases):
     assert fig["overdue_tasks_by_type"]["objection"] == 0  # the verification task that follows is not late yet
     assert fig["on_time"]["by_type"]["objection"] == {"completed": 1, "on_time": 0, "rate": 0.0}
     assert fig["on_time"]["by_type"]["rectification"] == {"completed": 2, "on_time": 1, "rate": 50.0}
-    assert fig["on_time"]["overall"] == {"completed": 3, "on_time": 1, "rate": 33.3}
+    assert fig["on_time"]["overall"] == {"completed": 27, "on_time": 25, "rate": 92.6}  # with the 24 registrations
     # Filed Friday 11-27, closed Monday 12-07: Mon 11-30 to Fri 12-04 and Mon 12-07 are six working days.
     closed = db.session.get(Case, order["id"])
     counted = workdays.working_days_between(calendar.load_calendar(), clock.local_date(closed.submitted_at),
                                             clock.local_date(closed.closed_at))
-    assert fig["handling"]["cases"] == 1 and fig["handling"]["average_days"] == counted == 6
+    assert counted == 6 and fig["handling"]["cases"] == 25  # and the demo's 24 registrations, closed in 0 days
+    assert fig["handling"]["average_days"] == round(counted / 25, 1)
 
 
 def test_office_staff_see_charts_with_numbers(web, cases):
@@ -73,11 +77,11 @@ def test_office_staff_see_charts_with_numbers(web, cases):
         response = web(username).get("/dashboard/")
         page = response.get_data(as_text=True)
         assert response.status_code == 200
-        assert page.count("<svg") == 9 and "<script" not in page and "style=" not in page
+        assert page.count("<svg") == 5 + len(CASE_TYPES) and "<script" not in page and "style=" not in page
         assert '<title id="chart-open-title">在办件数（按办件类型）</title>' in page
-        assert "异议处理：1 件；限期整改：1 件；信用修复：0 件；荣誉评选资格恢复：0 件。" in page  # the chart's <desc>
+        assert "认定登记：0 件；认定变更：0 件；异议处理：1 件；限期整改：1 件；信用修复：0 件；荣誉评选资格恢复：0 件。" in page
         assert ">1 件</text>" in page and f"{UNIT}" in page
-        assert ">100.0%（1 / 1 项按期）</text>" in page
+        assert ">100.0%（1 / 1 项按期）</text>" in page and ">100.0%（24 / 24 项按期）</text>" in page
         assert page.count("<summary>查看数据</summary>") == 6
 
 
@@ -135,7 +139,10 @@ def test_case_xlsx_export(web, cases):
     sheet = load_workbook(io.BytesIO(response.data)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == [str(h) for h in dashboard.CASE_HEADER]
-    assert {row[0] for row in rows[1:]} == {objection["number"], cases[1]["number"]}
+    numbers = {row[0] for row in rows[1:]}
+    assert {objection["number"], cases[1]["number"]} <= numbers
+    assert numbers - {objection["number"], cases[1]["number"]} == set(db.session.scalars(
+        select(Case.number).where(Case.type == "registration")))  # and the demo's registrations
     formula_cells = [c for row in sheet.iter_rows() for c in row if c.value == "=1+2"]
     assert formula_cells and all(c.data_type == "s" for c in formula_cells)  # kept as text, never run
     assert db.session.scalar(select(AuditEvent.details).where(AuditEvent.action == "dashboard.export")) == {
@@ -147,7 +154,7 @@ def test_figures_exports(web, cases):
     csv_response = client.get("/dashboard/figures.csv")
     text = csv_response.data.decode("utf-8")
     assert text.startswith("\ufeff在办件数（按办件类型）")
-    assert "异议处理,1" in text and "每月提交件数（近12个月）" in text and "2026-11,1,1,0,0,2" in text
+    assert "异议处理,1" in text and "每月提交件数（近12个月）" in text and "2026-11,24,0,1,1,0,0,26" in text
     book = load_workbook(io.BytesIO(client.get("/dashboard/figures.xlsx").data))
     assert book.sheetnames == [t.title for t in dashboard.figure_tables(dashboard.figures(date(2026, 11, 27))).values()]
     assert [c.value for c in book["任务按期办结率"][1]] == ["办件类型", "已办结任务数", "按期办结任务数", "按期办结率（%）"]

@@ -31,6 +31,10 @@ SPEC_TIME_LIMITS = [
     ("restoration_review", 2),  # local default: restoration review
     ("restoration_approve", 2),  # local default: restoration approval
     ("push", 3),  # push of a result to the provincial platform within 3 working days
+    ("registration_review", 3),  # local default: the office reviews a reported record
+    ("registration_correction", 5),  # local default: the recording unit corrects a returned record
+    ("publication_delay", 0),  # local default: published on the day it is registered
+    ("source_change", 3),  # 上海条例第三十七条 (model): record revoked or corrected within 3 working days
 ]
 
 

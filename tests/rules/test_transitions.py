@@ -42,6 +42,11 @@ RECORD_EDGES = [
     ("corrected", "repaired"),  # a corrected record is repaired just the same
     ("published", "expired"),  # maximum publication period over (SPEC §3)
     ("corrected", "expired"),  # the period runs on after a correction and ends the same way
+    # 认定文书撤销或变更 (issue 12 §4): the recording unit changes its decision at the source, the office applies it
+    ("published", "revoked"),  # the 认定文书 revoked: the record revoked
+    ("corrected", "revoked"),  # likewise after an earlier correction
+    ("published", "corrected"),  # the 认定文书 changed: the record corrected
+    ("corrected", "corrected"),  # changed again: a real change, its fields in the history row
 ]
 
 
@@ -60,14 +65,15 @@ def test_record_edge_is_allowed_with_history_and_audit(world, frm, to):
 
 
 RECORD_REFUSED = [
-    ("published", "corrected"),  # only an objection decision corrects, so only from disputed
-    ("published", "revoked"),  # likewise revocation
+    ("revoked", "corrected"),  # a revoked record is not corrected back to life
+    ("expired", "revoked"),  # nor is an expired one revoked: it is no longer published
+    ("disputed", "disputed"),  # an objection is flagged once
     ("disputed", "repaired"),  # no repair while an objection is being handled
     ("disputed", "expired"),  # an open objection holds the record until it is decided
     ("repaired", "published"),  # a repaired record does not come back
     ("revoked", "disputed"),  # nothing to object to once revoked
     ("expired", "repaired"),  # nothing to repair once expired
-    ("published", "published"),  # no edge to itself: every change is a real change
+    ("published", "published"),  # no edge to itself: every change is a real change (a second correction is one)
 ]
 
 

@@ -368,8 +368,52 @@ def _restoration(api, steps) -> int:
     return case_id
 
 
+def _registration(api, steps) -> int:
+    """A record entered and reported by verifier1's unit (the office reviews it), then the given steps."""
+    from app.models import User
+    from processes.record_registration import service as registration
+    from tests.support.files import PDF_BYTES
+
+    officer = db.session.scalar(select(User).where(User.username == "verifier1"))
+    subject = db.session.scalar(select(User).where(User.username == "applicant1")).unit_id
+    entry = registration.prepare({"subject_type": "unit", "subject_unit_id": subject, "category": "breach",
+                                  "severity": "general", "basis_doc_no": "随财函〔2026〕701号", "basis_date": "2026-10-15",
+                                  "facts": "拖欠工程款。", "legal_basis": "《保障中小企业款项支付条例》第十五条"}, officer.unit)
+    record = registration.create_draft(officer, entry)
+    registration.attach_document(officer, record.id, "认定文书.pdf", PDF_BYTES)
+    case_id = registration.submit(officer, record.id).id
+    db.session.commit()
+    for username, values in steps:
+        _finish(api, username, case_id, values)
+    return case_id
+
+
+RETURNED = ("intake1", {"check_complete": "pass", "check_subject": "pass", "check_duplicate": "pass",
+                        "check_legal_basis": "fail", "check_severity": "pass", "review": "return",
+                        "return_reasons": "请写明条款项。"})
+
+def _source_change(api, steps) -> int:
+    """The recording unit (verifier1's) reports that it revoked the 认定文书 of one of its records."""
+    from app.models import User
+    from processes.source_change import service as source_change
+
+    verifier = db.session.scalar(select(User).where(User.username == "verifier1"))
+    record = next(r for r in db.session.scalars(select(CreditRecord).where(
+        CreditRecord.recording_unit_id == verifier.unit_id).order_by(CreditRecord.id))
+        if source_change.change_block(r) is None)
+    case = source_change.file_change(verifier, record.id, {
+        "kind": "revoke", "change_doc_no": "随财复决〔2026〕1号", "change_doc_date": record.basis_date.isoformat(),
+        "reason": "原决定经复议撤销"}, "复议决定书.pdf", io.BytesIO(PDF_BYTES))
+    db.session.commit()
+    for username, values in steps:
+        _finish(api, username, case.id, values)
+    return case.id
+
+
 # form key -> (who works it, how to bring a case to it)
 STEPS = {
+    "office_review": ("intake1", lambda api: _registration(api, [])),
+    "correct_record": ("verifier1", lambda api: _registration(api, [RETURNED])),
     "objection_intake_review": ("intake1", lambda api: _objection(api, [])),
     "supplement_materials": ("applicant1", lambda api: _objection(api, [
         ("intake1", {"intake_choice": "request_supplement", "supplement_items": "承诺书", "reason": "缺少承诺书"})])),
@@ -387,6 +431,9 @@ STEPS = {
     "review_restoration": ("intake1", lambda api: _restoration(api, [])),
     "approve_restoration": ("approver1", lambda api: _restoration(api, [
         ("intake1", {"restoration_review": "agree", "opinion": "同意恢复。"})])),
+    "apply_source_change": ("intake1", lambda api: _source_change(api, [])),
+    "correct_source_change": ("verifier1", lambda api: _source_change(api, [
+        ("intake1", {"check_document": "fail", "conclusion": "return", "return_reasons": "文书未盖章"})])),
 }
 
 

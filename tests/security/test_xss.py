@@ -75,7 +75,7 @@ def poisoned(seeded, monkeypatch):
         "objection-evidence": (io.BytesIO(PDF_BYTES), "证据.pdf"), "objection-commitment": (io.BytesIO(PDF_BYTES), "承诺书.pdf"),
     }, content_type="multipart/form-data")
     assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
-    objection = db.session.scalar(select(Case).where(Case.record_id == record.id).order_by(Case.id.desc()))
+    objection = db.session.scalar(select(Case).where(Case.type != "registration", Case.record_id == record.id).order_by(Case.id.desc()))
     complete(intake, open_task(objection.id, "intake_review"), {"intake_choice": "accept"})
     complete(verifier, open_task(objection.id, "verify_record"), {
         "verify_choice": "error_confirmed", "opinion": PAYLOAD, "corrected_facts": PAYLOAD,
@@ -92,13 +92,13 @@ def poisoned(seeded, monkeypatch):
         "objection-evidence": (io.BytesIO(PDF_BYTES), "证据.pdf"), "objection-commitment": (io.BytesIO(PDF_BYTES), "承诺书.pdf"),
     }, content_type="multipart/form-data")
     assert response.status_code == 302
-    rejected = db.session.scalar(select(Case).where(Case.record_id == others[0].id))
+    rejected = db.session.scalar(select(Case).where(Case.type != "registration", Case.record_id == others[0].id))
     complete(intake, open_task(rejected.id, "intake_review"), {"intake_choice": "reject", "reason": PAYLOAD})
 
     # A rectification order opened on the staff record page: requirements; the unit answers with payloads.
     response = intake.post(f"/records/{others[1].id}", data={"deadline_days": "10", "requirements": PAYLOAD})
     assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
-    rect = db.session.scalar(select(Case).where(Case.record_id == others[1].id))
+    rect = db.session.scalar(select(Case).where(Case.type != "registration", Case.record_id == others[1].id))
     complete(applicant, open_task(rect.id, "submit_rectification"), {"explanation": PAYLOAD, "report": PAYLOAD})
 
     # A saved inbox filter with a payload name.

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from app.core.clock import now
 from app.extensions import db
-from app.models import (Case, CreditRecord, HumanTask, ProcessDefinition, ProcessInstance, RecordHistory, Sanction,
+from app.models import (RECORD_PUBLIC, Case, CreditRecord, HumanTask, ProcessDefinition, ProcessInstance, RecordHistory, Sanction,
                         Unit, User)
 from app.services import auth, calendar, rules, uscc
 from tests.support.constants import PASSWORD, PROCESSES, TOTP_SECRET
@@ -45,6 +45,9 @@ def record(subject: Unit, recorder: Unit, *, severity: str = "general", basis_da
                   publication_start=basis_date, earliest_repair_date=earliest, auto_end_date=auto_end,
                   rule_set_id=rule_set.id, updated_at=now())
     values.update(fields)
+    # A registered record in publication has its publication begun, unless its rule set keeps it unpublished.
+    shown = values["status"] in RECORD_PUBLIC and rule_set.periods[values["severity"]].get("published", True)
+    values.setdefault("published_at", now() if shown else None)
     row = CreditRecord(**values)
     db.session.add(row)
     db.session.flush()
@@ -154,3 +157,21 @@ def deployed() -> None:
     deploy_directory(PROCESSES)
     rules.seed_rule_sets()
     calendar.seed_from_package(range(2024, 2027))
+
+
+def person(of: Unit, *, name: str = "黄志明", post: str = "副局长", body17: str = "42130319780512123"):
+    """A civil servant of a unit, through persons.resolve (their ID number encrypted, digested and masked)."""
+    from app.demo.seed import demo_id_number
+    from app.services import persons
+
+    return persons.resolve({"name": name, "id_number": demo_id_number(body17), "post": post, "unit_id": of.id})
+
+
+def person_record(who, recorder: Unit, *, registered_at, **fields) -> CreditRecord:
+    """A record about a person, registered (reviewing → published in its history) at an instant."""
+    row = record(who.unit, recorder, subject_type="person", person_id=who.id, person_name=who.name,
+                 person_post=who.post, category="discipline", **fields)
+    db.session.add(RecordHistory(record_id=row.id, at=registered_at, action="status", from_status="reviewing",
+                                 to_status="published", changes={}, reason="测试登记"))
+    db.session.flush()
+    return row

@@ -46,8 +46,16 @@ def fake_case(*, facts: str = "逾期未履行合同约定的付款义务", basi
         number="XY2026-000123", submitted_at=T0,
         applicant_unit=SimpleNamespace(name="随州市曾都区住房和城乡建设局"),
         record=SimpleNamespace(recording_unit=SimpleNamespace(name="随州市财政局"), basis_doc_no=basis_doc_no,
-                               basis_date=dt.date(2026, 3, 5), facts=facts))
+                               basis_date=dt.date(2026, 3, 5), facts=facts, subject_type="unit", person_name=None,
+                               person_post=None, category_label="政务违约", severity_label="一般"))
 
+
+REGISTRATION = {"published": True, "start_text": "2026年11月27日", "end_text": "2027年3月5日", "repair_text": "2026年6月5日"}
+
+
+SOURCE_CHANGE = {"who": "你单位", "change_doc_no": "随财复决〔2026〕3号", "change_doc_date": "2026年11月20日",
+                 "original_doc": "随财〔2026〕12号", "original_date": "2026年3月5日", "lifted": ["取消荣誉评选资格"],
+                 "changes": []}
 
 # For each letter type: where a free text of a given length goes (case fields, task context).
 # The acceptance notice has no free text of its own; the record's 认定文书 number is what varies there.
@@ -61,7 +69,13 @@ FREE_TEXT = {
     "repair_rejection_notice": lambda text: (fake_case(), {"reason": text}),
     "repair_decision": lambda text: (fake_case(), {"reasons": text}),
     "repair_refusal": lambda text: (fake_case(), {"reasons": text}),
+    "disclosure_notice": lambda text: (fake_case(facts=text), dict(REGISTRATION)),
+    "repair_notice": lambda text: (fake_case(facts=text), dict(REGISTRATION)),
     "restoration_decision": lambda text: (fake_case(), {"basis": text, "why": "所依据的失信记录已经信用修复。"}),
+    # The source change's notices: the recording unit's reason is the free text.
+    "source_revocation_notice": lambda text: (fake_case(), {**SOURCE_CHANGE, "reason": text}),
+    "source_change_notice": lambda text: (fake_case(), {**SOURCE_CHANGE, "reason": text,
+                                                        "changes": [("失信程度", "一般", "严重")]}),
 }
 
 

@@ -49,3 +49,37 @@ def office_state() -> tuple:
         "SELECT id, due_at, due_provisional FROM human_task ORDER BY id",
     )
     return tuple(tuple(tuple(row) for row in db.session.execute(text(q))) for q in queries)
+
+
+class DatabaseCopy:
+    """Every row of every table and every stored file, taken once and put back into an emptied database.
+
+    Building the demo city runs its 24 registrations through the process (48 letters rendered): seconds, where
+    copying the rows back costs milliseconds. The copy is taken right after the build, in the same session, so
+    the restored rows are exactly what the build wrote (ids, audit chain, workflow states, files)."""
+
+    def __init__(self, app):
+        db.session.commit()
+        self.tables = [(table, [dict(row._mapping) for row in db.session.execute(table.select())])
+                       for table in db.metadata.sorted_tables]
+        store = Path(app.config["FILE_STORE"])
+        self.files = {p.relative_to(store): p.read_bytes() for p in store.rglob("*") if p.is_file()}
+
+    def restore(self, app) -> None:
+        """Put the rows back into the (emptied) tables, then the files, then commit."""
+        for table, rows in self.tables:
+            if rows:
+                db.session.execute(table.insert(), rows)
+        if db.engine.dialect.name == "postgresql":
+            for table, rows in self.tables:
+                if rows and "id" in table.c and table.c.id.autoincrement in (True, "auto") \
+                        and table.c.id.type.python_type is int:
+                    db.session.execute(text(
+                        f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                        f"(SELECT max(id) FROM \"{table.name}\"))"))
+        store = Path(app.config["FILE_STORE"])
+        for relative, data in self.files.items():
+            path = store / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        db.session.commit()

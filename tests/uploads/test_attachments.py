@@ -69,7 +69,7 @@ def test_html_renamed_pdf_is_refused(draft):
     client, case_id = draft
     response = upload(client, case_id, b"<html><script>alert(1)</script></html>", "证据.pdf")
     assert response.status_code == 422 and response.get_json()["error"]["code"] == "bad_type"
-    assert db.session.scalar(select(Attachment)) is None
+    assert db.session.scalar(select(Attachment).where(Attachment.kind != "basis_document")) is None
 
 
 def assert_upload_refused(response, code: str, message: str) -> None:
@@ -90,7 +90,7 @@ def test_a_file_over_the_per_file_limit_is_refused_naming_it(draft, app, monkeyp
     monkeypatch.setitem(app.config, "MAX_FILE_BYTES", 1024)
     assert_upload_refused(upload(client, case_id, PDF_BYTES + b"0" * 4096, "大文件.pdf"), "too_large",
                           "文件“大文件.pdf”大小为 4.1 KB，超过单个文件 1 KB 的上限，未接收。")
-    assert db.session.scalar(select(Attachment)) is None
+    assert db.session.scalar(select(Attachment).where(Attachment.kind != "basis_document")) is None
     (event,) = refusals()
     assert event.outcome == "denied" and event.object_type == "case" and event.object_id == str(case_id)
     assert event.details["code"] == "too_large" and event.details["filename"] == "大文件.pdf"
@@ -120,7 +120,7 @@ def test_two_11_mb_scans_in_one_objection_are_accepted(web, seeded):
     }, content_type="multipart/form-data", follow_redirects=True)
     assert response.status_code == 200 and "异议申请已提交" in finished(response).get_data(as_text=True)
     db.session.expire_all()
-    sizes = sorted(db.session.scalars(select(Attachment.size)))
+    sizes = sorted(db.session.scalars(select(Attachment.size).where(Attachment.kind != "basis_document")))
     assert sizes == [len(PDF_BYTES), 11 * MB, 11 * MB]
 
 
@@ -135,8 +135,8 @@ def test_a_21_mb_scan_in_an_objection_is_refused_by_name_and_nothing_is_kept(web
     assert response.status_code == 200
     assert "文件“超大扫描件.pdf”大小为 21 MB，超过单个文件 20 MB 的上限，未接收。" in page
     db.session.expire_all()
-    assert db.session.scalar(select(func.count()).select_from(Case)) == 0
-    assert db.session.scalar(select(Attachment)) is None
+    assert db.session.scalar(select(func.count()).select_from(Case).where(Case.type != "registration")) == 0
+    assert db.session.scalar(select(Attachment).where(Attachment.kind != "basis_document")) is None
     (event,) = refusals()
     assert event.details["filename"] == "超大扫描件.pdf" and event.details["size"] == 21 * MB
     assert event.username == "applicant1"
@@ -170,7 +170,7 @@ def test_files_per_case_are_capped_counting_stored_files(draft, app, monkeypatch
     assert_upload_refused(upload(client, case_id, PDF_BYTES, "三.pdf"), "too_many_files",
                           "本办件已有 2 个材料，达到每个办件 2 个的上限，文件“三.pdf”未接收。")
     db.session.expire_all()
-    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 2
+    assert db.session.scalar(select(func.count()).select_from(Attachment).where(Attachment.kind != "basis_document")) == 2
     (event,) = refusals()
     assert event.details["case_files"] == 2 and event.details["filename"] == "三.pdf"
 
@@ -186,8 +186,8 @@ def test_files_per_case_count_the_files_of_the_same_request(web, seeded, app, mo
     }, content_type="multipart/form-data")
     assert "达到每个办件 3 个的上限，文件“承诺书.pdf”未接收" in response.get_data(as_text=True)
     db.session.expire_all()
-    assert db.session.scalar(select(func.count()).select_from(Case)) == 0
-    assert db.session.scalar(select(Attachment)) is None
+    assert db.session.scalar(select(func.count()).select_from(Case).where(Case.type != "registration")) == 0
+    assert db.session.scalar(select(Attachment).where(Attachment.kind != "basis_document")) is None
 
 
 def test_bytes_per_case_are_capped(draft, app, monkeypatch):
@@ -197,7 +197,7 @@ def test_bytes_per_case_are_capped(draft, app, monkeypatch):
     assert_upload_refused(upload(client, case_id, big_pdf(2), "又二兆.pdf"), "case_too_large",
                           "本办件材料合计将达 4 MB，超过每个办件 3 MB 的上限，文件“又二兆.pdf”未接收。")
     db.session.expire_all()
-    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 1
+    assert db.session.scalar(select(func.count()).select_from(Attachment).where(Attachment.kind != "basis_document")) == 1
     assert refusals()[0].details["case_bytes"] == 2 * MB
 
 
@@ -263,7 +263,7 @@ def test_a_zip_with_150000_entries_is_refused_quickly_through_the_api(draft):
     elapsed = time.perf_counter() - started
     assert_upload_refused(response, "too_many_entries",
                           "文件“公文.ofd”是内含超过 10000 个条目的压缩包，不是有效的 OFD 文件，未接收。")
-    assert db.session.scalar(select(Attachment)) is None
+    assert db.session.scalar(select(Attachment).where(Attachment.kind != "basis_document")) is None
     assert elapsed < 2.0, elapsed  # the upload itself (10 MB through the test client) dominates
     assert refusals()[0].details["code"] == "too_many_entries"
 

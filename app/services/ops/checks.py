@@ -302,6 +302,30 @@ def check_audit_keys(config: Mapping, *, production: bool) -> list[Finding]:
     return found
 
 
+def check_person_key(config: Mapping, *, production: bool) -> list[Finding]:
+    """Check PERSON_DATA_KEY, which encrypts civil servants' ID numbers and keys their digests (issue 12 §5):
+    configured, random, not a published default, not another key. Changing it later makes the stored numbers
+    unreadable and unfindable, so it is set once and kept as the audit keys are."""
+    severe = ERROR if production else WARN
+    secret = str(config.get("PERSON_DATA_KEY") or "")
+    if not secret:
+        return [Finding(severe, "PERSON_DATA_KEY", "未配置个人信息密钥 PERSON_DATA_KEY：无法登记以公职人员为主体的失信记录"
+                                                   "（身份证号须加密存储，见 docs/deployment.md）。")]
+    found = []
+    if is_dev_key(secret) or secret.strip().lower() in KNOWN_DEV_SECRETS:
+        found.append(Finding(severe, "PERSON_DATA_KEY", "个人信息密钥 PERSON_DATA_KEY 是公开的开发/测试值：任何拿到数据库的人"
+                                                        "都能解密身份证号。请在登记任何人员前生成新密钥（docs/deployment.md）。"))
+    elif len(secret) < MIN_AUDIT_KEY or len(set(secret)) < 10:
+        found.append(Finding(severe, "PERSON_DATA_KEY",
+                             f"个人信息密钥 PERSON_DATA_KEY 过短或不像随机值（至少 {MIN_AUDIT_KEY} 个随机字符，"
+                             "如 python3 -c 'import secrets; print(secrets.token_hex(32))'）。"))
+    if secret == str(config.get("SECRET_KEY") or ""):
+        found.append(Finding(severe, "PERSON_DATA_KEY", "个人信息密钥与 SECRET_KEY 相同：请使用单独的密钥。"))
+    if not found:
+        found.append(Finding(OK, "PERSON_DATA_KEY", "身份证号以单独配置的个人信息密钥加密存储。"))
+    return found
+
+
 def check_audit_checkpoints(config: Mapping, *, production: bool, now: datetime | None = None) -> list[Finding]:
     """Check the checkpoint directory and that the worker keeps writing valid checkpoints."""
     severe = ERROR if production else WARN
@@ -392,6 +416,7 @@ def run_checks(app: Flask, *, demo_password: str | None) -> list[Finding]:
                               production=prod)
     found += check_fonts(config)
     found += check_audit_keys(config, production=prod)
+    found += check_person_key(config, production=prod)
     current, database = check_database()
     found += database
     if current:  # the models match the schema only at the newest migration

@@ -69,6 +69,11 @@ def _after_save(case: Case, opened: list[HumanTask], wf) -> None:
 
 def start_process(case: Case, user: User | None, data: dict | None = None) -> ProcessInstance:
     """Create the case's process instance and run it to its first human task (flushes only; user None = system)."""
+    return _start(case, user, data)[0]
+
+
+def _start(case: Case, user: User | None, data: dict | None) -> tuple[ProcessInstance, bool]:
+    """start_process, also saying whether the run to the first wait applied effects (a batch cannot copy those)."""
     definition = latest_definition(registry.process_key(case.type))
     if definition is None:
         raise RuntimeError(f"process {registry.process_key(case.type)} is not deployed (run: flask --app wsgi processes deploy)")
@@ -80,13 +85,14 @@ def start_process(case: Case, user: User | None, data: dict | None = None) -> Pr
     db.session.add(instance)
     db.session.flush()
     actor_id = user.id if user else None
+    had_effects = bool(ctx.effects)
     _apply_effects(case, ctx, actor_id)
     opened = runtime.save_workflow(instance, wf, _describer(case), actor_id=actor_id)
     _after_save(case, opened, wf)
     audit.record("process.start", object_type="case", object_id=case.id,
                  details={"process": definition.process_key, "version": definition.version})
     faults.fault_point("process.start.before_commit")
-    return instance
+    return instance, had_effects or wf.is_completed()
 
 
 def complete_task(user: User, task_id: str, values: dict) -> HumanTask:

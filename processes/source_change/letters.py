@@ -1,0 +1,89 @@
+"""The source change's letters (issue 12 §4): 认定撤销告知书 and 认定变更告知书, to the subject unit (a person through
+their unit) with a copy to the recording unit. They say what the recording unit decided — the office only applied it."""
+from __future__ import annotations
+
+from datetime import date
+
+from app.i18n import chinese
+from app.models import CATEGORIES, SANCTION_KINDS, SEVERITIES, Case
+from app.services.letters import LetterType, chinese_date
+
+BASIS = ("根据《国务院关于加强政务诚信建设的指导意见》（国发〔2016〕76号）和《随州市社会信用体系建设领导小组办公室"
+         "关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）“谁认定、谁更正”的要求，")
+LABELS = {"category": "失信类别", "severity": "失信程度", "basis_doc_no": "认定文书号", "basis_date": "认定日期",
+          "facts": "失信事实", "legal_basis": "法律依据", "earliest_repair_date": "可申请信用修复日期",
+          "auto_end_date": "最长公示期限"}
+
+
+def _who(case: Case) -> str:
+    """The subject as the letter addresses it: the unit itself, or the unit's civil servant by name and post."""
+    record = case.record
+    if record.subject_type == "person":
+        return f"你单位{record.person_post or ''}{record.person_name or ''}同志"
+    return "你单位"
+
+
+def _shown(name: str, value) -> str:
+    if name == "category":
+        return chinese(CATEGORIES.get(value, value))
+    if name == "severity":
+        return chinese(SEVERITIES.get(value, value))
+    if name in ("basis_date", "earliest_repair_date", "auto_end_date") and value:
+        return chinese_date(date.fromisoformat(value))
+    return str(value)
+
+
+def _context(case: Case) -> dict:
+    form = case.form
+    record = case.record
+    applied = form.get("applied", {})
+    original_date = applied["basis_date"][0] if "basis_date" in applied else record.basis_date.isoformat()
+    return {
+        "original_doc": applied["basis_doc_no"][0] if "basis_doc_no" in applied else record.basis_doc_no,
+        "original_date": chinese_date(date.fromisoformat(original_date)),
+        "who": _who(case), "reason": form.get("reason", ""), "change_doc_no": form.get("change_doc_no", ""),
+        "change_doc_date": chinese_date(date.fromisoformat(form["change_doc_date"])),
+        "changes": [(LABELS[name], _shown(name, old), _shown(name, new))
+                    for name, (old, new) in form.get("applied", {}).items() if name in LABELS],
+        "lifted": [chinese(SANCTION_KINDS[kind]) for kind in form.get("lifted", [])],
+    }
+
+
+def _opening(case: Case, context: dict, what: str) -> str:
+    return (f"{case.record.recording_unit.name}于{context['change_doc_date']}以{context['change_doc_no']}{what}"
+            f"{context['who']}政务失信记录所依据的认定文书（{context['original_doc']}，{context['original_date']}），"
+            f"理由：{context['reason'].rstrip('。')}。")
+
+
+def _revocation(case: Case, context: dict) -> list[str]:
+    lifted = context.get("lifted") or []
+    measures = (f"依据该记录实施的失信惩戒措施（{'、'.join(lifted)}）同步解除。" if lifted
+                else "该记录未单独作为其他失信惩戒措施的依据。")
+    return [
+        _opening(case, context, "撤销了"),
+        f"{BASIS}本办已撤销该条政务失信记录，在“信用随州”网站终止公示，并通知信用中国（湖北）平台撤回共享。{measures}",
+        f"办件编号：{case.number}。",
+    ]
+
+
+def _change(case: Case, context: dict) -> list[str]:
+    changes = "；".join(f"{label}由“{old}”更正为“{new}”" for label, old, new in context.get("changes") or [])
+    return [
+        _opening(case, context, "变更了"),
+        f"{BASIS}本办已按变更后的认定文书更正该条政务失信记录：{changes or '内容见变更后的认定文书'}。"
+        "更正后的信息已在“信用随州”网站同步更新，并推送至信用中国（湖北）平台。",
+        f"{context['who']}对更正后的记录有异议的，可自收到本告知书之日起通过本系统（或向本办书面）提出异议申诉。",
+        f"办件编号：{case.number}。",
+    ]
+
+
+def _cc(case: Case) -> list[str]:
+    return [case.record.recording_unit.name]
+
+
+LETTERS = {
+    "source_revocation_notice": LetterType("政务失信记录认定撤销告知书", "撤告", _revocation, "特此告知。",
+                                           context=_context, cc=_cc),
+    "source_change_notice": LetterType("政务失信记录认定变更告知书", "变告", _change, "特此告知。",
+                                       context=_context, cc=_cc),
+}
