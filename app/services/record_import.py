@@ -85,7 +85,8 @@ def _cell(value, column: int):
     if value is None:
         return ""
     if column == DATE_COLUMN and isinstance(value, (date, datetime)):
-        return value.date() if isinstance(value, datetime) else value
+        # A spreadsheet's date cell is a calendar day (naive), not an instant: keep the day as written.
+        return date(value.year, value.month, value.day) if isinstance(value, datetime) else value
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()

@@ -105,8 +105,10 @@ def show(import_id: int):
     return render_template("records/import_show.html", row=row, records=sheets.records_of(row))
 
 
-@bp.route("/template.<any(xlsx, csv):kind>")
+@bp.route("/template.<kind>")
 def template(kind: str):
+    if kind not in ("xlsx", "csv"):
+        abort(404)
     if kind == "xlsx":
         body, mimetype = sheets.template_xlsx(), sheets.XLSX_TYPE
     else:

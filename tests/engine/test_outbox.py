@@ -77,7 +77,8 @@ def test_notification_is_mailed_once(seeded, smtp):
     count = notifications.notify(user.unit_id, "intake", kind="new_task", title="新待办：受理审查", body="办件 YY-1")
     db.session.commit()
     assert count == 1
-    assert db.session.scalar(select(Notification).where(Notification.user_id == user.id)).read_at is None
+    assert db.session.scalar(select(Notification).where(Notification.user_id == user.id,
+                                                        Notification.body == "办件 YY-1")).read_at is None
     assert sweep().delivered == 1
     assert sweep().delivered == 0  # delivered rows are never sent again
     [mail] = smtp.messages
