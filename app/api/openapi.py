@@ -165,11 +165,12 @@ OPENAPI["paths"].update({
 
 # --- bulk import of records (issue 12 §2) ------------------------------------------------------------------------
 _IMPORT_ROWS = {"type": "object", "properties": {
-    "error": {"type": "object", "properties": {"code": {"const": "import_rejected"}, "message": {"type": "string"}}},
-    "rows": {"type": "array", "items": {"type": "object", "required": ["row", "column", "message"], "properties": {
-        "row": {"type": "integer", "description": "表格中的行号（表头为第 1 行；0 为整批的认定文书）"},
-        "column": {"type": "string", "description": "列名，如 认定日期"},
-        "message": {"type": "string"}}}}}}
+    "error": {"type": "object", "properties": {
+        "code": {"const": "import_rejected"}, "message": {"type": "string"},
+        "rows": {"type": "array", "items": {"type": "object", "required": ["row", "column", "message"], "properties": {
+            "row": {"type": "integer", "description": "表格中的行号（表头为第 1 行；0 为整批的认定文书）"},
+            "column": {"type": "string", "description": "列名，如 认定日期"},
+            "message": {"type": "string"}}}}}}}}
 OPENAPI["paths"]["/records/import"] = {"post": {
     **_op("批量导入失信记录（认定单位）：整份文件全部无误才导入，已存在的记录不重复登记", ok=201, too_large=True, body={
         "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {

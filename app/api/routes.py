@@ -493,7 +493,6 @@ def submit_record(record_id: int):
 def import_records():
     """Multipart ``file`` (CSV or XLSX) and ``document`` (the batch's 认定文书; needed when records are created);
     ``dry_run=1`` checks only. 422 with every bad row, or 201 with the created and existing record ids."""
-    from app.services.record_import import ImportRejected
     from processes.record_registration import record_import
 
     upload = request.files.get("file")
@@ -503,18 +502,15 @@ def import_records():
     document = request.files.get("document")
     document_name, document_bytes = (document.filename or "", document.read()) if document is not None else (None, None)
     dry_run = request.form.get("dry_run", request.args.get("dry_run", "")) in ("1", "true")
-    try:
-        if dry_run:
-            plan = record_import.preview(g.api_user, data, document_name, document_bytes)
-            if plan.errors:
-                raise record_import.rejected(plan)
-            return jsonify({"dry_run": True, "row_count": plan.rows, "create": len(plan.create),
-                            "existing": len(plan.existing), "existing_ids": plan.existing_ids,
-                            "document_needed": bool(plan.create) and document_bytes is None}), 200
-        outcome = record_import.import_file(g.api_user, upload.filename or "", data, document_name, document_bytes)
-    except ImportRejected as exc:
-        transaction.rollback()
-        return jsonify({"error": {"code": exc.code, "message": exc.message}, "rows": exc.rows}), 422
+    # Bad rows raise ImportRejected (an Invalid): 422 {"error": {"code", "message", "rows": [...]}}, nothing kept.
+    if dry_run:
+        plan = record_import.preview(g.api_user, data, document_name, document_bytes)
+        if plan.errors:
+            raise record_import.rejected(plan)
+        return jsonify({"dry_run": True, "row_count": plan.rows, "create": len(plan.create),
+                        "existing": len(plan.existing), "existing_ids": plan.existing_ids,
+                        "document_needed": bool(plan.create) and document_bytes is None}), 200
+    outcome = record_import.import_file(g.api_user, upload.filename or "", data, document_name, document_bytes)
     row = outcome.record_import
     return jsonify({"import_id": row.id, "sha256": row.sha256, "row_count": row.rows, "created": row.created,
                     "existing": row.existing, "created_ids": outcome.created_ids,

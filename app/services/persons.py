@@ -21,6 +21,7 @@ from sqlalchemy import false, or_, select, true
 from app.core import clock
 from app.core.clock import now
 from app.core.errors import Forbidden, Invalid, NotFound, found
+from app.core.ids import is_object_id
 from app.extensions import db
 from app.models import (RECORD_UNREGISTERED, CreditRecord, Person, PersonPost, Sanction, Unit, User,
                         sanction_record)
@@ -91,7 +92,7 @@ def resolve(raw: dict, *, units_by_id: dict | None = None) -> Person:
     post and unit). Raises Invalid naming the bad fields (``name``, ``id_number``, ``post``, ``unit_id``)."""
     if raw.get("person_id") not in (None, ""):
         value = raw["person_id"]
-        person = db.session.get(Person, int(value)) if str(value).isdigit() and not isinstance(value, bool) else None
+        person = db.session.get(Person, int(value)) if not isinstance(value, bool) and is_object_id(str(value)) else None
         if person is None:
             raise Invalid(_("该人员不存在。"), fields={"person_id": _("该人员不存在。")})
         return person
@@ -108,7 +109,7 @@ def resolve(raw: dict, *, units_by_id: dict | None = None) -> Person:
         errors["post"] = _("请填写职务（不超过 80 字）。")
     unit_raw = raw.get("unit_id")
     unit = None
-    if isinstance(unit_raw, bool) or not str(unit_raw or "").strip().isdigit():
+    if isinstance(unit_raw, bool) or not is_object_id(str(unit_raw or "").strip()):
         errors["unit_id"] = _("请选择所在单位。")
     else:
         unit = (units_by_id or {}).get(int(unit_raw)) or db.session.get(Unit, int(unit_raw))

@@ -71,7 +71,8 @@ class ImportRejected(Invalid):
     code = "import_rejected"
 
     def __init__(self, message: str, rows: list[dict], **kw):
-        super().__init__(message, **kw)
+        # The API answers them inside its error object: {"error": {"code", "message", "rows": [...]}}.
+        super().__init__(message, extra={"rows": rows}, **kw)
         self.rows = rows
 
 

@@ -8,6 +8,7 @@ bulk import (record_import.py) checks each row with :func:`prepare` and writes t
 """
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from app.core import clock
 from app.core.clock import now
 from app.core.errors import Conflict, Invalid, NotFound
+from app.core.ids import is_object_id
 from app.extensions import db
 from app.models import (
     CATEGORIES, SEVERITIES, Attachment, Case, CaseEvent, CreditRecord, HumanTask, Person, RecordHistory, Unit, User,
@@ -35,6 +37,7 @@ EDITABLE = ("draft", "returned")
 FIELDS = ("subject_type", "subject_unit_id", "person", "category", "severity", "basis_doc_no", "basis_date", "facts",
           "legal_basis")
 DOCUMENT_KIND = "basis_document"
+DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ def _text(data: dict, name: str, errors: dict, *, limit: int, label: str) -> str
 
 def parse_basis_date(raw, today: date | None = None) -> tuple[date | None, str | None]:
     """Read a 认定日期 (YYYY-MM-DD): not before 2014 and not in the future. Returns (date, error)."""
+    if isinstance(raw, str) and raw.strip() and not DATE_TEXT.fullmatch(raw.strip()):
+        return None, _("认定日期“%(text)s”格式不正确，应为 YYYY-MM-DD。", text=raw.strip()[:20])
     if isinstance(raw, date) and not isinstance(raw, datetime):
         day = raw
     elif isinstance(raw, datetime):
@@ -121,7 +126,7 @@ def prepare(data: dict, recording_unit: Unit, *, units_by_id: dict | None = None
     raw_unit = data.get("subject_unit_id")
     if subject_type == "unit" or (raw_unit not in (None, "") and person is None):
         unit = None
-        if isinstance(raw_unit, bool) or not isinstance(raw_unit, (int, str)) or not str(raw_unit).strip().isdigit():
+        if isinstance(raw_unit, bool) or not isinstance(raw_unit, (int, str)) or not is_object_id(str(raw_unit).strip()):
             errors["subject_unit_id"] = _("请选择失信主体单位。")
         else:
             unit = (units_by_id or {}).get(int(raw_unit)) or db.session.get(Unit, int(raw_unit))

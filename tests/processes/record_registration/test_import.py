@@ -244,8 +244,8 @@ def test_one_bad_row_writes_nothing(world, api):
     assert response.status_code == 422
     body = response.get_json()
     assert body["error"]["code"] == "import_rejected"
-    assert body["rows"] == [{"row": 7, "column": "失信程度", "message": body["rows"][0]["message"]}]
-    assert "失信程度“很重”不正确" in body["rows"][0]["message"]
+    assert body["error"]["rows"] == [{"row": 7, "column": "失信程度", "message": body["error"]["rows"][0]["message"]}]
+    assert "失信程度“很重”不正确" in body["error"]["rows"][0]["message"]
     db.session.rollback()
     assert (count(CreditRecord), count(RecordImport), count(Case), count(ProcessInstance), count(Attachment)) == \
         (0, 0, 0, 0, 0)
@@ -255,7 +255,7 @@ def test_a_refused_file_is_audited_once_not_per_row(world, api):
     rows = [person_cells(world["subject"].uscc, f"随纪处〔2026〕{i}号", 身份证号="110105194912310021")
             for i in range(1, 4)]
     response = _post(api("verifier1"), to_csv(rows), document=PDF_BYTES)
-    assert response.status_code == 422 and len(response.get_json()["rows"]) == 3
+    assert response.status_code == 422 and len(response.get_json()["error"]["rows"]) == 3
     db.session.rollback()
     refusals = db.session.scalars(select(AuditEvent).where(AuditEvent.outcome != "success")).all()
     assert [(e.action, e.details.get("code")) for e in refusals] == [("state.refused", "import_rejected")]
@@ -447,7 +447,7 @@ def test_api_dry_run_lists_errors(world, api):
     data = to_csv([cells(world["subject"].uscc, 认定日期="2026-13-01")])
     response = _post(api("verifier1"), data, dry_run="1")
     assert response.status_code == 422
-    assert [(r["row"], r["column"]) for r in response.get_json()["rows"]] == [(2, "认定日期")]
+    assert [(r["row"], r["column"]) for r in response.get_json()["error"]["rows"]] == [(2, "认定日期")]
 
 
 @pytest.mark.parametrize("username", ["applicant1", "intake1"])

@@ -331,3 +331,17 @@ def test_the_office_sees_the_checks_and_the_letter_preview_beside_the_review(web
     preview = browser.get(f"/tasks/{task.id}/preview.pdf")
     assert preview.status_code == 200 and preview.data.startswith(b"%PDF")
     assert attachments.read_attachment(case.attachments[0]) == PDF_BYTES
+
+
+@pytest.mark.parametrize("unit_id", ["²", "٣", "99999999999999999999", "0", "-1", 3.5])
+def test_odd_unit_ids_are_refused_not_crashed(seeded, unit_id):
+    with pytest.raises(Invalid) as refused:
+        registration.prepare(_entry(subject_unit_id=unit_id), _user("verifier1").unit)
+    assert "subject_unit_id" in refused.value.fields
+
+
+@pytest.mark.parametrize("text", ["20261010", "2026-1-05", " 2026-10-15x", "２０２６-10-15"])
+def test_a_basis_date_is_written_yyyy_mm_dd(seeded, text):
+    with pytest.raises(Invalid) as refused:
+        registration.prepare(_entry(basis_date=text), _user("verifier1").unit)
+    assert "basis_date" in refused.value.fields
