@@ -12,6 +12,7 @@ with a stand-in 认定文书 and reports it, and intake1 registers it, so the le
 """
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 
 from sqlalchemy import select, update
@@ -19,7 +20,7 @@ from sqlalchemy import select, update
 from app.core import clock
 from app.core.clock import now
 from app.extensions import db
-from app.models import HumanTask, Notification, Unit, User
+from app.models import CreditRecord, HumanTask, Notification, Unit, User
 from app.services import attachments, audit, auth, calendar, rules, uscc, workflow
 
 DEMO_PASSWORD = "Xinyong@2026"
@@ -297,8 +298,9 @@ def seed_demo(today: date) -> dict:
 def seed_demo_cases() -> dict:
     """Cases of every process at a typical waiting point, for the demo (the command line; tests build their own).
 
-    Objections at each step, a rectification order, a repair application (app.demo.bulk.sample_cases), and two
-    records the recording units reported: one awaiting the office's review, one returned for correction.
+    Objections at each step, a rectification order, a repair application (app.demo.bulk.sample_cases), two records
+    the recording units reported (one awaiting the office's review, one returned for correction) and a changed
+    认定文书 awaiting the office. (A restoration needs a disqualification whose records are cleared: none yet here.)
     Commits (the sample cases commit as they go)."""
     from app.demo.bulk import sample_cases
     from processes.record_registration import service as registration
@@ -328,5 +330,18 @@ def seed_demo_cases() -> dict:
             task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
             workflow.complete_task(intake, task.id, {**REVIEW_PASSED, "check_legal_basis": "fail", "review": "return",
                                                      "return_reasons": return_reason, "opinion": ""})
+    # 认定变更: the finance bureau reports that one of its decisions was changed on review (复议变更).
+    from processes.source_change import service as source_change
+
+    changeable = next(r for r in db.session.scalars(select(CreditRecord).where(
+        CreditRecord.recording_unit_id == officer.unit_id, CreditRecord.subject_type == "unit",
+        CreditRecord.status == "published").order_by(CreditRecord.id.desc())) if source_change.change_block(r) is None)
+    change = source_change.file_change(officer, changeable.id, {
+        "kind": "correct", "change_doc_no": f"随财复决〔{clock.local_today().year}〕3号",
+        "change_doc_date": (clock.local_today() - timedelta(days=2)).isoformat(),
+        "reason": "行政复议决定变更原处罚决定，认定事实中的涉及金额更正。",
+        "facts": changeable.facts.rstrip("。") + "（经复议更正）。"}, "复议决定书.pdf",
+        io.BytesIO(basis_document(changeable.basis_doc_no)))
+    made.append(change.type)
     db.session.commit()
     return {kind: made.count(kind) for kind in sorted(set(made))}

@@ -135,9 +135,9 @@ def test_the_demo_shows_cases_of_the_processes_waiting_at_their_steps(demo):
     from app.demo.seed import seed_demo_cases
 
     made = seed_demo_cases()
-    assert made == {"objection": 4, "rectification": 1, "registration": 2, "repair": 1}
+    assert made == {"objection": 4, "rectification": 1, "registration": 2, "repair": 1, "source_change": 1}
     waiting = db.session.scalars(select(CreditRecord.status).where(CreditRecord.status.in_(("reviewing", "returned"))))
     assert sorted(waiting) == ["returned", "reviewing"]
     open_steps = set(db.session.scalars(select(HumanTask.bpmn_id).where(HumanTask.status == "open")))
     assert {"office_review", "correct_record", "intake_review", "verify_record", "draft_decision", "approve_decision",
-            "submit_rectification"} <= open_steps
+            "submit_rectification", "apply_change"} <= open_steps
