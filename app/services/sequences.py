@@ -14,17 +14,7 @@ def next_number(series: str, year: int) -> int:
 
     The number is only used if the transaction commits; a rollback returns it, so no gaps.
     """
-    audit.lock_chain()  # lock order: audit chain, then the sequence row (every issuer audits anyway)
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(insert(NumberSequence).values(series=series, year=year, last_seq=0).on_conflict_do_nothing())
-    result = db.session.execute(
-        update(NumberSequence)
-        .where(NumberSequence.series == series, NumberSequence.year == year)
-        .values(last_seq=NumberSequence.last_seq + 1)
-        .returning(NumberSequence.last_seq)
-    )
-    return int(result.scalar_one())
+    return reserve_numbers(series, year, 1)
 
 
 def reserve_numbers(series: str, year: int, count: int) -> int:
@@ -32,7 +22,7 @@ def reserve_numbers(series: str, year: int, count: int) -> int:
     first, first + 1, …; gap-free as long as it uses them all in this transaction)."""
     if count < 1:
         raise ValueError("count must be positive")
-    audit.lock_chain()
+    audit.lock_chain()  # lock order: audit chain, then the sequence row (every issuer audits anyway)
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     db.session.execute(insert(NumberSequence).values(series=series, year=year, last_seq=0).on_conflict_do_nothing())

@@ -59,7 +59,8 @@ class Entry:
         return CreditRecord.key_for(self.subject_type, self.subject_unit_id, self.person_id)
 
 
-def _text(data: dict, name: str, errors: dict, *, limit: int, label: str) -> str:
+def required_text(data: dict, name: str, errors: dict, *, limit: int, label: str) -> str:
+    """A required text field of an entry, stripped; its problem goes into errors[name]."""
     raw = data.get(name)
     if raw is not None and not isinstance(raw, str):
         errors[name] = _("应为文本。")
@@ -141,12 +142,12 @@ def prepare(data: dict, recording_unit: Unit, *, units_by_id: dict | None = None
     severity = data.get("severity")
     if severity not in SEVERITIES:
         errors["severity"] = _("失信程度不正确，可选：%(choices)s。", choices=_("、").join(str(v) for v in SEVERITIES.values()))
-    doc_no = _text(data, "basis_doc_no", errors, limit=MAX_DOC_NO, label=_("认定文书号"))
+    doc_no = required_text(data, "basis_doc_no", errors, limit=MAX_DOC_NO, label=_("认定文书号"))
     basis_date, problem = parse_basis_date(data.get("basis_date"))
     if problem:
         errors["basis_date"] = problem
-    facts = _text(data, "facts", errors, limit=MAX_FACTS, label=_("失信事实"))
-    legal_basis = _text(data, "legal_basis", errors, limit=MAX_FACTS, label=_("法律依据"))
+    facts = required_text(data, "facts", errors, limit=MAX_FACTS, label=_("失信事实"))
+    legal_basis = required_text(data, "legal_basis", errors, limit=MAX_FACTS, label=_("法律依据"))
     if unit_id is not None and unit_id == recording_unit.id and subject_type == "unit":
         errors["subject_unit_id"] = _("认定单位不能将本单位登记为失信主体，请由上级或监督机关认定。")
     if errors:

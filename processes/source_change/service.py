@@ -78,19 +78,6 @@ def current_values(record: CreditRecord) -> dict:
             for name in FIELDS for value in [getattr(record, name)]}
 
 
-def _text(data: dict, name: str, errors: dict, *, limit: int, label: str) -> str:
-    raw = data.get(name)
-    if raw is not None and not isinstance(raw, str):
-        errors[name] = _("应为文本。")
-        return ""
-    value = (raw or "").strip()
-    if not value:
-        errors[name] = _("请填写%(label)s。", label=label)
-    elif len(value) > limit:
-        errors[name] = _("%(label)s不能超过 %(max)s 字。", label=label, max=limit)
-    return value
-
-
 def check_request(record: CreditRecord, data: dict) -> dict:
     """Check a change as reported; return what the case keeps (kind, new values, the new document, reason).
 
@@ -104,14 +91,14 @@ def check_request(record: CreditRecord, data: dict) -> dict:
     kind = data.get("kind")
     if kind not in KINDS:
         errors["kind"] = _("请选择撤销或变更。")
-    doc_no = _text(data, "change_doc_no", errors, limit=registration.MAX_DOC_NO, label=_("撤销或变更文书的文号"))
+    doc_no = registration.required_text(data, "change_doc_no", errors, limit=registration.MAX_DOC_NO, label=_("撤销或变更文书的文号"))
     doc_date, problem = registration.parse_basis_date(data.get("change_doc_date"))
     if problem:
         errors["change_doc_date"] = _("撤销或变更文书的日期有误：%(problem)s", problem=problem)
     elif doc_date < record.basis_date:
         errors["change_doc_date"] = _("撤销或变更文书的日期 %(day)s 早于原认定日期 %(basis)s。", day=doc_date.isoformat(),
                                       basis=record.basis_date.isoformat())
-    reason = _text(data, "reason", errors, limit=MAX_REASON, label=_("撤销或变更的理由"))
+    reason = registration.required_text(data, "reason", errors, limit=MAX_REASON, label=_("撤销或变更的理由"))
     changes: dict[str, str] = {}
     if kind == "correct":
         new = {}
@@ -125,7 +112,7 @@ def check_request(record: CreditRecord, data: dict) -> dict:
         new["severity"] = severity
         for name, limit in (("basis_doc_no", registration.MAX_DOC_NO), ("facts", registration.MAX_FACTS),
                             ("legal_basis", registration.MAX_FACTS)):
-            new[name] = _text({name: data.get(name, getattr(record, name))}, name, errors, limit=limit,
+            new[name] = registration.required_text({name: data.get(name, getattr(record, name))}, name, errors, limit=limit,
                               label=str(FIELDS[name]))
         basis_date, problem = registration.parse_basis_date(data.get("basis_date", record.basis_date.isoformat()))
         if problem:
