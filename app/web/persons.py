@@ -31,7 +31,7 @@ def index():
     def refused(exc):
         flash_refusal(exc)
         form.q.data = ""
-        return render_template("persons/index.html", form=form, rows=[], q=""), 422
+        return render_template("persons/index.html", form=form, rows=[], q="")
 
     transaction.on_refusal(refused, Invalid)
     rows = persons.search(current_user, q or "")
@@ -49,12 +49,12 @@ def _move_form(person) -> MoveForm:
     return form
 
 
-def _person_page(person, form, status: int = 200):
+def _person_page(person, form):
     may_file = integrity_file.may_open_person_file(current_user, person)
     return render_template("persons/show.html", person=person, records=persons.records_about(current_user, person),
                            sanctions=persons.sanctions_about(current_user, person), form=form,
                            can_move=current_user.has_role("intake"), may_file=may_file,
-                           may_query=current_user.has_role("intake", "approver")), status
+                           may_query=current_user.has_role("intake", "approver"))
 
 
 @bp.route("/persons/<int:person_id>")
@@ -71,11 +71,11 @@ def move(person_id: int):
         for errors in form.errors.values():
             for message in errors:
                 flash(message, "error")
-        return _person_page(person, form, 422)
+        return _person_page(person, form)
 
     def refused(exc):
         flash_refusal(exc, fields=True)
-        return _person_page(persons.get_person(current_user, person_id), form, exc.status)
+        return _person_page(persons.get_person(current_user, person_id), form)
 
     transaction.on_refusal(refused)
     persons.move_person(current_user, person.id, form.unit_id.data, form.post.data, form.on.data)
@@ -101,7 +101,7 @@ def eligibility():
     def refused(exc):
         flash_refusal(exc, fields=True)
         form.id_number.data = ""
-        return render_template("persons/eligibility.html", form=form, answer=None, asked=False), exc.status
+        return render_template("persons/eligibility.html", form=form, answer=None, asked=False)
 
     transaction.on_refusal(refused)
     if request.method == "POST":
@@ -110,7 +110,7 @@ def eligibility():
                 for message in errors:
                     flash(message, "error")
             form.id_number.data = ""
-            return render_template("persons/eligibility.html", form=form, answer=None, asked=False), 422
+            return render_template("persons/eligibility.html", form=form, answer=None, asked=False)
         asked = True
         answer = persons.query_award_eligibility(current_user, id_number=form.id_number.data,
                                                  day=form.day.data or clock.local_today())

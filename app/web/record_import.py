@@ -27,9 +27,10 @@ def _wants_json() -> bool:
     return request.headers.get("X-Requested-With") == "XMLHttpRequest"
 
 
-def _index_page(form: ImportUploadForm, status: int = 200):
+def _index_page(form: ImportUploadForm):
+    """The page, also when a form was refused (200 with the messages, as every page answers a refused form)."""
     return render_template("records/import.html", form=form, imports=sheets.imports_of(current_user),
-                           headers=sheets.HEADERS, max_rows=sheets.MAX_ROWS), status
+                           headers=sheets.HEADERS, max_rows=sheets.MAX_ROWS)
 
 
 @bp.route("/")
@@ -45,14 +46,14 @@ def upload():
         if _wants_json():
             return jsonify({"error": exc.message}), exc.status
         flash_refusal(exc)
-        return _index_page(form, exc.status)
+        return _index_page(form)
 
     if not form.validate_on_submit():
         message = next((e for errors in form.errors.values() for e in errors), _("请选择要导入的 CSV 或 XLSX 文件。"))
         if _wants_json():
             return jsonify({"error": str(message)}), 422
         flash(str(message), "error")
-        return _index_page(form, 422)
+        return _index_page(form)
     transaction.on_refusal(refused)
     document = form.document.data
     document_bytes = document.read() if document and document.filename else None
