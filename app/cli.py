@@ -59,7 +59,8 @@ def _demo_commands(app: Flask) -> None:
     @demo.command("seed")
     @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="演示数据的基准日期")
     @click.option("--cases", "cases", type=int, default=0, help="另外生成的办件数量（负载与基准测试用）")
-    def seed_cmd(today, cases):
+    @click.option("--records-only", is_flag=True, help="只登记演示记录，不另建各环节等待中的演示办件（浏览器测试用）")
+    def seed_cmd(today, cases, records_only):
         """Migrate, deploy and load demo units, users and records; optionally N generated cases."""
         if not (current_app.config["DEMO_MODE"] or current_app.config["TESTING"]):
             # Demo accounts share one published password: never in production (QUALITY.md §3).
@@ -76,7 +77,8 @@ def _demo_commands(app: Flask) -> None:
             counts = seed_demo((today.date() if today else None) or _local_today())
             db.session.commit()
             click.echo(f"演示数据已创建：{counts}")
-            click.echo(f"演示办件已创建：{seed_demo_cases()}")
+            if not records_only:
+                click.echo(f"演示办件已创建：{seed_demo_cases()}")
         if cases:
             started = time.perf_counter()
             seed_cases(cases)

@@ -72,7 +72,7 @@ else
     rm -rf "$FILE_STORE" "$AUDIT_CHECKPOINT_DIR"  # checkpoints of the old database would not match
     createdb "$DB"
     # Demo accounts are refused under production config; only the seeding step runs as development.
-    APP_ENV=development "${FLASK[@]}" demo seed --cases "$CASES" >>"$RUN/seed.log" 2>&1 \
+    APP_ENV=development "${FLASK[@]}" demo seed --records-only --cases "$CASES" >>"$RUN/seed.log" 2>&1 \
         || { tail -20 "$RUN/seed.log" >&2; exit 2; }
     tail -1 "$RUN/seed.log" | tee -a "$RUN/run.log"
 fi

@@ -129,7 +129,7 @@ def live_server(tmp_path_factory, request) -> str:
     env.pop("TEST_DATABASE_URL", None)
     env.pop("FLASK_DEBUG", None)
     flask = str(VENV_BIN / "flask")
-    seed = subprocess.run([flask, "--app", "wsgi", "demo", "seed"], cwd=ROOT, env=env, capture_output=True,
+    seed = subprocess.run([flask, "--app", "wsgi", "demo", "seed", "--records-only"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert seed.returncode == 0, f"demo seed failed:\n{seed.stdout}\n{seed.stderr}"
 
