@@ -256,14 +256,19 @@ def _export_rows(filters: AuditFilters, capped: bool, cap: int) -> Iterator[tupl
     query = (select(AuditEvent, Unit.name).outerjoin(Unit, Unit.id == AuditEvent.unit_id)
              .where(*filters.conditions()).order_by(AuditEvent.id.desc()).limit(cap)
              .execution_options(yield_per=1000))
-    for ev, unit_name in db.session.execute(query):
-        yield (ev.id, local_text(ev.at, seconds=True), ev.username,
-               "" if ev.user_id is None else ev.user_id, unit_name or "", ev.ip, str(ACTION_LABELS.get(ev.action, "")),
-               ev.action, str(OBJECT_TYPES.get(ev.object_type, ev.object_type)), ev.object_id,
-               str(OUTCOMES.get(ev.outcome, ev.outcome)),
-               json.dumps(ev.details, ensure_ascii=False, sort_keys=True), ev.prev_hash, ev.hash)
-    if capped:
-        yield (capped_note(cap),)
+    # A streamed export may stop early (the client goes away): the server-side cursor is closed then too.
+    result = db.session.execute(query)
+    try:
+        for ev, unit_name in result:
+            yield (ev.id, local_text(ev.at, seconds=True), ev.username,
+                   "" if ev.user_id is None else ev.user_id, unit_name or "", ev.ip, str(ACTION_LABELS.get(ev.action, "")),
+                   ev.action, str(OBJECT_TYPES.get(ev.object_type, ev.object_type)), ev.object_id,
+                   str(OUTCOMES.get(ev.outcome, ev.outcome)),
+                   json.dumps(ev.details, ensure_ascii=False, sort_keys=True), ev.prev_hash, ev.hash)
+        if capped:
+            yield (capped_note(cap),)
+    finally:
+        result.close()
 
 
 def _case_of(event: AuditEvent) -> int | None:

@@ -210,7 +210,11 @@ def case_rows(filters: CaseFilters) -> Iterable[tuple]:
         query = query.where(Case.submitted_at >= local_instant(filters.submitted_from))
     if filters.submitted_to:
         query = query.where(Case.submitted_at < local_instant(filters.submitted_to + timedelta(days=1)))
-    for number, type_, status, unit, doc_no, submitted, closed, outcome, step in db.session.execute(
-            query.execution_options(yield_per=1000)):
-        yield (number or "", str(CASE_TYPES[type_]), str(CASE_STATUSES[status]), unit, doc_no, local_text(submitted),
-               local_text(closed), outcome or "", step)
+    # A streamed export may stop early (the client goes away): the server-side cursor is closed then too.
+    result = db.session.execute(query.execution_options(yield_per=1000))
+    try:
+        for number, type_, status, unit, doc_no, submitted, closed, outcome, step in result:
+            yield (number or "", str(CASE_TYPES[type_]), str(CASE_STATUSES[status]), unit, doc_no,
+                   local_text(submitted), local_text(closed), outcome or "", step)
+    finally:
+        result.close()
