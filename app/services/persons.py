@@ -122,8 +122,8 @@ def resolve(raw: dict, *, units_by_id: dict | None = None) -> Person:
         if person.name != name:
             raise Invalid(_("该身份证号已登记为另一姓名的人员，请核对。"),
                           fields={"id_number": _("身份证号与姓名不符（已登记的姓名不同）。")})
-        if (person.unit_id, person.post) != (unit.id, post):
-            move(person, unit, post)
+        # A record may name the post held when the act happened; the person's current post changes only by a move
+        # the office records (move_person, audited), never as a side effect of entering a record.
         return person
     person = Person(name=name, id_cipher=encrypt(number), id_digest=_digest(number), id_masked=mask(number),
                     unit_id=unit.id, post=post, created_at=now())

@@ -113,6 +113,7 @@ def prepare(data: dict, recording_unit: Unit, *, units_by_id: dict | None = None
     if subject_type not in ("unit", "person"):
         errors["subject_type"] = _("主体类型应为单位（unit）或个人（person）。")
     person: Person | None = None
+    person_post: str | None = None
     unit_id = None
     if subject_type == "person":
         raw = data.get("person")
@@ -121,7 +122,10 @@ def prepare(data: dict, recording_unit: Unit, *, units_by_id: dict | None = None
         else:
             try:
                 person = persons.resolve(raw, units_by_id=units_by_id)
-                unit_id = person.unit_id
+                if raw.get("person_id") in (None, ""):  # the unit and post the record names (held at the time)
+                    unit_id, person_post = int(str(raw["unit_id"]).strip()), str(raw.get("post") or "").strip()
+                else:
+                    unit_id, person_post = person.unit_id, person.post
             except Invalid as exc:
                 errors.update({f"person.{k}": v for k, v in (exc.fields or {"person": exc.message}).items()})
     raw_unit = data.get("subject_unit_id")
@@ -153,7 +157,7 @@ def prepare(data: dict, recording_unit: Unit, *, units_by_id: dict | None = None
     if errors:
         raise Invalid(_("失信记录有误，请按提示修改后重新提交。"), code="invalid_record", fields=errors)
     return Entry(subject_type, unit_id, person.id if person else None, person.name if person else None,
-                 person.post if person else None, category, severity, doc_no, basis_date, facts, legal_basis)
+                 person_post if person else None, category, severity, doc_no, basis_date, facts, legal_basis)
 
 
 def find_same(recording_unit_id: int, basis_doc_no: str, subject_key: str) -> CreditRecord | None:

@@ -345,3 +345,16 @@ def test_a_basis_date_is_written_yyyy_mm_dd(seeded, text):
     with pytest.raises(Invalid) as refused:
         registration.prepare(_entry(basis_date=text), _user("verifier1").unit)
     assert "basis_date" in refused.value.fields
+
+
+def test_a_record_names_the_post_held_then_without_moving_the_person(seeded):
+    applicant_unit = _user("applicant1").unit_id
+    other_unit = db.session.scalar(select(Unit.id).where(Unit.id.not_in((applicant_unit, _user("verifier1").unit_id)),
+                                                         Unit.is_credit_office.is_(False)))
+    person = {"name": "张伟", "id_number": "11010519491231002X", "post": "科长", "unit_id": applicant_unit}
+    first = _draft(_entry(subject_type="person", person=person, subject_unit_id=None))
+    earlier = _draft(_entry(subject_type="person", subject_unit_id=None, basis_doc_no="随财函〔2026〕77号",
+                            person={**person, "post": "副主任", "unit_id": other_unit}))
+    assert (earlier.subject_unit_id, earlier.person_post) == (other_unit, "副主任")
+    assert earlier.person_id == first.person_id
+    assert (first.person.unit_id, first.person.post) == (applicant_unit, "科长")  # moves are the office's, audited
