@@ -5,25 +5,17 @@ from __future__ import annotations
 
 from app.models import Case
 from app.services import publication
-from app.services.letters import LetterType, chinese_date, facts
+from app.services.letters import LetterType, chinese_date, facts, subject_phrase
 
 BASIS = ("根据《国务院关于加强政务诚信建设的指导意见》（国发〔2016〕76号）、"
          "《湖北省人民政府关于加强政务诚信建设的实施意见》（鄂政发〔2017〕33号）和《随州市社会信用体系建设领导小组办公室"
          "关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），")
 
 
-def _who(case: Case) -> str:
-    """The subject as the letter addresses it: the unit itself, or the unit's civil servant by name and post."""
-    record = case.record
-    if record.subject_type == "person":
-        return f"你单位{record.person_post or ''}{record.person_name or ''}同志"
-    return "你单位"
-
-
 def _found(case: Case) -> str:
     record = case.record
     return (f"经{record.recording_unit.name}认定（认定文书：{record.basis_doc_no}，{chinese_date(record.basis_date)}），"
-            f"{_who(case)}存在以下政务失信行为：{facts(case)}失信类别：{record.category_label}；失信程度："
+            f"{subject_phrase(case.record)}存在以下政务失信行为：{facts(case)}失信类别：{record.category_label}；失信程度："
             f"{record.severity_label}。")
 
 
@@ -38,7 +30,7 @@ def _disclosure(case: Case, context: dict) -> list[str]:
     return [
         _found(case),
         publish,
-        f"{_who(case)}对该记录有异议的，可自收到本告知书之日起通过本系统（或向本办书面）提出异议申诉，并提交相关证据材料；"
+        f"{subject_phrase(case.record)}对该记录有异议的，可自收到本告知书之日起通过本系统（或向本办书面）提出异议申诉，并提交相关证据材料；"
         "异议处理期间，该记录标注“异议中”。",
         f"办件编号：{case.number}。",
     ]
@@ -48,7 +40,7 @@ def _repair(case: Case, context: dict) -> list[str]:
     record = case.record
     return [
         _found(case),
-        f"依据《信用修复管理办法》（国家发展改革委令第36号），{_who(case)}纠正失信行为、履行相关义务后，自"
+        f"依据《信用修复管理办法》（国家发展改革委令第36号），{subject_phrase(case.record)}纠正失信行为、履行相关义务后，自"
         f"{context['repair_text']}起可通过本系统申请信用修复；申请时须提交信用修复承诺书及履行义务的证明材料，经"
         f"{record.recording_unit.name}出具意见后由本办决定。修复后终止公示、停止共享，并同步解除相关失信惩戒措施。",
         f"未申请修复的，该记录于{context['end_text']}最长期限届满后自动终止公示。",

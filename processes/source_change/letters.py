@@ -6,21 +6,13 @@ from datetime import date
 
 from app.i18n import chinese
 from app.models import CATEGORIES, SANCTION_KINDS, SEVERITIES, Case
-from app.services.letters import LetterType, chinese_date
+from app.services.letters import LetterType, chinese_date, subject_phrase
 
 BASIS = ("根据《国务院关于加强政务诚信建设的指导意见》（国发〔2016〕76号）和《随州市社会信用体系建设领导小组办公室"
          "关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）“谁认定、谁更正”的要求，")
 LABELS = {"category": "失信类别", "severity": "失信程度", "basis_doc_no": "认定文书号", "basis_date": "认定日期",
           "facts": "失信事实", "legal_basis": "法律依据", "earliest_repair_date": "可申请信用修复日期",
           "auto_end_date": "最长公示期限"}
-
-
-def _who(case: Case) -> str:
-    """The subject as the letter addresses it: the unit itself, or the unit's civil servant by name and post."""
-    record = case.record
-    if record.subject_type == "person":
-        return f"你单位{record.person_post or ''}{record.person_name or ''}同志"
-    return "你单位"
 
 
 def _shown(name: str, value) -> str:
@@ -41,7 +33,8 @@ def _context(case: Case) -> dict:
     return {
         "original_doc": applied["basis_doc_no"][0] if "basis_doc_no" in applied else record.basis_doc_no,
         "original_date": chinese_date(date.fromisoformat(original_date)),
-        "who": _who(case), "reason": form.get("reason", ""), "change_doc_no": form.get("change_doc_no", ""),
+        "who": subject_phrase(case.record), "reason": form.get("reason", ""),
+        "change_doc_no": form.get("change_doc_no", ""),
         "change_doc_date": chinese_date(date.fromisoformat(form["change_doc_date"])),
         "changes": [(LABELS[name], _shown(name, old), _shown(name, new))
                     for name, (old, new) in form.get("applied", {}).items() if name in LABELS],
