@@ -2,6 +2,8 @@
 reviews it beside the checks and registers it, the subject unit sees the record and the letter pair."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -45,13 +47,16 @@ def test_the_recording_unit_enters_the_office_registers_the_subject_is_told(page
     page.get_by_label("认定日期（必填）").fill("2026-10-15")
     page.get_by_label("认定文书（PDF、OFD 或图片）（报送前必须上传）").set_input_files(str(pdf_files["证据材料.pdf"]))
     page.get_by_role("button", name="保存并报送信用办").click()
-    expect(page.get_by_text("已报送信用办审核")).to_be_visible()
+    reported = page.get_by_text("已报送信用办审核")
+    expect(reported).to_be_visible()
+    number = re.search(r"DJ-\d{4}-\d{6}", reported.inner_text()).group(0)
     expect(page.get_by_text("审核中").first).to_be_visible()
     shot(page, "reported")
 
     office = page_for("intake1")
     office.goto("/tasks/inbox?scope=group")
-    office.get_by_role("link", name="信用办审核登记").first.click()
+    # Other reviews may wait in the queue too (the import's): this record's, by its number.
+    office.get_by_role("row").filter(has_text=number).get_by_role("link", name="信用办审核登记").click()
     expect(office.get_by_text("登记审核要点（系统核对）")).to_be_visible()
     for width, height in SIZES:
         office.set_viewport_size({"width": width, "height": height})
