@@ -451,16 +451,23 @@ def _resolve(staff, changes: dict) -> dict:
     return resolved
 
 
-@pytest.mark.parametrize("changes,field", BAD_FIELDS, ids=[f"{f}-{i}" for i, (_c, f) in enumerate(BAD_FIELDS)])
-@pytest.mark.parametrize("method", ["post", "patch"])
+def _drops_a_field(changes: dict) -> bool:
+    """A case that leaves a field out (a person subject names no subject_unit_id): a PATCH cannot express it."""
+    return changes.get("subject_type") == "person" or any(v is _DROP for v in changes.values())
+
+
+BAD_FIELD_CASES = [pytest.param(changes, field, method, id=f"{method}-{field}-{i}")
+                   for method in ("post", "patch") for i, (changes, field) in enumerate(BAD_FIELDS)
+                   if method == "post" or not _drops_a_field(changes)]
+
+
+@pytest.mark.parametrize("changes,field,method", BAD_FIELD_CASES)
 def test_each_bad_field_is_refused_by_name_and_nothing_is_written(deployed_staff, api, changes, field, method):
     staff = deployed_staff
     client = api("verifier1")
     if changes.get("subject_type") == "person":  # its unit is the person's: the body names no subject_unit_id
         changes = {"subject_unit_id": _DROP, **changes}
     if method == "patch":
-        if any(v is _DROP for v in changes.values()):
-            pytest.skip("a PATCH leaves fields out on purpose")
         target = _create(api, staff)
         before = fingerprint(current_app)
         response = client.patch(f"{RECORDS}/{target['id']}", json=_resolve(staff, changes))

@@ -39,7 +39,6 @@ def pdf_pages(pdf: bytes, tmp_path) -> int:
     return int(next(line.split()[-1] for line in out.splitlines() if line.startswith("Pages:")))
 
 
-needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 
 
 def test_unit_file_page_lists_everything_in_date_order(web, seeded):
@@ -108,7 +107,6 @@ def test_applicant_of_another_unit_and_other_people(web, seeded):
     assert web("applicant2").get(f"/units/{other_unit.id}/file").status_code == 200
 
 
-@needs_poppler
 def test_the_pdf_export_is_a_pdf_with_the_document_numbers(web, seeded, tmp_path):
     who = person("黄志明")
     record = db.session.scalar(select(CreditRecord).where(CreditRecord.person_id == who.id))
