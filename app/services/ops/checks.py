@@ -288,7 +288,7 @@ def check_audit_keys(config: Mapping, *, production: bool) -> list[Finding]:
     if is_dev_key(secret):
         found.append(Finding(severe, "AUDIT_HMAC_KEYS", f"审计链密钥 {ring.current} 是公开的开发/测试值：任何能写数据库的人"
                                                        "都能重算审计链。请生成新密钥（docs/deployment.md §13）。"))
-    elif len(secret) < MIN_AUDIT_KEY or len(set(secret)) < 10:
+    elif _weak(secret):
         found.append(Finding(severe, "AUDIT_HMAC_KEYS",
                              f"审计链密钥 {ring.current} 过短或不像随机值（至少 {MIN_AUDIT_KEY} 个随机字符，"
                              "如 python3 -c 'import secrets; print(secrets.token_hex(32))'）。"))
@@ -300,6 +300,11 @@ def check_audit_keys(config: Mapping, *, production: bool) -> list[Finding]:
     if not found:
         found.append(Finding(OK, "AUDIT_HMAC_KEYS", f"审计链以密钥 {ring.current} 签名（共配置 {len(ring.secrets)} 个密钥）。"))
     return found
+
+
+def _weak(secret: str) -> bool:
+    """Too short, or too few distinct characters to be random (the audit and person-data keys alike)."""
+    return len(secret) < MIN_AUDIT_KEY or len(set(secret)) < 10
 
 
 def check_person_key(config: Mapping, *, production: bool) -> list[Finding]:
@@ -315,7 +320,7 @@ def check_person_key(config: Mapping, *, production: bool) -> list[Finding]:
     if is_dev_key(secret) or secret.strip().lower() in KNOWN_DEV_SECRETS:
         found.append(Finding(severe, "PERSON_DATA_KEY", "个人信息密钥 PERSON_DATA_KEY 是公开的开发/测试值：任何拿到数据库的人"
                                                         "都能解密身份证号。请在登记任何人员前生成新密钥（docs/deployment.md）。"))
-    elif len(secret) < MIN_AUDIT_KEY or len(set(secret)) < 10:
+    elif _weak(secret):
         found.append(Finding(severe, "PERSON_DATA_KEY",
                              f"个人信息密钥 PERSON_DATA_KEY 过短或不像随机值（至少 {MIN_AUDIT_KEY} 个随机字符，"
                              "如 python3 -c 'import secrets; print(secrets.token_hex(32))'）。"))
