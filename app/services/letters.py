@@ -5,6 +5,7 @@ Each letter's words are its process slice's (processes/<name>/letters.py); this 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ class LetterType:
     """One kind of letter, declared by the process slice that issues it (processes/<name>/letters.py)."""
     title: str
     series: str  # the series part of the document number, e.g. 异决 → 随信用异决〔2026〕3号
-    # The body paragraphs (plain strings; the renderer escapes them): fn(case, context) -> [str].
-    paragraphs: Callable[[Case, dict], list[str]]
+    # The body: a template text (see render_body: Jinja in a sandbox, paragraphs separated by blank lines), or,
+    # for letters not yet written as templates, fn(case, context) -> [str] (plain strings; the renderer escapes them).
+    paragraphs: str | Callable[[Case, dict], list[str]]
     # The 结束语 closing the body ("特此决定。"); the renderer keeps it with the signature.
     formula: str | None = None
     # The values its text needs, read from the case when the letter is issued: fn(case) -> dict.
@@ -84,6 +86,104 @@ def application_opening(case: Case, what: str) -> str:
     return f"你单位于{submitted}提交的关于{record_phrase(case)}的{what}（受理编号：{case.number}）收悉。"
 
 
+# --- letter bodies as templates ---------------------------------------------------------------------------------
+# A letter's body is a template text: Jinja (sandboxed: no attribute of an ORM object is reachable, only the plain
+# values below and the letter type's context), paragraphs separated by a blank line, lines inside a paragraph joined
+# without spaces, empty paragraphs dropped (so `{% if %}` can leave one out). Undefined names are errors, never blanks.
+
+CITATIONS = {
+    # The documents letters cite by name (issue 13 §8); a template writes {{ law.plan }} and so on.
+    "gov_integrity": "《国务院关于加强政务诚信建设的指导意见》（国发〔2016〕76号）",
+    "hubei": "《省人民政府关于加强政务诚信建设的实施意见》（鄂政发〔2017〕33号）",
+    "plan": "《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）",
+    "repair": "《信用修复管理办法》（国家发展和改革委员会令第36号）",
+    "repair_58": "《失信行为纠正后的信用信息修复管理办法（试行）》（国家发展和改革委员会令第58号）",
+    "court_list": "《最高人民法院关于公布失信被执行人名单信息的若干规定》",
+    "punishment_law": "《中华人民共和国行政处罚法》",
+}
+
+# How to challenge a decision, by the kind of the unit it is addressed to (issue 13 §4; LAW.md "Every decision").
+CHALLENGE_DEFAULTS = {
+    "government": "你单位对本决定不服的，可以自收到本决定书之日起15个工作日内，向随州市社会信用体系建设领导小组申请复核。",
+    "department": "你单位对本决定不服的，可以自收到本决定书之日起15个工作日内，向随州市社会信用体系建设领导小组申请复核。",
+    "institution": "你单位对本决定不服的，可以自收到本决定书之日起60日内依法申请行政复议，或者自收到本决定书之日起6个月内"
+                   "依法向人民法院提起行政诉讼。",
+    "grassroots": "你单位对本决定不服的，可以自收到本决定书之日起60日内依法申请行政复议，或者自收到本决定书之日起6个月内"
+                  "依法向人民法院提起行政诉讼。",
+    "person": "当事人对本决定不服的，可以依照《中华人民共和国公务员法》第九十五条的规定申请复核或者提出申诉。",
+}
+
+
+def challenge_sentence(case: Case) -> str:
+    """The sentence telling the addressee how to challenge the decision, by subject type."""
+    record = case.record
+    key = "person" if record is not None and record.subject_type == "person" else case.applicant_unit.kind
+    return CHALLENGE_DEFAULTS.get(key, CHALLENGE_DEFAULTS["government"])
+
+
+def last_day(day: date) -> str:
+    """A last day stated without doubt whether it counts: 2026年12月2日（含）前."""
+    return f"{chinese_date(day)}（含）前"
+
+
+def common_context(case: Case) -> dict:
+    """The values every letter template may use, beside its letter type's own context."""
+    record = case.record
+    return {
+        "law": CITATIONS,
+        "case_number": case.number or "",
+        "query_code": case.query_code or "",
+        "applicant": case.applicant_unit.name,
+        "submitted": chinese_date(local_date(case.submitted_at)) if case.submitted_at else "",
+        "recording_unit": record.recording_unit.name if record is not None else "",
+        "subject": subject_phrase(record) if record is not None else "你单位",
+        "subject_named": subject_phrase(record, case.applicant_unit.name) if record is not None else case.applicant_unit.name,
+        "record": record_phrase(case) if record is not None else "",
+        "facts": facts(case) if record is not None else "",
+        "basis": basis_sentence(case) if record is not None else "",
+        "challenge": challenge_sentence(case),
+        "date": chinese_date,
+        "last_day": last_day,
+    }
+
+
+_ENV = None
+
+
+def _env():
+    global _ENV
+    if _ENV is None:
+        from jinja2 import StrictUndefined
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    return _ENV
+
+
+def compile_template(text: str):
+    """Compile a letter template, raising jinja2.TemplateError when it is not valid."""
+    return _env().from_string(text)
+
+
+def render_template_text(text: str, values: dict) -> list[str]:
+    """Render a template text into paragraphs (blank lines separate them; empty ones are dropped)."""
+    rendered = compile_template(text).render(**values)
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", rendered):
+        joined = "".join(line.strip() for line in block.splitlines())
+        if joined:
+            paragraphs.append(joined)
+    return paragraphs
+
+
+def render_body(case: Case, letter_type: str, context: dict) -> list[str]:
+    """The body paragraphs of a letter of this type for this case."""
+    kind = registry.letter_type(letter_type)
+    if callable(kind.paragraphs):
+        return kind.paragraphs(case, context)
+    return render_template_text(kind.paragraphs, {**common_context(case), **context})
+
+
 def letter_data(case: Case, letter_type: str, number: str, verify_code: str, context: dict) -> dict:
     """Build the plain-data dict a letter is rendered from (never ORM objects)."""
     cfg = current_app.config
@@ -94,7 +194,7 @@ def letter_data(case: Case, letter_type: str, number: str, verify_code: str, con
         "doc_number": number,
         "issuer_name": cfg["ISSUER_NAME"],
         "addressee": kind.addressee(case) if kind.addressee else case.applicant_unit.name,
-        "paragraphs": kind.paragraphs(case, context),
+        "paragraphs": render_body(case, letter_type, context),
         "formula": kind.formula,
         "issued_on": today,
         "cc": kind.cc(case),

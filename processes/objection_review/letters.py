@@ -14,20 +14,21 @@ DECISION_TEXT = {
 }
 
 
+# A letter body is a template text (app/services/letters.render_body): paragraphs separated by blank lines.
+REJECTION = """
+你单位于{{ submitted }}提交的关于{{ record }}的异议申请（受理编号：{{ case_number }}）收悉。
+经审查，{{ reason or "不符合受理条件" }}。
+
+根据{{ law.plan }}及有关规定，本办决定不予受理。
+"""
+
+
 def _acceptance(case: Case, context: dict) -> list[str]:
     return [
         application_opening(case, "异议申请") + "经审查，符合受理条件，本办决定予以受理。",
         "受理期间，该条记录在“信用随州”网站标注“异议中”并继续公示。本办将会同认定单位在规定时限内完成核查，"
         "并书面告知处理结果。",
         "你单位可凭受理编号和查询码在“信用随州”网站查询办理进度。",
-    ]
-
-
-def _rejection(case: Case, context: dict) -> list[str]:
-    return [
-        application_opening(case, "异议申请") + f"经审查，{context.get('reason') or '不符合受理条件'}。",
-        "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）"
-        "及有关规定，本办决定不予受理。",
     ]
 
 
@@ -56,7 +57,7 @@ def _recording_unit(case: Case) -> list[str]:
 
 LETTERS = {
     "acceptance_notice": LetterType("受理通知书", "异受", _acceptance),
-    "rejection_notice": LetterType("不予受理通知书", "异不受", _rejection, "特此通知。",
+    "rejection_notice": LetterType("不予受理通知书", "异不受", REJECTION, "特此通知。",
                                    context=lambda case: {"reason": last_values(case, "intake_review").get("reason", "")}),
     "objection_decision": LetterType("异议处理决定书", "异决", _decision, "特此决定。",
                                      context=lambda case: {**last_values(case, "draft_decision"), **court_answer(case)},

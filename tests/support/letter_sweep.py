@@ -43,8 +43,8 @@ def fake_case(*, facts: str = "逾期未履行合同约定的付款义务", basi
     from tests.support.constants import T0
 
     return SimpleNamespace(
-        number="XY2026-000123", submitted_at=T0,
-        applicant_unit=SimpleNamespace(name="随州市曾都区住房和城乡建设局"),
+        number="XY2026-000123", submitted_at=T0, query_code="A1B2C3D4", form={},
+        applicant_unit=SimpleNamespace(name="随州市曾都区住房和城乡建设局", kind="department"),
         record=SimpleNamespace(recording_unit=SimpleNamespace(name="随州市财政局"), basis_doc_no=basis_doc_no,
                                basis_date=dt.date(2026, 3, 5), facts=facts, subject_type="unit", person_name=None,
                                person_post=None, category_label="政务违约", severity_label="一般"))

@@ -254,24 +254,25 @@ LETTER_CASES = [  # (letter type, case type, context): each letter about a perso
 def test_letters_about_a_person_name_the_person(staff, letter_type, case_type, context):
     from datetime import datetime, timezone
 
-    from app.services.workflow import registry
+    from app.services import letters
     from tests.support import factories
 
     who = factories.person(staff["applicant1"].unit)
     record = factories.person_record(who, staff["verifier1"].unit, registered_at=datetime(2026, 5, 2, tzinfo=timezone.utc))
     case = factories.case(record, type=case_type, status="in_progress")
     case.submitted_at = datetime(2026, 11, 20, 2, tzinfo=timezone.utc)
-    text = "".join(registry.letter_type(letter_type).paragraphs(case, context))
+    text = "".join(letters.render_body(case, letter_type, context))
     assert "副局长黄志明同志" in text
     unit_record = factories.record(staff["applicant1"].unit, staff["verifier1"].unit)
     unit_case = factories.case(unit_record, type=case_type, status="in_progress")
     unit_case.submitted_at = case.submitted_at
-    assert "同志" not in "".join(registry.letter_type(letter_type).paragraphs(unit_case, context))
+    assert "同志" not in "".join(letters.render_body(unit_case, letter_type, context))
 
 
 def test_the_restoration_decision_names_whose_behaviour(staff):
     from datetime import datetime, timezone
 
+    from app.services import letters
     from app.services.workflow import registry
     from tests.support import factories
 
@@ -282,5 +283,5 @@ def test_the_restoration_decision_names_whose_behaviour(staff):
     case = factories.case(record, type="restoration", status="in_progress")
     case.form = {"sanction_id": sanction.id, "trigger": "repair"}
     kind = registry.letter_type("restoration_decision")
-    text = "".join(kind.paragraphs(case, kind.context(case)))
+    text = "".join(letters.render_body(case, "restoration_decision", kind.context(case)))
     assert f"{unit.name}因副局长黄志明同志的政务失信行为（{record.basis_doc_no}）被取消荣誉评选资格" in text
