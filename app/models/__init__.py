@@ -9,6 +9,7 @@ from app.models.cases import (
     Case,
     CaseEvent,
     Letter,
+    LetterTemplate,
     LookupAttempt,
     NumberSequence,
     Notification,

@@ -157,8 +157,33 @@ class Letter(db.Model):
     sha256: Mapped[str] = mapped_column(String(64))
     pdf: Mapped[bytes] = mapped_column(LargeBinary)
     data: Mapped[dict] = mapped_column(JSON)
+    # The letter_template version its body was written from (0: the built-in text of its letter type).
+    template_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # 送达: when and how the addressee received it ('electronic': a user of the addressee unit opened it in the app;
+    # otherwise the office enters the date and the way, e.g. 'post', 'in_person'). Deadlines that depend on the
+    # letter run from delivered_at.
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivery_method: Mapped[str | None] = mapped_column(String(20))
+    delivered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    delivery_note: Mapped[str | None] = mapped_column(Text)
 
     case: Mapped[Case] = relationship(back_populates="letters")
+
+
+class LetterTemplate(db.Model):
+    """One saved version of a letter type's text, as an administrator edited it; the newest version is used."""
+
+    __tablename__ = "letter_template"
+    __table_args__ = (UniqueConstraint("letter_type", "version", name="uq_letter_template_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_type: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column()
+    body: Mapped[str] = mapped_column(Text)
+    formula: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Notification(db.Model):

@@ -65,6 +65,9 @@ class RuleSet(db.Model):
     # When repair is barred, e.g. {"repeat_within_months": 12}: the same unit recorded again for the
     # same category within that many months after this record.
     repair_bar: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The rule set's legal choices as data (issue 13): read through app/services/rules.policy(rule_set, key), which
+    # supplies the defaults (rules.DEFAULT_POLICY) for keys a version does not set.
+    policy: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
 
 
 class CreditRecord(db.Model):

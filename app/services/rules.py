@@ -71,6 +71,19 @@ SEED_RULE_SETS = [
 ]
 
 
+# The rule set's legal choices (rule_set.policy), each key with its default here; a rule set version overrides a key by
+# setting it. Each slice documents the keys it reads (issue 13): e.g. "measures" (the catalogue of measures with their
+# legal basis), "challenge" (how to challenge a decision, by subject type), "transition" (records dated before this
+# rule set took effect). Keys are added by the code that reads them.
+DEFAULT_POLICY: dict[str, object] = {}
+
+
+def policy(rule_set: RuleSet, key: str):
+    """A policy value of a rule set, or its default (DEFAULT_POLICY)."""
+    value = (rule_set.policy or {}).get(key) if rule_set is not None else None
+    return DEFAULT_POLICY[key] if value is None else value
+
+
 def seed_rule_sets() -> None:
     """Insert the national rule sets that are missing (flushes only)."""
     for spec in SEED_RULE_SETS:
