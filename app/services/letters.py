@@ -8,7 +8,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from flask import current_app
@@ -39,6 +39,12 @@ class LetterType:
     # To whom it is addressed (default: the applicant unit) and who gets a copy (抄送).
     addressee: Callable[[Case], str] | None = None
     cc: Callable[[Case], list[str]] = lambda case: []
+    # A decision (决定书, 通报, a refusal…): its body states its legal basis and how to challenge it ({{ challenge }}).
+    decides: bool = False
+    # Deadlines that run from this letter's delivery (送达): workflow variable -> working days, read from the case when
+    # the letter is issued, e.g. {"rectification_due": lambda case: case.form["deadline_days"]}. The delivery service
+    # (issue 13 §7) sets the variable (and its timer) from the day the letter is delivered.
+    starts: dict = field(default_factory=dict)
 
 
 def doc_number(prefix: str, series: str, year: int, seq: int | str) -> str:
