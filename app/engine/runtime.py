@@ -244,6 +244,17 @@ def waiting_timers(wf: BpmnWorkflow, variable: str) -> list:
     return [t for t in wf.get_tasks(state=TaskState.WAITING) if timer_variable(t) == variable]
 
 
+def due_timers(wf: BpmnWorkflow, at: datetime) -> list[tuple[str, str]]:
+    """(task id, variable) of the waiting variable timers whose instant has come by `at`."""
+    found = []
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        variable = timer_variable(task)
+        value = task._get_internal_data("event_value") if variable else None
+        if value and parse_instant(value) <= at:
+            found.append((str(task.id), variable))
+    return found
+
+
 def move_timers(wf: BpmnWorkflow, variable: str, value: str, *, provisional: bool | None = None) -> list:
     """Set a data variable and move the waiting timers that read it.
 

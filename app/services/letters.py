@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.letters.render import render_letter_pdf
 from app.models import Case, CaseEvent, Letter
-from app.services import audit, calendar, notifications, sequences
+from app.services import audit, calendar, delivery, notifications, sequences
 from app.core.clock import local_date, local_today, now
 from app.core.faults import fault_point
 from app.services.workflow import registry
@@ -258,6 +258,7 @@ def issue_letter(case: Case, letter_type: str, *, user_id: int | None, context: 
                          body=f"办件 {case.number}，可在办件页面下载。", case_id=case.id)
     audit.record("letter.issue", object_type="letter", object_id=letter.id,
                  details={"case_id": case.id, "doc_number": number, "sha256": letter.sha256})
+    delivery.open_deadlines(case, letter)  # the deadlines it starts wait for its delivery (送达)
     return letter
 
 

@@ -130,7 +130,8 @@ def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
 
 
 def fire_timer(job_id: str) -> bool:
-    """Fire one due timer under the instance lock; False when another worker already did."""
+    """Fire one due timer under the instance lock; False when another worker already did, or when its deadline
+    awaits a letter's delivery and was pushed out instead (delivery.hold_undelivered)."""
     job = db.session.get(TimerJob, job_id)
     if job is None or job.status != "pending":
         return False
@@ -141,6 +142,12 @@ def fire_timer(job_id: str) -> bool:
     case = db.session.get(Case, instance.case_id)
     ctx = runtime.RunContext()
     wf = runtime.load_workflow(instance, ctx)
+    from app.services import delivery  # it moves timers through this module
+
+    if job.id in delivery.hold_undelivered(case, instance, wf):
+        # A deadline whose letter is not delivered yet does not run: pushed out, not fired (delivery.py).
+        runtime.save_workflow(instance, wf, _describer(case))
+        return False
     wf.refresh_timers()
     wf.do_engine_steps()
     db.session.add(CaseEvent(case_id=case.id, at=now(), action="timer_fired", step=job.bpmn_id, comment="期限届满"))
@@ -151,7 +158,7 @@ def fire_timer(job_id: str) -> bool:
     return True
 
 
-def _move(case: Case, instance: ProcessInstance, wf, variable: str, due: datetime, *, provisional: bool) -> dict | None:
+def move_loaded(case: Case, instance: ProcessInstance, wf, variable: str, due: datetime, *, provisional: bool) -> dict | None:
     """Move the waiting timers reading variable in a loaded workflow (the caller holds the lock and saves).
 
     Returns {"from": old ISO instant, "to": new} or None when no waiting timer reads it. Open tasks whose
@@ -172,7 +179,7 @@ def _move(case: Case, instance: ProcessInstance, wf, variable: str, due: datetim
     return {"from": before, "to": value}
 
 
-def _record_move(case: Case, variable: str, moved: dict, *, user_id: int | None, reason: str) -> None:
+def record_move(case: Case, variable: str, moved: dict, *, user_id: int | None, reason: str) -> None:
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user_id, action="deadline_moved", comment=reason,
                              details={"variable": variable, **moved}))
     audit.record("timer.reschedule", object_type="case", object_id=case.id,
@@ -191,10 +198,10 @@ def reschedule(case: Case, variable: str, due: datetime, *, user_id: int | None,
     instance = runtime.lock_instance(instance_id, wait=True)
     ctx = runtime.RunContext()
     wf = runtime.load_workflow(instance, ctx)
-    moved = _move(case, instance, wf, variable, due, provisional=provisional)
+    moved = move_loaded(case, instance, wf, variable, due, provisional=provisional)
     if moved is None:
         return False
-    _record_move(case, variable, moved, user_id=user_id, reason=reason)
+    record_move(case, variable, moved, user_id=user_id, reason=reason)
     runtime.save_workflow(instance, wf, _describer(case), actor_id=user_id)
     return True
 
