@@ -172,6 +172,16 @@ def start_deadlines(case: Case, letter: Letter, at: datetime, *, user_id: int | 
     case.form = {**case.form, "deadlines": deadlines}
 
 
+def superseded(case: Case, values: dict) -> None:
+    """A step set one of these variables anew (e.g. 退回重新整改 with a new period): a deadline of that variable still
+    awaiting its letter's delivery no longer counts. A new letter that starts it opens it again."""
+    deadlines = deadlines_of(case)
+    changed = {name: {**entry, "status": "superseded"} for name, entry in deadlines.items()
+               if name in values and entry.get("status") == AWAITING}
+    if changed:
+        case.form = {**case.form, "deadlines": {**deadlines, **changed}}
+
+
 def hold_undelivered(case: Case, instance, wf) -> set[str]:
     """Before a due timer fires (run.fire_timer, the lock held, wf loaded): push out the timers of deadlines whose
     letter is not delivered yet to the deadline counted from today, recording "未送达，期限未起算". Returns the ids
@@ -222,6 +232,8 @@ def deadline_lines(case: Case) -> list[dict]:
     """Each deadline a letter opened, as the case page shows it: 期限：自送达起10个工作日；尚未送达 / 截止：…（含）."""
     lines = []
     for variable, entry in deadlines_of(case).items():
+        if entry.get("status") not in (AWAITING, RUNNING):
+            continue
         letter = db.session.get(Letter, entry.get("letter_id"))
         title = letter.title if letter is not None else ""
         if entry.get("status") == AWAITING:

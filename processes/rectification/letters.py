@@ -6,6 +6,7 @@ from datetime import datetime
 from app.core import clock
 from app.models import Case
 from app.services.letters import LetterType, basis_sentence, chinese_date, facts, subject_phrase
+from processes.rectification.service import deadline_delivered
 
 PLAN = "根据《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号），"
 
@@ -37,7 +38,9 @@ def _criticism(case: Case, context: dict) -> list[str]:
 LETTERS = {
     "rectification_notice": LetterType(
         "限期整改通知书", "整改", _notice, "特此通知。",
-        context=lambda case: {"due_text": _due_text(case), "requirements": case.form.get("requirements", "")}),
+        context=lambda case: {"due_text": _due_text(case), "requirements": case.form.get("requirements", "")},
+        # The deadline runs from the notice's delivery (送达, issue 13 §7); the reminder moves with it.
+        starts={"rectification_due": lambda case: case.form["deadline_days"]}, follow_on=deadline_delivered),
     "public_criticism_decision": LetterType(
         "通报批评决定", "通报", _criticism,
         context=lambda case: {"due_text": _due_text(case), "notice_text": chinese_date(clock.local_date(case.submitted_at))},

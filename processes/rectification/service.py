@@ -36,6 +36,15 @@ def deadline_values(case: Case, days: int) -> dict:
     }
 
 
+def deadline_delivered(case: Case, due) -> dict:
+    """The notice was delivered (or is still awaited) and its deadline now ends at `due` (delivery.py): the reminder
+    follows it, and the case shows the new last day. LetterType.follow_on of 限期整改通知书."""
+    lead = rules.time_limit(case.rule_set, "rectification_reminder")
+    remind_day, _provisional = workdays.subtract_working_days(calendar.load_calendar(), clock.local_date(due), lead)
+    case.form = {**case.form, "current_due": due.isoformat()}
+    return {"reminder_due": clock.local_instant(remind_day, time(9, 0))}
+
+
 def parse_days(raw) -> int:
     """Read a deadline in working days (1–120) or raise Invalid."""
     try:

@@ -166,3 +166,16 @@ def test_the_web_form_records_a_delivery_and_refuses_a_bad_one(probe, web):
     done = client.post(url, {"delivered_on": "2026-11-27", "delivery_method": "post", "delivery_note": "EMS1234"},
                        form_page=page, follow_redirects=True)
     assert "送达：2026年11月27日 邮寄送达" in done.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("column, value", [("delivered_at", T0 + timedelta(days=1)), ("delivery_method", "other"),
+                                           ("addressee", "别的单位")])
+def test_a_recorded_delivery_stays_as_it_was(probe, column, value):
+    case = start_probe(probe)
+    delivery.record_office_delivery(probe["intake1"], _letter(case), day=local_today(), method="post")
+    db.session.commit()
+    letter = _letter(case)
+    setattr(letter, column, value)
+    with pytest.raises(ValueError, match="immutable"):
+        db.session.flush()
+    db.session.rollback()

@@ -24,7 +24,7 @@ SECOND = timedelta(seconds=1)
     ("wait", "wait_due", -timedelta(days=15), "waited"),                # an intermediate catch event
 ])
 def test_a_moved_timer_fires_at_the_new_time_not_the_old_one(probe, bpmn_id, variable, shift, fired):
-    case = start_probe(probe)
+    case = start_probe(probe, running=True)
     db.session.commit()
     old = timer_row(case, bpmn_id).fire_at
     job_id = timer_row(case, bpmn_id).id
@@ -50,7 +50,7 @@ def test_a_moved_timer_fires_at_the_new_time_not_the_old_one(probe, bpmn_id, var
 
 
 def test_the_due_variable_task_shows_the_new_due_date(probe):
-    case = start_probe(probe)
+    case = start_probe(probe, running=True)
     db.session.commit()
     new = timer_row(case, "answer_deadline").fire_at + timedelta(days=7)
     assert reschedule(case, "answer_due", new, user_id=None, reason="送达", provisional=True)
@@ -63,7 +63,7 @@ def test_the_due_variable_task_shows_the_new_due_date(probe):
 
 @pytest.mark.parametrize("variable", ["unknown_due", "answer_due_provisional", ""])
 def test_no_waiting_timer_reads_it_changes_nothing(probe, variable):
-    case = start_probe(probe)
+    case = start_probe(probe, running=True)
     db.session.commit()
     instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.case_id == case.id))
     version, state = instance.lock_version, instance.state
@@ -75,7 +75,7 @@ def test_no_waiting_timer_reads_it_changes_nothing(probe, variable):
 
 
 def test_a_fired_timer_cannot_be_moved(probe):
-    case = start_probe(probe)
+    case = start_probe(probe, running=True)
     db.session.commit()
     run_timers_at(timer_row(case, "answer_deadline").fire_at + SECOND)
     assert "overdue" in PROBED

@@ -70,8 +70,10 @@ def probe_installed():
         registry.install(SLICES, effects.COMMON)
 
 
-def start_probe(staff, *, wait_days: int = 20) -> Case:
-    """A probe case on a record of applicant1's unit, started now: its variables counted from today (provisional)."""
+def start_probe(staff, *, wait_days: int = 20, running: bool = False) -> Case:
+    """A probe case on a record of applicant1's unit, started now: its variables counted from today (provisional).
+
+    running: as if its notice's deadline were running already (no deadline awaits delivery), for the timer tests."""
     record = factories.record(staff["applicant1"].unit, staff["verifier1"].unit)
     case = factories.case(record, type="rectification", status="in_progress")
     case.submitted_at = now()
@@ -81,6 +83,8 @@ def start_probe(staff, *, wait_days: int = 20) -> Case:
         "reminder_due": reminder_at(case, due)["reminder_due"].isoformat(),
         "wait_due": (now() + timedelta(days=wait_days)).isoformat(),
     })
+    if running:
+        case.form = {k: v for k, v in case.form.items() if k != "deadlines"}
     db.session.flush()
     return case
 

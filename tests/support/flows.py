@@ -132,12 +132,18 @@ def unit_record(username="applicant1") -> CreditRecord:
                                                          CreditRecord.subject_type == "unit")).first()
 
 
-def open_order(api, days=20, record=None) -> dict:
-    """intake1 orders rectification on a record (applicant1's first unit record unless given)."""
+def open_order(api, days=20, record=None, deliver=True) -> dict:
+    """intake1 orders rectification on a record (applicant1's first unit record unless given); applicant1 opens the
+    notice at once (deliver=False: it stays undelivered)."""
     record = record or unit_record()
     response = api("intake1").post("/api/v1/cases", json={"type": "rectification", "record_id": record.id,
                                                           "deadline_days": days, "requirements": "追回违规资金并完善采购内控制度"})
     assert response.status_code == 201, response.get_json()
+    if deliver:
+        # applicant1 opens the 限期整改通知书 at once: delivered on the issue day, its deadline runs (送达).
+        [letter] = response.get_json()["letters"]
+        assert api("applicant1").get(letter["pdf"]).status_code == 200
+        return case_of(api, "intake1", response.get_json()["id"])
     return response.get_json()
 
 

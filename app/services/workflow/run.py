@@ -111,6 +111,10 @@ def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
         raise Conflict(_("该任务已被他人办理完毕。"), code="task_closed")
     hook = registry.completion_hook(task.form_key)
     extra = hook(case, user, clean) if hook else {}
+    if extra:
+        from app.services import delivery
+
+        delivery.superseded(case, extra)  # a step that sets a deadline anew ends one awaiting delivery
     spiff_task.data.update(form.routing_values(clean))
     spiff_task.data.update(extra)
     spiff_task.run()

@@ -22,7 +22,10 @@ def open_via_web(web):
     response = intake.post(f"/records/{record.id}", {"deadline_days": "3", "requirements": "追回资金，完善制度"},
                            follow_redirects=True)
     assert "已发起限期整改" in response.get_data(as_text=True)
-    return intake, db.session.scalar(select(Case).where(Case.type == "rectification"))
+    case = db.session.scalar(select(Case).where(Case.type == "rectification"))
+    # applicant1 opens the notice at once: delivered on the issue day, its deadline runs (送达).
+    assert web("applicant1").get(f"/cases/letters/{case.letters[0].id}.pdf").status_code == 200
+    return intake, case
 
 
 def test_open_order_and_see_sanction_and_notification(web, recorded_staff):
