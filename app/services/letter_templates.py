@@ -148,6 +148,9 @@ class Stand:
 def made_up_case():
     """A stand-in for a case with the attributes letter texts read (no database), like tests' letter_sweep.fake_case."""
     today = now().date()
+    newest = rules.SEED_RULE_SETS[-1]
+    rule_set = SimpleNamespace(id=None, code=newest["code"], periods=newest["periods"], policy={},
+                               time_limits=dict(rules.DEFAULT_TIME_LIMITS), repair_bar={})
     unit = SimpleNamespace(name="随州市曾都区住房和城乡建设局", kind="department", id=None)
     recording = SimpleNamespace(name="随州市财政局", kind="department", id=None)
     record = SimpleNamespace(
@@ -155,10 +158,12 @@ def made_up_case():
         basis_date=date(2026, 3, 5), facts="逾期未履行合同约定的付款义务", subject_type="unit", person_name=None,
         person_post=None, category="contract", category_label="政务违约", severity="general", severity_label="一般",
         publication_start=today, auto_end_date=date(today.year + 1, 3, 5), earliest_repair_date=date(2026, 6, 5),
-        status="published", rule_set=None, legal_basis="", sanctions=[])
-    return SimpleNamespace(id=None, number="XY2026-000123", submitted_at=now(), query_code="A1B2C3D4", form={},
+        status="published", rule_set=rule_set, legal_basis="", sanctions=[])
+    form = {"reason": "（示例）认定单位说明的理由", "change_doc_no": "随财复决〔2026〕3号", "change_doc_date": today.isoformat(),
+            "applied": {}, "lifted": []}
+    return SimpleNamespace(id=None, number="XY2026-000123", submitted_at=now(), query_code="A1B2C3D4", form=form,
                            type="", status="open", applicant_unit=unit, applicant_unit_id=None, record=record,
-                           rule_set=None, letters=[], events=[])
+                           rule_set=rule_set, letters=[], events=[])
 
 
 def builtin_names(letter_type: str) -> set[str]:
@@ -254,7 +259,7 @@ def render_draft(letter_type: str, body: str, formula: str, sample_: Sample) -> 
         raise Invalid(_("模板使用了未定义的名称。"), fields={"body": _at(_template_line(exc)) + what}) from None
     except SecurityError:
         raise Invalid(_("模板使用了不允许的操作。"), fields={"body": _at(_template_line(sys.exc_info()[1]))
-                                                           + _("模板只能使用所列的名称和简单的条件、循环。")}) from None
+                                                           + _("不允许的操作：模板只能使用所列的名称和简单的条件、循环。")}) from None
     except (TemplateError, TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
         raise Invalid(_("模板无法生成正文。"), fields={"body": _at(_template_line(exc)) + _("无法生成正文：%(msg)s", msg=str(exc)[:200])}) from None
     if not paragraphs:
