@@ -264,6 +264,8 @@ def render_draft(letter_type: str, body: str, formula: str, sample_: Sample) -> 
         raise Invalid(_("模板无法生成正文。"), fields={"body": _at(_template_line(exc)) + _("无法生成正文：%(msg)s", msg=str(exc)[:200])}) from None
     if not paragraphs:
         raise Invalid(_("正文为空。"), fields={"body": _("正文为空：请至少写一段。")})
+    if sum(map(len, paragraphs)) > MAX_BODY:
+        raise Invalid(_("生成的正文过长。"), fields={"body": _("生成的正文过长：超过 %(n)s 个字。", n=MAX_BODY)})
     return paragraphs
 
 

@@ -172,9 +172,18 @@ def _env():
     global _ENV
     if _ENV is None:
         from jinja2 import StrictUndefined
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
+        from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-        _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+        class LetterSandbox(ImmutableSandboxedEnvironment):
+            """No repetition of strings or lists and no powers: an edited text cannot blow up the memory."""
+            intercepted_binops = frozenset(["*", "**"])
+
+            def call_binop(self, context, operator, left, right):
+                if operator == "**" or not all(isinstance(side, (int, float)) for side in (left, right)):
+                    raise SecurityError(f"operator {operator!r} is not allowed here")
+                return super().call_binop(context, operator, left, right)
+
+        _ENV = LetterSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     return _ENV
 
 

@@ -3,6 +3,7 @@ typed with its message, a preview that saves nothing, save and restore as new ve
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from app import policy
@@ -183,3 +184,22 @@ def test_empty_challenge_sentences_are_refused(admin, rule_sets, change, words):
 @pytest.mark.parametrize("query", ["?rule_set=999999", "?rule_set=abc", "?rule_set=99999999999999999999"])
 def test_an_unknown_rule_set_is_404(admin, rule_sets, query):
     assert admin.get(f"/admin/letters/challenge{query}").status_code == 404
+
+
+PIECES = st.sampled_from(["{{", "}}", "{%", "%}", "{{ law.plan }}", "{{ challenge }}", "{{ nothing }}", "{{ facts }}",
+                          "{{ ''.__class__ }}", "{{ 1/0 }}", "{{ date(1) }}", "{% for x in 3 %}", "{% endfor %}",
+                          "{{ end_text[99] }}", "\n\n", "正文", "<script>", "\x7f", "长" * 50, "{{ '%s' % 1 }}"])
+
+
+@given(body=st.lists(PIECES, max_size=8).map("".join), formula=st.text(max_size=45), note=st.text(max_size=10),
+       action=st.sampled_from(["", "/preview"]))
+@settings(max_examples=25, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_generated_texts_never_give_a_500(admin, rule_sets, body, formula, note, action):
+    before = _saved()
+    path = "/admin/letters/disclosure_notice"
+    response = admin.post(path + action, {"body": body, "formula": formula, "note": note}, form_page=path)
+    assert response.status_code in (200, 302, 400), response.status_code
+    if response.status_code != 302:
+        assert _saved() == before
+    db.session.rollback()

@@ -200,8 +200,12 @@ def _count() -> int:
     ("disclosure_notice", NEW_TEXT, "", "说" * 501, "note", "不能超过"),
     ("test_decision", "决定：{{ reason }}。\n\n{{ challenge }}", "", "审核", "body", "法律依据"),
     ("test_decision", "依据{{ law.repair }}第三条，决定：{{ reason }}。", "", "审核", "body", "救济途径"),
+    ("disclosure_notice", "{{ '长' * 100000000 }}", "", "审核", "body", "不允许"),
+    ("disclosure_notice", "{{ 9 ** 99999999 }}", "", "审核", "body", "不允许"),
+    ("disclosure_notice", "{% for i in range(3000) %}长长长长{% endfor %}", "", "审核", "body", "过长"),
 ], ids=["syntax", "undefined", "undefined-line", "undefined-law", "sandbox", "too-long", "blank", "renders-empty",
-        "formula-too-long", "no-note", "note-too-long", "decision-without-basis", "decision-without-challenge"])
+        "formula-too-long", "no-note", "note-too-long", "decision-without-basis", "decision-without-challenge",
+        "string-times", "power", "renders-too-long"])
 def test_a_bad_text_is_refused_and_nothing_saved(decision_type, letter_type, body, formula, note, field, words):
     with pytest.raises(Invalid) as refused:
         letter_templates.save(letter_type, body, formula, note, user_id=None)
