@@ -77,6 +77,9 @@ class Config:
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     LETTER_FONT_DIR = _env("LETTER_FONT_DIR")  # optional directory with licensed 方正/仿宋 fonts
     LETTER_SEAL_IMAGE = _env("LETTER_SEAL_IMAGE")  # optional PNG of the office seal
+    # The drawn red circle on issued letters: demo data only (issue 13 §9); without a seal image an issued letter
+    # carries the signature block alone, and `flask check` reports the missing image in production.
+    LETTER_DEMO_SEAL = _env("LETTER_DEMO_SEAL", "0") == "1"
     # A shifted clock is only honoured when explicitly enabled (tests, training demo).
     ALLOW_CLOCK_SHIFT = _env("ALLOW_CLOCK_SHIFT", "0") == "1"
     # Crash tests only: lets XINYONG_FAULT_POINT kill the process at a named point (docs/reliability.md).
@@ -98,6 +101,7 @@ class DevelopmentConfig(Config):
     SECRET_KEY = _env("SECRET_KEY", "dev-only-not-secret-" + "x" * 16)
     DEMO_MODE = True
     ALLOW_CLOCK_SHIFT = True
+    LETTER_DEMO_SEAL = _env("LETTER_DEMO_SEAL", "1") == "1"
     # A published key, for the demo only: `flask check` reports it, and a production config has no default.
     AUDIT_HMAC_KEYS = _env("AUDIT_HMAC_KEYS", "dev:dev-only-audit-key-not-secret-0000000000")
     PERSON_DATA_KEY = _env("PERSON_DATA_KEY", "dev-only-person-data-key-not-secret-000000")
@@ -110,6 +114,7 @@ class TestConfig(Config):
     SECRET_KEY = "test-secret-key-0123456789"
     SQLALCHEMY_DATABASE_URI = _env("TEST_DATABASE_URL", "sqlite://")
     ALLOW_CLOCK_SHIFT = True
+    LETTER_DEMO_SEAL = False  # tests set it where they need it
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
     SERVER_NAME = "localhost"
     PREFERRED_URL_SCHEME = "http"

@@ -128,6 +128,12 @@ POLICY: dict[str, frozenset[str]] = {
     "admin.outbox_page": frozenset({ADMIN}),
     "admin.retry": frozenset({ADMIN}),
     "admin.rule_sets": frozenset({ADMIN}),
+    # letter texts (versions, preview, restore) and the challenge sentences per rule set (issue 13 §4, §8)
+    "letters_admin.index": frozenset({ADMIN}),
+    "letters_admin.edit": frozenset({ADMIN}),
+    "letters_admin.preview": frozenset({ADMIN}),
+    "letters_admin.restore": frozenset({ADMIN}),
+    "letters_admin.challenge": frozenset({ADMIN}),
     # the office's own desk (app/web/admin_office.py): units, accounts, the holiday calendar, process versions.
     # Every change is audited; none of these pages shows a case (process versions: counts and the bare diagram).
     "office.units_page": frozenset({ADMIN}),

@@ -82,17 +82,21 @@ class ResourceRefused(PermissionError):
 
 
 def render_letter_pdf(data: dict, *, draft: bool = False, font_dir: str | None = None,
-                      seal_image: str | None = None) -> bytes:
+                      seal_image: str | None = None, demo_seal: bool = False) -> bytes:
     """Render one decision letter described by ``data`` to PDF bytes."""
-    return layout_letter(data, draft=draft, font_dir=font_dir, seal_image=seal_image).write_pdf()
+    return layout_letter(data, draft=draft, font_dir=font_dir, seal_image=seal_image, demo_seal=demo_seal).write_pdf()
 
 
 def layout_letter(data: dict, *, draft: bool = False, font_dir: str | None = None,
-                  seal_image: str | None = None) -> Document:
-    """Lay out one letter: its ``pages`` show where everything went, ``write_pdf()`` gives the PDF."""
+                  seal_image: str | None = None, demo_seal: bool = False) -> Document:
+    """Lay out one letter: its ``pages`` show where everything went, ``write_pdf()`` gives the PDF.
+
+    The seal (issue 13 §9): an issued letter carries the configured seal image (``seal_image``) or none, the signature
+    block alone; the drawn red circle marks where the seal goes on a 草稿 draft, and on issued letters only with
+    ``demo_seal`` (demo data, LETTER_DEMO_SEAL)."""
     seal_path = Path(seal_image).resolve() if seal_image and not draft else None
     html = _template_env.get_template("letter.html").render(
-        build_context(data, draft=draft, seal_path=seal_path))
+        build_context(data, draft=draft, seal_path=seal_path, demo_seal=demo_seal))
     return html_document(html, font_dir=font_dir, extra_files=[seal_path] if seal_path else [])
 
 
@@ -140,7 +144,7 @@ def allowing(paths):
 
 # ---------------------------------------------------------------- content
 
-def build_context(data: dict, *, draft: bool, seal_path: Path | None) -> dict:
+def build_context(data: dict, *, draft: bool, seal_path: Path | None, demo_seal: bool = False) -> dict:
     """Turn the caller's letter dict into template variables."""
     issuer = data["issuer_name"]
     issued_text = chinese_date(data["issued_on"])
@@ -163,7 +167,8 @@ def build_context(data: dict, *, draft: bool, seal_path: Path | None) -> dict:
         "qr_svg": qr_svg(verify_url) if verify_url else None,
         "sha_note": data.get("sha_note"),
         "seal_url": seal_path.as_uri() if seal_path else None,
-        "seal_svg": None if draft or seal_path else placeholder_seal_svg(issuer),
+        # A drawn picture is no seal (LAW.md "Letters"): only drafts and demo letters show one.
+        "seal_svg": placeholder_seal_svg(issuer) if draft or (demo_seal and not seal_path) else None,
     }
 
 

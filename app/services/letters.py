@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 
 from flask import current_app
 
@@ -17,8 +18,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.letters.render import render_letter_pdf
-from app.models import Case, CaseEvent, Letter
-from app.services import audit, calendar, delivery, notifications, sequences
+from app.models import Case, CaseEvent, Letter, LetterTemplate
+from app.services import audit, calendar, delivery, notifications, rules, sequences
 from app.core.clock import local_date, local_today, now
 from app.core.faults import fault_point
 from app.services.workflow import registry
@@ -111,23 +112,30 @@ CITATIONS = {
     "punishment_law": "《中华人民共和国行政处罚法》",
 }
 
-# How to challenge a decision, by the kind of the unit it is addressed to (issue 13 §4; LAW.md "Every decision").
-CHALLENGE_DEFAULTS = {
-    "government": "你单位对本决定不服的，可以自收到本决定书之日起15个工作日内，向随州市社会信用体系建设领导小组申请复核。",
-    "department": "你单位对本决定不服的，可以自收到本决定书之日起15个工作日内，向随州市社会信用体系建设领导小组申请复核。",
-    "institution": "你单位对本决定不服的，可以自收到本决定书之日起60日内依法申请行政复议，或者自收到本决定书之日起6个月内"
-                   "依法向人民法院提起行政诉讼。",
-    "grassroots": "你单位对本决定不服的，可以自收到本决定书之日起60日内依法申请行政复议，或者自收到本决定书之日起6个月内"
-                  "依法向人民法院提起行政诉讼。",
-    "person": "当事人对本决定不服的，可以依照《中华人民共和国公务员法》第九十五条的规定申请复核或者提出申诉。",
-}
+SUBJECT_TYPES = ("government", "department", "institution", "grassroots", "person")
+
+
+def case_rule_set(case: Case):
+    """The rule set a case's letters follow: the one of its record's basis date (the record keeps it), else the case's."""
+    record = case.record
+    rule_set = getattr(record, "rule_set", None) if record is not None else None
+    return rule_set if rule_set is not None else getattr(case, "rule_set", None)
+
+
+def challenge_subject(case: Case) -> str:
+    """Whose challenge right a decision states: a person record's civil servant, else the addressee unit's kind."""
+    record = case.record
+    if record is not None and record.subject_type == "person":
+        return "person"
+    return case.applicant_unit.kind
 
 
 def challenge_sentence(case: Case) -> str:
-    """The sentence telling the addressee how to challenge the decision, by subject type."""
-    record = case.record
-    key = "person" if record is not None and record.subject_type == "person" else case.applicant_unit.kind
-    return CHALLENGE_DEFAULTS.get(key, CHALLENGE_DEFAULTS["government"])
+    """The sentence telling the addressee how to challenge the decision, by subject type (rule-set data, issue 13 §4)."""
+    sentences = rules.policy(case_rule_set(case), "challenge")
+    defaults = rules.DEFAULT_POLICY["challenge"]
+    key = challenge_subject(case)
+    return sentences.get(key) or defaults.get(key) or defaults["government"]
 
 
 def last_day(day: date) -> str:
@@ -158,6 +166,10 @@ def common_context(case: Case) -> dict:
         "record": record_phrase(case) if record is not None else "",
         "facts": facts(case) if record is not None else "",
         "basis": basis_sentence(case) if record is not None else "",
+        "basis_doc_no": record.basis_doc_no if record is not None else "",
+        "basis_date": chinese_date(record.basis_date) if record is not None else "",
+        "category": str(record.category_label) if record is not None else "",
+        "severity": str(record.severity_label) if record is not None else "",
         "challenge": challenge_sentence(case),
         "date": chinese_date,
         "last_day": last_day,
@@ -172,14 +184,24 @@ def _env():
     global _ENV
     if _ENV is None:
         from jinja2 import StrictUndefined
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
+        from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-        _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+        class LetterSandbox(ImmutableSandboxedEnvironment):
+            """No repetition of strings or lists and no powers: an edited text cannot blow up the memory."""
+            intercepted_binops = frozenset(["*", "**"])
+
+            def call_binop(self, context, operator, left, right):
+                if operator == "**" or not all(isinstance(side, (int, float)) for side in (left, right)):
+                    raise SecurityError(f"operator {operator!r} is not allowed here")
+                return super().call_binop(context, operator, left, right)
+
+        _ENV = LetterSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
     return _ENV
 
 
+@lru_cache(maxsize=256)
 def compile_template(text: str):
-    """Compile a letter template, raising jinja2.TemplateError when it is not valid."""
+    """Compile a letter template (cached by its text), raising jinja2.TemplateError when it is not valid."""
     return _env().from_string(text)
 
 
@@ -194,43 +216,72 @@ def render_template_text(text: str, values: dict) -> list[str]:
     return paragraphs
 
 
-def render_body(case: Case, letter_type: str, context: dict) -> list[str]:
-    """The body paragraphs of a letter of this type for this case."""
+@dataclass(frozen=True)
+class Wording:
+    """The text a letter of a type is written from: the newest saved version (letter_template), or the built-in one
+    (version 0, the slice's LetterType)."""
+    version: int
+    body: str | Callable[[Case, dict], list[str]]
+    formula: str | None
+
+
+def builtin_wording(letter_type: str) -> Wording:
     kind = registry.letter_type(letter_type)
-    if callable(kind.paragraphs):
-        return kind.paragraphs(case, context)
-    return render_template_text(kind.paragraphs, {**common_context(case), **context})
+    return Wording(0, kind.paragraphs, kind.formula)
 
 
-def letter_data(case: Case, letter_type: str, number: str, verify_code: str, context: dict) -> dict:
+def current_wording(letter_type: str) -> Wording:
+    """The wording letters of this type are issued with now: one query (the newest saved version), else built-in."""
+    row = db.session.scalar(select(LetterTemplate).where(LetterTemplate.letter_type == letter_type)
+                            .order_by(LetterTemplate.version.desc()).limit(1))
+    if row is None:
+        return builtin_wording(letter_type)
+    return Wording(row.version, row.body, row.formula)
+
+
+def render_body(case: Case, letter_type: str, context: dict, wording: Wording | None = None) -> list[str]:
+    """The body paragraphs of a letter of this type for this case (the current wording unless one is given)."""
+    wording = wording or current_wording(letter_type)
+    if callable(wording.body):
+        return wording.body(case, context)
+    return render_template_text(wording.body, {**common_context(case), **context})
+
+
+def letter_data(case: Case, letter_type: str, number: str, verify_code: str, context: dict,
+                wording: Wording | None = None) -> dict:
     """Build the plain-data dict a letter is rendered from (never ORM objects)."""
     cfg = current_app.config
     today = local_today()
     kind = registry.letter_type(letter_type)
+    wording = wording or current_wording(letter_type)
     return {
         "title": kind.title,
         "doc_number": number,
         "issuer_name": cfg["ISSUER_NAME"],
         "addressee": kind.addressee(case) if kind.addressee else case.applicant_unit.name,
-        "paragraphs": render_body(case, letter_type, context),
-        "formula": kind.formula,
+        "paragraphs": render_body(case, letter_type, context, wording),
+        "formula": wording.formula,
         "issued_on": today,
         "cc": kind.cc(case),
         "printed_by": cfg["ISSUER_NAME"],
         "printed_on": today,
         "verify_url": f"{cfg['PUBLIC_BASE_URL'].rstrip('/')}/v/{verify_code}",
+        "template_version": wording.version,
     }
 
 
 def _render(data: dict, *, draft: bool) -> bytes:
+    """Render a letter: an issued one carries the configured seal image or none (the drawn circle only on drafts and,
+    with LETTER_DEMO_SEAL, on demo data; issue 13 §9)."""
     cfg = current_app.config
-    return render_letter_pdf(data, draft=draft, font_dir=cfg.get("LETTER_FONT_DIR"), seal_image=cfg.get("LETTER_SEAL_IMAGE"))
+    return render_letter_pdf(data, draft=draft, font_dir=cfg.get("LETTER_FONT_DIR"),
+                             seal_image=cfg.get("LETTER_SEAL_IMAGE"), demo_seal=bool(cfg.get("LETTER_DEMO_SEAL")))
 
 
-def preview_letter(case: Case, letter_type: str, context: dict) -> bytes:
-    """Render a watermarked 草稿 preview without using a number."""
+def preview_letter(case: Case, letter_type: str, context: dict, wording: Wording | None = None) -> bytes:
+    """Render a watermarked 草稿 preview without using a number (of the current wording unless one is given)."""
     number = doc_number(current_app.config["ISSUER_SHORT"], registry.letter_type(letter_type).series, local_today().year, "×")
-    data = letter_data(case, letter_type, number, "draft", context)
+    data = letter_data(case, letter_type, number, "draft", context, wording)
     return _render(data, draft=True)
 
 
@@ -247,7 +298,7 @@ def issue_letter(case: Case, letter_type: str, *, user_id: int | None, context: 
         case_id=case.id, type=letter_type, title=kind.title, series=kind.series, year=year, seq=seq,
         doc_number=number, addressee=data["addressee"], issued_on=data["issued_on"], issued_at=now(),
         issuer_id=user_id, verify_code=verify_code, sha256=hashlib.sha256(pdf).hexdigest(), pdf=pdf,
-        data={**data, "issued_on": data["issued_on"].isoformat(), "printed_on": data["printed_on"].isoformat()},
+        template_version=data["template_version"], data={**data, "issued_on": data["issued_on"].isoformat(), "printed_on": data["printed_on"].isoformat()},
     )
     db.session.add(letter)
     db.session.flush()
@@ -257,7 +308,8 @@ def issue_letter(case: Case, letter_type: str, *, user_id: int | None, context: 
     notifications.notify(case.applicant_unit_id, "applicant", kind="letter", title=f"{kind.title}已出具：{number}",
                          body=f"办件 {case.number}，可在办件页面下载。", case_id=case.id)
     audit.record("letter.issue", object_type="letter", object_id=letter.id,
-                 details={"case_id": case.id, "doc_number": number, "sha256": letter.sha256})
+                 details={"case_id": case.id, "doc_number": number, "sha256": letter.sha256,
+                          "template_version": letter.template_version})
     delivery.open_deadlines(case, letter)  # the deadlines it starts wait for its delivery (送达)
     return letter
 

@@ -75,7 +75,25 @@ SEED_RULE_SETS = [
 # setting it. Each slice documents the keys it reads (issue 13): e.g. "measures" (the catalogue of measures with their
 # legal basis), "challenge" (how to challenge a decision, by subject type), "transition" (records dated before this
 # rule set took effect). Keys are added by the code that reads them.
-DEFAULT_POLICY: dict[str, object] = {}
+DEFAULT_POLICY: dict[str, object] = {
+    # How a decision tells its addressee to challenge it, by subject type (issue 13 §4; LAW.md "Every decision", ❓:
+    # the office's legal staff review these sentences per rule set on the admin page /admin/letters/challenge).
+    # government/department: an internal act, 复核 by the leading group within a stated time; institution/grassroots:
+    # 通报批评 is a 行政处罚 (行政处罚法 第九条), so 行政复议 within 60 days (行政复议法 2023 第二十条) or 行政诉讼 within
+    # 6 months (行政诉讼法 第四十六条); person (a civil servant): 复核/申诉 under 公务员法 第九十五条.
+    "challenge": {
+        "government": "你单位对本决定不服的，可以自收到本决定书之日起15个工作日内，向随州市社会信用体系建设领导小组申请复核。",
+        "department": "你单位对本决定不服的，可以自收到本决定书之日起15个工作日内，向随州市社会信用体系建设领导小组申请复核。",
+        "institution": "你单位对本决定不服的，可以自收到本决定书之日起60日内依照《中华人民共和国行政复议法》第二十条的规定"
+                       "申请行政复议，或者自收到本决定书之日起6个月内依照《中华人民共和国行政诉讼法》第四十六条的规定向人民法院"
+                       "提起行政诉讼。",
+        "grassroots": "你单位对本决定不服的，可以自收到本决定书之日起60日内依照《中华人民共和国行政复议法》第二十条的规定"
+                      "申请行政复议，或者自收到本决定书之日起6个月内依照《中华人民共和国行政诉讼法》第四十六条的规定向人民法院"
+                      "提起行政诉讼。",
+        "person": "当事人对本决定不服的，可以依照《中华人民共和国公务员法》第九十五条的规定，自知道本决定之日起30日内申请复核；"
+                  "对复核结果不服的，可以自接到复核决定之日起15日内提出申诉，也可以不经复核，自知道本决定之日起30日内直接提出申诉。",
+    },
+}
 
 
 def policy(rule_set: RuleSet, key: str):

@@ -26,6 +26,7 @@ def register_web(app: Flask) -> None:
     from app.web.public import bp as public_bp
     from app.web.admin import bp as admin_bp
     from app.web.admin_office import bp as office_bp
+    from app.web.admin_letters import bp as letters_admin_bp
     from app.web.inbox import bp as inbox_bp
     from app.web.records import bp as records_bp
     from app.web.registration import bp as registration_bp
@@ -40,7 +41,8 @@ def register_web(app: Flask) -> None:
     from app.web.filters import register_filters
 
     for bp in (auth_bp, portal_bp, staff_bp, cases_bp, public_bp, records_bp, registration_bp, inbox_bp, admin_bp,
-               office_bp, dashboard_bp, health_bp, audit_bp, source_change_bp, persons_bp, record_import_bp):
+               office_bp, dashboard_bp, health_bp, audit_bp, source_change_bp, persons_bp, record_import_bp,
+               letters_admin_bp):
         app.register_blueprint(bp)
     register_filters(app)
     # First of all request hooks, ahead of CSRFProtect's check, which fails on a form field without a name.

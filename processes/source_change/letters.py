@@ -1,5 +1,9 @@
 """The source change's letters (issue 12 §4): 认定撤销告知书 and 认定变更告知书, to the subject unit (a person through
-their unit) with a copy to the recording unit. They say what the recording unit decided — the office only applied it."""
+their unit) with a copy to the recording unit. They say what the recording unit decided — the office only applied it.
+
+Neither decides (decides=False): the revocation or change is the recording unit's decision (谁认定、谁更正), challenged
+by the way its own document states; the office applies it to the published record, and the subject's remedy against
+the changed record is the objection the change notice states. The revocation is wholly favourable to the subject."""
 from __future__ import annotations
 
 from datetime import date
@@ -8,8 +12,6 @@ from app.i18n import chinese
 from app.models import CATEGORIES, SANCTION_KINDS, SEVERITIES, Case
 from app.services.letters import LetterType, chinese_date, subject_phrase
 
-BASIS = ("根据《国务院关于加强政务诚信建设的指导意见》（国发〔2016〕76号）和《随州市社会信用体系建设领导小组办公室"
-         "关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）“谁认定、谁更正”的要求，")
 LABELS = {"category": "失信类别", "severity": "失信程度", "basis_doc_no": "认定文书号", "basis_date": "认定日期",
           "facts": "失信事实", "legal_basis": "法律依据", "earliest_repair_date": "可申请信用修复日期",
           "auto_end_date": "最长公示期限"}
@@ -42,32 +44,30 @@ def _context(case: Case) -> dict:
     }
 
 
-def _opening(case: Case, context: dict, what: str) -> str:
-    return (f"{case.record.recording_unit.name}于{context['change_doc_date']}以{context['change_doc_no']}{what}"
-            f"{context['who']}政务失信记录所依据的认定文书（{context['original_doc']}，{context['original_date']}），"
-            f"理由：{context['reason'].rstrip('。')}。")
+OPENING = """
+{{ recording_unit }}于{{ change_doc_date }}以{{ change_doc_no }}{{ what }}{{ who }}政务失信记录所依据的认定文书
+（{{ original_doc }}，{{ original_date }}），理由：{{ reason.rstrip("。") }}。
+"""
 
+REVOCATION = OPENING.replace("{{ what }}", "撤销了") + """
+根据{{ law.gov_integrity }}、{{ law.hubei }}和{{ law.plan }}“谁认定、谁更正”的要求，本办已撤销该条政务失信记录，
+在“信用随州”网站终止公示，并将通知信用中国（湖北）平台撤回共享。
+{% if lifted %}依据该记录实施的失信惩戒措施（{{ lifted | join("、") }}）同步解除。
+{% else %}该记录未单独作为其他失信惩戒措施的依据。{% endif %}
 
-def _revocation(case: Case, context: dict) -> list[str]:
-    lifted = context.get("lifted") or []
-    measures = (f"依据该记录实施的失信惩戒措施（{'、'.join(lifted)}）同步解除。" if lifted
-                else "该记录未单独作为其他失信惩戒措施的依据。")
-    return [
-        _opening(case, context, "撤销了"),
-        f"{BASIS}本办已撤销该条政务失信记录，在“信用随州”网站终止公示，并通知信用中国（湖北）平台撤回共享。{measures}",
-        f"办件编号：{case.number}。",
-    ]
+办件编号：{{ case_number }}。
+"""
 
+CHANGE = OPENING.replace("{{ what }}", "变更了") + """
+根据{{ law.gov_integrity }}、{{ law.hubei }}和{{ law.plan }}“谁认定、谁更正”的要求，本办已按变更后的认定文书更正该条
+政务失信记录：{% for label, old, new in changes %}{{ label }}由“{{ old }}”更正为“{{ new }}”{{ "" if loop.last else "；" }}
+{% else %}内容见变更后的认定文书{% endfor %}。更正后的信息在“信用随州”网站同步更新，并按规定推送至信用中国（湖北）平台。
 
-def _change(case: Case, context: dict) -> list[str]:
-    changes = "；".join(f"{label}由“{old}”更正为“{new}”" for label, old, new in context.get("changes") or [])
-    return [
-        _opening(case, context, "变更了"),
-        f"{BASIS}本办已按变更后的认定文书更正该条政务失信记录：{changes or '内容见变更后的认定文书'}。"
-        "更正后的信息已在“信用随州”网站同步更新，并推送至信用中国（湖北）平台。",
-        f"{context['who']}对更正后的记录有异议的，可自收到本告知书之日起通过本系统（或向本办书面）提出异议申诉。",
-        f"办件编号：{case.number}。",
-    ]
+{{ who }}对更正后的记录有异议的，可自收到本告知书之日起通过本系统（或向本办书面）提出异议申诉；对变更后的认定文书
+不服的，依照该文书载明的途径向{{ recording_unit }}或有关机关提出。
+
+办件编号：{{ case_number }}。
+"""
 
 
 def _cc(case: Case) -> list[str]:
@@ -75,8 +75,8 @@ def _cc(case: Case) -> list[str]:
 
 
 LETTERS = {
-    "source_revocation_notice": LetterType("政务失信记录认定撤销告知书", "撤告", _revocation, "特此告知。",
+    "source_revocation_notice": LetterType("政务失信记录认定撤销告知书", "撤告", REVOCATION, "特此告知。",
                                            context=_context, cc=_cc),
-    "source_change_notice": LetterType("政务失信记录认定变更告知书", "变告", _change, "特此告知。",
+    "source_change_notice": LetterType("政务失信记录认定变更告知书", "变告", CHANGE, "特此告知。",
                                        context=_context, cc=_cc),
 }

@@ -188,11 +188,31 @@ def test_draft_watermarks_every_page(long_draft):
         assert "草稿" in squeeze(pdf_text(pdf, page))
 
 
-def test_draft_has_no_seal(long_draft):
+def test_draft_fetches_no_seal_image(long_draft):
     _, calls = long_draft
     assert not [url for url, _ in calls if url.endswith("seal.svg")]
-    context = render.build_context(letter(), draft=True, seal_path=None)
-    assert context["seal_svg"] is None
+
+
+# Issue 13 §9: an issued letter carries the configured seal image or none; the drawn circle only on drafts and demo.
+@pytest.mark.parametrize("draft, image, demo, shows", [
+    (False, False, False, "nothing"),  # issued, no image: the signature block alone
+    (False, True, False, "image"),
+    (False, False, True, "drawn"),  # demo data
+    (False, True, True, "image"),  # a configured image wins over the demo circle
+    (True, False, False, "drawn"),  # a 草稿 marks where the seal goes
+    (True, True, False, "drawn"),  # and never carries the real seal
+    (True, True, True, "drawn"),
+])
+def test_seal_on_letters(tmp_path, draft, image, demo, shows):
+    seal = tmp_path / "seal.svg"
+    seal.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"/>')
+    seal_path = seal if image and not draft else None
+    context = render.build_context(letter(), draft=draft, seal_path=seal_path, demo_seal=demo)
+    assert (context["seal_url"] is not None) == (shows == "image")
+    assert (context["seal_svg"] is not None) == (shows == "drawn")
+    html = render._template_env.get_template("letter.html").render(context)
+    assert ('class="seal"' in html) == (shows != "nothing")
+    assert ("<circle" in html) == (shows == "drawn")
 
 
 def test_colophon_only_on_last_page(long_draft):

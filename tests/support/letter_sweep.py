@@ -82,7 +82,9 @@ FREE_TEXT = {
 def letter_for(letter_type: str, length: int) -> dict:
     """The data dict the service would render for this type with a free text of ``length`` characters."""
     case, context = FREE_TEXT[letter_type](filler(length))
-    return letters.letter_data(case, letter_type, "随信用修决〔2026〕1号", "Xq3k9Vb2", context)
+    # The built-in text (version 0): the sweep needs no database, and saved versions are checked when saved.
+    return letters.letter_data(case, letter_type, "随信用修决〔2026〕1号", "Xq3k9Vb2", context,
+                               letters.builtin_wording(letter_type))
 
 
 @dataclass

@@ -212,9 +212,25 @@ def check_fonts(config: Mapping) -> list[Finding]:
             found.append(Finding(ERROR, "LETTER_FONT_DIR", f"{font_dir} 不存在或不含字体文件。"))
         else:
             found.append(Finding(OK, "LETTER_FONT_DIR", f"{font_dir}：{count} 个字体文件。"))
+    found += check_seal(config)
+    return found
+
+
+def check_seal(config: Mapping) -> list[Finding]:
+    """The seal on issued letters (issue 13 §9): the configured image, or none; never the drawn circle in production."""
+    prod = is_production(config)
     seal = config.get("LETTER_SEAL_IMAGE")
+    found = []
     if seal and not Path(seal).is_file():
         found.append(Finding(ERROR, "LETTER_SEAL_IMAGE", f"印章图片 {seal} 不存在。"))
+    elif seal:
+        found.append(Finding(OK, "LETTER_SEAL_IMAGE", f"文书印章图片 {seal}。"))
+    elif prod:
+        found.append(Finding(WARN, "LETTER_SEAL_IMAGE", "未配置印章图片（LETTER_SEAL_IMAGE）：出具的文书只有发文机关署名和"
+                                                        "成文日期，没有印章；请配置经授权的电子印章图片，或线下加盖印章后送达。"))
+    if config.get("LETTER_DEMO_SEAL"):
+        found.append(Finding(ERROR if prod else WARN, "LETTER_DEMO_SEAL",
+                             "LETTER_DEMO_SEAL 已开启：出具的文书带有绘制的演示印章，它不是印章，生产环境必须关闭。"))
     return found
 
 
