@@ -111,8 +111,8 @@ DEFAULT_POLICY: dict[str, object] = {
         },
     },
     # The seed for deciding 从轻 or 免于惩戒 (随信用办〔2017〕9号 三（二）6), printed in the decision when it applies.
-    "lenient_basis": "《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）三（二）6"
-                     "“对轻微失信行为鼓励自我纠错、主动自新。在政务失信行为发生后主动挽回损失、消除不良影响或者有效阻止危害结果"
+    # The template prints it after the plan's name ({{ law.plan }}{{ lenient_basis }}).
+    "lenient_basis": "三（二）6“对轻微失信行为鼓励自我纠错、主动自新。在政务失信行为发生后主动挽回损失、消除不良影响或者有效阻止危害结果"
                      "发生的，可从轻或免于实施失信惩戒措施”",
 }
 

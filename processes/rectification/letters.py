@@ -191,7 +191,7 @@ def criticism_title(case: Case, context: dict) -> str:
 
 
 def criticism_cc(case: Case) -> list[str]:
-    parent = case.applicant_unit.parent
+    parent = getattr(case.applicant_unit, "parent", None)
     return [case.record.recording_unit.name, parent.name if parent is not None else LEADING_GROUP]
 
 

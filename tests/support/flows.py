@@ -181,11 +181,28 @@ def file_repair(api, record: CreditRecord, username="applicant1") -> dict:
     return submitted.get_json()
 
 
+def overdue(api, case_id: int) -> None:
+    """Let a rectification's deadline pass (the 拟惩戒告知书 is issued; nothing is imposed)."""
+    run_timers_at(timer(case_id, "rectification_deadline").fire_at + timedelta(seconds=1))
+
+
+def decide_measures(api, case_id: int, outcome: str = "confirm", approval: str = "approve", statement: str | None = None):
+    """After the overdue: the unit states its case (or lets the window pass), the office reviews, the approver decides."""
+    if statement is None:
+        run_timers_at(timer(case_id, "statement_window").fire_at + timedelta(seconds=1))
+    else:
+        do_task(api, "applicant1", case_id, "state_case", {"statement": statement})
+    do_task(api, "intake1", case_id, "review_statement", {"outcome": outcome, "reasons": "经审查，理由如下。"})
+    values = {"measures_approval": approval} if approval == "approve" else {"measures_approval": approval, "comment": "不予"}
+    do_task(api, "approver1", case_id, "approve_measures", values)
+
+
 def disqualify(api, record: CreditRecord) -> int:
-    """Run a rectification past its deadline (disqualification), then accept the late report."""
+    """Run a rectification past its deadline, decide 从轻 (取消荣誉评选资格 only, from the decision date), then accept
+    the late report; return the disqualification's id."""
     order = open_order(api, days=3, record=record)
-    run_timers_at(timer(order["id"], "rectification_deadline").fire_at + timedelta(seconds=1))
-    do_task(api, "approver1", order["id"], "approve_public_criticism", {"criticism": "decline", "comment": "不予"})
+    overdue(api, order["id"])
+    decide_measures(api, order["id"], outcome="lighten")
     do_task(api, "applicant1", order["id"], "submit_late", {"explanation": "说明", "report": "报告"})
     do_task(api, "intake1", order["id"], "review_rectification", {"review": "accept", "opinion": "同意"})
     return db.session.scalar(select(Sanction.id).where(Sanction.kind == "honor_disqualification"))
