@@ -29,6 +29,14 @@ def measure(rule_set, kind: str) -> dict:
     return found
 
 
+def applicable(rule_set, kind: str, subject_type: str) -> dict:
+    """The catalogue entry of a measure that applies to this kind of subject (unit / person), or Invalid."""
+    entry = measure(rule_set, kind)
+    if subject_type not in entry.get("applies_to", ()):
+        raise Invalid(_("惩戒措施“%(name)s”不适用于该失信主体。", name=entry["name"]), code="measure_not_applicable")
+    return entry
+
+
 def standing(case: Case, kind: str) -> Sanction | None:
     """A measure of this kind already active or proposed on the case's record (never stacked a second time)."""
     return db.session.scalar(
@@ -46,9 +54,7 @@ def impose(kind: str, case: Case, *, status: str, user_id: int | None, reason: s
     """
     from app.core.clock import local_today
 
-    entry = measure(case.rule_set, kind)
-    if case.record.subject_type not in entry.get("applies_to", ["unit", "person"]):
-        raise Invalid(_("惩戒措施“%(name)s”不适用于该失信主体。", name=entry["name"]), code="measure_not_applicable")
+    applicable(case.rule_set, kind, case.record.subject_type)
     term_end = case.record.auto_end_date if kind == "honor_disqualification" else None
     sanction = Sanction(kind=kind, unit_id=case.record.subject_unit_id, status=None, created_by_case_id=case.id,
                         start_date=local_today() if status == "active" else None, term_end=term_end,

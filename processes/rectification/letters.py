@@ -182,7 +182,7 @@ def _decision_context(case: Case) -> dict:
         imposed, dropped = _would_impose(case, m)
     return {**_proposal_context(case), "noticed": chinese_date(date.fromisoformat(noticed)) if noticed else "",
             "statement": m.get("statement") or "", "outcome": m.get("outcome") or "confirm",
-            "reasons": m.get("reasons") or "你单位未在整改期限内书面说明原因并完成整改。",
+            "reasons": (m.get("reasons") or "你单位未在整改期限内书面说明原因并完成整改").rstrip("。") + "。",
             "imposed": imposed, "not_imposed": "、".join(dropped)}
 
 

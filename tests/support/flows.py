@@ -193,7 +193,7 @@ def decide_measures(api, case_id: int, outcome: str = "confirm", approval: str =
     else:
         do_task(api, "applicant1", case_id, "state_case", {"statement": statement})
     do_task(api, "intake1", case_id, "review_statement", {"outcome": outcome, "reasons": "经审查，理由如下。"})
-    values = {"measures_approval": approval} if approval == "approve" else {"measures_approval": approval, "comment": "不予"}
+    values = {"measures_approval": approval} if approval == "approve" else {"measures_approval": approval, "comment": "不同意惩戒意见"}
     do_task(api, "approver1", case_id, "approve_measures", values)
 
 
