@@ -6,11 +6,12 @@ proposed and decided is kept in case.form["measures"] by the service, so a lette
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from app.core import clock
 from app.models import Case
 from app.services import rules, sanctions
+from app.services import calendar, workdays
 from app.services.letters import LetterType, chinese_date
 
 # Whom a 通报 is copied to when the criticised unit has no superior unit in the register (issue 13 §8: 抄送 the
@@ -43,7 +44,7 @@ NOTICE = """
 经查，{{ subject }}存在以下政务失信行为：{{ facts }}{{ basis }}
 
 根据{{ law.gov_integrity }}和{{ law.plan }}三（二）4“对具体失信情况书面说明原因并限期加以整改”的规定，
-请你单位书面说明原因，并于本通知书送达之日起{{ days }}个工作日内、即{{ last_day(due) }}完成整改，
+请你单位书面说明原因，{{ from_delivery(days) }}完成整改，
 通过本系统提交书面说明和整改情况报告（办件编号：{{ case_number }}）。
 
 整改要求：{{ requirements }}
@@ -55,8 +56,7 @@ NOTICE = """
 REWORK = """
 你单位报送的书面说明和整改情况报告（办件编号：{{ case_number }}）收悉。经审核，整改不到位：{{ opinion }}
 
-根据{{ law.plan }}三（二）4的规定，请你单位继续整改，并于本通知书送达之日起{{ days }}个工作日内、
-即{{ last_day(due) }}重新提交书面说明和整改情况报告。
+根据{{ law.plan }}三（二）4的规定，请你单位继续整改，{{ from_delivery(days) }}重新提交书面说明和整改情况报告。
 
 整改要求：{{ requirements }}
 
@@ -136,7 +136,7 @@ CRITICISM = """
 
 
 def _deadline_context(case: Case) -> dict:
-    return {"due": _due(case), "days": case.form["deadline_days"], "requirements": case.form.get("requirements") or "",
+    return {"due": _due(case), "days": case.form["deadline_days"], "requirements": (case.form.get("requirements") or "").rstrip("。；; ") + "。",
             "overdue_measures": _overdue_names(case)}
 
 
@@ -195,6 +195,14 @@ def criticism_cc(case: Case) -> list[str]:
     return [case.record.recording_unit.name, parent.name if parent is not None else LEADING_GROUP]
 
 
+def reminder_at(case: Case, due: datetime) -> dict:
+    """The reminder follows the rectification deadline when its delivery moves it: the rule set's
+    rectification_reminder working days before the last day, 09:00 local time."""
+    lead = rules.time_limit(case.rule_set, "rectification_reminder")
+    day, _provisional = workdays.subtract_working_days(calendar.load_calendar(), clock.local_date(due), lead)
+    return {"reminder_due": clock.local_instant(day, time(9, 0))}
+
+
 def _statement_days(case: Case) -> int:
     return rules.time_limit(case.rule_set, "statement_window")
 
@@ -202,10 +210,10 @@ def _statement_days(case: Case) -> int:
 LETTERS = {
     "rectification_notice": LetterType(
         "限期整改通知书", "整改", NOTICE, "特此通知。", context=_deadline_context, cc=_recording_unit,
-        starts={"rectification_due": lambda case: case.form["deadline_days"]}),
+        starts={"rectification_due": lambda case: case.form["deadline_days"]}, follow_on=reminder_at),
     "rework_notice": LetterType(
         "重新整改通知书", "整改", REWORK, "特此通知。", context=_rework_context, cc=_recording_unit,
-        starts={"rectification_due": lambda case: case.form["deadline_days"]}),
+        starts={"rectification_due": lambda case: case.form["deadline_days"]}, follow_on=reminder_at),
     "rectification_accepted_notice": LetterType(
         "整改验收（解除限期整改）通知书", "整改", ACCEPTED, "特此通知。", context=_accepted_context, cc=_recording_unit),
     "measures_notice": LetterType(

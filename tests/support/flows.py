@@ -138,7 +138,21 @@ def open_order(api, days=20, record=None) -> dict:
     response = api("intake1").post("/api/v1/cases", json={"type": "rectification", "record_id": record.id,
                                                           "deadline_days": days, "requirements": "追回违规资金并完善采购内控制度"})
     assert response.status_code == 201, response.get_json()
+    deliver_letters(response.get_json()["id"])
     return response.get_json()
+
+
+def deliver_letters(case_id: int, username: str = "applicant1") -> None:
+    """The unit opens every letter of the case addressed to it that is not delivered yet (electronic 送达, now), so
+    the deadlines they start run from now."""
+    from app.models import Letter
+    from app.services import delivery
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    for letter in db.session.scalars(select(Letter).where(Letter.case_id == case_id, Letter.delivered_at.is_(None))
+                                     .order_by(Letter.id)):
+        delivery.opened(user, letter)
+    db.session.commit()
 
 
 def sanctions_of(case_id: int) -> dict[str, str]:
@@ -182,12 +196,16 @@ def file_repair(api, record: CreditRecord, username="applicant1") -> dict:
 
 
 def overdue(api, case_id: int) -> None:
-    """Let a rectification's deadline pass (the 拟惩戒告知书 is issued; nothing is imposed)."""
+    """Let a rectification's deadline pass (its notice delivered; the 拟惩戒告知书 is issued and delivered at once;
+    nothing is imposed)."""
+    deliver_letters(case_id)
     run_timers_at(timer(case_id, "rectification_deadline").fire_at + timedelta(seconds=1))
+    deliver_letters(case_id)
 
 
 def decide_measures(api, case_id: int, outcome: str = "confirm", approval: str = "approve", statement: str | None = None):
     """After the overdue: the unit states its case (or lets the window pass), the office reviews, the approver decides."""
+    deliver_letters(case_id)
     if statement is None:
         run_timers_at(timer(case_id, "statement_window").fire_at + timedelta(seconds=1))
     else:

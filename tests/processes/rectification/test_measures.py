@@ -16,7 +16,8 @@ from tests.support.flows import (case_of, decide_measures, do_task, open_order, 
                                  timer)
 
 DECIDED_WITH_STATEMENT = date(2026, 12, 3)  # the overdue timer fired at 2026-12-03 00:00 Beijing time
-DECIDED_AFTER_WINDOW = date(2026, 12, 8)  # 3 working days after the 12-02 deadline: Mon 12-07 (含); fired 12-08
+# The 拟惩戒告知书 is delivered on 12-03: 3 working days from delivery (the day not counted) end Tue 12-08 (含).
+DECIDED_AFTER_WINDOW = date(2026, 12, 9)
 
 
 def letters_of(case_id: int) -> list[Letter]:
@@ -90,8 +91,8 @@ def test_the_window_passes_without_a_statement(api, recorded_staff):
     case = open_order(api, days=3)
     overdue(api, case["id"])
     window = timer(case["id"], "statement_window")
-    # 3 working days after the 12-02 deadline (Thu, Fri, Mon): the last day 12-07 counts.
-    assert window.fire_at.isoformat() == "2026-12-07T15:59:59+00:00"
+    # Delivered on Thu 12-03: 3 working days from the next day (Fri, Mon, Tue): the last day 12-08 counts.
+    assert window.fire_at.isoformat() == "2026-12-08T15:59:59+00:00"
     run_timers_at(window.fire_at - timedelta(seconds=2))
     assert timer(case["id"], "statement_window") is not None
     run_timers_at(window.fire_at + timedelta(seconds=1))

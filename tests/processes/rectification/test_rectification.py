@@ -50,7 +50,7 @@ def test_return_for_rework_sets_a_new_deadline(api, recorded_staff):
     assert timer(case["id"], "rectification_deadline").fire_at.isoformat() == "2026-12-04T15:59:59+00:00"
     letters = db.session.scalars(select(Letter).where(Letter.case_id == case["id"]).order_by(Letter.id)).all()
     assert [l.title for l in letters] == ["限期整改通知书", "重新整改通知书"]
-    assert "2026年12月4日（含）前" in "".join(letters[1].data["paragraphs"]) and "整改不到位" in letters[1].data["paragraphs"][0]
+    assert "最后一日为2026年12月4日（含）" in "".join(letters[1].data["paragraphs"]) and "整改不到位" in letters[1].data["paragraphs"][0]
 
 
 def test_reminder_three_working_days_before(api, recorded_staff):

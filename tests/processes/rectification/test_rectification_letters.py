@@ -60,11 +60,12 @@ def test_order_rework_and_acceptance_letters(api, recorded_staff):
     recording = db.session.get(Case, case["id"]).record.recording_unit.name
     notice = text(issued["rectification_notice"])
     assert "国发〔2016〕76号" in notice and "随信用办〔2017〕9号）三（二）4" in notice
-    assert "送达之日起3个工作日内、即2026年12月2日（含）前完成整改" in notice
-    assert "整改要求：追回违规资金并完善采购内控制度" in notice
+    assert "自本通知送达之日起3个工作日内" in notice and "最后一日为2026年12月2日（含））完成整改" in notice
+    assert "整改要求：追回违规资金并完善采购内控制度。" in notice
     assert "取消荣誉评选资格、公开通报批评" in notice and "书面决定后方予实施" in notice
     rework = text(issued["rework_notice"])
-    assert "制度未修订。" in rework and "送达之日起5个工作日内、即2026年12月4日（含）前重新提交" in rework
+    assert "制度未修订。" in rework and "自本通知送达之日起5个工作日内" in rework
+    assert "最后一日为2026年12月4日（含））重新提交" in rework
     accepted = text(issued["rectification_accepted_notice"])
     assert "本办予以验收" in accepted and "解除对你单位的限期整改" in accepted and "2026年11月27日起" in accepted
     assert "不因本次验收而解除" not in accepted  # nothing else stands
