@@ -171,3 +171,31 @@ def test_a_case_on_the_old_diagram_runs_to_its_end(api, recorded_staff, tmp_path
         ProcessInstance.case_id == case["id"])) == v1.id
     assert "rectification_accepted_notice" in letters_of(case["id"])
     assert db.session.get(ProcessDefinition, v1.id).process_key == "rectification"
+
+
+@pytest.mark.parametrize("delivered_on, due, reminder", [
+    # Issued Fri 11-27: 20 working days from delivery (the day not counted), the reminder 3 working days before, 09:00.
+    (None, "2026-12-25T15:59:59+00:00", "2026-12-22T01:00:00+00:00"),  # not delivered yet: counted from the issue
+    ("2026-11-27", "2026-12-25T15:59:59+00:00", "2026-12-22T01:00:00+00:00"),
+    ("2026-11-30", "2026-12-28T15:59:59+00:00", "2026-12-23T01:00:00+00:00"),  # Monday: both move by one working day
+])
+def test_the_deadline_and_its_reminder_run_from_delivery(api, recorded_staff, delivered_on, due, reminder):
+    from datetime import date, time
+
+    from app.core import clock
+    from app.models import User
+    from app.services import delivery
+    from tests.support.flows import unit_record
+
+    response = api("intake1").post("/api/v1/cases", json={"type": "rectification", "record_id": unit_record().id,
+                                                          "deadline_days": 20, "requirements": "整改"})
+    case_id = response.get_json()["id"]
+    if delivered_on is not None:
+        day = date.fromisoformat(delivered_on)
+        clock.set_frozen(clock.local_instant(day, time(10, 0)))  # 10:00, as T0 is
+        intake = db.session.scalar(select(User).where(User.username == "intake1"))
+        notice = letters_of(case_id)["rectification_notice"]
+        delivery.record_office_delivery(intake, notice, day=delivered_on, method="post")
+        db.session.commit()
+    assert timer(case_id, "rectification_deadline").fire_at.isoformat() == due
+    assert timer(case_id, "rectification_reminder").fire_at.isoformat() == reminder
