@@ -23,6 +23,10 @@ POLICY: dict[str, frozenset[str]] = {
     "public.records": frozenset({ANONYMOUS}),
     "public.progress": frozenset({ANONYMOUS}),  # progress lookup needs the case number and the filing unit's USCC
     "public.verify": frozenset({ANONYMOUS}),
+    "public.notices": frozenset({ANONYMOUS}),  # issued 通报 (public criticisms) are public
+    "public.notice": frozenset({ANONYMOUS}),
+    "public.notice_pdf": frozenset({ANONYMOUS}),
+    "public.measures": frozenset({ANONYMOUS}),  # the catalogue of measures with their legal basis
     "auth.home": frozenset({ANONYMOUS}),  # redirects by role, or to the public page
     "auth.login": frozenset({ANONYMOUS}),
     "auth.second_factor": frozenset({ANONYMOUS}),  # only after a correct password (pending state in the session)

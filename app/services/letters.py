@@ -46,6 +46,9 @@ class LetterType:
     # the letter is issued, e.g. {"rectification_due": lambda case: case.form["deadline_days"]}. The delivery service
     # (issue 13 §7) sets the variable (and its timer) from the day the letter is delivered.
     starts: dict = field(default_factory=dict)
+    # The issued letter's title when it varies by case (e.g. 关于对××予以通报批评的通报): fn(case, context) -> str. The
+    # type's `title` stays its name (lists, previews of the type).
+    title_for: Callable[[Case, dict], str] | None = None
     # Workflow variables that follow a started deadline (e.g. a reminder before it): fn(case, due) -> {variable:
     # aware datetime}, called with the new last instant whenever a variable of `starts` is set or pushed out.
     follow_on: Callable[[Case, datetime], dict] | None = None
@@ -255,7 +258,7 @@ def letter_data(case: Case, letter_type: str, number: str, verify_code: str, con
     kind = registry.letter_type(letter_type)
     wording = wording or current_wording(letter_type)
     return {
-        "title": kind.title,
+        "title": kind.title_for(case, context) if kind.title_for else kind.title,
         "doc_number": number,
         "issuer_name": cfg["ISSUER_NAME"],
         "addressee": kind.addressee(case) if kind.addressee else case.applicant_unit.name,
@@ -295,7 +298,7 @@ def issue_letter(case: Case, letter_type: str, *, user_id: int | None, context: 
     data = letter_data(case, letter_type, number, verify_code, context)
     pdf = _render(data, draft=False)
     letter = Letter(
-        case_id=case.id, type=letter_type, title=kind.title, series=kind.series, year=year, seq=seq,
+        case_id=case.id, type=letter_type, title=data["title"], series=kind.series, year=year, seq=seq,
         doc_number=number, addressee=data["addressee"], issued_on=data["issued_on"], issued_at=now(),
         issuer_id=user_id, verify_code=verify_code, sha256=hashlib.sha256(pdf).hexdigest(), pdf=pdf,
         template_version=data["template_version"], data={**data, "issued_on": data["issued_on"].isoformat(), "printed_on": data["printed_on"].isoformat()},
@@ -304,8 +307,8 @@ def issue_letter(case: Case, letter_type: str, *, user_id: int | None, context: 
     db.session.flush()
     fault_point("letters.issue.before_commit")
     db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user_id, action="letter_issued",
-                             comment=f"{kind.title}（{number}）", details={"letter_id": letter.id}))
-    notifications.notify(case.applicant_unit_id, "applicant", kind="letter", title=f"{kind.title}已出具：{number}",
+                             comment=f"{data['title']}（{number}）", details={"letter_id": letter.id}))
+    notifications.notify(case.applicant_unit_id, "applicant", kind="letter", title=f"{data['title']}已出具：{number}",
                          body=f"办件 {case.number}，可在办件页面下载。", case_id=case.id)
     audit.record("letter.issue", object_type="letter", object_id=letter.id,
                  details={"case_id": case.id, "doc_number": number, "sha256": letter.sha256,

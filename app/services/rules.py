@@ -27,6 +27,9 @@ DEFAULT_TIME_LIMITS = {
     "rectification_late": 10,  # 逾期后仍可提交整改材料的办理期限
     "rectification_review": 5,  # 审核整改情况
     "rectification_criticism": 2,  # 审批通报批评
+    # 拟惩戒告知书送达后陈述申辩的期限（行政处罚法第四十四、四十五条：告知并听取陈述申辩；期限为本地选择）
+    "statement_window": 3,
+    "measures_review": 3,  # 信用办审查陈述申辩，提出惩戒意见
     "restoration_review": 2,
     "restoration_approve": 2,
     "push": 3,  # 结果推送省平台
@@ -93,6 +96,41 @@ DEFAULT_POLICY: dict[str, object] = {
         "person": "当事人对本决定不服的，可以依照《中华人民共和国公务员法》第九十五条的规定，自知道本决定之日起30日内申请复核；"
                   "对复核结果不服的，可以自接到复核决定之日起15日内提出申诉，也可以不经复核，自知道本决定之日起30日内直接提出申诉。",
     },
+    # The catalogue of measures (失信惩戒措施目录, 国办发〔2020〕49号: only measures with a basis, published). Each kind:
+    # its name, legal basis, to whom it applies (unit / person), whether it has a term, what 从轻 means for it
+    # ("lenient": "keep" — still imposed when decided 从轻; "drop" — not imposed when decided 从轻), and whether an
+    # overdue rectification proposes it. Basis: 随信用办〔2017〕9号 三（二）4 (书面说明原因并限期加以整改，依规取消相关政府部门
+    # 参加各类荣誉评选资格，予以公开通报批评；公务员限制评优评先) and 三（二）6 (从轻或免于实施失信惩戒措施); 国发〔2016〕76号.
+    "measures": {
+        "rectification_order": {
+            "name": "限期整改", "applies_to": ["unit"], "term": False, "on_overdue": False, "lenient": "keep",
+            "basis": "《国务院关于加强政务诚信建设的指导意见》（国发〔2016〕76号）；《随州市社会信用体系建设领导小组办公室关于"
+                     "加强政务诚信建设的实施方案》（随信用办〔2017〕9号）三（二）4“对具体失信情况书面说明原因并限期加以整改”",
+            "lenient_text": "限期整改不因从轻而免除",
+        },
+        "honor_disqualification": {
+            "name": "取消荣誉评选资格", "applies_to": ["unit"], "term": True, "on_overdue": True, "lenient": "keep",
+            "basis": "《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）三（二）4"
+                     "“依规取消相关政府部门参加各类荣誉评选资格”；《国务院关于加强政务诚信建设的指导意见》（国发〔2016〕76号）",
+            "lenient_text": "从轻时仍取消荣誉评选资格，期限至该记录公示期届满",
+        },
+        "public_criticism": {
+            "name": "公开通报批评", "applies_to": ["unit"], "term": False, "on_overdue": True, "lenient": "drop",
+            "basis": "《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）三（二）4"
+                     "“予以公开通报批评”；《国务院关于加强政务诚信建设的指导意见》（国发〔2016〕76号）",
+            "lenient_text": "从轻时不予公开通报批评",
+        },
+        "award_restriction": {
+            "name": "限制评优评先", "applies_to": ["person"], "term": True, "on_overdue": False, "lenient": "keep",
+            "basis": "《随州市社会信用体系建设领导小组办公室关于加强政务诚信建设的实施方案》（随信用办〔2017〕9号）三（二）4"
+                     "“对存在政务失信记录的公务员，按照相关规定采取限制评优评先等处理措施”",
+            "lenient_text": "从轻时仍限制评优评先",
+        },
+    },
+    # The seed for deciding 从轻 or 免于惩戒 (随信用办〔2017〕9号 三（二）6), printed in the decision when it applies.
+    # The template prints it after the plan's name ({{ law.plan }}{{ lenient_basis }}).
+    "lenient_basis": "三（二）6“对轻微失信行为鼓励自我纠错、主动自新。在政务失信行为发生后主动挽回损失、消除不良影响或者有效阻止危害结果"
+                     "发生的，可从轻或免于实施失信惩戒措施”",
 }
 
 

@@ -6,7 +6,7 @@ import functools
 import hashlib
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, flash, render_template, request
+from flask import Blueprint, Response, abort, current_app, flash, render_template, request
 
 from app import transaction
 from app.models import CATEGORIES, SEVERITIES
@@ -14,7 +14,7 @@ from app.services import public
 from app.web import flash_refusal
 from app.web.navigation import page_arg
 
-from app.services import letters
+from app.services import letters, sanctions
 
 bp = Blueprint("public", __name__)
 
@@ -77,3 +77,36 @@ def progress():
         if case is None:
             flash(_("未找到该受理编号，或查询码不正确。"), "error")
     return render_template("public/progress.html", case=case), 200
+
+
+@bp.route("/public/notices")
+def notices():
+    """The issued 通报 (public criticisms), newest first: a 通报 is public once issued (issue 13 §2)."""
+    return render_template("public/notices.html", notices=sanctions.published_notices())
+
+
+@bp.route("/public/notices/<int:letter_id>")
+def notice(letter_id: int):
+    found = sanctions.published_notice(letter_id)
+    if found is None:
+        abort(404)
+    return render_template("public/notice.html", notice=found)
+
+
+@bp.route("/public/notices/<int:letter_id>.pdf")
+def notice_pdf(letter_id: int):
+    found = sanctions.published_notice(letter_id)
+    if found is None:
+        abort(404)
+    response = Response(found.pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="notice-{found.id}.pdf"'
+    return response
+
+
+@bp.route("/public/measures")
+def measures():
+    """The catalogue of measures in force, with their legal basis (国办发〔2020〕49号: a published catalogue)."""
+    from app.core.clock import local_today
+    from app.services import rules
+
+    return render_template("public/measures.html", catalogue=sanctions.catalogue(rules.rule_set_on(local_today())))

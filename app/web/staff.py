@@ -149,7 +149,8 @@ def task(task_id: str):
 
 # Tasks whose decision issues a letter: the approver sees the draft (watermarked 草稿) before deciding.
 PREVIEWS = {
-    "approve_public_criticism": "public_criticism_decision",
+    "approve_public_criticism": "measures_decision",
+    "approve_measures": "measures_decision",
     "approve_decision": "objection_decision",
     "approve_repair": "repair_decision",
     "approve_restoration": "restoration_decision",

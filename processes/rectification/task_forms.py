@@ -1,4 +1,5 @@
-"""The rectification's task forms: 提交整改材料, 审核整改, 审批通报批评."""
+"""The rectification's task forms: 提交整改材料, 审核整改, 陈述申辩, 审查陈述申辩, 审批惩戒决定 (and the old diagram's
+审批通报批评, kept for cases running on version 1)."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -7,6 +8,9 @@ from app.services.workflow.taskforms import Field, TaskForm, approval_form
 
 REVIEW_CHOICES = (("accept", _l("整改通过")), ("return_for_rework", _l("退回重新整改")))
 CRITICISM_CHOICES = (("approve", _l("批准通报批评")), ("decline", _l("不予通报批评")))
+# The office's opinion after hearing the unit (随信用办〔2017〕9号 三（二）6: 从轻或免于实施失信惩戒措施).
+OUTCOME_CHOICES = (("confirm", _l("维持拟采取的惩戒措施")), ("lighten", _l("从轻处理")), ("exempt", _l("免于惩戒")))
+MEASURES_CHOICES = (("approve", _l("同意惩戒意见")), ("decline", _l("不同意，不予惩戒")))
 
 FORMS = (
     TaskForm(
@@ -27,5 +31,14 @@ FORMS = (
         ),
         public=True,
     ),
+    TaskForm("state_case", (Field("statement", _l("陈述申辩意见"), required=True),), public=True),
+    TaskForm(
+        "review_statement",
+        (
+            Field("outcome", _l("惩戒意见"), "choice", True, OUTCOME_CHOICES, routing=True),
+            Field("reasons", _l("理由"), required=True),
+        ),
+    ),
+    approval_form("approve_measures", "measures_approval", MEASURES_CHOICES, refuse="decline"),
     approval_form("approve_public_criticism", "criticism", CRITICISM_CHOICES, refuse="decline"),
 )

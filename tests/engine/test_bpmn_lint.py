@@ -53,11 +53,7 @@ KNOWN: dict[str, set[str]] = {
         "fake-join: draft_decision has 2 incoming flows",  # from 核查 and back from 审批 (退回修改)
     },
     "record_registration.bpmn": set(),
-    "rectification.bpmn": {
-        "fake-join: end_criticism has 2 incoming flows",
-        "fake-join: submit_rectification has 2 incoming flows",
-        "label-required: splitting gateway gw_overdue has no label",
-    },
+    "rectification.bpmn": set(),
     "source_change.bpmn": set(),
 }
 

@@ -28,6 +28,8 @@ SPEC_TIME_LIMITS = [
     ("rectification_late", 10),  # local default: handling a late rectification submission
     ("rectification_review", 5),  # local default: reviewing the rectification
     ("rectification_criticism", 2),  # local default: approving a public criticism
+    ("statement_window", 3),  # issue 13 §2: 陈述申辩 after the 拟惩戒告知书's delivery (local default)
+    ("measures_review", 3),  # issue 13 §2: the office reviews the statement and proposes the decision
     ("restoration_review", 2),  # local default: restoration review
     ("restoration_approve", 2),  # local default: restoration approval
     ("push", 3),  # push of a result to the provincial platform within 3 working days

@@ -292,9 +292,12 @@ def test_restoration_application_form(seeded, api, data, mode, which):
 
 
 def _disqualification(api) -> int:
-    """An overdue rectification order: the unit loses honour-evaluation eligibility (a sanction to restore)."""
+    """An overdue rectification order decided 从轻: the unit loses honour-evaluation eligibility (a sanction to restore)."""
+    from tests.support.flows import decide_measures
+
     case = open_order(api, days=3)
     run_timers_at(timer(case["id"], "rectification_deadline").fire_at + timedelta(seconds=1))
+    decide_measures(api, case["id"], outcome="lighten")
     return db.session.scalar(select(Sanction.id).where(Sanction.created_by_case_id == case["id"],
                                                        Sanction.kind == "honor_disqualification"))
 
@@ -345,8 +348,31 @@ def _repair(api, steps) -> int:
 
 
 def _criticism(api) -> int:
+    """The old rectification diagram's 审批通报批评 (cases still running on version 1): deploy it as the latest."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from app.engine.definitions import deploy_directory
+
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copy(Path(__file__).parents[1] / "processes" / "rectification" / "fixtures" / "rectification_v1.bpmn",
+                    Path(folder) / "rectification.bpmn")
+        deploy_directory(Path(folder))
+    db.session.commit()
     case = open_order(api, days=3)
     run_timers_at(timer(case["id"], "rectification_deadline").fire_at + timedelta(seconds=1))
+    return case["id"]
+
+
+def _overdue(api, steps) -> int:
+    """An overdue rectification on the current diagram, taken through steps after the 拟惩戒告知书."""
+    case = open_order(api, days=3)
+    run_timers_at(timer(case["id"], "rectification_deadline").fire_at + timedelta(seconds=1))
+    from tests.support.flows import do_task
+
+    for username, step, values in steps:
+        do_task(api, username, case["id"], step, values)
     return case["id"]
 
 
@@ -424,6 +450,11 @@ STEPS = {
     "review_rectification": ("intake1", lambda api: _rectification(api, [
         ("applicant1", {"explanation": "原因", "report": "已整改"})])),
     "approve_public_criticism": ("approver1", _criticism),
+    "state_case": ("applicant1", lambda api: _overdue(api, [])),
+    "review_statement": ("intake1", lambda api: _overdue(api, [("applicant1", "state_case", {"statement": "陈述申辩。"})])),
+    "approve_measures": ("approver1", lambda api: _overdue(api, [
+        ("applicant1", "state_case", {"statement": "陈述申辩。"}),
+        ("intake1", "review_statement", {"outcome": "confirm", "reasons": "未按期整改。"})])),
     "repair_intake_review": ("intake1", lambda api: _repair(api, [])),
     "verify_repair": ("verifier1", lambda api: _repair(api, [ACCEPT])),
     "approve_repair": ("approver1", lambda api: _repair(api, [ACCEPT, ("verifier1", {

@@ -141,10 +141,22 @@ def open_order(api, days=20, record=None, deliver=True) -> dict:
     assert response.status_code == 201, response.get_json()
     if deliver:
         # applicant1 opens the 限期整改通知书 at once: delivered on the issue day, its deadline runs (送达).
-        [letter] = response.get_json()["letters"]
-        assert api("applicant1").get(letter["pdf"]).status_code == 200
+        deliver_letters(response.get_json()["id"])
         return case_of(api, "intake1", response.get_json()["id"])
     return response.get_json()
+
+
+def deliver_letters(case_id: int, username: str = "applicant1") -> None:
+    """The unit opens every letter of the case addressed to it that is not delivered yet (electronic 送达, now), so
+    the deadlines they start run from now."""
+    from app.models import Letter
+    from app.services import delivery
+
+    user = db.session.scalar(select(User).where(User.username == username))
+    for letter in db.session.scalars(select(Letter).where(Letter.case_id == case_id, Letter.delivered_at.is_(None))
+                                     .order_by(Letter.id)):
+        delivery.opened(user, letter)
+    db.session.commit()
 
 
 def sanctions_of(case_id: int) -> dict[str, str]:
@@ -187,11 +199,32 @@ def file_repair(api, record: CreditRecord, username="applicant1") -> dict:
     return submitted.get_json()
 
 
+def overdue(api, case_id: int) -> None:
+    """Let a rectification's deadline pass (its notice delivered; the 拟惩戒告知书 is issued and delivered at once;
+    nothing is imposed)."""
+    deliver_letters(case_id)
+    run_timers_at(timer(case_id, "rectification_deadline").fire_at + timedelta(seconds=1))
+    deliver_letters(case_id)
+
+
+def decide_measures(api, case_id: int, outcome: str = "confirm", approval: str = "approve", statement: str | None = None):
+    """After the overdue: the unit states its case (or lets the window pass), the office reviews, the approver decides."""
+    deliver_letters(case_id)
+    if statement is None:
+        run_timers_at(timer(case_id, "statement_window").fire_at + timedelta(seconds=1))
+    else:
+        do_task(api, "applicant1", case_id, "state_case", {"statement": statement})
+    do_task(api, "intake1", case_id, "review_statement", {"outcome": outcome, "reasons": "经审查，理由如下。"})
+    values = {"measures_approval": approval} if approval == "approve" else {"measures_approval": approval, "comment": "不同意惩戒意见"}
+    do_task(api, "approver1", case_id, "approve_measures", values)
+
+
 def disqualify(api, record: CreditRecord) -> int:
-    """Run a rectification past its deadline (disqualification), then accept the late report."""
+    """Run a rectification past its deadline, decide 从轻 (取消荣誉评选资格 only, from the decision date), then accept
+    the late report; return the disqualification's id."""
     order = open_order(api, days=3, record=record)
-    run_timers_at(timer(order["id"], "rectification_deadline").fire_at + timedelta(seconds=1))
-    do_task(api, "approver1", order["id"], "approve_public_criticism", {"criticism": "decline", "comment": "不予"})
+    overdue(api, order["id"])
+    decide_measures(api, order["id"], outcome="lighten")
     do_task(api, "applicant1", order["id"], "submit_late", {"explanation": "说明", "report": "报告"})
     do_task(api, "intake1", order["id"], "review_rectification", {"review": "accept", "opinion": "同意"})
     return db.session.scalar(select(Sanction.id).where(Sanction.kind == "honor_disqualification"))

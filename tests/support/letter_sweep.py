@@ -57,15 +57,28 @@ SOURCE_CHANGE = {"who": "你单位", "change_doc_no": "随财复决〔2026〕3�
                  "original_doc": "随财〔2026〕12号", "original_date": "2026年3月5日", "lifted": ["取消荣誉评选资格"],
                  "changes": []}
 
+RECTIFICATION = {"due": dt.date(2026, 12, 11), "days": 20, "requirements": "纠正失信行为。", "opinion": "整改不到位。",
+                 "overdue_measures": "取消荣誉评选资格、公开通报批评"}
+MEASURES = {"ordered": "2026年11月27日", "due": dt.date(2026, 12, 11), "window": 3, "existing": "",
+            "proposed": [{"name": "取消荣誉评选资格", "basis": "随信用办〔2017〕9号三（二）4"},
+                         {"name": "公开通报批评", "basis": "随信用办〔2017〕9号三（二）4"}],
+            "lenient_basis": "三（二）6", "noticed": "2026年12月14日", "statement": "", "outcome": "confirm",
+            "reasons": "未按期整改。", "not_imposed": "",
+            "imposed": [{"name": "取消荣誉评选资格", "basis": "随信用办〔2017〕9号三（二）4", "start": "2026年12月18日",
+                         "term_end": "2027年3月5日"}]}
+
 # For each letter type: where a free text of a given length goes (case fields, task context).
 # The acceptance notice has no free text of its own; the record's 认定文书 number is what varies there.
 FREE_TEXT = {
     "acceptance_notice": lambda text: (fake_case(basis_doc_no=text), {}),
     "rejection_notice": lambda text: (fake_case(), {"reason": text}),
     "objection_decision": lambda text: (fake_case(), {"decision": "annotate", "reasons": text}),
-    "rectification_notice": lambda text: (fake_case(facts=text), {"due_text": "2026年12月11日", "requirements": ""}),
-    "public_criticism_decision": lambda text: (fake_case(facts=text),
-                                               {"due_text": "2026年12月11日", "notice_text": "2026年11月27日"}),
+    "rectification_notice": lambda text: (fake_case(), {**RECTIFICATION, "requirements": text}),
+    "rework_notice": lambda text: (fake_case(), {**RECTIFICATION, "opinion": text}),
+    "rectification_accepted_notice": lambda text: (fake_case(), {"today": dt.date(2026, 12, 11), "standing": text}),
+    "measures_notice": lambda text: (fake_case(facts=text), dict(MEASURES)),
+    "measures_decision": lambda text: (fake_case(), {**MEASURES, "reasons": text}),
+    "public_criticism_decision": lambda text: (fake_case(facts=text), dict(MEASURES)),
     "repair_rejection_notice": lambda text: (fake_case(), {"reason": text}),
     "repair_decision": lambda text: (fake_case(), {"reasons": text}),
     "repair_refusal": lambda text: (fake_case(), {"reasons": text}),

@@ -240,9 +240,12 @@ def test_flask_check_reports_the_person_data_key(key, production, level, words):
 
 # --------------------------------------------------------------------------- letters name the person
 
+from tests.support.letter_sweep import MEASURES, RECTIFICATION  # noqa: E402  (the letters' sample values)
+
 LETTER_CASES = [  # (letter type, case type, context): each letter about a person's record names them
-    ("rectification_notice", "rectification", {"due_text": "2026年12月25日", "requirements": "整改"}),
-    ("public_criticism_decision", "rectification", {"due_text": "2026年12月25日", "notice_text": "2026年11月27日"}),
+    ("rectification_notice", "rectification", RECTIFICATION),
+    ("measures_notice", "rectification", MEASURES),
+    ("public_criticism_decision", "rectification", MEASURES),
     ("repair_decision", "repair", {"reasons": "符合"}),
     ("repair_refusal", "repair", {"reasons": "不符合"}),
     ("acceptance_notice", "objection", {}),

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case, CreditRecord, Letter, Notification, Sanction
-from tests.support.flows import case_of, do_task, open_order, run_timers_at, sanctions_of, timer, unit_record
+from tests.support.flows import (case_of, decide_measures, do_task, open_order, overdue, run_timers_at, sanctions_of,
+                                 timer, unit_record)
 
 
 def test_on_time_submission_accepted(api, recorded_staff):
@@ -30,6 +31,8 @@ def test_on_time_submission_accepted(api, recorded_staff):
     lifted = db.session.scalar(select(Sanction).where(Sanction.created_by_case_id == case["id"]))
     assert lifted.lifted_by_case_id == case["id"] and lifted.lifted_reason == "整改已通过审核"
     assert [h.to_status for h in lifted.history] == ["active", "lifted"]
+    titles = [l.title for l in db.session.scalars(select(Letter).where(Letter.case_id == case["id"]).order_by(Letter.id))]
+    assert titles == ["限期整改通知书", "整改验收（解除限期整改）通知书"]
     # No timer is left to fire for a finished case.
     assert timer(case["id"], "rectification_deadline") is None and timer(case["id"], "rectification_reminder") is None
 
@@ -45,6 +48,9 @@ def test_return_for_rework_sets_a_new_deadline(api, recorded_staff):
     assert [t["bpmn_id"] for t in again] == ["submit_rectification"]
     assert again[0]["due_at"] == "2026-12-04T15:59:59+00:00"
     assert timer(case["id"], "rectification_deadline").fire_at.isoformat() == "2026-12-04T15:59:59+00:00"
+    letters = db.session.scalars(select(Letter).where(Letter.case_id == case["id"]).order_by(Letter.id)).all()
+    assert [l.title for l in letters] == ["限期整改通知书", "重新整改通知书"]
+    assert "最后一日为2026年12月4日（含）" in "".join(letters[1].data["paragraphs"]) and "整改不到位" in letters[1].data["paragraphs"][0]
 
 
 def test_reminder_three_working_days_before(api, recorded_staff):
@@ -59,38 +65,28 @@ def test_reminder_three_working_days_before(api, recorded_staff):
     assert [t["bpmn_id"] for t in case_of(api, "applicant1", case["id"])["open_tasks"]] == ["submit_rectification"]
 
 
-@pytest.mark.parametrize("criticism, status", [("approve", "active"), ("decline", "declined")])
-def test_overdue_branch(api, recorded_staff, criticism, status):
+def test_overdue_imposes_nothing_and_the_unit_can_still_submit_late(api, recorded_staff):
     case = open_order(api, days=3)
-    deadline = timer(case["id"], "rectification_deadline")
-    fired = run_timers_at(deadline.fire_at + timedelta(seconds=1))
-    assert fired >= 1
-    assert sanctions_of(case["id"]) == {"rectification_order": "active", "honor_disqualification": "active",
+    overdue(api, case["id"])
+    assert sanctions_of(case["id"]) == {"rectification_order": "active", "honor_disqualification": "proposed",
                                         "public_criticism": "proposed"}
+    proposed = db.session.scalars(select(Sanction).where(Sanction.status == "proposed")).all()
+    assert all(s.start_date is None for s in proposed)
     open_steps = sorted(t["bpmn_id"] for t in case_of(api, "intake1", case["id"])["open_tasks"])
-    assert open_steps == ["approve_public_criticism", "submit_late"]
-    values = {"criticism": criticism} if criticism == "approve" else {"criticism": "decline", "comment": "已及时纠正"}
-    do_task(api, "approver1", case["id"], "approve_public_criticism", values)
-    assert sanctions_of(case["id"])["public_criticism"] == status
-    titles = [l.title for l in db.session.scalars(select(Letter).where(Letter.case_id == case["id"]))]
-    assert ("通报批评决定" in titles) is (criticism == "approve")
-    # The unit can still submit late; acceptance lifts the order but not the disqualification.
+    assert open_steps == ["state_case", "submit_late"]
+    titles = [l.title for l in db.session.scalars(select(Letter).where(Letter.case_id == case["id"]).order_by(Letter.id))]
+    assert titles == ["限期整改通知书", "拟惩戒告知书"]
+    # The unit can still submit late; acceptance lifts the order, the proposals wait for their decision.
     do_task(api, "applicant1", case["id"], "submit_late", {"explanation": "逾期说明", "report": "整改报告"})
     do_task(api, "intake1", case["id"], "review_rectification", {"review": "accept", "opinion": "同意"})
-    final = case_of(api, "applicant1", case["id"])
-    assert final["status"] == "closed"
-    assert sanctions_of(case["id"])["rectification_order"] == "lifted"
-    assert sanctions_of(case["id"])["honor_disqualification"] == "active"
-
-
-def test_case_stays_open_until_the_criticism_is_decided(api, recorded_staff):
-    case = open_order(api, days=3)
-    run_timers_at(timer(case["id"], "rectification_deadline").fire_at + timedelta(seconds=1))
-    do_task(api, "applicant1", case["id"], "submit_late", {"explanation": "说明", "report": "报告"})
-    do_task(api, "intake1", case["id"], "review_rectification", {"review": "accept", "opinion": "同意"})
-    assert case_of(api, "intake1", case["id"])["status"] == "in_progress"
-    do_task(api, "approver1", case["id"], "approve_public_criticism", {"criticism": "decline", "comment": "不予"})
-    assert case_of(api, "intake1", case["id"])["status"] == "closed"
+    assert sanctions_of(case["id"]) == {"rectification_order": "lifted", "honor_disqualification": "proposed",
+                                        "public_criticism": "proposed"}
+    assert case_of(api, "intake1", case["id"])["status"] == "in_progress"  # the measures are still to be decided
+    decide_measures(api, case["id"], outcome="exempt")
+    final = case_of(api, "intake1", case["id"])
+    assert final["status"] == "closed" and final["outcome"] == "accepted"
+    assert sanctions_of(case["id"]) == {"rectification_order": "lifted", "honor_disqualification": "declined",
+                                        "public_criticism": "declined"}
 
 
 @pytest.mark.parametrize("payload, code", [

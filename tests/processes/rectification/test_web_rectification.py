@@ -11,7 +11,12 @@ from app.core import clock
 from app.services import training_clock
 from app.services import outbox
 from tests.support.constants import T0
-from tests.support.flows import run_timers_at, timer, unit_record
+from tests.support.flows import do_task, overdue, run_timers_at, timer, unit_record
+
+
+def decide_measures_until_approval(api, case_id):
+    run_timers_at(timer(case_id, "statement_window").fire_at + timedelta(seconds=1))
+    do_task(api, "intake1", case_id, "review_statement", {"outcome": "confirm", "reasons": "未按期整改。"})
 
 
 def open_via_web(web):
@@ -52,13 +57,14 @@ def test_bad_deadline_is_refused_on_the_page(web, recorded_staff):
     assert db.session.scalar(select(Case)) is None
 
 
-def test_approver_previews_the_criticism_draft(web, recorded_staff):
+def test_approver_previews_the_decision_draft(web, api, recorded_staff):
     _, case = open_via_web(web)
-    run_timers_at(timer(case.id, "rectification_deadline").fire_at + timedelta(seconds=1))
-    task = db.session.scalar(select(HumanTask).where(HumanTask.bpmn_id == "approve_public_criticism"))
+    overdue(api, case.id)
+    decide_measures_until_approval(api, case.id)
+    task = db.session.scalar(select(HumanTask).where(HumanTask.bpmn_id == "approve_measures"))
     approver = web("approver1")
     page = approver.get(f"/tasks/{task.id}").get_data(as_text=True)
-    assert "预览拟出具的《通报批评决定》" in page
+    assert "预览拟出具的《失信惩戒决定书》" in page
     pdf = approver.get(f"/tasks/{task.id}/preview.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert web("applicant2").get(f"/tasks/{task.id}/preview.pdf").status_code == 404
