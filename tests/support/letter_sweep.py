@@ -57,6 +57,10 @@ SOURCE_CHANGE = {"who": "你单位", "change_doc_no": "随财复决〔2026〕3�
                  "original_doc": "随财〔2026〕12号", "original_date": "2026年3月5日", "lifted": ["取消荣誉评选资格"],
                  "changes": []}
 
+REPAIR_OPINION = {"opinion_label": "同意修复", "opinion": "已履行相关义务"}
+RESTORATION = {"unit": "随州市某局", "why": "所依据的失信记录已经信用修复。", "asked": "你单位申请恢复荣誉评选资格",
+               "today": dt.date(2026, 11, 27), "whose": ""}
+
 # For each letter type: where a free text of a given length goes (case fields, task context).
 # The acceptance notice has no free text of its own; the record's 认定文书 number is what varies there.
 FREE_TEXT = {
@@ -67,11 +71,20 @@ FREE_TEXT = {
     "public_criticism_decision": lambda text: (fake_case(facts=text),
                                                {"due_text": "2026年12月11日", "notice_text": "2026年11月27日"}),
     "repair_rejection_notice": lambda text: (fake_case(), {"reason": text}),
-    "repair_decision": lambda text: (fake_case(), {"reasons": text}),
-    "repair_refusal": lambda text: (fake_case(), {"reasons": text}),
+    "repair_acceptance_notice": lambda text: (fake_case(basis_doc_no=text), {
+        "verify_days": 5, "approve_days": 2, "total_days": 10, "due_total": dt.date(2026, 12, 11)}),
+    "repair_ineligible_notice": lambda text: (fake_case(), {"reason": text, "earliest": dt.date(2027, 1, 5),
+                                                            "rule_note": ""}),
+    "repair_more_materials_notice": lambda text: (fake_case(), {"items": text, "due": dt.date(2026, 12, 4)}),
+    "repair_withdrawn_notice": lambda text: (fake_case(basis_doc_no=text), {}),
+    "repair_decision": lambda text: (fake_case(), {**REPAIR_OPINION, "reasons": text, "restoration": True,
+                                                   "lifted": ["限期整改（自2026年5月6日起实施）"],
+                                                   "left": ["取消荣誉评选资格（自2026年5月6日起实施）"]}),
+    "repair_refusal": lambda text: (fake_case(), {**REPAIR_OPINION, "reasons": text}),
     "disclosure_notice": lambda text: (fake_case(facts=text), dict(REGISTRATION)),
     "repair_notice": lambda text: (fake_case(facts=text), dict(REGISTRATION)),
-    "restoration_decision": lambda text: (fake_case(), {"basis": text, "why": "所依据的失信记录已经信用修复。"}),
+    "restoration_decision": lambda text: (fake_case(), {**RESTORATION, "basis": text}),
+    "restoration_refusal": lambda text: (fake_case(), {**RESTORATION, "basis": "随财〔2026〕12号", "reason": text}),
     # The source change's notices: the recording unit's reason is the free text.
     "source_revocation_notice": lambda text: (fake_case(), {**SOURCE_CHANGE, "reason": text}),
     "source_change_notice": lambda text: (fake_case(), {**SOURCE_CHANGE, "reason": text,
