@@ -110,7 +110,13 @@ def test_applicant_restoration_refused_with_reason_while_record_stands(api, reco
                                                          "sanction_id": sanction_id}).status_code == 404
 
 
-def test_review_disagree_closes_without_restoring(api, recorded_staff):
+@pytest.mark.parametrize("steps, reason", [
+    ([("intake1", "review_restoration", {"restoration_review": "disagree", "opinion": "材料不实"})], "材料不实。"),
+    ([("intake1", "review_restoration", {"restoration_review": "agree", "opinion": "同意"}),
+      ("approver1", "approve_restoration", {"restoration_approval": "refuse", "comment": "整改未见实效"})],
+     "整改未见实效。"),
+])
+def test_review_disagree_closes_without_restoring(api, recorded_staff, steps, reason):
     from processes.honor_restoration import service as restoration
 
     record = repairable()
@@ -122,11 +128,12 @@ def test_review_disagree_closes_without_restoring(api, recorded_staff):
     case = restoration.apply_for_restoration(db.session.scalar(select(User).where(User.username == "applicant1")),
                                              sanction_id)
     db.session.commit()
-    do_task(api, "intake1", case.id, "review_restoration", {"restoration_review": "disagree", "opinion": "材料不实"})
+    for username, step, values in steps:
+        do_task(api, username, case.id, step, values)
     assert case_of(api, "applicant1", case.id)["outcome"] == "not_restored"
     assert db.session.get(Sanction, sanction_id).status == "active"
     letter = db.session.scalar(select(Letter).where(Letter.case_id == case.id))
-    assert letter.title == "不予恢复决定书" and "材料不实。" in "".join(letter.data["paragraphs"])
+    assert letter.title == "不予恢复决定书" and "经审查，" + reason in "".join(letter.data["paragraphs"])
     assert letter.data["paragraphs"][-1] == challenge_sentence(db.session.get(Case, case.id))
 
 
