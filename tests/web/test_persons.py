@@ -243,8 +243,9 @@ def test_flask_check_reports_the_person_data_key(key, production, level, words):
 LETTER_CASES = [  # (letter type, case type, context): each letter about a person's record names them
     ("rectification_notice", "rectification", {"due_text": "2026年12月25日", "requirements": "整改"}),
     ("public_criticism_decision", "rectification", {"due_text": "2026年12月25日", "notice_text": "2026年11月27日"}),
-    ("repair_decision", "repair", {"reasons": "符合"}),
-    ("repair_refusal", "repair", {"reasons": "不符合"}),
+    ("repair_decision", "repair", {"reasons": "符合", "opinion_label": "同意修复", "opinion": "同意", "lifted": [],
+                                   "left": [], "restoration": False}),
+    ("repair_refusal", "repair", {"reasons": "不符合", "opinion_label": "不同意修复", "opinion": "尚未履行"}),
     ("acceptance_notice", "objection", {}),
     ("objection_decision", "objection", {"decision": "maintain", "reasons": "依据充分"}),
 ]
