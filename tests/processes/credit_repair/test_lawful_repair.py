@@ -344,3 +344,16 @@ def test_whole_case_overdue_tells_the_office_once(api, recorded_staff, days_afte
     db.session.commit()
     after = db.session.scalar(select(db.func.count()).select_from(Notification))
     assert (after > before) is escalated
+
+
+def test_the_sweep_reports_a_whole_case_overdue_and_counts_no_restoration(api, recorded_staff):
+    from app.services.worker import sweep
+
+    case = file_repair(api, repairable())
+    due = date.fromisoformat(db.session.get(Case, case["id"]).form["due_total"])
+    clock.set_frozen(datetime.combine(due + timedelta(days=1), time(10), TZ))
+    assert sweep().restorations == 0
+    event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case["id"],
+                                                      CaseEvent.action == "overdue_escalated",
+                                                      CaseEvent.step == "repair_total"))
+    assert event is not None
