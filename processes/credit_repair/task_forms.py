@@ -12,6 +12,18 @@ AGREE_CHOICES = (("agree", _l("同意")), ("disagree", _l("不同意")))
 REPAIR_CHOICES = (("approve", _l("准予修复")), ("refuse", _l("不予修复")),
                   ("return_applicant", _l("退回申请单位补充材料")), ("return_verifier", _l("退回认定单位重新出具意见")))
 
+
+
+def approval_choices(case) -> dict:
+    """The 审批 choices this case allows (the recording unit's opinion decides): for the form shown, as
+    TaskForm(..., choices_for=approval_choices) once the per-case narrowing of task forms is on main (issue 13 §1);
+    the completion hook (service._approval_decided) refuses any other choice already."""
+    from processes.credit_repair.service import allowed_decisions
+
+    allowed = allowed_decisions(case)
+    return {"repair_decision": tuple(c for c in REPAIR_CHOICES if c[0] in allowed)}
+
+
 FORMS = (
     TaskForm("repair_intake_review", INTAKE_FIELDS, public=True),
     SUPPLEMENT_FORM,

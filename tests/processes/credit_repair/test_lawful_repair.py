@@ -357,3 +357,16 @@ def test_the_sweep_reports_a_whole_case_overdue_and_counts_no_restoration(api, r
                                                       CaseEvent.action == "overdue_escalated",
                                                       CaseEvent.step == "repair_total"))
     assert event is not None
+
+
+@pytest.mark.parametrize("opinion, offered", [
+    ("agree", ["approve", "refuse"]),
+    ("disagree", ["refuse", "return_applicant", "return_verifier"]),
+])
+def test_the_approval_choices_follow_the_opinion(api, recorded_staff, opinion, offered):
+    from processes.credit_repair.task_forms import approval_choices
+
+    case = _accepted(api)
+    do_task(api, "verifier1", case["id"], "verify_repair", {"verifier_opinion": opinion, "opinion": "意见。"})
+    choices = approval_choices(db.session.get(Case, case["id"]))["repair_decision"]
+    assert [value for value, _label in choices] == offered
