@@ -2,9 +2,9 @@
 修复受理通知书, 不予受理通知书, 不符合修复条件告知书, 补充材料通知书, 视为撤回告知书, 信用修复决定书, 不予修复决定书."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
-from app.core.clock import local_date, now
+from app.core.clock import local_date
 from app.extensions import db
 from app.i18n import chinese
 from app.models import Case, Sanction
@@ -44,7 +44,7 @@ INELIGIBLE = OPENING + """
 MORE_MATERIALS = OPENING + """
 经征求认定单位{{ recording_unit }}意见并审核，现有材料尚不足以认定失信行为已纠正、相关义务已履行。
 
-请你单位于{{ last_day(due) }}补充以下材料：{{ items }}
+请你单位{{ from_delivery(days) }}补充以下材料：{{ items }}
 
 逾期未补充的，按撤回信用修复申请处理。补充材料后，本办将再次征求认定单位意见。
 """
@@ -132,11 +132,8 @@ def _ineligible(case: Case) -> dict:
 
 
 def _more_materials(case: Case) -> dict:
-    values = last_values(case, "approve_repair")
-    due = case.form.get("supplement_due")
-    due_day = local_date(datetime.fromisoformat(due)) if due else local_date(
-        calendar.deadline(now(), rules.time_limit(case.rule_set, "supplement")).due)
-    return {"items": values.get("reasons", ""), "due": due_day}
+    # The deadline runs from this letter's delivery (starts=…); the text says so and its last day if delivered today.
+    return {"items": last_values(case, "approve_repair").get("reasons", ""), "days": _supplement_days(case)}
 
 
 def _decision(case: Case) -> dict:

@@ -75,7 +75,7 @@ FREE_TEXT = {
         "verify_days": 5, "approve_days": 2, "total_days": 10, "due_total": dt.date(2026, 12, 11)}),
     "repair_ineligible_notice": lambda text: (fake_case(), {"reason": text, "earliest": dt.date(2027, 1, 5),
                                                             "rule_note": ""}),
-    "repair_more_materials_notice": lambda text: (fake_case(), {"items": text, "due": dt.date(2026, 12, 4)}),
+    "repair_more_materials_notice": lambda text: (fake_case(), {"items": text, "days": 5}),
     "repair_withdrawn_notice": lambda text: (fake_case(basis_doc_no=text), {}),
     "repair_decision": lambda text: (fake_case(), {**REPAIR_OPINION, "reasons": text, "restoration": True,
                                                    "lifted": ["限期整改（自2026年5月6日起实施）"],

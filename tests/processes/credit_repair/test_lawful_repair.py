@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.core import clock
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, HumanTask, Letter, Notification, Sanction
-from app.services import calendar, eligibility, rules
+from app.services import calendar, delivery, eligibility, rules
 from config import Config
 from processes.credit_repair import service as repair
 from tests.support.flows import case_of, do_task, file_repair, open_order, records_of, repairable, run_timers_at, timer
@@ -89,8 +89,8 @@ def test_return_to_the_applicant_and_back_to_the_verifier(api, recorded_staff):
     do_task(api, "approver1", case["id"], "approve_repair", {"repair_decision": "return_applicant",
                                                              "reasons": "法院出具的执行完毕证明。"})
     notice = _letters(case["id"])[-1]
-    due = clock.local_date(datetime.fromisoformat(db.session.get(Case, case["id"]).form["supplement_due"]))
-    assert "法院出具的执行完毕证明。" in _text(notice) and f"{due.year}年{due.month}月{due.day}日（含）前" in _text(notice)
+    assert "法院出具的执行完毕证明。" in _text(notice) and "自本通知送达之日起5个工作日内" in _text(notice)
+    assert notice.title == "补充材料通知书"
     do_task(api, "applicant1", case["id"], "more_materials", {"statement": "已补充执行完毕证明。"})
     assert _open_steps(case["id"]) == ["verify_repair"] and db.session.get(Case, case["id"]).status == "in_progress"
     do_task(api, "verifier1", case["id"], "verify_repair", {"verifier_opinion": "agree", "opinion": "已履行。"})
@@ -102,6 +102,10 @@ def test_more_materials_not_supplied_is_withdrawn_with_a_letter(api, recorded_st
     case = _accepted(api)
     do_task(api, "verifier1", case["id"], "verify_repair", {"verifier_opinion": "disagree", "opinion": "缺材料。"})
     do_task(api, "approver1", case["id"], "approve_repair", {"repair_decision": "return_applicant", "reasons": "凭证。"})
+    # The 补充 deadline runs from the notice's delivery (the office enters it).
+    delivery.record_office_delivery(recorded_staff["intake1"], _letters(case["id"])[-1], day=clock.local_today(),
+                                    method="direct")
+    db.session.commit()
     run_timers_at(timer(case["id"], "more_timeout").fire_at + timedelta(seconds=1))
     row = db.session.get(Case, case["id"])
     assert (row.status, row.outcome) == ("withdrawn", "supplement_overdue")
