@@ -10,7 +10,7 @@ from app.i18n import chinese
 from app.models import Case, Sanction
 from app.models.records import SANCTION_KINDS
 from app.services import calendar, eligibility, rules
-from app.services.letters import LetterType, chinese_date
+from app.services.letters import LetterType, chinese_date, from_delivery
 from app.services.workflow.run import last_values
 
 OPENING = "你单位于{{ submitted }}提交的关于{{ record }}的信用修复申请（受理编号：{{ case_number }}）收悉。"
@@ -44,7 +44,7 @@ INELIGIBLE = OPENING + """
 MORE_MATERIALS = OPENING + """
 经征求认定单位{{ recording_unit }}意见并审核，现有材料尚不足以认定失信行为已纠正、相关义务已履行。
 
-请你单位{{ from_delivery(days) }}补充以下材料：{{ items }}
+请你单位{{ deadline }}补充以下材料：{{ items }}
 
 逾期未补充的，按撤回信用修复申请处理。补充材料后，本办将再次征求认定单位意见。
 """
@@ -133,7 +133,9 @@ def _ineligible(case: Case) -> dict:
 
 def _more_materials(case: Case) -> dict:
     # The deadline runs from this letter's delivery (starts=…); the text says so and its last day if delivered today.
-    return {"items": last_values(case, "approve_repair").get("reasons", ""), "days": _supplement_days(case)}
+    days = _supplement_days(case)
+    return {"items": last_values(case, "approve_repair").get("reasons", ""), "days": days,
+            "deadline": from_delivery(days)}
 
 
 def _decision(case: Case) -> dict:

@@ -75,7 +75,9 @@ FREE_TEXT = {
         "verify_days": 5, "approve_days": 2, "total_days": 10, "due_total": dt.date(2026, 12, 11)}),
     "repair_ineligible_notice": lambda text: (fake_case(), {"reason": text, "earliest": dt.date(2027, 1, 5),
                                                             "rule_note": ""}),
-    "repair_more_materials_notice": lambda text: (fake_case(), {"items": text, "days": 5}),
+    "repair_more_materials_notice": lambda text: (fake_case(), {"items": text, "days": 5, "deadline": (
+        "自本通知送达之日起5个工作日内（工作日不含法定节假日和休息日；送达当日不计入，自次日起算；电子送达的，以你单位在本系统首次"
+        "打开本通知之时为送达；按2026年11月27日送达计，最后一日为2026年12月4日（含））")}),
     "repair_withdrawn_notice": lambda text: (fake_case(basis_doc_no=text), {}),
     "repair_decision": lambda text: (fake_case(), {**REPAIR_OPINION, "reasons": text, "restoration": True,
                                                    "lifted": ["限期整改（自2026年5月6日起实施）"],
