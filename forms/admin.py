@@ -21,8 +21,10 @@ def build_rule_set_form(current) -> FlaskForm:
         name = StringField(_l("名称"), validators=[DataRequired(_l("请填写名称。")), Length(max=200)])
         legal_basis = TextAreaField(_l("法律依据"), validators=[DataRequired(_l("请填写法律依据。")), Length(max=2000)])
         effective_from = DateField(_l("生效日期"), validators=[InputRequired(_l("请填写生效日期。"))])
-        repeat_within_months = IntegerField(_l("不予修复：同类失信再次发生的月数（0 为不限制）"), default=12,
+        repeat_within_months = IntegerField(_l("不予修复：同类失信再次发生的月数（0 为不限制）"), default=0,
                                             validators=[InputRequired(), NumberRange(0, 120)])
+        # A bar needs its legal basis (令第36号第二条: 不予修复 only where law, regulation or a 党中央/国务院 document says so).
+        repair_bar_basis = TextAreaField(_l("不予修复情形的法律依据（设定月数时必填）"), validators=[Optional(), Length(max=500)])
 
     for severity, label in SEVERITY_LABELS.items():
         period = current.periods[severity] if current else {"min_months": 0, "max_months": 12, "published": True}

@@ -17,7 +17,7 @@ from app.engine.definitions import latest_definition
 from app.extensions import db
 from app.models import CASE_PENDING, RECORD_PUBLIC, RECORD_SETTLED, Case, CreditRecord, RecordHistory, Sanction
 from app.core import clock
-from app.services import letters
+from app.services import letters, rules
 
 REPAIRABLE = RECORD_SETTLED
 CLEARED = ("repaired", "revoked", "expired")
@@ -41,6 +41,32 @@ def _decide(process_key: str, decision_id: str, facts: dict) -> dict:
     return decisions.evaluate(decision_id, definition.sources[filename], facts)
 
 
+def repair_reading(record: CreditRecord, today: date) -> dict:
+    """Which rule set and reading decide this record's repair on `today` (LAW.md "Transition ❓").
+
+    A record dated before the rule set now in force: its reading ("transition" policy of the rule set in force) is
+    "favourable" — the rule more favourable to the subject (the earlier repair date, a bar only if both bar) — or
+    "basis_date" — the record's own rule set alone. Plain data, recorded on the repair case."""
+    own = record.rule_set
+    try:
+        current = rules.rule_set_on(today)
+    except LookupError:
+        current = own
+    reading = str(rules.policy(current, "transition")) if current.id != own.id else "basis_date"
+    if reading not in rules.TRANSITION_READINGS:
+        reading = "favourable"
+    earliest = record.earliest_repair_date
+    barred = repeat_offence(record) is not None
+    applied = own
+    if current.id != own.id and reading == "favourable":
+        later_earliest = rules.publication_dates(current, record.severity, record.basis_date)[0]
+        if later_earliest < earliest:
+            earliest, applied = later_earliest, current
+        barred = barred and repeat_offence(record, current) is not None
+    return {"record_rule_set": own.code, "current_rule_set": current.code, "reading": reading,
+            "applied_rule_set": applied.code, "earliest_repair_date": earliest, "barred": barred}
+
+
 def repair_facts(record: CreditRecord, today: date, *, ignore_case_id: int | None = None) -> dict:
     """Facts for repair_eligibility.dmn (SPEC §4.3.1)."""
     rectification_ordered = db.session.scalar(select(Case.id).where(
@@ -51,18 +77,23 @@ def repair_facts(record: CreditRecord, today: date, *, ignore_case_id: int | Non
     if ignore_case_id is not None:
         open_cases = open_cases.where(Case.id != ignore_case_id)
     open_case = db.session.scalar(open_cases.limit(1)) is not None
+    reading = repair_reading(record, today)
     return {
-        "min_period_passed": today >= record.earliest_repair_date,
+        "min_period_passed": today >= reading["earliest_repair_date"],
         "rectification_ok": (not rectification_ordered) or record.rectified_at is not None,
         "open_case": open_case,
-        "barred": repeat_offence(record) is not None,
+        "barred": reading["barred"],
     }
 
 
-def repeat_offence(record: CreditRecord) -> CreditRecord | None:
-    """Another record of the same unit and category within the rule set's window after this one."""
-    months = (record.rule_set.repair_bar or {}).get("repeat_within_months")
-    if not months:
+def repeat_offence(record: CreditRecord, rule_set=None) -> CreditRecord | None:
+    """Another record of the same unit and category within the rule set's window after this one.
+
+    Only a bar that cites its legal basis applies (令第36号第二条: not repairable only where law, regulation or a
+    党中央/国务院 document says so); there is none by default."""
+    bar = (rule_set or record.rule_set).repair_bar or {}
+    months = bar.get("repeat_within_months")
+    if not months or not str(bar.get("legal_basis") or "").strip():
         return None
     return db.session.scalar(select(CreditRecord).where(
         CreditRecord.subject_unit_id == record.subject_unit_id, CreditRecord.category == record.category,
@@ -76,7 +107,7 @@ REPAIR_MESSAGES = {
     "min_period": _l("最短公示期未满，暂不能申请信用修复。"),
     "rectification": _l("该记录被责令限期整改，整改尚未通过审核，暂不能申请信用修复。"),
     "open_case": _l("该记录已有正在办理的异议或信用修复申请。"),
-    "barred": _l("该单位在规定期限内再次发生同类失信行为，按规则集规定不予修复。"),
+    "barred": _l("该单位在规定期限内再次发生同类失信行为，依规则集载明的依据不予修复。"),
     "eligible": _l("符合信用修复申请条件。"),
 }
 
@@ -89,7 +120,7 @@ def repair_verdict(record: CreditRecord, today: date | None = None, *, ignore_ca
     result = _decide("credit_repair", "repair_eligibility", repair_facts(record, today, ignore_case_id=ignore_case_id))
     code = result["ineligible_reason"]
     message = str(REPAIR_MESSAGES[code])
-    earliest = record.earliest_repair_date if code == "min_period" else None
+    earliest = repair_reading(record, today)["earliest_repair_date"] if code == "min_period" else None
     if earliest:
         message += _("最早可于%(day)s申请。", day=letters.chinese_date(earliest))
     return Verdict(bool(result["eligible"]), code, message, earliest)

@@ -41,8 +41,10 @@ DEFAULT_TIME_LIMITS = {
 # Time limits that may be 0 working days (the rest are at least 1).
 ZERO_ALLOWED = {"publication_delay"}
 
-# 一年内再次发生同类失信行为的，不予修复 (local rule; editable per rule set version).
-DEFAULT_REPAIR_BAR = {"repeat_within_months": 12}
+# No repeat-offence bar by default: "not repairable" only where law, regulation or a 党中央/国务院 document says so
+# (令第36号 第二条). A rule set may configure one, e.g. {"repeat_within_months": 12, "legal_basis": "…"}; a bar
+# without a cited legal basis is refused when saved and ignored when read (eligibility.repeat_offence).
+DEFAULT_REPAIR_BAR: dict = {}
 
 SEED_RULE_SETS = [
     {
@@ -131,7 +133,13 @@ DEFAULT_POLICY: dict[str, object] = {
     # The template prints it after the plan's name ({{ law.plan }}{{ lenient_basis }}).
     "lenient_basis": "三（二）6“对轻微失信行为鼓励自我纠错、主动自新。在政务失信行为发生后主动挽回损失、消除不良影响或者有效阻止危害结果"
                      "发生的，可从轻或免于实施失信惩戒措施”",
+    # Records dated before this rule set took effect (LAW.md "Transition ❓", 令第36号 in force 2026-04-01, repealing
+    # 令第58号): "favourable" — from this rule set's effective date the rule more favourable to the subject applies
+    # (the earlier repair date; a bar only if both rule sets bar); "basis_date" — the rule set of the record's basis
+    # date alone. Read from the rule set in force on the day of the check; each repair case records the reading.
+    "transition": "favourable",
 }
+TRANSITION_READINGS = ("favourable", "basis_date")
 
 
 def policy(rule_set: RuleSet, key: str):
@@ -205,6 +213,13 @@ def add_rule_set(*, code: str, name: str, legal_basis: str, effective_from: date
             errors[severity] = _("公示期应为 0–120 个月的整数，且最短不超过最长。")
     if any(not isinstance(v, int) or not (0 if k in ZERO_ALLOWED else 1) <= v <= 366 for k, v in time_limits.items()):
         errors["time_limits"] = _("办理时限应为 1–366 个工作日的整数。")
+    repair_bar = {k: v for k, v in (repair_bar or {}).items() if v not in (None, "", 0)}
+    if isinstance(repair_bar.get("legal_basis"), str):
+        repair_bar["legal_basis"] = repair_bar["legal_basis"].strip()
+    if repair_bar.get("repeat_within_months") and not repair_bar.get("legal_basis"):
+        errors["repair_bar_basis"] = _("设定不予修复情形须注明法律、法规或党中央、国务院文件依据（令第36号第二条）。")
+    elif repair_bar.get("legal_basis") and not repair_bar.get("repeat_within_months"):
+        repair_bar = {}
     if errors:
         raise Invalid(_("规则集有误，未保存。"), fields=errors)
     if latest and latest.effective_to is None:

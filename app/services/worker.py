@@ -93,7 +93,9 @@ def daily_rules(result: SweepResult) -> None:
 
     try:
         result.expired = publication.expire_records(clock.local_today())
-        result.restorations = sum(rule(200) for _name, rule in registry.daily_rules())
+        counts = {name: rule(200) for name, rule in registry.daily_rules()}
+        # Other slices' date rules (e.g. the repair's whole-case overdue report) run too but are not restorations.
+        result.restorations = sum(n for name, n in counts.items() if name.startswith("honor_restoration."))
         db.session.commit()
     except Exception:  # logged; the next sweep tries again
         db.session.rollback()

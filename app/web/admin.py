@@ -60,7 +60,8 @@ def rule_sets():
         transaction.on_refusal(refused)
         row = rules.add_rule_set(code=form.code.data, name=form.name.data, legal_basis=form.legal_basis.data,
                                  effective_from=form.effective_from.data, periods=periods, time_limits=limits,
-                                 repair_bar={"repeat_within_months": form.repeat_within_months.data})
+                                 repair_bar={"repeat_within_months": form.repeat_within_months.data,
+                                             "legal_basis": form.repair_bar_basis.data or ""})
         flash(_("规则集 %(code)s 已添加，自 %(day)s 起适用于认定日期在此之后的记录。", code=row.code, day=row.effective_from.isoformat()), "success")
         return redirect(url_for("admin.rule_sets"))
     return page()

@@ -7,5 +7,5 @@ from processes.credit_repair import letters, service, task_forms
 SLICE = ProcessSlice(
     key="credit_repair", case_type="repair", folder=Path(__file__).parent, case_prefix="XF",
     effects=service.EFFECTS, hooks=service.HOOKS, forms=task_forms.FORMS, letters=letters.LETTERS,
-    application=service.APPLICATION,
+    application=service.APPLICATION, daily=(service.escalate_overdue_cases,),
 )

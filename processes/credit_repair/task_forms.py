@@ -7,7 +7,22 @@ from app.services.applications import INTAKE_FIELDS, SUPPLEMENT_FORM
 from app.services.workflow.taskforms import Field, TaskForm
 
 AGREE_CHOICES = (("agree", _l("同意")), ("disagree", _l("不同意")))
-REPAIR_CHOICES = (("approve", _l("准予修复")), ("refuse", _l("不予修复")))
+# Which of these the approver may choose follows the recording unit's opinion (service.allowed_decisions, checked on
+# completion): 同意 → 准予修复 | 不予修复; 不同意 → 不予修复 | 退回申请单位补充材料 | 退回认定单位重新出具意见.
+REPAIR_CHOICES = (("approve", _l("准予修复")), ("refuse", _l("不予修复")),
+                  ("return_applicant", _l("退回申请单位补充材料")), ("return_verifier", _l("退回认定单位重新出具意见")))
+
+
+
+def approval_choices(case) -> dict:
+    """The 审批 choices this case allows (the recording unit's opinion decides): for the form shown, as
+    TaskForm(..., choices_for=approval_choices) once the per-case narrowing of task forms is on main (issue 13 §1);
+    the completion hook (service._approval_decided) refuses any other choice already."""
+    from processes.credit_repair.service import allowed_decisions
+
+    allowed = allowed_decisions(case)
+    return {"repair_decision": tuple(c for c in REPAIR_CHOICES if c[0] in allowed)}
+
 
 FORMS = (
     TaskForm("repair_intake_review", INTAKE_FIELDS, public=True),
@@ -23,7 +38,7 @@ FORMS = (
         "approve_repair",
         (
             Field("repair_decision", _l("审批结论"), "choice", True, REPAIR_CHOICES, routing=True),
-            Field("reasons", _l("理由"), required=True),
+            Field("reasons", _l("理由（退回补充材料时写明需补充的材料）"), required=True),
         ),
     ),
 )

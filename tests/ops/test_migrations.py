@@ -40,8 +40,8 @@ def test_upgrade_with_data_then_downgrade_and_back(app, tmp_path):
         upgrade()
         assert db.session.scalar(select(func.count()).select_from(Case)) == 1
         assert db.session.scalar(select(func.count()).select_from(CreditRecord)) == 1
-        assert db.session.execute(text("SELECT repair_bar FROM rule_set")).scalar() in ({"repeat_within_months": 12},
-                                                                                       '{"repeat_within_months": 12}')
+        # 0003 wrote a 12-month bar with no legal basis; 0014_h2 clears it (令第36号第二条: no bar without a basis).
+        assert db.session.execute(text("SELECT repair_bar FROM rule_set")).scalar() in ({}, '{}')
         if url.startswith("sqlite"):
             assert db.session.execute(text("PRAGMA foreign_key_check")).all() == []
             assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1  # restored after the batch

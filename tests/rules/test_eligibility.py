@@ -198,6 +198,7 @@ REPEAT_ROWS = [
 @pytest.mark.parametrize(("later", "barred"), REPEAT_ROWS)
 def test_repeat_offence_bars_repair(world, later, barred):
     record = factories.record(world["subject"], world["recorder"], basis_date=date(2026, 5, 1))
+    record.rule_set.repair_bar = BAR  # configured with its cited basis (none by default)
     found = None
     if later:
         later = dict(later)
@@ -207,12 +208,18 @@ def test_repeat_offence_bars_repair(world, later, barred):
     assert eligibility.repair_facts(record, D)["barred"] is barred
 
 
+# A bar applies only with a cited legal basis (令第36号第二条); the basis here is a test's placeholder.
+BAR = {"repeat_within_months": 12, "legal_basis": "测试用法规第十条"}
+
+
 def test_no_repeat_window_no_bar(world):
-    """A rule set without repair_bar (or with 0 months) bars nothing."""
+    """A rule set without repair_bar (with 0 months, or a bar without its legal basis) bars nothing."""
     record = factories.record(world["subject"], world["recorder"], basis_date=date(2026, 5, 1))
     factories.record(world["subject"], world["recorder"], basis_date=date(2026, 6, 1))
+    assert eligibility.repeat_offence(record) is None  # the default: no bar
+    record.rule_set.repair_bar = BAR
     assert eligibility.repeat_offence(record) is not None
-    for bar in ({}, {"repeat_within_months": 0}):
+    for bar in ({}, {"repeat_within_months": 0}, {"repeat_within_months": 12}, {"repeat_within_months": 12, "legal_basis": ""}):
         record.rule_set.repair_bar = bar
         assert eligibility.repeat_offence(record) is None
 

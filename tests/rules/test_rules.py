@@ -61,7 +61,7 @@ def test_seeded_rule_sets_carry_the_specified_periods(app, code, start, end, sev
     row = db.session.scalar(select(RuleSet).where(RuleSet.code == code))
     assert (row.effective_from, row.effective_to) == (start, end)
     assert row.name and row.legal_basis and row.time_limits == rules.DEFAULT_TIME_LIMITS
-    assert row.repair_bar == {"repeat_within_months": 12}  # 一年内再次发生同类失信行为的，不予修复
+    assert row.repair_bar == {}  # no repeat-offence bar without a cited legal basis (令第36号第二条)
     assert row.periods[severity] == {"min_months": low, "max_months": high, "published": published}
 
 
@@ -123,7 +123,7 @@ def test_rectification_reminder_follows_the_rule_set(api, seeded):
 PERIODS = {"minor": {"min_months": 0, "max_months": 3}, "general": {"min_months": 3, "max_months": 12},
            "serious": {"min_months": 12, "max_months": 36}}
 GOOD = dict(code="LOCAL-2027", name="随州市规定", legal_basis="随信用办〔2026〕1号", effective_from=date(2027, 1, 1),
-            periods=PERIODS, time_limits={"supplement": 7}, repair_bar={"repeat_within_months": 12})
+            periods=PERIODS, time_limits={"supplement": 7}, repair_bar={"repeat_within_months": 12, "legal_basis": "某法规第十条"})
 
 
 def test_add_rule_set_closes_the_previous_one(app):

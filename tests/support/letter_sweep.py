@@ -66,6 +66,9 @@ MEASURES = {"ordered": "2026年11月27日", "due": dt.date(2026, 12, 11), "windo
             "reasons": "未按期整改。", "not_imposed": "",
             "imposed": [{"name": "取消荣誉评选资格", "basis": "随信用办〔2017〕9号三（二）4", "start": "2026年12月18日",
                          "term_end": "2027年3月5日"}]}
+REPAIR_OPINION = {"opinion_label": "同意修复", "opinion": "已履行相关义务"}
+RESTORATION = {"unit": "随州市某局", "why": "所依据的失信记录已经信用修复。", "asked": "你单位申请恢复荣誉评选资格",
+               "today": dt.date(2026, 11, 27), "whose": ""}
 
 # For each letter type: where a free text of a given length goes (case fields, task context).
 # The acceptance notice has no free text of its own; the record's 认定文书 number is what varies there.
@@ -80,11 +83,22 @@ FREE_TEXT = {
     "measures_decision": lambda text: (fake_case(), {**MEASURES, "reasons": text}),
     "public_criticism_decision": lambda text: (fake_case(facts=text), dict(MEASURES)),
     "repair_rejection_notice": lambda text: (fake_case(), {"reason": text}),
-    "repair_decision": lambda text: (fake_case(), {"reasons": text}),
-    "repair_refusal": lambda text: (fake_case(), {"reasons": text}),
+    "repair_acceptance_notice": lambda text: (fake_case(basis_doc_no=text), {
+        "verify_days": 5, "approve_days": 2, "total_days": 10, "due_total": dt.date(2026, 12, 11)}),
+    "repair_ineligible_notice": lambda text: (fake_case(), {"reason": text, "earliest": dt.date(2027, 1, 5),
+                                                            "rule_note": ""}),
+    "repair_more_materials_notice": lambda text: (fake_case(), {"items": text, "days": 5, "deadline": (
+        "自本通知送达之日起5个工作日内（工作日不含法定节假日和休息日；送达当日不计入，自次日起算；电子送达的，以你单位在本系统首次"
+        "打开本通知之时为送达；按2026年11月27日送达计，最后一日为2026年12月4日（含））")}),
+    "repair_withdrawn_notice": lambda text: (fake_case(basis_doc_no=text), {}),
+    "repair_decision": lambda text: (fake_case(), {**REPAIR_OPINION, "reasons": text, "restoration": True,
+                                                   "lifted": ["限期整改（自2026年5月6日起实施）"],
+                                                   "left": ["取消荣誉评选资格（自2026年5月6日起实施）"]}),
+    "repair_refusal": lambda text: (fake_case(), {**REPAIR_OPINION, "reasons": text}),
     "disclosure_notice": lambda text: (fake_case(facts=text), dict(REGISTRATION)),
     "repair_notice": lambda text: (fake_case(facts=text), dict(REGISTRATION)),
-    "restoration_decision": lambda text: (fake_case(), {"basis": text, "why": "所依据的失信记录已经信用修复。"}),
+    "restoration_decision": lambda text: (fake_case(), {**RESTORATION, "basis": text}),
+    "restoration_refusal": lambda text: (fake_case(), {**RESTORATION, "basis": "随财〔2026〕12号", "reason": text}),
     # The source change's notices: the recording unit's reason is the free text.
     "source_revocation_notice": lambda text: (fake_case(), {**SOURCE_CHANGE, "reason": text}),
     "source_change_notice": lambda text: (fake_case(), {**SOURCE_CHANGE, "reason": text,

@@ -246,8 +246,9 @@ LETTER_CASES = [  # (letter type, case type, context): each letter about a perso
     ("rectification_notice", "rectification", RECTIFICATION),
     ("measures_notice", "rectification", MEASURES),
     ("public_criticism_decision", "rectification", MEASURES),
-    ("repair_decision", "repair", {"reasons": "符合"}),
-    ("repair_refusal", "repair", {"reasons": "不符合"}),
+    ("repair_decision", "repair", {"reasons": "符合", "opinion_label": "同意修复", "opinion": "同意", "lifted": [],
+                                   "left": [], "restoration": False}),
+    ("repair_refusal", "repair", {"reasons": "不符合", "opinion_label": "不同意修复", "opinion": "尚未履行"}),
     ("acceptance_notice", "objection", {}),
     ("objection_decision", "objection", {"decision": "maintain", "reasons": "依据充分"}),
 ]

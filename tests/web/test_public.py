@@ -170,9 +170,14 @@ def test_admin_adds_a_rule_set_version(web, deployed_staff):
     bad = admin.post("/admin/rule-sets", {**form, "effective_from": "2026-01-01"}).get_data(as_text=True)
     assert "生效日期须晚于" in bad
     assert db.session.scalar(select(RuleSet).where(RuleSet.code == "LOCAL-2027")) is None
-    admin.post("/admin/rule-sets", form)
+    # A repeat-offence bar without its cited legal basis is refused (令第36号第二条).
+    unfounded = admin.post("/admin/rule-sets", form).get_data(as_text=True)
+    assert "须注明法律、法规或党中央、国务院文件依据" in unfounded
+    assert db.session.scalar(select(RuleSet).where(RuleSet.code == "LOCAL-2027")) is None
+    admin.post("/admin/rule-sets", {**form, "repair_bar_basis": "某法规第十条"})
     db.session.expire_all()
     assert rules.rule_set_on(date(2027, 1, 1)).code == "LOCAL-2027"
+    assert rules.rule_set_on(date(2027, 1, 1)).repair_bar == {"repeat_within_months": 12, "legal_basis": "某法规第十条"}
     assert db.session.scalar(select(RuleSet).where(RuleSet.code == "NDRC-36")).effective_to == date(2026, 12, 31)
     assert web("intake1").get("/admin/rule-sets").status_code == 404
 

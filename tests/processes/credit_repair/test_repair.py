@@ -95,7 +95,7 @@ def test_repair_approved(api, recorded_staff):
     do_task(api, "approver1", case["id"], "approve_repair", {"repair_decision": "approve", "reasons": "符合修复条件。"})
     final = case_of(api, "applicant1", case["id"])
     assert final["status"] == "closed" and final["outcome"] == "repaired"
-    assert [l["title"] for l in final["letters"]] == ["信用修复决定书"]
+    assert [l["title"] for l in final["letters"]] == ["修复受理通知书", "信用修复决定书"]
     db.session.expire_all()
     assert db.session.get(CreditRecord, record.id).status == "repaired"
     push = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "push"))
@@ -109,7 +109,7 @@ def test_repair_refused(api, recorded_staff):
     do_task(api, "verifier1", case["id"], "verify_repair", {"verifier_opinion": "disagree", "opinion": "尚未履行。"})
     do_task(api, "approver1", case["id"], "approve_repair", {"repair_decision": "refuse", "reasons": "未履行判决义务。"})
     final = case_of(api, "applicant1", case["id"])
-    assert final["outcome"] == "refused" and [l["title"] for l in final["letters"]] == ["不予修复决定书"]
+    assert final["outcome"] == "refused" and [l["title"] for l in final["letters"]] == ["修复受理通知书", "不予修复决定书"]
     db.session.expire_all()
     assert db.session.get(CreditRecord, record.id).status == "published"
 
