@@ -40,7 +40,7 @@ def test_upgrade_with_data_then_downgrade_and_back(app, tmp_path):
         upgrade()
         assert db.session.scalar(select(func.count()).select_from(Case)) == 1
         assert db.session.scalar(select(func.count()).select_from(CreditRecord)) == 1
-        # 0003 wrote a 12-month bar with no legal basis; 0014_h2 clears it (令第36号第二条: no bar without a basis).
+        # 0003 wrote a 12-month bar with no legal basis; 0014 clears it (令第36号第二条: no bar without a basis).
         assert db.session.execute(text("SELECT repair_bar FROM rule_set")).scalar() in ({}, '{}')
         if url.startswith("sqlite"):
             assert db.session.execute(text("PRAGMA foreign_key_check")).all() == []

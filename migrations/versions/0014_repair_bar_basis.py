@@ -1,6 +1,6 @@
 """A repeat-offence bar only with its cited legal basis (issue 13 §6)
 
-Revision ID: 0014_h2
+Revision ID: 0014
 Revises: 0013
 
 Migration 0003 wrote {"repeat_within_months": 12} into every rule set, a local rule with no legal basis. Under
@@ -14,7 +14,7 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_h2"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
