@@ -12,7 +12,7 @@ from app.core import clock
 from app.models import Case
 from app.services import rules, sanctions
 from app.services import calendar, workdays
-from app.services.letters import LetterType, chinese_date
+from app.services.letters import LetterType, chinese_date, from_delivery
 from processes.rectification.service import deadline_delivered
 
 # Whom a 通报 is copied to when the criticised unit has no superior unit in the register (issue 13 §8: 抄送 the
@@ -45,7 +45,7 @@ NOTICE = """
 经查，{{ subject }}存在以下政务失信行为：{{ facts }}{{ basis }}
 
 根据{{ law.gov_integrity }}和{{ law.plan }}三（二）4“对具体失信情况书面说明原因并限期加以整改”的规定，
-请你单位书面说明原因，{{ from_delivery(days) }}完成整改，
+请你单位书面说明原因，{{ deadline }}完成整改，
 通过本系统提交书面说明和整改情况报告（办件编号：{{ case_number }}）。
 
 整改要求：{{ requirements }}
@@ -57,7 +57,7 @@ NOTICE = """
 REWORK = """
 你单位报送的书面说明和整改情况报告（办件编号：{{ case_number }}）收悉。经审核，整改不到位：{{ opinion }}
 
-根据{{ law.plan }}三（二）4的规定，请你单位继续整改，{{ from_delivery(days) }}重新提交书面说明和整改情况报告。
+根据{{ law.plan }}三（二）4的规定，请你单位继续整改，{{ deadline }}重新提交书面说明和整改情况报告。
 
 整改要求：{{ requirements }}
 
@@ -138,7 +138,9 @@ CRITICISM = """
 
 def _deadline_context(case: Case) -> dict:
     return {"due": _due(case), "days": case.form["deadline_days"], "requirements": (case.form.get("requirements") or "").rstrip("。；; ") + "。",
-            "overdue_measures": _overdue_names(case)}
+            "overdue_measures": _overdue_names(case),
+            # The deadline counted from the notice's delivery, with its last day if delivered today (issue 13 §7).
+            "deadline": from_delivery(case.form["deadline_days"])}
 
 
 def _rework_context(case: Case) -> dict:

@@ -57,8 +57,11 @@ SOURCE_CHANGE = {"who": "你单位", "change_doc_no": "随财复决〔2026〕3�
                  "original_doc": "随财〔2026〕12号", "original_date": "2026年3月5日", "lifted": ["取消荣誉评选资格"],
                  "changes": []}
 
+# A deadline sentence as letters.from_delivery words it (it reads the working-day calendar, which the sweep has not).
+DEADLINE = ("自本通知送达之日起20个工作日内（工作日不含法定节假日和休息日；送达当日不计入，自次日起算；电子送达的，以你单位在本系统首次"
+            "打开本通知之时为送达；按2026年11月27日送达计，最后一日为2026年12月25日（含））")
 RECTIFICATION = {"due": dt.date(2026, 12, 11), "days": 20, "requirements": "纠正失信行为。", "opinion": "整改不到位。",
-                 "overdue_measures": "取消荣誉评选资格、公开通报批评"}
+                 "overdue_measures": "取消荣誉评选资格、公开通报批评", "deadline": DEADLINE}
 MEASURES = {"ordered": "2026年11月27日", "due": dt.date(2026, 12, 11), "window": 3, "existing": "",
             "proposed": [{"name": "取消荣誉评选资格", "basis": "随信用办〔2017〕9号三（二）4"},
                          {"name": "公开通报批评", "basis": "随信用办〔2017〕9号三（二）4"}],
