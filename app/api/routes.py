@@ -268,7 +268,8 @@ def list_tasks():
 @bp.route("/tasks/<task_id>")
 def get_task(task_id: str):
     row = access.get_task(g.api_user, task_id)
-    return jsonify({**task_json(row), "fields": [f.as_dict() for f in registry.form_for(row.form_key).fields]})
+    form = registry.form_for(row.form_key).for_case(db.session.get(Case, row.case_id))  # choices narrowed per case
+    return jsonify({**task_json(row), "fields": [f.as_dict() for f in form.fields]})
 
 
 @bp.route("/tasks/<task_id>/claim", methods=["POST"])
