@@ -8,11 +8,13 @@ from datetime import date
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import CASE_OPEN, RECORD_SETTLED, Case, CaseEvent, CreditRecord, RecordHistory, User
+from app.models import CASE_OPEN, RECORD_SETTLED, Case, CaseEvent, CreditRecord, HumanTask, RecordHistory, Unit, User
 from app.models.records import CATEGORIES, SEVERITIES
-from app.services import access, applications, audit, calendar, publication, rules
+from app.services import access, applications, audit, calendar, locks, notifications, publication, rules
+from app.services.workflow import run
+from app.services.workflow.claims import may_work
 from app.core.clock import local_today, now
-from app.core.errors import Conflict, Invalid
+from app.core.errors import Conflict, Forbidden, Invalid
 from app.services.workflow.run import last_values
 from app.services.transitions import change_record_status
 
@@ -33,14 +35,14 @@ DECISION_LABELS = (("correct", _l("更正")), ("revoke", _l("撤销")), ("mainta
 
 def objection_block(record: CreditRecord) -> str | None:
     """Say why no objection can be filed against a record now (None when one can)."""
-    if record.status not in OBJECTIONABLE:
-        return _("该记录当前状态为“%(status)s”，不能提出异议。", status=record.status_label)
     open_case = db.session.scalar(
         select(Case.number).where(Case.record_id == record.id, Case.type == "objection",
                                   Case.status.in_(CASE_OPEN))
     )
-    if open_case:
+    if open_case:  # first: the record is flagged 异议中 from the objection's receipt
         return _("该记录已有正在办理的异议（受理编号 %(number)s），同一记录同时只能有一件异议。", number=open_case)
+    if record.status not in OBJECTIONABLE:
+        return _("该记录当前状态为“%(status)s”，不能提出异议。", status=record.status_label)
     change = db.session.scalar(select(Case.number).where(Case.record_id == record.id, Case.type == "source_change",
                                                          Case.status.in_(CASE_OPEN)))
     if change:
@@ -344,6 +346,97 @@ def _apply_decision(case: Case, user_id: int | None) -> None:
 
 def _jsonable(changes: dict) -> dict:
     return {k: [str(o) if isinstance(o, date) else o, str(n) if isinstance(n, date) else n] for k, (o, n) in changes.items()}
+
+
+# --- extending 核查 once, with the office's approval (issue 13 §6) ------------------------------------------------
+# The recording unit's verifier asks, with reasons, while 核查 is open; an intake officer of the credit office approves
+# or refuses; approved, the 核查 due date (verify_due, the timer of the 核查超期 boundary event) moves by the rule set's
+# objection_verify_extension working days. Once per case: a second request is refused.
+EXTENSION_STEPS = ("verify_extension_requested", "verify_extension_approved", "verify_extension_refused")
+
+
+def _verify_task(case: Case) -> HumanTask | None:
+    return db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.bpmn_id == "verify_record",
+                                                     HumanTask.status == "open"))
+
+
+def extension_state(case: Case) -> str | None:
+    """None (never asked), "requested" (waiting for the office), "approved" or "refused"."""
+    action = db.session.scalar(select(CaseEvent.action).where(CaseEvent.case_id == case.id,
+                                                              CaseEvent.action.in_(EXTENSION_STEPS))
+                               .order_by(CaseEvent.id.desc()).limit(1))
+    return action.rsplit("_", 1)[1] if action else None
+
+
+def request_verify_extension(user: User, task_id: str, reason: str) -> CaseEvent:
+    """The verifier working 核查 asks once for more time, with reasons (flushes only)."""
+    task = access.get_task(user, task_id)
+    if task.bpmn_id != "verify_record" or task.status != "open" or task.case_type != "objection":
+        raise Conflict(_("只有正在办理的异议核查任务可以申请延长核查期限。"), code="not_verification")
+    if not may_work(user, task):
+        raise Forbidden(_("只有认定单位的核查人员可以申请延长核查期限。"), code="role")
+    case = db.session.get(Case, task.case_id)
+    locks.lock_record(case.record_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid(_("请写明申请延长核查期限的理由。"), fields={"reason": _("请填写理由")})
+    if len(reason) > 1000:
+        raise Invalid(_("理由不能超过 1000 字。"), fields={"reason": _("不能超过 1000 字")})
+    if extension_state(case) is not None:
+        raise Conflict(_("本件已申请过延长核查期限，核查期限只能延长一次。"), code="extension_once")
+    days = rules.time_limit(case.rule_set, "objection_verify_extension")
+    event = CaseEvent(case_id=case.id, at=now(), user_id=user.id, action="verify_extension_requested",
+                      step="verify_record", comment=f"申请延长核查期限 {days} 个工作日：{reason}", internal=True,
+                      details={"reason": reason, "days": days})
+    db.session.add(event)
+    audit.record("objection.extension_requested", object_type="case", object_id=case.id,
+                 details={"task_id": task.id, "days": days})
+    notifications.notify(_office_id(), "intake", kind="extension", title=f"核查延期申请待审批：{case.number}",
+                         body=f"{case.record.recording_unit.name}申请延长核查期限 {days} 个工作日：{reason}",
+                         case_id=case.id)
+    return event
+
+
+def decide_verify_extension(user: User, case_id: int, approve: bool, comment: str) -> CaseEvent:
+    """An intake officer of the credit office approves or refuses the pending request (flushes only)."""
+    if not user.has_role("intake"):
+        raise Forbidden(_("只有信用办受理人员可以审批延长核查期限的申请。"), code="role")
+    case = access.get_case(user, case_id)
+    locks.lock_record(case.record_id)
+    if extension_state(case) != "requested":
+        raise Conflict(_("本件没有待审批的延长核查期限申请。"), code="no_extension_request")
+    task = _verify_task(case)
+    if task is None:
+        raise Conflict(_("核查已经完成，无需延长核查期限。"), code="verification_done")
+    comment = (comment or "").strip()
+    if not approve and not comment:
+        raise Invalid(_("不同意延长的，请写明理由。"), fields={"comment": _("请填写理由")})
+    days = rules.time_limit(case.rule_set, "objection_verify_extension")
+    details = {"comment": comment, "days": days}
+    if approve:
+        old = task.due_at
+        due = calendar.deadline(old, days)
+        run.reschedule(case, "verify_due", due.due, user_id=user.id,
+                       reason=f"经信用办批准，核查期限延长 {days} 个工作日")
+        task.due_at = due.due
+        details |= {"from": old.isoformat(), "to": due.due.isoformat()}
+        text = f"同意延长核查期限 {days} 个工作日，核查期限延至{due.due_date.isoformat()}"
+    else:
+        text = "不同意延长核查期限"
+    event = CaseEvent(case_id=case.id, at=now(), user_id=user.id,
+                      action="verify_extension_approved" if approve else "verify_extension_refused",
+                      step="verify_record", comment=f"{text}。{comment}".rstrip("。") + "。", internal=True,
+                      details=details)
+    db.session.add(event)
+    audit.record("objection.extension_decided", object_type="case", object_id=case.id,
+                 details={"approved": approve, **details})
+    notifications.notify(case.record.recording_unit_id, "verifier", kind="extension",
+                         title=f"核查延期申请{'已同意' if approve else '未同意'}：{case.number}", body=text, case_id=case.id)
+    return event
+
+
+def _office_id() -> int | None:
+    return db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)).limit(1))
 
 
 EFFECTS = {"flag_disputed": _flag_disputed, "unflag_disputed": _unflag_disputed,
