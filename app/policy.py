@@ -59,6 +59,7 @@ POLICY: dict[str, frozenset[str]] = {
     "cases.download": CASEWORK,
     "cases.preview": CASEWORK,
     "cases.letter_pdf": CASEWORK,
+    "cases.record_delivery": OFFICE,  # the office enters a delivery made outside the app (送达, issue 13 §7)
     "inbox.sanctions_page": CASEWORK,
     "inbox.honour_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
     "records.index": frozenset({INTAKE, VERIFIER, APPROVER}),  # verifiers: records their unit made
@@ -98,6 +99,7 @@ POLICY: dict[str, frozenset[str]] = {
     "api.release": CASEWORK,
     "api.complete": CASEWORK,
     "api.letter_pdf": CASEWORK,
+    "api.record_delivery": OFFICE,  # the office enters a delivery made outside the app (送达, issue 13 §7)
     "api.list_sanctions": CASEWORK,
     "api.honor_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
     # the records API for other systems (issue 12 §3): the recording unit (认定单位, role verifier) enters its own

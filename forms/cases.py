@@ -2,7 +2,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import SelectField
+from wtforms import SelectField, StringField
 
 from app.services.attachments import KINDS
 
@@ -14,3 +14,11 @@ class UploadForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """An empty form that only carries the CSRF token (claim, release, logout)."""
+
+
+class DeliveryForm(FlaskForm):
+    """The office enters a letter's delivery made outside the app (the service checks the values)."""
+    delivered_on = StringField(_l("送达日期"))
+    delivery_method = SelectField(_l("送达方式"), choices=[("post", _l("邮寄")), ("direct", _l("直接送达")),
+                                                          ("other", _l("其他"))])
+    delivery_note = StringField(_l("说明"))

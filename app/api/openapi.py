@@ -80,6 +80,14 @@ OPENAPI = {
                                              "responses": {"200": {"description": "PDF", "content": {
                                                  "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
                                                  "400": _ERR, "401": _ERR, "404": _ERR}}},
+        "/letters/{letter_id}/delivery": {"post": _op("登记文书送达（邮寄、直接送达或其他；信用办受理员、审批人）",
+                                                      params=[_path_param("letter_id", "integer")],
+                                                      body={"application/json": {"schema": {
+                                                          "type": "object", "required": ["delivered_on", "method"],
+                                                          "properties": {
+                                                              "delivered_on": {"type": "string", "format": "date"},
+                                                              "method": {"enum": ["post", "direct", "other"]},
+                                                              "note": {"type": "string"}}}}})},
         "/calendar/deadline": {"get": _op("计算工作日期限", params=[
             {"name": "start", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
             {"name": "working_days", "in": "query", "required": True, "schema": {"type": "integer"}}])},

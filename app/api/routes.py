@@ -14,7 +14,7 @@ from app.api.openapi import OPENAPI
 from app.core import clock
 from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
-from app.services import access, applications, attachments, audit, auth, calendar, eligibility, rules, sanctions, workflow
+from app.services import access, applications, attachments, audit, auth, calendar, delivery, eligibility, rules, sanctions, workflow
 from app.services import idempotency
 from app.services.inbox import queries as tasks
 from processes.objection_review import service as objections
@@ -140,10 +140,14 @@ def case_json(c: Case, user) -> dict:
         "open_tasks": [task_json(t) for t in open_tasks],
         "attachments": [{"id": a.id, "kind": a.kind, "name": a.display_name, "content_type": a.content_type,
                          "size": a.size, "sha256": a.sha256} for a in c.attachments],
-        "letters": [{"id": l.id, "type": l.type, "title": l.title, "doc_number": l.doc_number,
-                     "issued_on": _iso(l.issued_on), "sha256": l.sha256, "pdf": f"/api/v1/letters/{l.id}.pdf"}
-                    for l in c.letters],
+        "letters": [letter_json(l) for l in c.letters],
+        "deadlines": delivery.deadline_lines(c),
     }
+
+
+def letter_json(l) -> dict:
+    return {"id": l.id, "type": l.type, "title": l.title, "doc_number": l.doc_number, "issued_on": _iso(l.issued_on),
+            "sha256": l.sha256, "pdf": f"/api/v1/letters/{l.id}.pdf", "delivery": delivery.delivery_json(l)}
 
 
 @bp.route("/openapi.json")
@@ -290,10 +294,20 @@ def complete(task_id: str):
     return jsonify(task_json(row))
 
 
+@bp.route("/letters/<int:letter_id>/delivery", methods=["POST"])
+def record_delivery(letter_id: int):
+    row = access.get_letter(g.api_user, letter_id)
+    data = _json_body()
+    delivery.record_office_delivery(g.api_user, row, day=data.get("delivered_on"), method=data.get("method"),
+                                    note=data.get("note") if isinstance(data.get("note"), str) else "")
+    return jsonify(letter_json(row))
+
+
 @bp.route("/letters/<int:letter_id>.pdf")
 def letter_pdf(letter_id: int):
     row = access.get_letter(g.api_user, letter_id)
     audit.record("letter.download", object_type="letter", object_id=row.id)
+    delivery.opened(g.api_user, row)  # its addressee's first opening delivers it (送达)
     response = Response(row.pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="letter-{row.id}.pdf"'
     return response

@@ -13,7 +13,7 @@ from uuid import UUID
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
@@ -220,11 +220,66 @@ def _project_timers(instance, wf, current) -> None:
             fired = spiff_task is not None and spiff_task.state == TaskState.COMPLETED
             row.status = "fired" if fired else "cancelled"
             row.fired_at = current if fired else None
+    for row in rows:
+        if row.id in waiting and row.fire_at != waiting[row.id][1]:
+            row.fire_at = waiting[row.id][1]  # a moved timer (reschedule) keeps its row and its id
     known = {r.id for r in rows}
     for task_id, (bpmn_id, fire_at) in waiting.items():
         if task_id not in known:
             db.session.add(TimerJob(id=task_id, instance_id=instance.id, bpmn_id=bpmn_id, fire_at=fire_at, status="pending"))
     db.session.flush()
+
+
+def timer_variable(task) -> str | None:
+    """The data variable a waiting timeDate timer reads (its expression is a bare name), else None."""
+    event = getattr(task.task_spec, "event_definition", None)
+    if not isinstance(event, TimeDateEventDefinition):
+        return None
+    expression = (event.expression or "").strip()
+    return expression if expression.isidentifier() else None
+
+
+def waiting_timers(wf: BpmnWorkflow, variable: str) -> list:
+    """The WAITING timer tasks (boundary or intermediate catch) whose timeDate is the variable."""
+    return [t for t in wf.get_tasks(state=TaskState.WAITING) if timer_variable(t) == variable]
+
+
+def due_timers(wf: BpmnWorkflow, at: datetime) -> list[tuple[str, str]]:
+    """(task id, variable) of the waiting variable timers whose instant has come by `at`."""
+    found = []
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        variable = timer_variable(task)
+        value = task._get_internal_data("event_value") if variable else None
+        if value and parse_instant(value) <= at:
+            found.append((str(task.id), variable))
+    return found
+
+
+def move_timers(wf: BpmnWorkflow, variable: str, value: str, *, provisional: bool | None = None) -> list:
+    """Set a data variable and move the waiting timers that read it.
+
+    SpiffWorkflow evaluates timeDate once, when the event starts waiting, and keeps the result in the timer task's
+    internal_data['event_value']: both that and the variable in the data of every live task are updated, so the
+    timer fires at the new instant and later steps (and a dueVariable task) read the new value. Returns the moved
+    timer tasks (none: nothing changed)."""
+    timers = waiting_timers(wf, variable)
+    if not timers:
+        return []
+    timer_ids = {t.id for t in timers}
+    for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+        if variable in task.data or task.id in timer_ids:
+            task.data[variable] = value
+        if provisional is not None and f"{variable}_provisional" in task.data:
+            task.data[f"{variable}_provisional"] = provisional
+    for task in timers:
+        task._set_internal_data(event_value=value)
+    return timers
+
+
+def task_property(wf: BpmnWorkflow, task_id: str, name: str) -> str | None:
+    """A spiffworkflow:property of the task with this id (None when the task or the property is gone)."""
+    task = wf.get_task_from_id(UUID(task_id))
+    return task.task_spec.extensions.get("properties", {}).get(name) if task is not None else None
 
 
 def parse_instant(value: str) -> datetime:

@@ -203,10 +203,22 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+# What may be written on an issued letter afterwards: its delivery (送达), once, from nothing.
+LETTER_DELIVERY_COLUMNS = ("delivered_at", "delivery_method", "delivered_by_id", "delivery_note")
+
+
 @event.listens_for(Letter, "before_update")
 def _letters_are_immutable(mapper, connection, target):
-    """An issued letter never changes: refuse any UPDATE through the ORM."""
-    raise ValueError(f"letter {target.id} is issued and immutable")
+    """An issued letter never changes: refuse any UPDATE through the ORM but the one recording its delivery."""
+    from sqlalchemy import inspect as inspect_row
+
+    state = inspect_row(target)
+    changed = {attr.key: attr.history for attr in state.attrs if attr.history.has_changes()}
+    first_delivery = changed and all(
+        key in LETTER_DELIVERY_COLUMNS and not any(v is not None for v in history.deleted)
+        for key, history in changed.items())
+    if not first_delivery:
+        raise ValueError(f"letter {target.id} is issued and immutable")
 
 
 class LookupAttempt(db.Model):

@@ -9,7 +9,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from flask import current_app
 
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.letters.render import render_letter_pdf
 from app.models import Case, CaseEvent, Letter
-from app.services import audit, notifications, sequences
+from app.services import audit, calendar, delivery, notifications, sequences
 from app.core.clock import local_date, local_today, now
 from app.core.faults import fault_point
 from app.services.workflow import registry
@@ -45,6 +45,9 @@ class LetterType:
     # the letter is issued, e.g. {"rectification_due": lambda case: case.form["deadline_days"]}. The delivery service
     # (issue 13 §7) sets the variable (and its timer) from the day the letter is delivered.
     starts: dict = field(default_factory=dict)
+    # Workflow variables that follow a started deadline (e.g. a reminder before it): fn(case, due) -> {variable:
+    # aware datetime}, called with the new last instant whenever a variable of `starts` is set or pushed out.
+    follow_on: Callable[[Case, datetime], dict] | None = None
 
 
 def doc_number(prefix: str, series: str, year: int, seq: int | str) -> str:
@@ -132,6 +135,14 @@ def last_day(day: date) -> str:
     return f"{chinese_date(day)}（含）前"
 
 
+def from_delivery(days: int) -> str:
+    """A deadline that runs from this letter's delivery, its counting and its last day if delivered today, stated so
+    no one can doubt it: working days, the delivery day not counted, electronic delivery = first opening in the app."""
+    last = local_date(calendar.deadline(now(), int(days)).due)
+    return (f"自本通知送达之日起{int(days)}个工作日内（工作日不含法定节假日和休息日；送达当日不计入，自次日起算；电子送达的，以你单位"
+            f"在本系统首次打开本通知之时为送达；按{chinese_date(local_today())}送达计，最后一日为{chinese_date(last)}（含））")
+
+
 def common_context(case: Case) -> dict:
     """The values every letter template may use, beside its letter type's own context."""
     record = case.record
@@ -150,6 +161,7 @@ def common_context(case: Case) -> dict:
         "challenge": challenge_sentence(case),
         "date": chinese_date,
         "last_day": last_day,
+        "from_delivery": from_delivery,
     }
 
 
@@ -246,6 +258,7 @@ def issue_letter(case: Case, letter_type: str, *, user_id: int | None, context: 
                          body=f"办件 {case.number}，可在办件页面下载。", case_id=case.id)
     audit.record("letter.issue", object_type="letter", object_id=letter.id,
                  details={"case_id": case.id, "doc_number": number, "sha256": letter.sha256})
+    delivery.open_deadlines(case, letter)  # the deadlines it starts wait for its delivery (送达)
     return letter
 
 

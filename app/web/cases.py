@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from app import transaction
 from app.extensions import db
 from app.models import HumanTask
-from app.services import access, attachments, audit, diagram
+from app.services import access, attachments, audit, delivery, diagram
 from app.web import flash_refusal
-from forms.cases import UploadForm
+from forms.cases import DeliveryForm, UploadForm
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -30,7 +30,9 @@ def show(case_id: int):
                            upload_form=UploadForm() if can_upload else None, kinds=attachments.KINDS,
                            has_diagram=diagram.case_instance(case) is not None, previewable=previewable,
                            has_previews=any(previewable(a.content_type) for a in case.attachments),
-                           limits=attachments.upload_limits())
+                           limits=attachments.upload_limits(),
+                           delivery_form=DeliveryForm() if current_user.has_role(*delivery.OFFICE_ROLES) else None,
+                           delivery_text=delivery.delivery_text, deadlines=delivery.deadline_lines(case))
 
 
 @bp.route("/<int:case_id>/diagram.json")
@@ -89,7 +91,29 @@ def previewable(content_type: str) -> bool:
 def letter_pdf(letter_id: int):
     row = access.get_letter(current_user, letter_id)
     audit.record("letter.download", object_type="letter", object_id=row.id)
+    delivery.opened(current_user, row)  # its addressee's first opening delivers it (送达)
     return _file_response(row.pdf, "application/pdf", f"{row.title}-{row.doc_number}.pdf")
+
+
+@bp.route("/letters/<int:letter_id>/delivery", methods=["POST"])
+def record_delivery(letter_id: int):
+    row = access.get_letter(current_user, letter_id)
+    back = url_for("cases.show", case_id=row.case_id)
+    form = DeliveryForm()
+    if not form.validate_on_submit():
+        flash(_("请刷新页面后重试。"), "error")
+        return redirect(back)
+
+    def refused(exc):
+        flash_refusal(exc, fields=True)
+        return redirect(back)
+
+    transaction.on_refusal(refused)
+    delivery.record_office_delivery(current_user, row, day=request.form.get("delivered_on", ""),
+                                    method=request.form.get("delivery_method", ""),
+                                    note=request.form.get("delivery_note", ""))
+    flash(_("已登记送达。"), "success")
+    return redirect(back)
 
 
 def _file_response(data: bytes, content_type: str, name: str, *, inline: bool = False) -> Response:

@@ -5,6 +5,7 @@ What a step means — its effects, completion hook and form — comes from the p
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -129,7 +130,8 @@ def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
 
 
 def fire_timer(job_id: str) -> bool:
-    """Fire one due timer under the instance lock; False when another worker already did."""
+    """Fire one due timer under the instance lock; False when another worker already did, or when its deadline
+    awaits a letter's delivery and was pushed out instead (delivery.hold_undelivered)."""
     job = db.session.get(TimerJob, job_id)
     if job is None or job.status != "pending":
         return False
@@ -140,6 +142,12 @@ def fire_timer(job_id: str) -> bool:
     case = db.session.get(Case, instance.case_id)
     ctx = runtime.RunContext()
     wf = runtime.load_workflow(instance, ctx)
+    from app.services import delivery  # it moves timers through this module
+
+    if job.id in delivery.hold_undelivered(case, instance, wf):
+        # A deadline whose letter is not delivered yet does not run: pushed out, not fired (delivery.py).
+        runtime.save_workflow(instance, wf, _describer(case))
+        return False
     wf.refresh_timers()
     wf.do_engine_steps()
     db.session.add(CaseEvent(case_id=case.id, at=now(), action="timer_fired", step=job.bpmn_id, comment="期限届满"))
@@ -147,6 +155,54 @@ def fire_timer(job_id: str) -> bool:
     _apply_effects(case, ctx, None)
     opened = runtime.save_workflow(instance, wf, _describer(case))
     _after_save(case, opened, wf)
+    return True
+
+
+def move_loaded(case: Case, instance: ProcessInstance, wf, variable: str, due: datetime, *, provisional: bool) -> dict | None:
+    """Move the waiting timers reading variable in a loaded workflow (the caller holds the lock and saves).
+
+    Returns {"from": old ISO instant, "to": new} or None when no waiting timer reads it. Open tasks whose
+    dueVariable is the variable get the new due date in the projection as well."""
+    if due.tzinfo is None:
+        raise ValueError("reschedule needs an aware datetime")
+    value = due.astimezone(timezone.utc).isoformat()
+    timers = runtime.waiting_timers(wf, variable)
+    if not timers:
+        return None
+    before = timers[0]._get_internal_data("event_value")
+    runtime.move_timers(wf, variable, value, provisional=provisional)
+    open_rows = db.session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")).all()
+    for row in open_rows:
+        if runtime.task_property(wf, row.id, "dueVariable") == variable:
+            row.due_at, row.due_provisional = runtime.parse_instant(value), provisional
+    return {"from": before, "to": value}
+
+
+def record_move(case: Case, variable: str, moved: dict, *, user_id: int | None, reason: str) -> None:
+    db.session.add(CaseEvent(case_id=case.id, at=now(), user_id=user_id, action="deadline_moved", comment=reason,
+                             details={"variable": variable, **moved}))
+    audit.record("timer.reschedule", object_type="case", object_id=case.id,
+                 details={"variable": variable, **moved, "reason": reason})
+
+
+def reschedule(case: Case, variable: str, due: datetime, *, user_id: int | None, reason: str,
+               provisional: bool = False) -> bool:
+    """Under the instance lock, set the workflow variable a WAITING timer reads to due and move that timer (and the
+    timer_job projection, and the due date of an open task whose dueVariable it is). One CaseEvent "deadline_moved"
+    and one audit event. False, changing nothing, when no waiting timer of the case reads the variable."""
+    instance_id = db.session.scalar(select(ProcessInstance.id).where(ProcessInstance.case_id == case.id)
+                                    .order_by(ProcessInstance.id.desc()).limit(1))
+    if instance_id is None:
+        return False
+    instance = runtime.lock_instance(instance_id, wait=True)
+    ctx = runtime.RunContext()
+    wf = runtime.load_workflow(instance, ctx)
+    moved = move_loaded(case, instance, wf, variable, due, provisional=provisional)
+    if moved is None:
+        return False
+    record_move(case, variable, moved, user_id=user_id, reason=reason)
+    runtime.save_workflow(instance, wf, _describer(case), actor_id=user_id)
     return True
 
 
