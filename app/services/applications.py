@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -134,10 +134,15 @@ def _asked(case: Case) -> dict:
     """What the 补正 request said (for the 视为撤回告知书 and for a preview of the 补正通知书)."""
     values = last_values(case, "intake_review")
     due = None
-    event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.to_status == "supplement")
-                              .order_by(CaseEvent.id.desc()).limit(1))
-    if event is not None:
-        due = calendar.deadline(event.at, rules.time_limit(case.rule_set, "supplement")).due_date
+    running = ((case.form or {}).get("deadlines") or {}).get("supplement_due") or {}
+    if running.get("due"):  # counted from the 补正通知书's delivery (送达)
+        due = clock.local_date(datetime.fromisoformat(running["due"]))
+    else:
+        event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                          CaseEvent.to_status == "supplement")
+                                  .order_by(CaseEvent.id.desc()).limit(1))
+        if event is not None:
+            due = calendar.deadline(event.at, rules.time_limit(case.rule_set, "supplement")).due_date
     return supplement_context(case, values.get("supplement_items", ""), values.get("reason", ""),
                               due or clock.local_today())
 
@@ -148,15 +153,15 @@ SUPPLEMENT_NOTICE = """
 
 {{ items }}
 
-请于{{ last_day(due) }}（{{ days }}个工作日内）通过“信用随州”网站本件办理页面一次性提交补正材料和补正说明。补正材料齐全后，
+请{{ from_delivery(days) }}，通过“信用随州”网站本件办理页面一次性提交补正材料和补正说明。补正材料齐全后，
 本办重新进行受理审查。
 
 逾期未补正的，视为撤回申请，本办将书面告知。你单位可凭受理编号和查询码（{{ query_code }}）查询办理进度。
 """
 
 WITHDRAWN_NOTICE = """
-你单位于{{ submitted }}提交的关于{{ record }}的{{ what }}（受理编号：{{ case_number }}），本办已于补正通知中告知需补正的材料
-（{{ items }}）和补正期限（{{ last_day(due) }}）。
+你单位于{{ submitted }}提交的关于{{ record }}的{{ what }}（受理编号：{{ case_number }}），本办已以补正通知书告知需补正的材料
+（{{ items }}）和补正期限（自补正通知书送达之日起计算，最后一日为{{ date(due) }}）。
 
 补正期限届满，你单位未提交补正材料。根据{{ law.plan }}及有关规定，视为你单位撤回该{{ what }}，本办不再办理。
 

@@ -11,7 +11,7 @@ from app.core import clock
 from app.core.errors import Conflict, Invalid
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, HumanTask, Letter, RecordHistory
-from app.services import publication, rules, workflow
+from app.services import delivery, publication, rules, workflow
 from app.services.workflow.run import due_timer_ids, fire_timer
 from processes.objection_review import service
 from tests.support.flows import own_record, submitted_objection
@@ -229,6 +229,14 @@ def test_a_deemed_withdrawal_removes_the_flag(recorded_staff):
     for job_id in due_timer_ids():
         fire_timer(job_id)
     db.session.commit()
+    # Undelivered, the 补正 deadline has not begun (未送达，期限未起算): nothing is withdrawn yet.
+    assert db.session.get(Case, case.id).status == "supplement"
+    delivery.opened(recorded_staff["applicant1"], _letter(case, "supplement_notice"))  # the applicant opens it
+    db.session.commit()
+    clock.set_frozen(clock.now() + timedelta(days=30))
+    for job_id in due_timer_ids():
+        fire_timer(job_id)
+    db.session.commit()
     case = db.session.get(Case, case.id)
     assert case.status == "withdrawn" and case.record.status == "published"
     text = _text(case, "withdrawn_notice")
@@ -310,7 +318,8 @@ def test_the_supplement_notice_lists_what_to_supply_once(recorded_staff):
     text = "".join(letter.data["paragraphs"])
     days = rules.time_limit(case.rule_set, "supplement")
     assert "撤销决定书原件扫描件" in text and "证据材料不清晰" in text
-    assert f"2026年12月4日（含）前（{days}个工作日内）" in text and "逾期未补正的，视为撤回申请" in text
+    assert f"请自本通知送达之日起{days}个工作日内" in text and "最后一日为2026年12月4日（含）" in text
+    assert "逾期未补正的，视为撤回申请" in text
     assert case.query_code in text
     workflow.complete_task(recorded_staff["applicant1"], _open(case).id, {"statement": "已补正"})
     db.session.commit()

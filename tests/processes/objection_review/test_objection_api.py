@@ -115,7 +115,10 @@ def test_supplement_timeout_closes_as_withdrawn(api, recorded_staff):
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review",
             {"intake_choice": "request_supplement", "supplement_items": "承诺书", "reason": "材料不全"})
-    job = db.session.scalar(select(TimerJob).where(TimerJob.bpmn_id == "supplement_timeout"))
+    # The applicant opens the 补正通知书 in the app the same day: delivered, its 5 working days run from then.
+    letter = case_of(api, "applicant1", case_id)["letters"][0]
+    assert api("applicant1").get(letter["pdf"]).status_code == 200
+    job = db.session.scalar(select(TimerJob).where(TimerJob.bpmn_id == "supplement_timeout", TimerJob.status == "pending"))
     # 5 working days after Friday 2026-11-27 is Friday 2026-12-04, 23:59:59 Beijing time.
     assert job.fire_at.isoformat() == "2026-12-04T15:59:59+00:00"
     assert due_timer_ids() == []
