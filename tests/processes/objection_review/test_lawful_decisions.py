@@ -3,18 +3,22 @@ objection can correct every field, the 异议中 flag runs from receipt, and the
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from app.core import clock
-from app.core.errors import Conflict, Invalid
+from app.core.errors import Conflict, Forbidden, Invalid, NotFound
+from app.engine.definitions import deploy_directory
 from app.extensions import db
-from app.models import Case, CaseEvent, CreditRecord, HumanTask, Letter, RecordHistory
-from app.services import delivery, publication, rules, workflow
+from app.models import (AuditEvent, Case, CaseEvent, CreditRecord, HumanTask, Letter, ProcessDefinition,
+                        ProcessInstance, RecordHistory, TimerJob)
+from app.services import calendar, delivery, publication, rules, workflow
 from app.services.workflow.run import due_timer_ids, fire_timer
 from processes.objection_review import service
-from tests.support.flows import own_record, submitted_objection
+from tests.support.constants import PROCESSES
+from tests.support.flows import own_record, submitted_objection, timer
 
 NO_ERROR = {"verify_choice": "no_error", "opinion": "经核查，记录无误"}
 CANNOT = {"verify_choice": "cannot_confirm", "opinion": "原始材料缺失，无法确认"}
@@ -341,3 +345,127 @@ def test_the_supplement_letters_are_declared_for_both_applications():
     assert SUPPLEMENT_LETTERS["withdrawn_notice"].decides and not SUPPLEMENT_LETTERS["supplement_notice"].decides
     assert set(SUPPLEMENT_LETTERS["supplement_notice"].starts) == {"supplement_due"}
     assert all(LETTERS[name].decides for name in ("rejection_notice", "objection_decision"))
+
+
+# --- the verifier's one extension of 核查 ---------------------------------------------------------------------------
+
+def _verify_timer(case: Case) -> TimerJob:
+    return timer(case.id, "verify_overdue")
+
+
+def test_the_extension_is_asked_once_and_approved_by_the_office(recorded_staff):
+    case = _accepted(recorded_staff)
+    task = _open(case)
+    before_timer, before_task = _verify_timer(case).fire_at, task.due_at
+    service.request_verify_extension(recorded_staff["verifier1"], task.id, "需调取档案原件核对")
+    db.session.commit()
+    assert service.extension_state(case) == "requested"
+    service.decide_verify_extension(recorded_staff["intake1"], case.id, True, "同意")
+    db.session.commit()
+    days = rules.time_limit(case.rule_set, "objection_verify_extension")
+    expected = calendar.deadline(before_task, days).due
+    assert days == 5 and _verify_timer(case).fire_at == expected and _verify_timer(case).fire_at > before_timer
+    assert db.session.get(HumanTask, task.id).due_at == expected
+    actions = db.session.scalars(select(CaseEvent.action).where(CaseEvent.case_id == case.id)).all()
+    assert "verify_extension_requested" in actions and "verify_extension_approved" in actions
+    assert "deadline_moved" in actions
+    audited = db.session.scalars(select(AuditEvent.action).where(AuditEvent.object_id == str(case.id))).all()
+    assert {"objection.extension_requested", "objection.extension_decided"} <= set(audited)
+    with pytest.raises(Conflict) as again:
+        service.request_verify_extension(recorded_staff["verifier1"], task.id, "仍需时间")
+    assert again.value.code == "extension_once" and "只能延长一次" in again.value.message
+    db.session.rollback()
+
+
+def test_a_refused_extension_moves_nothing_and_is_not_asked_again(recorded_staff):
+    case = _accepted(recorded_staff)
+    task = _open(case)
+    before = _verify_timer(case).fire_at
+    service.request_verify_extension(recorded_staff["verifier1"], task.id, "人手不足")
+    db.session.commit()
+    with pytest.raises(Invalid):  # a refusal says why
+        service.decide_verify_extension(recorded_staff["intake1"], case.id, False, "")
+    db.session.rollback()
+    service.decide_verify_extension(recorded_staff["intake1"], case.id, False, "理由不充分")
+    db.session.commit()
+    assert _verify_timer(case).fire_at == before and service.extension_state(case) == "refused"
+    with pytest.raises(Conflict, match="只能延长一次"):
+        service.request_verify_extension(recorded_staff["verifier1"], task.id, "再次申请")
+    db.session.rollback()
+    with pytest.raises(Conflict) as nothing:
+        service.decide_verify_extension(recorded_staff["intake1"], case.id, True, "")
+    assert nothing.value.code == "no_extension_request"
+    db.session.rollback()
+
+
+@pytest.mark.parametrize("who,step", [("intake1", "request"), ("approver1", "request"),
+                                      ("verifier1", "decide"), ("applicant1", "decide")])
+def test_the_extension_by_a_wrong_role_is_refused(recorded_staff, who, step):
+    case = _accepted(recorded_staff)
+    task = _open(case)
+    if step == "decide":
+        service.request_verify_extension(recorded_staff["verifier1"], task.id, "需调取档案")
+        db.session.commit()
+    with pytest.raises((Forbidden, NotFound)):
+        if step == "request":
+            service.request_verify_extension(recorded_staff[who], task.id, "需调取档案")
+        else:
+            service.decide_verify_extension(recorded_staff[who], case.id, True, "同意")
+    db.session.rollback()
+    assert service.extension_state(case) == (None if step == "request" else "requested")
+
+
+def test_the_extension_is_asked_only_while_verifying(recorded_staff):
+    case = _accepted(recorded_staff)
+    task_id = _open(case).id
+    workflow.complete_task(recorded_staff["verifier1"], task_id, NO_ERROR)
+    db.session.commit()
+    with pytest.raises(Conflict) as done:
+        service.request_verify_extension(recorded_staff["verifier1"], task_id, "需调取档案")
+    assert done.value.code == "not_verification"
+    db.session.rollback()
+    assert service.extension_state(case) is None
+
+
+# --- old cases keep running on their version ----------------------------------------------------------------------
+
+FIXTURE = Path(__file__).parent / "fixtures" / "objection_review_v1.bpmn"
+
+
+def _deploy(tmp_path, name: str, xml: bytes) -> ProcessDefinition:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "objection_review.bpmn").write_bytes(xml)
+    [(row, created)] = deploy_directory(folder)
+    assert created
+    db.session.commit()
+    return row
+
+
+@pytest.mark.parametrize("path", ["decided", "rejected"])
+def test_a_case_started_on_the_old_version_runs_to_its_end(recorded_staff, tmp_path, path):
+    old = _deploy(tmp_path, "v1", FIXTURE.read_bytes())
+    record = own_record("applicant1")
+    case = submitted_objection(recorded_staff["applicant1"], record)
+    instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.case_id == case.id))
+    assert instance.definition_id == old.id
+    assert db.session.get(CreditRecord, record.id).status == "published"  # the old diagram flags at acceptance
+    current = (PROCESSES / "objection_review" / "objection_review.bpmn").read_bytes()
+    new = _deploy(tmp_path, "v3", current + b"\n<!-- redeployed -->\n")
+    assert new.version > old.version
+    if path == "rejected":
+        workflow.complete_task(recorded_staff["intake1"], _open(case).id, {"intake_choice": "reject", "reason": "不属于"})
+        db.session.commit()
+        case = db.session.get(Case, case.id)
+        assert case.status == "rejected" and case.record.status == "published"
+        assert "国发〔2016〕76号" in _text(case, "rejection_notice")
+        return
+    workflow.complete_task(recorded_staff["intake1"], _open(case).id, {"intake_choice": "accept"})
+    db.session.commit()
+    assert db.session.get(CreditRecord, record.id).status == "disputed"  # flag_disputed still works
+    workflow.complete_task(recorded_staff["verifier1"], _open(case).id, CORRECT)
+    _decide(recorded_staff, case, "correct")
+    case = db.session.get(Case, case.id)
+    assert case.status == "closed" and case.outcome == "correct" and case.record.severity == "serious"
+    assert "失信程度由“一般”更正为“严重”" in _text(case, "objection_decision")
+    assert db.session.get(ProcessInstance, instance.id).definition_id == old.id
