@@ -57,12 +57,23 @@ SOURCE_CHANGE = {"who": "你单位", "change_doc_no": "随财复决〔2026〕3�
                  "original_doc": "随财〔2026〕12号", "original_date": "2026年3月5日", "lifted": ["取消荣誉评选资格"],
                  "changes": []}
 
+OBJECTION_DECISION = {
+    "decision": "correct", "effect": "对该条政务失信记录予以更正，撤销“异议中”标注。",
+    "push": "更正后的信息将在“信用随州”网站同步更新，本办将同步推送至信用中国（湖北）平台。", "court": "",
+    "verifier": "随州市财政局", "answer": "确认有误", "opinion": "经核查，失信程度认定有误",
+    "corrections": ["失信程度由“一般”更正为“严重”", "公示截止日期相应调整为2029年3月5日"],
+}
+SUPPLEMENT = {"reason": "证据材料不清晰", "due": dt.date(2026, 12, 4), "days": 5, "what": "异议申请"}
+
 # For each letter type: where a free text of a given length goes (case fields, task context).
 # The acceptance notice has no free text of its own; the record's 认定文书 number is what varies there.
 FREE_TEXT = {
-    "acceptance_notice": lambda text: (fake_case(basis_doc_no=text), {}),
+    "acceptance_notice": lambda text: (fake_case(basis_doc_no=text), {"verify_days": 5, "decide_days": 4}),
     "rejection_notice": lambda text: (fake_case(), {"reason": text}),
-    "objection_decision": lambda text: (fake_case(), {"decision": "annotate", "reasons": text}),
+    "objection_decision": lambda text: (fake_case(), dict(OBJECTION_DECISION, reasons=text)),
+    # The 补正 letters (shared by objection and repair): what to supply is the free text.
+    "supplement_notice": lambda text: (fake_case(), dict(SUPPLEMENT, items=text)),
+    "withdrawn_notice": lambda text: (fake_case(), dict(SUPPLEMENT, items=text)),
     "rectification_notice": lambda text: (fake_case(facts=text), {"due_text": "2026年12月11日", "requirements": ""}),
     "public_criticism_decision": lambda text: (fake_case(facts=text),
                                                {"due_text": "2026年12月11日", "notice_text": "2026年11月27日"}),
