@@ -239,3 +239,26 @@ def test_calendar_deadline_endpoint(api, recorded_staff):
     late = client.get("/api/v1/calendar/deadline?start=2026-12-28&working_days=10").get_json()
     assert late["provisional"] is True
     assert client.get("/api/v1/calendar/deadline?start=bad&working_days=x").status_code == 422
+
+
+def test_verify_extension_through_the_api(api, recorded_staff):
+    case_id = file_objection(api)["id"]
+    do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})
+    task = next(t for t in api("verifier1").get("/api/v1/tasks?scope=all").get_json()["items"]
+                if t["case_id"] == case_id)
+    before = db.session.scalar(select(TimerJob.fire_at).where(TimerJob.bpmn_id == "verify_overdue"))
+    assert api("applicant1").post(f"/api/v1/tasks/{task['id']}/extension", json={"reason": "x"}).status_code == 404
+    assert api("verifier1").post(f"/api/v1/tasks/{task['id']}/extension", json={"reason": 3}).status_code == 422
+    asked = api("verifier1").post(f"/api/v1/tasks/{task['id']}/extension", json={"reason": "需调取档案原件"})
+    assert asked.status_code == 200 and asked.get_json()["extension"] == "requested"
+    again = api("verifier1").post(f"/api/v1/tasks/{task['id']}/extension", json={"reason": "再次"})
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "extension_once"
+    assert api("verifier1").post(f"/api/v1/cases/{case_id}/extension", json={"approve": True}).status_code == 404
+    approved = api("intake1").post(f"/api/v1/cases/{case_id}/extension", json={"approve": True, "comment": "同意"})
+    assert approved.status_code == 200, approved.get_json()
+    db.session.expire_all()
+    after = db.session.scalar(select(TimerJob.fire_at).where(TimerJob.bpmn_id == "verify_overdue",
+                                                             TimerJob.status == "pending"))
+    assert after > before
+    history = case_of(api, "intake1", case_id)["history"]
+    assert any("同意延长核查期限" in (h.get("comment") or "") for h in history)
