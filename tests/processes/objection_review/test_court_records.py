@@ -150,3 +150,4 @@ def test_the_drafting_page_says_when_the_courts_answer_binds(web, recorded_staff
     case = _verified(recorded_staff, "no_error", judicial=judicial)
     page = web("intake1").get(f"/tasks/{_open(case).id}").get_data(as_text=True)
     assert ("处理意见须依照法院在核查环节的审查答复" in page) is judicial
+    assert ("处理意见须依照认定单位" in page) is not judicial
