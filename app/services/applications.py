@@ -122,8 +122,9 @@ def supplied(case: Case, user: User, values: dict) -> dict:
 # --- the letters of 补正 (shared by every application: each slice spreads SUPPLEMENT_LETTERS into its LETTERS) ------
 
 def supplement_context(case: Case, items: str, reason: str, due) -> dict:
-    return {"items": items.strip(), "reason": (reason or "").strip().rstrip("。"), "due": due,
-            "days": rules.time_limit(case.rule_set, "supplement"), "what": _application_word(case)}
+    days = rules.time_limit(case.rule_set, "supplement")
+    return {"items": items.strip(), "reason": (reason or "").strip().rstrip("。"), "due": due, "days": days,
+            "deadline": letters.from_delivery(days), "what": _application_word(case)}
 
 
 def _application_word(case: Case) -> str:
@@ -153,7 +154,7 @@ SUPPLEMENT_NOTICE = """
 
 {{ items }}
 
-请{{ from_delivery(days) }}，通过“信用随州”网站本件办理页面一次性提交补正材料和补正说明。补正材料齐全后，
+请{{ deadline }}，通过“信用随州”网站本件办理页面一次性提交补正材料和补正说明。补正材料齐全后，
 本办重新进行受理审查。
 
 逾期未补正的，视为撤回申请，本办将书面告知。你单位可凭受理编号和查询码（{{ query_code }}）查询办理进度。

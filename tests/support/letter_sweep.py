@@ -63,7 +63,9 @@ OBJECTION_DECISION = {
     "verifier": "随州市财政局", "answer": "确认有误", "opinion": "经核查，失信程度认定有误",
     "corrections": ["失信程度由“一般”更正为“严重”", "公示截止日期相应调整为2029年3月5日"],
 }
-SUPPLEMENT = {"reason": "证据材料不清晰", "due": dt.date(2026, 12, 4), "days": 5, "what": "异议申请"}
+SUPPLEMENT = {"reason": "证据材料不清晰", "due": dt.date(2026, 12, 4), "days": 5, "what": "异议申请",
+              "deadline": "自本通知送达之日起5个工作日内（工作日不含法定节假日和休息日；送达当日不计入，自次日起算；电子送达的，"
+                          "以你单位在本系统首次打开本通知之时为送达；按2026年11月27日送达计，最后一日为2026年12月4日（含））"}
 
 # For each letter type: where a free text of a given length goes (case fields, task context).
 # The acceptance notice has no free text of its own; the record's 认定文书 number is what varies there.

@@ -245,8 +245,10 @@ LETTER_CASES = [  # (letter type, case type, context): each letter about a perso
     ("public_criticism_decision", "rectification", {"due_text": "2026年12月25日", "notice_text": "2026年11月27日"}),
     ("repair_decision", "repair", {"reasons": "符合"}),
     ("repair_refusal", "repair", {"reasons": "不符合"}),
-    ("acceptance_notice", "objection", {}),
-    ("objection_decision", "objection", {"decision": "maintain", "reasons": "依据充分"}),
+    ("acceptance_notice", "objection", {"verify_days": 5, "decide_days": 4}),
+    ("objection_decision", "objection", {"decision": "maintain", "reasons": "依据充分", "effect": "维持。", "push": "",
+                                         "court": "", "verifier": "随州市财政局", "answer": "核实无误",
+                                         "opinion": "记录无误", "corrections": []}),
 ]
 
 
