@@ -104,6 +104,8 @@ POLICY: dict[str, frozenset[str]] = {
     "api.complete": CASEWORK,
     "api.letter_pdf": CASEWORK,
     "api.record_delivery": OFFICE,  # the office enters a delivery made outside the app (送达, issue 13 §7)
+    "api.request_extension": frozenset({VERIFIER}),  # the verifier asks once to extend 核查 (issue 13 §6)
+    "api.decide_extension": frozenset({INTAKE}),  # the office approves or refuses it
     "api.list_sanctions": CASEWORK,
     "api.honor_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),
     # the records API for other systems (issue 12 §3): the recording unit (认定单位, role verifier) enters its own

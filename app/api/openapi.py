@@ -88,6 +88,17 @@ OPENAPI = {
                                                               "delivered_on": {"type": "string", "format": "date"},
                                                               "method": {"enum": ["post", "direct", "other"]},
                                                               "note": {"type": "string"}}}}})},
+        "/tasks/{task_id}/extension": {"post": _op("申请延长异议核查期限（认定单位核查人员，仅一次）",
+                                                   params=[_path_param("task_id")],
+                                                   body={"application/json": {"schema": {
+                                                       "type": "object", "required": ["reason"],
+                                                       "properties": {"reason": {"type": "string"}}}}})},
+        "/cases/{case_id}/extension": {"post": _op("审批延长核查期限的申请（信用办受理员）",
+                                                   params=[_path_param("case_id", "integer")],
+                                                   body={"application/json": {"schema": {
+                                                       "type": "object", "required": ["approve"],
+                                                       "properties": {"approve": {"type": "boolean"},
+                                                                      "comment": {"type": "string"}}}}})},
         "/calendar/deadline": {"get": _op("计算工作日期限", params=[
             {"name": "start", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
             {"name": "working_days", "in": "query", "required": True, "schema": {"type": "integer"}}])},

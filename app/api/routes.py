@@ -272,7 +272,8 @@ def list_tasks():
 @bp.route("/tasks/<task_id>")
 def get_task(task_id: str):
     row = access.get_task(g.api_user, task_id)
-    return jsonify({**task_json(row), "fields": [f.as_dict() for f in registry.form_for(row.form_key).fields]})
+    form = registry.form_for(row.form_key).for_case(db.session.get(Case, row.case_id))  # choices narrowed per case
+    return jsonify({**task_json(row), "fields": [f.as_dict() for f in form.fields]})
 
 
 @bp.route("/tasks/<task_id>/claim", methods=["POST"])
@@ -291,6 +292,28 @@ def release(task_id: str):
 def complete(task_id: str):
     row = workflow.complete_task(g.api_user, task_id, _json_body())
     return jsonify(task_json(row))
+
+
+@bp.route("/tasks/<task_id>/extension", methods=["POST"])
+def request_extension(task_id: str):
+    """The recording unit's verifier asks once to extend an objection's 核查 (issue 13 §6)."""
+    data = _json_body()
+    reason = data.get("reason")
+    if not isinstance(reason, str):
+        raise Invalid("请写明申请延长核查期限的理由。", fields={"reason": "应为文本"})
+    event = objections.request_verify_extension(g.api_user, task_id, reason)
+    return jsonify({"case_id": event.case_id, "extension": "requested"})
+
+
+@bp.route("/cases/<int:case_id>/extension", methods=["POST"])
+def decide_extension(case_id: int):
+    """An intake officer approves or refuses the pending 核查 extension request."""
+    data = _json_body()
+    approve, comment = data.get("approve"), data.get("comment", "")
+    if not isinstance(approve, bool) or not isinstance(comment, str):
+        raise Invalid("approve 应为 true 或 false，comment 应为文本。", fields={"approve": "true|false"})
+    objections.decide_verify_extension(g.api_user, case_id, approve, comment)
+    return jsonify({"case_id": case_id, "extension": "approved" if approve else "refused"})
 
 
 @bp.route("/letters/<int:letter_id>/delivery", methods=["POST"])

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -14,12 +14,12 @@ from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
 from app.extensions import db
 from app.models import Attachment, Case, CaseEvent, CreditRecord, User
-from app.services import access, attachments, audit, calendar, locks, rules, sequences
+from app.services import access, attachments, audit, calendar, letters, locks, rules, sequences
 from app.core import clock
 from app.core.clock import now
 from app.core.errors import Conflict, Invalid
 from app.services.workflow import registry
-from app.services.workflow.run import start_process
+from app.services.workflow.run import last_values, start_process
 from app.services.workflow.taskforms import Field, TaskForm
 from app.services.transitions import change_case_status
 
@@ -96,10 +96,20 @@ def new_draft(user: User, case_type: str, record: CreditRecord, form: dict) -> C
 
 
 def request_supplement(case: Case, user: User, values: dict) -> dict:
-    """Put a case into 补正 and return the deadline variable its boundary timer reads."""
+    """Put a case into 补正 (once per case), issue the 补正通知书 listing what to supply, and return the deadline
+    variable its boundary timer reads."""
+    asked = db.session.scalar(select(CaseEvent.id).where(CaseEvent.case_id == case.id,
+                                                         CaseEvent.to_status == "supplement").limit(1))
+    if asked:
+        raise Conflict(_("本件已要求过一次补正，不能再次要求补正；材料仍不符合要求的，请作出受理或不予受理的决定。"),
+                       code="supplement_once", fields={"intake_choice": _("补正只能要求一次")})
     change_case_status(case, "supplement", user_id=user.id, reason="要求补正：" + values["supplement_items"],
                        step="intake_review")
-    due = calendar.deadline(now(), rules.time_limit(case.rule_set, "supplement"))
+    days = rules.time_limit(case.rule_set, "supplement")
+    due = calendar.deadline(now(), days)
+    letters.issue_letter(case, "supplement_notice", user_id=user.id,
+                         context=supplement_context(case, values["supplement_items"], values.get("reason", ""),
+                                                    due.due_date))
     return {"supplement_due": due.due.isoformat()}
 
 
@@ -107,6 +117,67 @@ def supplied(case: Case, user: User, values: dict) -> dict:
     """Completion hook of 补正: the case is back in progress."""
     change_case_status(case, "in_progress", user_id=user.id, reason="已补正材料", step="supplement_materials")
     return {}
+
+
+# --- the letters of 补正 (shared by every application: each slice spreads SUPPLEMENT_LETTERS into its LETTERS) ------
+
+def supplement_context(case: Case, items: str, reason: str, due) -> dict:
+    days = rules.time_limit(case.rule_set, "supplement")
+    return {"items": items.strip(), "reason": (reason or "").strip().rstrip("。"), "due": due, "days": days,
+            "deadline": letters.from_delivery(days), "what": _application_word(case)}
+
+
+def _application_word(case: Case) -> str:
+    return {"objection": "异议申请", "repair": "信用修复申请"}.get(case.type, "申请")
+
+
+def _asked(case: Case) -> dict:
+    """What the 补正 request said (for the 视为撤回告知书 and for a preview of the 补正通知书)."""
+    values = last_values(case, "intake_review")
+    due = None
+    running = ((case.form or {}).get("deadlines") or {}).get("supplement_due") or {}
+    if running.get("due"):  # counted from the 补正通知书's delivery (送达)
+        due = clock.local_date(datetime.fromisoformat(running["due"]))
+    else:
+        event = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                          CaseEvent.to_status == "supplement")
+                                  .order_by(CaseEvent.id.desc()).limit(1))
+        if event is not None:
+            due = calendar.deadline(event.at, rules.time_limit(case.rule_set, "supplement")).due_date
+    return supplement_context(case, values.get("supplement_items", ""), values.get("reason", ""),
+                              due or clock.local_today())
+
+
+SUPPLEMENT_NOTICE = """
+你单位于{{ submitted }}提交的关于{{ record }}的{{ what }}（受理编号：{{ case_number }}）收悉。
+经审查，申请材料不齐全或者不符合要求{% if reason %}（{{ reason }}）{% endif %}，请补正以下材料：
+
+{{ items }}
+
+请{{ deadline }}，通过“信用随州”网站本件办理页面一次性提交补正材料和补正说明。补正材料齐全后，
+本办重新进行受理审查。
+
+逾期未补正的，视为撤回申请，本办将书面告知。你单位可凭受理编号和查询码（{{ query_code }}）查询办理进度。
+"""
+
+WITHDRAWN_NOTICE = """
+你单位于{{ submitted }}提交的关于{{ record }}的{{ what }}（受理编号：{{ case_number }}），本办已以补正通知书告知需补正的材料
+（{{ items }}）和补正期限（自补正通知书送达之日起计算，最后一日为{{ date(due) }}）。
+
+补正期限届满，你单位未提交补正材料。根据{{ law.plan }}及有关规定，视为你单位撤回该{{ what }}，本办不再办理。
+
+{% if what == "异议申请" %}该记录的“异议中”标注同时撤销，恢复原公示状态。{% endif %}你单位仍可依照规定重新提出申请。
+
+{{ challenge }}
+"""
+
+SUPPLEMENT_LETTERS = {
+    "supplement_notice": letters.LetterType(
+        "补正通知书", "补正", SUPPLEMENT_NOTICE, "特此通知。", context=_asked,
+        starts={"supplement_due": lambda case: rules.time_limit(case.rule_set, "supplement")}),
+    "withdrawn_notice": letters.LetterType("视为撤回告知书", "撤回", WITHDRAWN_NOTICE, "特此告知。", context=_asked,
+                                           decides=True),
+}
 
 
 SUPPLEMENT_HOOKS = {"supplement_materials": supplied}

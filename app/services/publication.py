@@ -29,7 +29,8 @@ def push(record: CreditRecord, action: str, case: Case | None = None) -> None:
 def expire_records(today: date, limit: int = 500) -> int:
     """End the publication of records past their maximum period (公示期满) and withdraw them; return how many."""
     query = select(CreditRecord).where(
-        CreditRecord.status.in_(RECORD_SETTLED), CreditRecord.auto_end_date < today,
+        # A record under objection (disputed) still ends at its maximum period (LAW.md "Objections").
+        CreditRecord.status.in_((*RECORD_SETTLED, "disputed")), CreditRecord.auto_end_date < today,
     ).limit(limit)
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)  # several workers: each record once

@@ -15,6 +15,7 @@ from app.models import RuleSet
 DEFAULT_TIME_LIMITS = {
     "objection_intake": 2,  # 受理审查
     "objection_verify": 5,  # 认定单位核查，可经批准延长一次
+    "objection_verify_extension": 5,  # 核查延长（认定单位申请、信用办批准，仅一次）：核查期限顺延的工作日数
     "objection_draft": 2,  # 拟定处理意见
     "objection_approve": 2,  # 审批
     "supplement": 5,  # 补正，逾期按撤回
@@ -138,6 +139,9 @@ DEFAULT_POLICY: dict[str, object] = {
     # (the earlier repair date; a bar only if both rule sets bar); "basis_date" — the rule set of the record's basis
     # date alone. Read from the rule set in force on the day of the check; each repair case records the reading.
     "transition": "favourable",
+    # 异议核查“无法确认”时信用办可作的处理（谁认定、谁更正：认定单位不确认有误，信用办不能自行更正或撤销；也不能
+    # 视为无误驳回未经核实的异议）。默认：记载异议，记录保留并载明异议情况。❓ LAW.md 未定，作为规则数据可由法制人员调整。
+    "objection_unconfirmed": ["annotate"],
 }
 TRANSITION_READINGS = ("favourable", "basis_date")
 

@@ -34,6 +34,8 @@ RECORD_TRANSITIONS = {
     ("corrected", "repaired"): "信用修复经批准：终止公示、停止共享 (SPEC §4.3.5)",
     ("published", "expired"): "公示期满（最长公示期），自动终止公示 (SPEC §3)",
     ("corrected", "expired"): "公示期满（最长公示期），自动终止公示 (SPEC §3)",
+    # A record under objection still ends at its maximum period (LAW.md "Objections"); the objection is decided after.
+    ("disputed", "expired"): "异议期间公示期满（最长公示期），自动终止公示；异议处理决定记入历史",
     # 认定文书撤销或变更 (issue 12 §4): the recording unit revokes or corrects its decision, the office applies it within
     # 3 working days (上海市社会信用条例第三十七条 as the model). A record under objection waits for the objection's end.
     ("published", "revoked"): "认定单位撤销认定文书：撤销记录，终止公示并撤回共享",

@@ -118,7 +118,7 @@ def reassign(task_id: str):
 def task(task_id: str):
     row = access.get_task(current_user, task_id, supervise=True)
     works_it = workflow.may_work(current_user, row)
-    definition = registry.form_for(row.form_key)
+    definition = registry.form_for(row.form_key).for_case(db.session.get(Case, row.case_id))  # choices per case
     form = build_task_form(definition)
 
     def page(errors: dict[str, str]):

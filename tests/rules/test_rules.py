@@ -16,6 +16,7 @@ from tests.support.flows import open_order, timer, unit_record
 SPEC_TIME_LIMITS = [
     ("objection_intake", 2),  # objection: acceptance check (受理审查)
     ("objection_verify", 5),  # objection: verification by the recording unit (核查)
+    ("objection_verify_extension", 5),  # objection: one extension of 核查, approved by the office (issue 13 §6)
     ("objection_draft", 2),  # objection: draft decision
     ("objection_approve", 2),  # objection: approval
     ("supplement", 5),  # applicant supplement (补正), then withdrawn

@@ -42,6 +42,7 @@ RECORD_EDGES = [
     ("corrected", "repaired"),  # a corrected record is repaired just the same
     ("published", "expired"),  # maximum publication period over (SPEC §3)
     ("corrected", "expired"),  # the period runs on after a correction and ends the same way
+    ("disputed", "expired"),  # a record under objection still ends at its maximum period (LAW.md, issue 13 §6)
     # 认定文书撤销或变更 (issue 12 §4): the recording unit changes its decision at the source, the office applies it
     ("published", "revoked"),  # the 认定文书 revoked: the record revoked
     ("corrected", "revoked"),  # likewise after an earlier correction
@@ -69,7 +70,6 @@ RECORD_REFUSED = [
     ("expired", "revoked"),  # nor is an expired one revoked: it is no longer published
     ("disputed", "disputed"),  # an objection is flagged once
     ("disputed", "repaired"),  # no repair while an objection is being handled
-    ("disputed", "expired"),  # an open objection holds the record until it is decided
     ("repaired", "published"),  # a repaired record does not come back
     ("revoked", "disputed"),  # nothing to object to once revoked
     ("expired", "repaired"),  # nothing to repair once expired

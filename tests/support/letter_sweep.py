@@ -72,16 +72,30 @@ MEASURES = {"ordered": "2026年11月27日", "due": dt.date(2026, 12, 11), "windo
 REPAIR_OPINION = {"opinion_label": "同意修复", "opinion": "已履行相关义务"}
 RESTORATION = {"unit": "随州市某局", "why": "所依据的失信记录已经信用修复。", "asked": "你单位申请恢复荣誉评选资格",
                "today": dt.date(2026, 11, 27), "whose": ""}
+OBJECTION_DECISION = {
+    "decision": "correct", "effect": "对该条政务失信记录予以更正，撤销“异议中”标注。",
+    "push": "更正后的信息将在“信用随州”网站同步更新，本办将同步推送至信用中国（湖北）平台。", "court": "",
+    "verifier": "随州市财政局", "answer": "确认有误", "opinion": "经核查，失信程度认定有误",
+    "corrections": ["失信程度由“一般”更正为“严重”", "公示截止日期相应调整为2029年3月5日"],
+}
+SUPPLEMENT = {"reason": "证据材料不清晰", "due": dt.date(2026, 12, 4), "days": 5, "what": "异议申请",
+              "deadline": "自本通知送达之日起5个工作日内（工作日不含法定节假日和休息日；送达当日不计入，自次日起算；电子送达的，"
+                          "以你单位在本系统首次打开本通知之时为送达；按2026年11月27日送达计，最后一日为2026年12月4日（含））"}
 
 # For each letter type: where a free text of a given length goes (case fields, task context).
 # The acceptance notice has no free text of its own; the record's 认定文书 number is what varies there.
 FREE_TEXT = {
-    "acceptance_notice": lambda text: (fake_case(basis_doc_no=text), {}),
+    "acceptance_notice": lambda text: (fake_case(basis_doc_no=text), {"verify_days": 5, "decide_days": 4}),
     "rejection_notice": lambda text: (fake_case(), {"reason": text}),
-    "objection_decision": lambda text: (fake_case(), {"decision": "annotate", "reasons": text}),
+    "objection_decision": lambda text: (fake_case(), dict(OBJECTION_DECISION, reasons=text)),
+    # The 补正 letters (shared by objection and repair): what to supply is the free text.
+    "supplement_notice": lambda text: (fake_case(), dict(SUPPLEMENT, items=text)),
+    "withdrawn_notice": lambda text: (fake_case(), dict(SUPPLEMENT, items=text)),
     "rectification_notice": lambda text: (fake_case(), {**RECTIFICATION, "requirements": text}),
     "rework_notice": lambda text: (fake_case(), {**RECTIFICATION, "opinion": text}),
-    "rectification_accepted_notice": lambda text: (fake_case(), {"today": dt.date(2026, 12, 11), "standing": text}),
+    # Its only free text is the record's 认定文书 number (the measures still standing are names from the catalogue).
+    "rectification_accepted_notice": lambda text: (fake_case(basis_doc_no=text), {
+        "today": dt.date(2026, 12, 11), "standing": "取消荣誉评选资格、公开通报批评"}),
     "measures_notice": lambda text: (fake_case(facts=text), dict(MEASURES)),
     "measures_decision": lambda text: (fake_case(), {**MEASURES, "reasons": text}),
     "public_criticism_decision": lambda text: (fake_case(facts=text), dict(MEASURES)),

@@ -249,8 +249,10 @@ LETTER_CASES = [  # (letter type, case type, context): each letter about a perso
     ("repair_decision", "repair", {"reasons": "符合", "opinion_label": "同意修复", "opinion": "同意", "lifted": [],
                                    "left": [], "restoration": False}),
     ("repair_refusal", "repair", {"reasons": "不符合", "opinion_label": "不同意修复", "opinion": "尚未履行"}),
-    ("acceptance_notice", "objection", {}),
-    ("objection_decision", "objection", {"decision": "maintain", "reasons": "依据充分"}),
+    ("acceptance_notice", "objection", {"verify_days": 5, "decide_days": 4}),
+    ("objection_decision", "objection", {"decision": "maintain", "reasons": "依据充分", "effect": "维持。", "push": "",
+                                         "court": "", "verifier": "随州市财政局", "answer": "核实无误",
+                                         "opinion": "记录无误", "corrections": []}),
 ]
 
 

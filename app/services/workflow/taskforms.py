@@ -5,7 +5,8 @@ Each process slice declares the forms of its user tasks (processes/<name>/task_f
 from __future__ import annotations
 
 from flask_babel import gettext as _, lazy_gettext as _l
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from app.core.errors import Invalid
 
@@ -41,6 +42,18 @@ class TaskForm:
     fields: tuple[Field, ...]
     # Opinions of this step stay internal (staff and recording unit) unless public.
     public: bool = False
+    # Choices narrowed per case: fn(case) -> {field name: the (value, label) pairs this case allows}, e.g. the
+    # decisions the recording unit's answer leaves. The form shown (web, API) offers only those; the slice's
+    # completion hook refuses anything else with its reason.
+    choices_for: Callable | None = None
+
+    def for_case(self, case) -> TaskForm:
+        """This form as shown for a case: every field whose choices the case narrows offers only those."""
+        if self.choices_for is None or case is None:
+            return self
+        narrowed = self.choices_for(case)
+        return replace(self, fields=tuple(replace(f, choices=tuple(narrowed[f.name])) if f.name in narrowed else f
+                                          for f in self.fields))
 
     def validate(self, data: dict) -> dict:
         """Return cleaned values or raise Invalid naming every bad field (changes nothing)."""

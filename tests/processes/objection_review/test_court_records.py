@@ -15,7 +15,7 @@ from tests.support.flows import own_record, submitted_objection
 COURT = "随州市中级人民法院"
 ANSWERS = {
     "error_confirmed": {"verify_choice": "error_confirmed", "opinion": "本院已裁定撤销该失信决定",
-                        "corrected_facts": "—"},
+                        "proposal": "revoke"},
     "no_error": {"verify_choice": "no_error", "opinion": "经本院审查，该记录无误"},
 }
 
@@ -121,23 +121,28 @@ def test_the_letter_says_the_court_decided(recorded_staff, answer, decision, sta
     assert "本办研究" not in text and "上一级人民法院" in text
 
 
-def test_a_record_not_made_by_a_court_is_unaffected(recorded_staff):
+def test_a_record_not_made_by_a_court_follows_its_recording_unit(recorded_staff):
+    # 谁认定、谁更正 (issue 13 §1): the recording unit's answer binds every record; its letter speaks of its 核查.
     case = _verified(recorded_staff, "cannot_confirm", judicial=False)
-    assert service.binding_decisions(case) is None and service.court_answer(case) == {}
-    _decide(recorded_staff, case, "annotate")  # the office decides itself, whatever the answer
+    assert service.binding_decisions(case) == {"annotate"} and service.court_answer(case)["court"] == ""
+    _decide(recorded_staff, case, "annotate")
     case = db.session.get(Case, case.id)
     assert case.outcome == "annotate"
     letter = db.session.scalar(select(Letter).where(Letter.case_id == case.id, Letter.type == "objection_decision"))
     text = "".join(letter.data["paragraphs"])
-    assert "本办研究，决定如下" in text and "审查答复" not in text
+    assert "核查结论为：无法确认" in text and "根据认定单位的核查结论" in text
+    assert "审查答复" not in text and "上一级人民法院" not in text
 
 
 @pytest.mark.parametrize("answer,decision", [("no_error", "revoke"), ("error_confirmed", "maintain")])
-def test_a_non_judicial_record_may_be_decided_against_the_answer(recorded_staff, answer, decision):
+def test_a_non_judicial_record_cannot_be_decided_against_the_answer(recorded_staff, answer, decision):
     case = _verified(recorded_staff, answer, judicial=False)
-    workflow.complete_task(recorded_staff["intake1"], _open(case).id, {"decision": decision, "reasons": "本办决定"})
-    db.session.commit()
-    assert _open(case).bpmn_id == "approve_decision"
+    task = _open(case)
+    with pytest.raises(Invalid) as refused:
+        workflow.complete_task(recorded_staff["intake1"], task.id, {"decision": decision, "reasons": "本办决定"})
+    assert refused.value.code == "verifier_answer_binds" and "谁认定、谁更正" in refused.value.message
+    db.session.rollback()
+    assert _open(case).id == task.id
 
 
 @pytest.mark.parametrize("judicial", [True, False])
@@ -145,3 +150,4 @@ def test_the_drafting_page_says_when_the_courts_answer_binds(web, recorded_staff
     case = _verified(recorded_staff, "no_error", judicial=judicial)
     page = web("intake1").get(f"/tasks/{_open(case).id}").get_data(as_text=True)
     assert ("处理意见须依照法院在核查环节的审查答复" in page) is judicial
+    assert ("处理意见须依照认定单位" in page) is not judicial

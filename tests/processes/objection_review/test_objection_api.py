@@ -19,16 +19,17 @@ def test_happy_path_correct(api, recorded_staff):
     assert case["status"] == "in_progress" and case["number"].startswith("YY-2026-")
     assert [t["bpmn_id"] for t in case["open_tasks"]] == ["intake_review"]
     assert case["open_tasks"][0]["due_at"]  # every task shows its due date
-
-    do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})
     record = db.session.get(CreditRecord, case["record_id"])
     db.session.refresh(record)
-    assert record.status == "disputed"  # flagged at acceptance, same transaction
+    assert record.status == "disputed"  # flagged at receipt (the submission), same transaction
+
+    do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})
     after_accept = case_of(api, "applicant1", case_id)
     assert [l["title"] for l in after_accept["letters"]] == ["受理通知书"]
 
     do_task(api, "verifier1", case_id, "verify_record",
-            {"verify_choice": "error_confirmed", "opinion": "经核查，金额有误。", "corrected_facts": "更正后的事实。"})
+            {"verify_choice": "error_confirmed", "opinion": "经核查，金额有误。", "proposal": "correct",
+             "corrected_facts": "更正后的事实。"})
     do_task(api, "intake1", case_id, "draft_decision", {"decision": "correct", "reasons": "认定单位确认信息有误。"})
     do_task(api, "approver1", case_id, "approve_decision", {"approval": "approve"})
 
@@ -51,12 +52,15 @@ def test_happy_path_correct(api, recorded_staff):
     assert any(h["internal"] for h in case_of(api, "intake1", case_id)["history"])
 
 
-@pytest.mark.parametrize("decision, status", [("revoke", "revoked"), ("maintain", "published"),
-                                              ("annotate", "published")])
-def test_other_decisions(api, recorded_staff, decision, status):
+@pytest.mark.parametrize("answer, decision, status", [
+    ({"verify_choice": "error_confirmed", "proposal": "revoke"}, "revoke", "revoked"),
+    ({"verify_choice": "no_error"}, "maintain", "published"),
+    ({"verify_choice": "cannot_confirm"}, "annotate", "published"),
+])
+def test_other_decisions(api, recorded_staff, answer, decision, status):
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})
-    do_task(api, "verifier1", case_id, "verify_record", {"verify_choice": "cannot_confirm", "opinion": "无法确认。"})
+    do_task(api, "verifier1", case_id, "verify_record", {**answer, "opinion": "核查意见。"})
     do_task(api, "intake1", case_id, "draft_decision", {"decision": decision, "reasons": "理由。"})
     do_task(api, "approver1", case_id, "approve_decision", {"approval": "approve"})
     record = db.session.get(Case, case_id).record
@@ -89,14 +93,15 @@ def test_reject_issues_rejection_notice(api, recorded_staff):
     assert [l["title"] for l in final["letters"]] == ["不予受理通知书"]
     record = db.session.get(CreditRecord, final["record_id"])
     db.session.refresh(record)
-    assert record.status == "published"  # never flagged
+    assert record.status == "published"  # flagged at receipt, the flag removed with the refusal
 
 
 def test_supplement_then_resubmit(api, recorded_staff):
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review",
             {"intake_choice": "request_supplement", "supplement_items": "撤销决定书原件扫描件", "reason": "材料不全"})
-    assert case_of(api, "applicant1", case_id)["status"] == "supplement"
+    asked = case_of(api, "applicant1", case_id)
+    assert asked["status"] == "supplement" and [l["title"] for l in asked["letters"]] == ["补正通知书"]
     do_task(api, "applicant1", case_id, "supplement_materials", {"statement": "已补充撤销决定书。"})
     state = case_of(api, "intake1", case_id)
     assert state["status"] == "in_progress" and [t["bpmn_id"] for t in state["open_tasks"]] == ["intake_review"]
@@ -110,7 +115,10 @@ def test_supplement_timeout_closes_as_withdrawn(api, recorded_staff):
     case_id = file_objection(api)["id"]
     do_task(api, "intake1", case_id, "intake_review",
             {"intake_choice": "request_supplement", "supplement_items": "承诺书", "reason": "材料不全"})
-    job = db.session.scalar(select(TimerJob).where(TimerJob.bpmn_id == "supplement_timeout"))
+    # The applicant opens the 补正通知书 in the app the same day: delivered, its 5 working days run from then.
+    letter = case_of(api, "applicant1", case_id)["letters"][0]
+    assert api("applicant1").get(letter["pdf"]).status_code == 200
+    job = db.session.scalar(select(TimerJob).where(TimerJob.bpmn_id == "supplement_timeout", TimerJob.status == "pending"))
     # 5 working days after Friday 2026-11-27 is Friday 2026-12-04, 23:59:59 Beijing time.
     assert job.fire_at.isoformat() == "2026-12-04T15:59:59+00:00"
     assert due_timer_ids() == []
@@ -122,6 +130,10 @@ def test_supplement_timeout_closes_as_withdrawn(api, recorded_staff):
     final = case_of(api, "applicant1", case_id)
     assert final["status"] == "withdrawn" and final["outcome"] == "supplement_overdue"
     assert not final["open_tasks"]
+    assert [l["title"] for l in final["letters"]] == ["补正通知书", "视为撤回告知书"]
+    record = db.session.get(CreditRecord, final["record_id"])
+    db.session.refresh(record)
+    assert record.status == "published"  # the 异议中 flag removed: deemed withdrawn
 
 
 def test_verification_overdue_escalates(api, recorded_staff):
@@ -227,3 +239,26 @@ def test_calendar_deadline_endpoint(api, recorded_staff):
     late = client.get("/api/v1/calendar/deadline?start=2026-12-28&working_days=10").get_json()
     assert late["provisional"] is True
     assert client.get("/api/v1/calendar/deadline?start=bad&working_days=x").status_code == 422
+
+
+def test_verify_extension_through_the_api(api, recorded_staff):
+    case_id = file_objection(api)["id"]
+    do_task(api, "intake1", case_id, "intake_review", {"intake_choice": "accept"})
+    task = next(t for t in api("verifier1").get("/api/v1/tasks?scope=all").get_json()["items"]
+                if t["case_id"] == case_id)
+    before = db.session.scalar(select(TimerJob.fire_at).where(TimerJob.bpmn_id == "verify_overdue"))
+    assert api("applicant1").post(f"/api/v1/tasks/{task['id']}/extension", json={"reason": "x"}).status_code == 404
+    assert api("verifier1").post(f"/api/v1/tasks/{task['id']}/extension", json={"reason": 3}).status_code == 422
+    asked = api("verifier1").post(f"/api/v1/tasks/{task['id']}/extension", json={"reason": "需调取档案原件"})
+    assert asked.status_code == 200 and asked.get_json()["extension"] == "requested"
+    again = api("verifier1").post(f"/api/v1/tasks/{task['id']}/extension", json={"reason": "再次"})
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "extension_once"
+    assert api("verifier1").post(f"/api/v1/cases/{case_id}/extension", json={"approve": True}).status_code == 404
+    approved = api("intake1").post(f"/api/v1/cases/{case_id}/extension", json={"approve": True, "comment": "同意"})
+    assert approved.status_code == 200, approved.get_json()
+    db.session.expire_all()
+    after = db.session.scalar(select(TimerJob.fire_at).where(TimerJob.bpmn_id == "verify_overdue",
+                                                             TimerJob.status == "pending"))
+    assert after > before
+    history = case_of(api, "intake1", case_id)["history"]
+    assert any("同意延长核查期限" in (h.get("comment") or "") for h in history)

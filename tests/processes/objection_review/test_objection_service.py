@@ -29,7 +29,7 @@ def test_happy_path_revoke(users):
     case = filed_case(users)
     steps = [
         ("intake1", {"intake_choice": "accept"}),
-        ("verifier1", {"verify_choice": "error_confirmed", "opinion": "认定文书已撤销。", "corrected_facts": "—"}),
+        ("verifier1", {"verify_choice": "error_confirmed", "opinion": "认定文书已撤销。", "proposal": "revoke"}),
         ("intake1", {"decision": "revoke", "reasons": "认定依据已撤销。"}),
         ("approver1", {"approval": "approve"}),
     ]
