@@ -10,6 +10,7 @@ from app.i18n import chinese
 from app.models import Case, Sanction
 from app.models.records import SANCTION_KINDS
 from app.services import calendar, eligibility, rules
+from app.services.applications import SUPPLEMENT_LETTERS
 from app.services.letters import LetterType, chinese_date, from_delivery
 from app.services.workflow.run import last_values
 
@@ -168,6 +169,7 @@ LETTERS = {
     "repair_more_materials_notice": LetterType("补充材料通知书", "修补", MORE_MATERIALS, "特此通知。",
                                                context=_more_materials, cc=_recording_unit,
                                                starts={"supplement_due": _supplement_days}),
+    **SUPPLEMENT_LETTERS,  # 补正通知书 and 视为撤回告知书 of the intake's 补正, shared with the objection
     "repair_withdrawn_notice": LetterType("视为撤回告知书", "修撤", WITHDRAWN, "特此告知。", decides=True),
     "repair_decision": LetterType("信用修复决定书", "修决", DECISION, "特此决定。", context=_decision,
                                   cc=_recording_unit, decides=True),

@@ -15,9 +15,8 @@ REPAIR_CHOICES = (("approve", _l("准予修复")), ("refuse", _l("不予修复")
 
 
 def approval_choices(case) -> dict:
-    """The 审批 choices this case allows (the recording unit's opinion decides): for the form shown, as
-    TaskForm(..., choices_for=approval_choices) once the per-case narrowing of task forms is on main (issue 13 §1);
-    the completion hook (service._approval_decided) refuses any other choice already."""
+    """The 审批 choices this case allows (the recording unit's opinion decides), for the form shown; the completion
+    hook (service._approval_decided) refuses any other choice."""
     from processes.credit_repair.service import allowed_decisions
 
     allowed = allowed_decisions(case)
@@ -40,5 +39,6 @@ FORMS = (
             Field("repair_decision", _l("审批结论"), "choice", True, REPAIR_CHOICES, routing=True),
             Field("reasons", _l("理由（退回补充材料时写明需补充的材料）"), required=True),
         ),
+        choices_for=approval_choices,  # only what the recording unit's opinion leaves (谁认定、谁修复)
     ),
 )

@@ -65,8 +65,16 @@ def _refusal(case: Case) -> dict:
     return {**_context(case), "reason": reason}
 
 
+def _cc(case: Case) -> list[str]:
+    """The organisation and HR departments, then the recording units of the records the measure rested on."""
+    sanction_id = (case.form or {}).get("sanction_id")
+    sanction = db.session.get(Sanction, sanction_id) if sanction_id is not None else None
+    units = [r.recording_unit.name for r in sanction.records] if sanction is not None else []
+    return list(dict.fromkeys([*RESTORATION_CC, *units]))
+
+
 LETTERS = {
-    "restoration_decision": LetterType("荣誉评选资格恢复决定书", "复决", DECISION, "特此决定。", context=_context,
-                                       cc=lambda case: RESTORATION_CC),
-    "restoration_refusal": LetterType("不予恢复决定书", "复不", REFUSAL, "特此决定。", context=_refusal, decides=True),
+    "restoration_decision": LetterType("荣誉评选资格恢复决定书", "复决", DECISION, "特此决定。", context=_context, cc=_cc),
+    "restoration_refusal": LetterType("不予恢复决定书", "复不", REFUSAL, "特此决定。", context=_refusal, decides=True,
+                                      cc=_cc),
 }
