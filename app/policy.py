@@ -57,12 +57,14 @@ POLICY: dict[str, frozenset[str]] = {
     "staff.bulk": frozenset({INTAKE, VERIFIER, APPROVER}),  # bulk assign is further limited to supervisors
     "staff.reassign": frozenset({APPROVER}),  # supervisors reassign with a reason (issue 5)
     "staff.preview": frozenset({INTAKE, VERIFIER, APPROVER}),  # draft letters before approval
+    "staff.request_extension": frozenset({VERIFIER}),  # the recording unit asks once to extend 核查 (issue 13 §6)
     "cases.show": CASEWORK,
     "cases.diagram_json": CASEWORK,
     "cases.upload": CASEWORK,
     "cases.download": CASEWORK,
     "cases.preview": CASEWORK,
     "cases.letter_pdf": CASEWORK,
+    "cases.decide_extension": frozenset({INTAKE}),  # the office answers a request to extend 核查 (issue 13 §6)
     "cases.record_delivery": OFFICE,  # the office enters a delivery made outside the app (送达, issue 13 §7)
     "inbox.sanctions_page": CASEWORK,
     "inbox.honour_eligibility": frozenset({APPLICANT, INTAKE, APPROVER}),

@@ -22,3 +22,9 @@ class DeliveryForm(FlaskForm):
     delivery_method = SelectField(_l("送达方式"), choices=[("post", _l("邮寄")), ("direct", _l("直接送达")),
                                                           ("other", _l("其他"))])
     delivery_note = StringField(_l("说明"))
+
+
+class ExtensionDecisionForm(FlaskForm):
+    """The office's answer to a recording unit's request to extend an objection's 核查 (the service checks it)."""
+    decision = SelectField(_l("审批意见"), choices=[("approve", _l("同意延长")), ("refuse", _l("不同意延长"))])
+    comment = StringField(_l("意见说明"))

@@ -11,7 +11,8 @@ from app.extensions import db
 from app.models import HumanTask
 from app.services import access, attachments, audit, delivery, diagram
 from app.web import flash_refusal
-from forms.cases import DeliveryForm, UploadForm
+from forms.cases import DeliveryForm, ExtensionDecisionForm, UploadForm
+from processes.objection_review import service as objections
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -32,7 +33,11 @@ def show(case_id: int):
                            has_previews=any(previewable(a.content_type) for a in case.attachments),
                            limits=attachments.upload_limits(),
                            delivery_form=DeliveryForm() if current_user.has_role(*delivery.OFFICE_ROLES) else None,
-                           delivery_text=delivery.delivery_text, deadlines=delivery.deadline_lines(case))
+                           delivery_text=delivery.delivery_text, deadlines=delivery.deadline_lines(case),
+                           extension_form=ExtensionDecisionForm() if case.type == "objection"
+                           and current_user.has_role("intake") and objections.extension_state(case) == "requested"
+                           else None,
+                           extension_request=objections.extension_request(case) if case.type == "objection" else None)
 
 
 @bp.route("/<int:case_id>/diagram.json")
@@ -93,6 +98,25 @@ def letter_pdf(letter_id: int):
     audit.record("letter.download", object_type="letter", object_id=row.id)
     delivery.opened(current_user, row)  # its addressee's first opening delivers it (送达)
     return _file_response(row.pdf, "application/pdf", f"{row.title}-{row.doc_number}.pdf")
+
+
+@bp.route("/<int:case_id>/extension", methods=["POST"])
+def decide_extension(case_id: int):
+    """The credit office approves or refuses the recording unit's request to extend an objection's 核查."""
+    back = url_for("cases.show", case_id=case_id)
+    if not ExtensionDecisionForm().validate_on_submit():
+        flash(_("页面已过期，请刷新后重试。"), "error")
+        return redirect(back)
+
+    def refused(exc):
+        flash_refusal(exc, fields=True)
+        return redirect(back)
+
+    transaction.on_refusal(refused)
+    approve = request.form.get("decision") == "approve"
+    objections.decide_verify_extension(current_user, case_id, approve, request.form.get("comment", ""))
+    flash(_("已同意延长核查期限。") if approve else _("已不同意延长核查期限。"), "success")
+    return redirect(back)
 
 
 @bp.route("/letters/<int:letter_id>/delivery", methods=["POST"])

@@ -19,6 +19,7 @@ from app.web import flash_refusal
 from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
 from forms.tasks import build_task_form
+from processes.objection_review import service as objections
 from processes.record_registration import service as registration
 
 bp = Blueprint("staff", __name__, url_prefix="/tasks")
@@ -114,6 +115,24 @@ def reassign(task_id: str):
     return redirect(back)
 
 
+@bp.route("/<task_id>/extension", methods=["POST"])
+def request_extension(task_id: str):
+    """The recording unit's verifier asks once, with reasons, for more time for an objection's 核查 (issue 13 §6)."""
+    if not ActionForm().validate_on_submit():
+        flash(_("页面已过期，请刷新后重试。"), "error")
+        return redirect(url_for("staff.task", task_id=task_id))
+    back = url_for("staff.task", task_id=task_id)
+
+    def refused(exc):
+        flash_refusal(exc, fields=True)
+        return redirect(back)
+
+    transaction.on_refusal(refused, Conflict, Invalid, Forbidden)
+    objections.request_verify_extension(current_user, task_id, request.form.get("reason", ""))
+    flash(_("延长核查期限的申请已提交，待信用办审批。"), "success")
+    return redirect(back)
+
+
 @bp.route("/<task_id>", methods=["GET", "POST"])
 def task(task_id: str):
     row = access.get_task(current_user, task_id, supervise=True)
@@ -131,6 +150,8 @@ def task(task_id: str):
                                errors=errors, action_form=ActionForm(), context=task_queries.task_context(case),
                                colleagues=colleagues, works_it=works_it,
                                checks=registration.automatic_checks(case) if case.type == "registration" else None,
+                               extension=objections.extension_state(case) if row.bpmn_id == "verify_record" else None,
+                               extension_days=objections.extension_days(case) if row.bpmn_id == "verify_record" else None,
                                preview=registry.letter_type(PREVIEWS[row.form_key]).title
                                if row.form_key in PREVIEWS else None)
 

@@ -368,6 +368,23 @@ def extension_state(case: Case) -> str | None:
     return action.rsplit("_", 1)[1] if action else None
 
 
+def extension_request(case: Case) -> dict | None:
+    """The pending or decided request to extend the 核查, for the case page: state, reasons, days, when (or None)."""
+    state = extension_state(case)
+    if state is None:
+        return None
+    asked = db.session.scalar(select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                                      CaseEvent.action == "verify_extension_requested")
+                              .order_by(CaseEvent.id.desc()).limit(1))
+    return {"state": state, "reason": (asked.details or {}).get("reason", ""), "days": (asked.details or {}).get("days"),
+            "at": asked.at}
+
+
+def extension_days(case: Case) -> int:
+    """By how many working days an approved request extends the 核查 (the rule set's objection_verify_extension)."""
+    return rules.time_limit(case.rule_set, "objection_verify_extension")
+
+
 def request_verify_extension(user: User, task_id: str, reason: str) -> CaseEvent:
     """The verifier working 核查 asks once for more time, with reasons (flushes only)."""
     task = access.get_task(user, task_id)

@@ -152,3 +152,36 @@ def test_portal_lists_are_paged(web, seeded, users):
     page = client.get("/portal/cases").get_data(as_text=True)
     assert f"共 {own_cases} 条" in page
     assert page.count('href="/cases/') == 50
+
+
+def test_the_verifier_asks_for_an_extension_and_the_office_answers_on_the_web(web, recorded_staff):
+    from app.models import CaseEvent, TimerJob
+
+    _applicant, case = file_via_web(web)
+    work(web, "intake1", case.id, "intake_review", {"intake_choice": "accept"})
+    verifier, task_id = web("verifier1"), open_task_id(case.id, "verify_record")
+    page = verifier.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "申请延长核查期限" in page and "5 个工作日" in page
+    empty = verifier.post(f"/tasks/{task_id}/extension", {"reason": "  "}, follow_redirects=True).get_data(as_text=True)
+    assert "请写明申请延长核查期限的理由" in empty
+    assert db.session.scalar(select(CaseEvent.id).where(CaseEvent.case_id == case.id,
+                                                        CaseEvent.action == "verify_extension_requested")) is None
+    asked = verifier.post(f"/tasks/{task_id}/extension", {"reason": "需调取档案原件核对"}, follow_redirects=True)
+    assert "待信用办审批" in asked.get_data(as_text=True)
+    assert web("verifier1").post(f"/cases/{case.id}/extension", {"decision": "approve"}).status_code == 404  # role
+    office = web("intake1")
+    shown = office.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "需调取档案原件核对" in shown and "提交审批意见" in shown
+    refused = office.post(f"/cases/{case.id}/extension", {"decision": "refuse", "comment": ""}, follow_redirects=True)
+    assert "不同意延长的，请写明理由" in refused.get_data(as_text=True)
+    before = db.session.scalar(select(TimerJob.fire_at).where(TimerJob.instance_id.is_not(None),
+                                                              TimerJob.bpmn_id == "verify_overdue",
+                                                              TimerJob.status == "pending"))
+    done = office.post(f"/cases/{case.id}/extension", {"decision": "approve"}, follow_redirects=True)
+    assert "已同意延长核查期限" in done.get_data(as_text=True)
+    db.session.expire_all()
+    after = db.session.scalar(select(TimerJob.fire_at).where(TimerJob.bpmn_id == "verify_overdue",
+                                                             TimerJob.status == "pending"))
+    assert after > before
+    again = verifier.post(f"/tasks/{task_id}/extension", {"reason": "仍需时间"}, follow_redirects=True)
+    assert "只能延长一次" in again.get_data(as_text=True)
