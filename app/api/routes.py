@@ -298,6 +298,7 @@ def complete(task_id: str):
 def request_extension(task_id: str):
     """The recording unit's verifier asks once to extend an objection's 核查 (issue 13 §6)."""
     data = _json_body()
+    access.get_task(g.api_user, task_id)  # another unit's task is not found, whatever the body says
     reason = data.get("reason")
     if not isinstance(reason, str):
         raise Invalid("请写明申请延长核查期限的理由。", fields={"reason": "应为文本"})
@@ -309,6 +310,7 @@ def request_extension(task_id: str):
 def decide_extension(case_id: int):
     """An intake officer approves or refuses the pending 核查 extension request."""
     data = _json_body()
+    access.get_case(g.api_user, case_id)  # another unit's case is not found, whatever the body says
     approve, comment = data.get("approve"), data.get("comment", "")
     if not isinstance(approve, bool) or not isinstance(comment, str):
         raise Invalid("approve 应为 true 或 false，comment 应为文本。", fields={"approve": "true|false"})

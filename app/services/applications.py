@@ -150,7 +150,7 @@ def _asked(case: Case) -> dict:
 
 SUPPLEMENT_NOTICE = """
 你单位于{{ submitted }}提交的关于{{ record }}的{{ what }}（受理编号：{{ case_number }}）收悉。
-经审查，申请材料不齐全或者不符合要求{% if reason %}（{{ reason }}）{% endif %}，请补正以下材料：
+经审查，申请材料不齐全或者不符合要求{% if reason %}（{{ reason }}）{% endif %}。根据{{ law.plan }}的有关规定，请补正以下材料：
 
 {{ items }}
 
@@ -171,12 +171,16 @@ WITHDRAWN_NOTICE = """
 {{ challenge }}
 """
 
+def _recording_unit(case: Case) -> list[str]:
+    return [case.record.recording_unit.name]
+
+
 SUPPLEMENT_LETTERS = {
     "supplement_notice": letters.LetterType(
-        "补正通知书", "补正", SUPPLEMENT_NOTICE, "特此通知。", context=_asked,
+        "补正通知书", "补正", SUPPLEMENT_NOTICE, "特此通知。", context=_asked, cc=_recording_unit,
         starts={"supplement_due": lambda case: rules.time_limit(case.rule_set, "supplement")}),
     "withdrawn_notice": letters.LetterType("视为撤回告知书", "撤回", WITHDRAWN_NOTICE, "特此告知。", context=_asked,
-                                           decides=True),
+                                           decides=True, cc=_recording_unit),
 }
 
 

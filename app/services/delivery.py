@@ -48,6 +48,9 @@ def open_deadlines(case: Case, letter: Letter) -> None:
     kind = registry.letter_type(letter.type)
     if not kind.starts:
         return
+    # A step that issues this letter and sets its deadline variable in the same transaction (the 补正 hook) does not
+    # supersede it (see superseded): remember which transaction issued it.
+    db.session().info.setdefault("deadline_letters", {})[letter.id] = db.session().get_transaction()
     deadlines = dict(case.form.get("deadlines") or {})
     for variable, days in kind.starts.items():
         deadlines[variable] = {"letter_id": letter.id, "letter_type": letter.type, "days": int(days(case)),
@@ -176,8 +179,11 @@ def superseded(case: Case, values: dict) -> None:
     """A step set one of these variables anew (e.g. 退回重新整改 with a new period): a deadline of that variable still
     awaiting its letter's delivery no longer counts. A new letter that starts it opens it again."""
     deadlines = deadlines_of(case)
+    issued_now = db.session().info.get("deadline_letters", {})
+    current = db.session().get_transaction()
     changed = {name: {**entry, "status": "superseded"} for name, entry in deadlines.items()
-               if name in values and entry.get("status") == AWAITING}
+               if name in values and entry.get("status") == AWAITING
+               and not (current is not None and issued_now.get(entry.get("letter_id")) is current)}
     if changed:
         case.form = {**case.form, "deadlines": {**deadlines, **changed}}
 

@@ -21,7 +21,7 @@ from jinja2 import TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError, TemplateError
 from sqlalchemy import and_, func, select
 
-from app.core.clock import now
+from app.core.clock import local_today, now
 from app.core.errors import Invalid, NotFound
 from app.extensions import db
 from app.models import Case, Letter, LetterTemplate, RuleSet, User
@@ -147,7 +147,7 @@ class Stand:
 
 def made_up_case():
     """A stand-in for a case with the attributes letter texts read (no database), like tests' letter_sweep.fake_case."""
-    today = now().date()
+    today = local_today()
     newest = rules.SEED_RULE_SETS[-1]
     rule_set = SimpleNamespace(id=None, code=newest["code"], periods=newest["periods"], policy={},
                                time_limits=dict(rules.DEFAULT_TIME_LIMITS), repair_bar={})

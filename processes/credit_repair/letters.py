@@ -17,7 +17,7 @@ from app.services.workflow.run import last_values
 OPENING = "你单位于{{ submitted }}提交的关于{{ record }}的信用修复申请（受理编号：{{ case_number }}）收悉。"
 
 ACCEPTANCE = OPENING + """
-经审查，申请材料齐全，符合受理条件，本办决定予以受理。
+经审查，申请材料齐全，符合受理条件，根据{{ law.repair }}和{{ law.plan }}的有关规定，本办决定予以受理。
 
 本办将征求认定单位{{ recording_unit }}的意见：认定单位自受理之日起{{ verify_days }}个工作日内出具意见，
 本办在认定单位出具意见后{{ approve_days }}个工作日内作出决定；整件自提交之日起{{ total_days }}个工作日内办结，
@@ -45,7 +45,7 @@ INELIGIBLE = OPENING + """
 MORE_MATERIALS = OPENING + """
 经征求认定单位{{ recording_unit }}意见并审核，现有材料尚不足以认定失信行为已纠正、相关义务已履行。
 
-请你单位{{ deadline }}补充以下材料：{{ items }}
+根据{{ law.repair }}的有关规定，请你单位{{ deadline }}补充以下材料：{{ items }}
 
 逾期未补充的，按撤回信用修复申请处理。补充材料后，本办将再次征求认定单位意见。
 """
@@ -165,12 +165,13 @@ LETTERS = {
         "不予受理通知书", "修不受", REJECTION, "特此通知。", decides=True, cc=_recording_unit,
         context=lambda case: {"reason": last_values(case, "intake_review").get("reason", "")}),
     "repair_ineligible_notice": LetterType("不符合修复条件告知书", "修不符", INELIGIBLE, "特此告知。", context=_ineligible,
-                                           decides=True),
+                                           decides=True, cc=_recording_unit),
     "repair_more_materials_notice": LetterType("补充材料通知书", "修补", MORE_MATERIALS, "特此通知。",
                                                context=_more_materials, cc=_recording_unit,
                                                starts={"supplement_due": _supplement_days}),
     **SUPPLEMENT_LETTERS,  # 补正通知书 and 视为撤回告知书 of the intake's 补正, shared with the objection
-    "repair_withdrawn_notice": LetterType("视为撤回告知书", "修撤", WITHDRAWN, "特此告知。", decides=True),
+    "repair_withdrawn_notice": LetterType("视为撤回告知书", "修撤", WITHDRAWN, "特此告知。", decides=True,
+                                          cc=_recording_unit),
     "repair_decision": LetterType("信用修复决定书", "修决", DECISION, "特此决定。", context=_decision,
                                   cc=_recording_unit, decides=True),
     "repair_refusal": LetterType("不予修复决定书", "不修", REFUSAL, "特此决定。", context=_refusal, cc=_recording_unit,

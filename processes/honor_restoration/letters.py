@@ -69,7 +69,8 @@ def _cc(case: Case) -> list[str]:
     """The organisation and HR departments, then the recording units of the records the measure rested on."""
     sanction_id = (case.form or {}).get("sanction_id")
     sanction = db.session.get(Sanction, sanction_id) if sanction_id is not None else None
-    units = [r.recording_unit.name for r in sanction.records] if sanction is not None else []
+    records = sanction.records if sanction is not None else [case.record]
+    units = [r.recording_unit.name for r in records if r is not None]
     return list(dict.fromkeys([*RESTORATION_CC, *units]))
 
 

@@ -11,7 +11,7 @@ from processes.objection_review.service import corrected_content, court_answer
 
 ACCEPTANCE = """
 你单位于{{ submitted }}提交的关于{{ record }}的异议申请（受理编号：{{ case_number }}）收悉。经审查，符合受理条件，
-本办决定予以受理。
+根据{{ law.gov_integrity }}和{{ law.plan }}的有关规定，本办决定予以受理。
 
 自收到异议申请之日起，该条记录在“信用随州”网站标注“异议中”并继续公示。本办已将异议转认定单位{{ recording_unit }}核查，
 认定单位在{{ verify_days }}个工作日内完成核查；核查完成后，本办在{{ decide_days }}个工作日内依照认定单位的核查结论作出

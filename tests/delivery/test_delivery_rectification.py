@@ -9,7 +9,7 @@ from app.core import clock
 from app.core.clock import local_date, local_instant
 from app.extensions import db
 from app.models import Case, CaseEvent
-from tests.support.flows import do_task, open_order, run_timers_at, sanctions_of, timer
+from tests.support.flows import deliver_letters, do_task, open_order, run_timers_at, sanctions_of, timer
 
 SECOND = timedelta(seconds=1)
 
@@ -38,13 +38,20 @@ def test_an_undelivered_order_does_not_run_and_runs_from_its_delivery(api, recor
     assert sanctions_of(order["id"])["public_criticism"] == "proposed"
 
 
-def test_a_new_period_set_by_the_office_is_not_held_for_the_old_notice(api, recorded_staff):
+def test_a_new_period_runs_from_the_rework_notice_not_the_old_notice(api, recorded_staff):
     order = open_order(api, days=10, deliver=False)
     do_task(api, "applicant1", order["id"], "submit_rectification", {"explanation": "说明", "report": "报告"})
     do_task(api, "intake1", order["id"], "review_rectification",
             {"review": "return_for_rework", "opinion": "整改不到位", "new_deadline_days": "5"})
-    assert db.session.get(Case, order["id"]).form["deadlines"]["rectification_due"]["status"] == "superseded"
+    # The 重新整改通知书 opens the new period: it waits for that letter's delivery, not the first notice's.
+    entry = db.session.get(Case, order["id"]).form["deadlines"]["rectification_due"]
+    assert (entry["status"], entry["letter_type"], entry["days"]) == ("awaiting_delivery", "rework_notice", 5)
+    held = timer(order["id"], "rectification_deadline").fire_at
+    run_timers_at(held + SECOND)  # undelivered: pushed out, not fired
+    assert "public_criticism" not in sanctions_of(order["id"])
+    deliver_letters(order["id"])
+    db.session.expire_all()
     due = timer(order["id"], "rectification_deadline").fire_at
-    assert due == local_instant(date(2026, 12, 4), time(23, 59, 59))
+    assert db.session.get(Case, order["id"]).form["deadlines"]["rectification_due"]["status"] == "running"
     run_timers_at(due + SECOND)
     assert sanctions_of(order["id"])["public_criticism"] == "proposed"

@@ -78,7 +78,7 @@ def poisoned(seeded, monkeypatch):
     objection = db.session.scalar(select(Case).where(Case.type != "registration", Case.record_id == record.id).order_by(Case.id.desc()))
     complete(intake, open_task(objection.id, "intake_review"), {"intake_choice": "accept"})
     complete(verifier, open_task(objection.id, "verify_record"), {
-        "verify_choice": "error_confirmed", "opinion": PAYLOAD, "corrected_facts": PAYLOAD,
+        "verify_choice": "error_confirmed", "proposal": "correct", "opinion": PAYLOAD, "corrected_facts": PAYLOAD,
         "corrected_basis_doc_no": PAYLOAD[:200], "corrected_severity": "minor"})
     complete(intake, open_task(objection.id, "draft_decision"), {"decision": "correct", "reasons": PAYLOAD})
 

@@ -89,13 +89,14 @@ FREE_TEXT = {
     "rejection_notice": lambda text: (fake_case(), {"reason": text}),
     "objection_decision": lambda text: (fake_case(), dict(OBJECTION_DECISION, reasons=text)),
     # The 补正 letters (shared by objection and repair): what to supply is the free text.
-    "supplement_notice": lambda text: (fake_case(), dict(SUPPLEMENT, items=text)),
+    # (what to supply is never empty: the 补正 form requires it, and an empty list would drop its paragraph)
+    "supplement_notice": lambda text: (fake_case(), dict(SUPPLEMENT, items="撤销决定书原件；" + text)),
     "withdrawn_notice": lambda text: (fake_case(), dict(SUPPLEMENT, items=text)),
     "rectification_notice": lambda text: (fake_case(), {**RECTIFICATION, "requirements": text}),
     "rework_notice": lambda text: (fake_case(), {**RECTIFICATION, "opinion": text}),
-    # Its only free text is the record's 认定文书 number (the measures still standing are names from the catalogue).
-    "rectification_accepted_notice": lambda text: (fake_case(basis_doc_no=text), {
-        "today": dt.date(2026, 12, 11), "standing": "取消荣誉评选资格、公开通报批评"}),
+    # The measures still standing (names from the catalogue) are the text that grows; one always stands here.
+    "rectification_accepted_notice": lambda text: (fake_case(), {
+        "today": dt.date(2026, 12, 11), "standing": "取消荣誉评选资格、" + text}),
     "measures_notice": lambda text: (fake_case(facts=text), dict(MEASURES)),
     "measures_decision": lambda text: (fake_case(), {**MEASURES, "reasons": text}),
     "public_criticism_decision": lambda text: (fake_case(facts=text), dict(MEASURES)),

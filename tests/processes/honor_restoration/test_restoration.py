@@ -78,7 +78,9 @@ def test_repair_starts_restoration_for_a_disqualification_on_several_records(api
     assert sanction.status == "lifted" and sanction.lifted_by_case_id == restoration.id
     letter = db.session.scalar(select(Letter).where(Letter.case_id == restoration.id))
     assert letter.title == "荣誉评选资格恢复决定书"
-    assert letter.data["cc"] == ["中共随州市委组织部", "随州市人力资源和社会保障局"]
+    # The organisation and HR departments, then the recording unit of each record the measure rested on.
+    assert letter.data["cc"] == ["中共随州市委组织部", "随州市人力资源和社会保障局",
+                                 *dict.fromkeys(r.recording_unit.name for r in sanction.records)]
 
 
 def _repaired(api, record) -> dict:
