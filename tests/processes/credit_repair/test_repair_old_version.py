@@ -2,7 +2,6 @@
 its steps now decide lawfully too: the recording unit's 不同意 still bars an approval; no return is offered there."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from app.engine.definitions import deploy_directory, latest_definition
 from app.extensions import db
 from app.models import Case, CreditRecord, Letter, ProcessInstance
 from tests.support.constants import PROCESSES
+from tests.support.versions import deploy_version
 from tests.support.flows import do_task, file_repair, repairable
 
 FIXTURE = Path(__file__).parent / "fixtures" / "credit_repair_v1.bpmn"
@@ -19,12 +19,7 @@ SLICE = PROCESSES / "credit_repair"
 
 
 def _deploy(folder: Path, bpmn: bytes) -> int:
-    folder.mkdir()
-    (folder / "credit_repair.bpmn").write_bytes(bpmn)
-    shutil.copy(SLICE / "repair_eligibility.dmn", folder)
-    [(row, _created)] = deploy_directory(folder)
-    db.session.commit()
-    return row.id
+    return deploy_version(folder, "credit_repair", bpmn)
 
 
 @pytest.mark.parametrize("opinion, decision, http, outcome, titles", [

@@ -1,7 +1,6 @@
 """A restoration started on the first diagram (before issue 13) keeps running on it after the new one is deployed."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from sqlalchemy import select
@@ -11,6 +10,7 @@ from app.extensions import db
 from app.models import Case, CreditRecord, ProcessInstance, Sanction, User
 from processes.honor_restoration import service as restoration
 from tests.support.constants import PROCESSES
+from tests.support.versions import deploy_version
 from tests.support.flows import case_of, clear_other_serious, disqualify, do_task, repairable
 
 FIXTURE = Path(__file__).parent / "fixtures" / "honor_restoration_v1.bpmn"
@@ -18,12 +18,7 @@ SLICE = PROCESSES / "honor_restoration"
 
 
 def _deploy(folder: Path, bpmn: bytes) -> int:
-    folder.mkdir()
-    (folder / "honor_restoration.bpmn").write_bytes(bpmn)
-    shutil.copy(SLICE / "restoration_eligibility.dmn", folder)
-    [(row, _created)] = deploy_directory(folder)
-    db.session.commit()
-    return row.id
+    return deploy_version(folder, "honor_restoration", bpmn)
 
 
 def test_a_restoration_on_the_old_version_runs_to_its_end(api, recorded_staff, tmp_path):
