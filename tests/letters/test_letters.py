@@ -64,8 +64,10 @@ def _issue_one(case_id: int) -> str:
     with app.app_context():
         clock.set_frozen(T0)
         case = db.session.get(Case, case_id)
-        letter = letters.issue_letter(case, "objection_decision", user_id=None,
-                                      context={"decision": "maintain", "reasons": "并发测试"})
+        from app.services.workflow import registry
+
+        context = {**registry.letter_type("objection_decision").context(case), "reasons": "并发测试"}
+        letter = letters.issue_letter(case, "objection_decision", user_id=None, context=context)
         db.session.commit()
         number = letter.doc_number
         db.session.remove()
