@@ -16,7 +16,8 @@ from app.models import Case, CaseEvent, CreditRecord, HumanTask, Letter, Notific
 from app.services import calendar, delivery, eligibility, rules
 from config import Config
 from processes.credit_repair import service as repair
-from tests.support.flows import case_of, do_task, file_repair, open_order, records_of, repairable, run_timers_at, timer
+from tests.support.flows import (case_of, deliver_letters, do_task, file_repair, open_order, records_of,
+                                 repairable, run_timers_at, timer)
 
 TZ = ZoneInfo(Config.TIMEZONE)
 
@@ -118,6 +119,8 @@ def test_supplement_not_supplied_at_intake_is_withdrawn_with_a_letter(api, recor
     case = file_repair(api, repairable())
     do_task(api, "intake1", case["id"], "intake_review",
             {"intake_choice": "request_supplement", "supplement_items": "缴款凭证", "reason": "缺少凭证"})
+    assert [l.title for l in _letters(case["id"])][-1] == "补正通知书"
+    deliver_letters(case["id"])  # the 补正 deadline runs from the 补正通知书's delivery
     run_timers_at(timer(case["id"], "supplement_timeout").fire_at + timedelta(seconds=1))
     assert [l.title for l in _letters(case["id"])][-1] == "视为撤回告知书"
 

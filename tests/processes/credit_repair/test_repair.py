@@ -17,7 +17,8 @@ from app.services.worker import sweep
 from config import Config
 from tests.support.constants import PROCESSES
 from tests.support.files import PDF_BYTES
-from tests.support.flows import case_of, do_task, file_repair, open_order, repairable, run_timers_at, timer
+from tests.support.flows import (case_of, deliver_letters, do_task, file_repair, open_order, repairable,
+                                 run_timers_at, timer)
 
 TZ = ZoneInfo(Config.TIMEZONE)
 
@@ -126,7 +127,10 @@ def test_repair_supplement_timeout(api, recorded_staff):
     do_task(api, "intake1", case["id"], "intake_review",
             {"intake_choice": "request_supplement", "supplement_items": "缴款凭证", "reason": "缺少凭证"})
     job = timer(case["id"], "supplement_timeout")
-    run_timers_at(job.fire_at + timedelta(seconds=1))
+    run_timers_at(job.fire_at + timedelta(seconds=1))  # the 补正通知书 not delivered: its deadline has not begun
+    assert case_of(api, "applicant1", case["id"])["status"] == "supplement"
+    deliver_letters(case["id"])
+    run_timers_at(timer(case["id"], "supplement_timeout").fire_at + timedelta(seconds=1))
     assert case_of(api, "applicant1", case["id"])["status"] == "withdrawn"
 
 
