@@ -30,6 +30,8 @@ def build_due_timers(url: str, files: Path, n: int) -> None:
     """Migrate, seed, and put n objection cases into the supplement step (n supplement timers)."""
     from app.engine.definitions import deploy_directory
     from app.demo.seed import seed_demo
+    from app.models import Letter
+    from app.services import delivery
 
     app = make_app(url, files)
     with app.app_context():
@@ -48,6 +50,9 @@ def build_due_timers(url: str, files: Path, n: int) -> None:
             task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id))
             workflow.complete_task(intake, task.id, {"intake_choice": "request_supplement",
                                                     "supplement_items": "承诺书", "reason": "材料不全"})
+            # The applicant opens the 补正通知书 at once: delivered, so its deadline runs and its timer fires.
+            delivery.opened(applicant, db.session.scalar(select(Letter).where(Letter.case_id == case.id,
+                                                                               Letter.type == "supplement_notice")))
             db.session.commit()
         clock.set_frozen(None)
         db.session.remove()

@@ -118,6 +118,12 @@ def build_template(base: Path, pg_name: str | None) -> FaultDB:
         task_c = db.session.scalar(select(HumanTask).where(HumanTask.case_id == c.id))
         workflow.complete_task(intake, task_c.id, {"intake_choice": "request_supplement",
                                                   "supplement_items": "承诺书", "reason": "材料不全"})
+        # The applicant opens the 补正通知书 at once: delivered, so its deadline runs and its timer comes due.
+        from app.models import Letter
+        from app.services import delivery
+
+        delivery.opened(applicant, db.session.scalar(select(Letter).where(Letter.case_id == c.id,
+                                                                           Letter.type == "supplement_notice")))
         # The demo's registrations queued their own publish pushes: delivered before the scenario starts, so the
         # crashes below hit this one message.
         db.session.execute(update(OutboxMessage).values(status="delivered", delivered_at=T0))
