@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import false, or_, select, true
+from sqlalchemy.orm import defer
 
 from flask_babel import gettext as _
 
@@ -123,7 +124,7 @@ def decline(sanction: Sanction, case: Case, *, user_id: int | None, reason: str)
 def published_notices() -> list[Letter]:
     """The issued letters published on the public pages (通报), newest first."""
     return list(db.session.scalars(
-        select(Letter).where(Letter.type.in_(PUBLISHED_LETTERS)).order_by(Letter.issued_at.desc(), Letter.id.desc())))
+        select(Letter).options(defer(Letter.pdf)).where(Letter.type.in_(PUBLISHED_LETTERS)).order_by(Letter.issued_at.desc(), Letter.id.desc())))
 
 
 def published_notice(letter_id: int) -> Letter | None:

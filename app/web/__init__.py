@@ -214,6 +214,16 @@ def _record_refusals(entries: list[tuple[str, str, str, dict]]) -> None:
         audit.record(action, outcome="denied", object_type=object_type, object_id=object_id, details=details)
 
 
+def show_field_errors(form, exc: ServiceError) -> None:
+    """Put the service's messages under the fields of a WTForms form they name; a message for no field is flashed."""
+    for name, message in exc.fields.items():
+        field = form._fields.get(name)
+        if field is not None:
+            field.errors = [*field.errors, message]
+    if not any(name in form._fields for name in exc.fields):
+        flash(exc.message, "error")
+
+
 def flash_refusal(exc: ServiceError, *, fields: bool = False) -> None:
     """Flash a refusal's message (and, with `fields`, each field's message) as an error."""
     flash(exc.message, "error")

@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from app import transaction
 from app.core.errors import NotFound, ServiceError
+from app.web import show_field_errors
 from app.extensions import db
 from app.models import RuleSet
 from app.services import letter_templates, rules
@@ -19,15 +20,6 @@ from app.services.workflow import registry
 from forms.letter_templates import ChallengeForm, LetterTemplateForm, RestoreForm
 
 bp = Blueprint("letters_admin", __name__, url_prefix="/admin/letters")
-
-
-def _show_field_errors(form, exc: ServiceError) -> None:
-    for name, message in exc.fields.items():
-        field = form._fields.get(name)
-        if field is not None:
-            field.errors = [*field.errors, message]
-    if not any(name in form._fields for name in exc.fields):
-        flash(exc.message, "error")
 
 
 @bp.route("")
@@ -59,7 +51,7 @@ def edit(letter_type: str):
         form.body.data, form.formula.data = letter_templates.editable_text(letter_type)
 
     def refused(exc):
-        _show_field_errors(form, exc)
+        show_field_errors(form, exc)
         return _editor(letter_type, form)
 
     if form.validate_on_submit():
@@ -78,7 +70,7 @@ def preview(letter_type: str):
     form = LetterTemplateForm()
 
     def refused(exc):
-        _show_field_errors(form, exc)
+        show_field_errors(form, exc)
         return _editor(letter_type, form)
 
     if not form.validate_on_submit():
@@ -98,7 +90,7 @@ def restore(letter_type: str, version: int):
     form.body.data, form.formula.data = letter_templates.editable_text(letter_type)
 
     def refused(exc):
-        _show_field_errors(restore_form, exc)
+        show_field_errors(restore_form, exc)
         return _editor(letter_type, form, restore_form)
 
     if not restore_form.validate_on_submit():
@@ -131,7 +123,7 @@ def challenge():
                                labels=letter_templates.CHALLENGE_LABELS)
 
     def refused(exc):
-        _show_field_errors(form, exc)
+        show_field_errors(form, exc)
         return page()
 
     if rule_set is not None and form.validate_on_submit():

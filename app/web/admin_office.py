@@ -15,7 +15,7 @@ from app.core.clock import local_today
 from app.core.errors import ServiceError
 from app.models.org import ROLES, UNIT_KINDS
 from app.services import calendar, diagram, process_versions, units, user_admin
-from app.web import flash_refusal
+from app.web import flash_refusal, show_field_errors
 from forms.admin import (DAY_KIND_LABELS, CalendarDayForm, CalendarImportForm, NewUserForm, ReasonForm, UnitForm,
                          UserForm, unit_choices)
 from forms.cases import ActionForm
@@ -23,20 +23,10 @@ from forms.cases import ActionForm
 bp = Blueprint("office", __name__, url_prefix="/admin")
 
 
-def _show_field_errors(form, exc: ServiceError) -> None:
-    """Put the service's messages under the fields they name; a message for no field is flashed."""
-    for name, message in exc.fields.items():
-        field = form._fields.get(name)
-        if field is not None:
-            field.errors = [*field.errors, message]
-    if not any(name in form._fields for name in exc.fields):
-        flash(exc.message, "error")
-
-
 def _refuse_with(page, form):
     """Answer a refusal by showing the page again with what was typed and the messages."""
     def respond(exc: ServiceError):
-        _show_field_errors(form, exc)
+        show_field_errors(form, exc)
         return page()
     transaction.on_refusal(respond)
 
