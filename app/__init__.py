@@ -98,7 +98,8 @@ def _configure_database(app: Flask) -> None:
                                                    **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
     if uri.startswith("sqlite"):
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-        options.setdefault("connect_args", {})["timeout"] = 30
+        # The busy timeout: how long a transaction waits for SQLite's write lock before "database is locked".
+        options.setdefault("connect_args", {})["timeout"] = app.config.get("SQLITE_BUSY_TIMEOUT_S", 30)
         if uri in ("sqlite://", "sqlite:///:memory:"):
             from sqlalchemy.pool import StaticPool
 
@@ -112,13 +113,12 @@ def _configure_database(app: Flask) -> None:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_connect(dbapi_connection, connection_record):
-    """WAL, busy timeout and foreign keys on SQLite; let SQLAlchemy issue BEGIN itself."""
+    """WAL and foreign keys on SQLite (the busy timeout is the driver's `timeout`); SQLAlchemy issues BEGIN itself."""
     if type(dbapi_connection).__module__ != "sqlite3":
         return
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

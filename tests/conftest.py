@@ -32,16 +32,16 @@ from tests.support.snapshots import DatabaseCopy
 
 
 def pytest_collection_modifyitems(config, items):
-    """Deselect PostgreSQL-only tests on SQLite, and database-free ones on PostgreSQL (they ran in the first pass).
+    """Deselect PostgreSQL-only tests on SQLite; on PostgreSQL, SQLite-only and database-free ones (first pass).
 
     scripts/run_tests.sh runs both passes, so every test runs in one of them.
     """
     on_postgres = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
-    marker = "database_free" if on_postgres else "postgres"
-    deselected = [item for item in items if marker in item.keywords]
+    markers = ("database_free", "sqlite") if on_postgres else ("postgres",)
+    deselected = [item for item in items if any(marker in item.keywords for marker in markers)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if marker not in item.keywords]
+        items[:] = [item for item in items if item not in deselected]
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.models import TIMER_IS_PENDING, ProcessInstance, TimerJob
@@ -31,6 +32,7 @@ class SweepResult:
     restorations: int = 0
     purged_drafts: int = 0
     purge_errors: int = 0
+    busy: bool = False  # SQLite's write lock stayed with other workers; the next sweep goes on
 
 
 def _claim_due_timer(skip: set[str]) -> str | None:
@@ -52,11 +54,28 @@ def _claim_due_timer(skip: set[str]) -> str | None:
     return db.session.scalar(query)
 
 
+def busy(exc: OperationalError) -> bool:
+    """SQLite could not give this worker the write lock within its busy timeout: other workers hold it in turn.
+
+    SQLite's busy handler is not fair; under load a waiting worker can lose every turn for the whole timeout. The
+    timers are not lost: the workers holding the lock fire them, and this worker's next sweep tries again.
+    """
+    return "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig)
+
+
 def fire_due_timers(limit: int, result: SweepResult) -> None:
     """Fire up to `limit` due timers, one instance per transaction (a crash loses at most one, uncommitted)."""
     failed: set[str] = set()
     for _ in range(limit):
-        job_id = _claim_due_timer(failed)
+        try:
+            job_id = _claim_due_timer(failed)
+        except OperationalError as exc:
+            if not busy(exc):
+                raise
+            db.session.rollback()
+            log.warning("timers: the database stayed locked by other workers; this sweep leaves the rest to them")
+            result.busy = True
+            return
         if job_id is None:
             db.session.rollback()
             return
@@ -118,12 +137,20 @@ def purge_stale_drafts(limit: int, result: SweepResult) -> None:
 
 
 def sweep(limit: int = 500) -> SweepResult:
-    """Run one sweep: timers, then date rules (both may queue messages), stale drafts, then the outbox."""
+    """Run one sweep: timers, then date rules (both may queue messages), stale drafts, then the outbox.
+
+    A phase that cannot get SQLite's write lock within the busy timeout is left to the next sweep (see busy).
+    """
     result = SweepResult()
-    fire_due_timers(limit, result)
-    daily_rules(result)
-    purge_stale_drafts(limit, result)
-    deliver_outbox(limit, result)
+    for phase in (fire_due_timers, lambda _limit, res: daily_rules(res), purge_stale_drafts, deliver_outbox):
+        try:
+            phase(limit, result)
+        except OperationalError as exc:
+            if not busy(exc):
+                raise
+            db.session.rollback()
+            result.busy = True
+            log.warning("sweep: the database stayed locked by other workers; the next sweep goes on")
     db.session.remove()  # end every transaction before the worker sleeps (SQLite write lock)
     return result
 

@@ -215,3 +215,42 @@ def test_four_workers_deliver_each_message_once(app, tmp_path):
         server.server_close()
     assert sum(delivered) == CASES
     assert len(received) == CASES and set(received.values()) == {1}
+
+
+@pytest.mark.sqlite
+def test_a_worker_locked_out_of_sqlite_leaves_the_timers_to_the_next_sweep(app, tmp_path):
+    """Another process holds SQLite's write lock past the busy timeout: the sweep ends without firing or raising,
+    and once the lock is free the next sweep fires every timer exactly once."""
+    import sqlite3
+
+    from app import create_app
+    from app.services.worker import sweep
+    from config import TestConfig
+
+    url, files = shared_url(tmp_path), tmp_path / "files"
+    build_due_timers(url, files, 3)
+
+    class Impatient(TestConfig):
+        SQLALCHEMY_DATABASE_URI = url
+        FILE_STORE = files
+        SQLITE_BUSY_TIMEOUT_S = 0.2
+
+    worker = create_app(Impatient)
+    holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with worker.app_context():
+            clock.set_frozen(T0 + timedelta(days=30))
+            locked_out = sweep()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert locked_out.busy and locked_out.fired == 0
+    assert counts(url, files)["pending"] == 3
+    with worker.app_context():
+        clock.set_frozen(T0 + timedelta(days=30))
+        again = sweep()
+        db.engine.dispose()
+    assert not again.busy and again.fired == 3
+    assert counts(url, files) == {"fired_events": 3, "withdrawn": 3, "withdraw_events": 3, "pending": 0,
+                                  "fired_jobs": 3}
