@@ -60,23 +60,42 @@ class DatabaseCopy:
 
     def __init__(self, app):
         db.session.commit()
+        self.postgres = db.engine.dialect.name == "postgresql"
         self.tables = [(table, [dict(row._mapping) for row in db.session.execute(table.select())])
                        for table in db.metadata.sorted_tables]
+        if self.postgres:
+            # PostgreSQL keeps the copy itself, in a schema of its own: restoring is one INSERT ... SELECT per table
+            # on the server (~15 ms) instead of sending a thousand rows back (~60 ms).
+            db.session.execute(text(f"DROP SCHEMA IF EXISTS {self.SCHEMA} CASCADE; CREATE SCHEMA {self.SCHEMA}"))
+            for table, rows in self.tables:
+                if rows:
+                    db.session.execute(text(f'CREATE TABLE {self.SCHEMA}."{table.name}" AS TABLE "{table.name}"'))
+            db.session.commit()
         store = Path(app.config["FILE_STORE"])
         self.files = {p.relative_to(store): p.read_bytes() for p in store.rglob("*") if p.is_file()}
 
+    SCHEMA = "test_demo_copy"
+
     def restore(self, app) -> None:
         """Put the rows back into the (emptied) tables, then the files, then commit."""
-        for table, rows in self.tables:
-            if rows:
-                db.session.execute(table.insert(), rows)
-        if db.engine.dialect.name == "postgresql":
+        if self.postgres:
+            # The rows are the build's own, checked when they were written: replica mode skips the triggers
+            # (foreign keys, the audit chain's append-only guard) for this transaction. One round trip.
+            statements = ["SET LOCAL session_replication_role = replica", "SET LOCAL synchronous_commit = off"]
             for table, rows in self.tables:
-                if rows and "id" in table.c and table.c.id.autoincrement in (True, "auto") \
-                        and table.c.id.type.python_type is int:
-                    db.session.execute(text(
-                        f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
-                        f"(SELECT max(id) FROM \"{table.name}\"))"))
+                if rows:
+                    columns = ", ".join(f'"{c.name}"' for c in table.c)
+                    statements.append(f'INSERT INTO "{table.name}" ({columns}) '
+                                      f'SELECT {columns} FROM {self.SCHEMA}."{table.name}"')
+                    if "id" in table.c and table.c.id.autoincrement in (True, "auto") \
+                            and table.c.id.type.python_type is int:
+                        statements.append(f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                                          f"(SELECT max(id) FROM \"{table.name}\"))")
+            db.session.connection().exec_driver_sql("; ".join(statements))
+        else:
+            for table, rows in self.tables:
+                if rows:
+                    db.session.execute(table.insert(), rows)
         store = Path(app.config["FILE_STORE"])
         for relative, data in self.files.items():
             path = store / relative
