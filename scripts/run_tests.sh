@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the whole test suite twice: on SQLite, then on PostgreSQL. Fails if either fails or if
+# Run the whole test suite twice, on SQLite and on PostgreSQL, side by side. Fails if either fails or if
 # PostgreSQL cannot be reached (it is never skipped).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,16 +31,32 @@ ensure_postgres() {
 }
 
 status=0
+mkdir -p var
+SQLITE_LOG=var/tests-sqlite.log
 
+# The two passes run at the same time: the PostgreSQL pass spends about a third of its time waiting for the
+# server, and this machine has two cores. Each pass has its own temporary folder (pytest --basetemp), its own
+# database and its own file store; only the SQLite pass starts browsers and servers for the e2e tests.
 echo
-echo "==================== tests on SQLite ===================="
-.venv/bin/pytest -q || status=1
+echo "==================== tests on SQLite: started, output below when it ends ===================="
+.venv/bin/pytest -q -p no:cacheprovider --basetemp=var/pytest-sqlite >"$SQLITE_LOG" 2>&1 &
+sqlite_pid=$!
+trap 'kill "$sqlite_pid" 2>/dev/null || true' INT TERM
 
 echo
 echo "==================== tests on PostgreSQL (${PG_URL}) ===================="
 if ensure_postgres; then
-    TEST_DATABASE_URL="$PG_URL" .venv/bin/pytest -q || status=1
+    TEST_DATABASE_URL="$PG_URL" .venv/bin/pytest -q -p no:cacheprovider --basetemp=var/pytest-postgres || status=1
 else
+    status=1
+fi
+
+sqlite_status=0
+wait "$sqlite_pid" || sqlite_status=1
+echo
+echo "==================== tests on SQLite (${SQLITE_LOG}) ===================="
+cat "$SQLITE_LOG"
+if ((sqlite_status)); then
     status=1
 fi
 
