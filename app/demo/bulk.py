@@ -15,8 +15,9 @@ from datetime import timedelta
 
 from sqlalchemy import insert, select, text
 
+from app.core import clock
 from app.extensions import db
-from app.models import Case, CreditRecord, HumanTask, ProcessInstance, TimerJob, Unit, User
+from app.models import CASE_PENDING, Case, CreditRecord, HumanTask, ProcessInstance, TimerJob, Unit, User
 from app.services import applications, attachments, eligibility, sequences, workflow
 from app.services.workflow import registry
 from processes.objection_review import service as objections
@@ -48,15 +49,40 @@ def _objection(record: CreditRecord, steps: list[tuple[str, dict]]) -> Case:
     return case
 
 
+def _free_records(unit_id: int, n: int, *, where=True, fresh_by: str | None = "verifier1") -> list[CreditRecord]:
+    """n published records of the unit (meeting `where`) with no case pending.
+
+    The demo's own records are used first; once objections and repairs have taken them (a used demo database),
+    fresh ones are registered through the registration process, entered by `fresh_by` for their unit (None: none)."""
+    from app.demo import seed
+
+    pending = select(Case.record_id).where(Case.status.in_(CASE_PENDING), Case.record_id.is_not(None))
+    found = list(db.session.scalars(select(CreditRecord).where(
+        CreditRecord.subject_unit_id == unit_id, CreditRecord.subject_type == "unit",
+        CreditRecord.status == "published", CreditRecord.id.not_in(pending), where)
+        .order_by(CreditRecord.id).limit(n)))
+    if fresh_by is None:
+        return found
+    officer = _user(fresh_by)
+    today = clock.local_today()
+    while len(found) < n:
+        number = db.session.scalar(select(db.func.count()).select_from(CreditRecord)) + 1
+        found.append(seed.register_record(officer, officer.unit, {
+            "subject_type": "unit", "subject_unit_id": unit_id, "category": "breach", "severity": "general",
+            "basis_doc_no": f"随财函〔{today.year}〕{9000 + number}号",
+            "basis_date": (today - timedelta(days=100)).isoformat(),
+            "facts": "政府采购合同约定的付款期限届满后逾期未支付货款，经书面催告仍未支付。",
+            "legal_basis": seed.SME_PAYMENT}, _user("intake1")))
+    return found
+
+
 def sample_cases() -> list[tuple[Case, int]]:
     """(case, weight): typical waiting points of each process, built through the real services."""
     applicant = _user("applicant1")
-    records = list(db.session.scalars(select(CreditRecord).where(
-        CreditRecord.subject_unit_id == applicant.unit_id, CreditRecord.subject_type == "unit",
-        CreditRecord.status == "published").order_by(CreditRecord.id)))
     # Steps past 受理 need the record's own recording unit (verifier1 works for 随州市财政局).
-    own = [r for r in records if r.recording_unit_id == _user("verifier1").unit_id]
-    others = [r for r in records if r not in own]
+    by_finance = CreditRecord.recording_unit_id == _user("verifier1").unit_id
+    own = _free_records(applicant.unit_id, 3, where=by_finance)
+    others = _free_records(applicant.unit_id, 1, where=~by_finance, fresh_by="verifier5")
     accept = ("intake1", {"intake_choice": "accept"})
     verify = ("verifier1", {"verify_choice": "no_error", "opinion": "经核查无误。"})
     draft = ("intake1", {"decision": "maintain", "reasons": "认定事实清楚。"})
@@ -67,12 +93,11 @@ def sample_cases() -> list[tuple[Case, int]]:
         (_objection(own[2], [accept, verify, draft]), 10),  # 审批
     ]
     second = _user("applicant2")
-    spare = list(db.session.scalars(select(CreditRecord).where(
-        CreditRecord.subject_unit_id == second.unit_id, CreditRecord.subject_type == "unit",
-        CreditRecord.status == "published").order_by(CreditRecord.id)))
-    order = rectification.open_rectification(_user("intake1"), spare[0].id, 20, "追回资金并完善内控制度。")
+    ordered = _free_records(second.unit_id, 1)[0]
+    spare = _free_records(second.unit_id, 100, where=CreditRecord.id != ordered.id, fresh_by=None)
+    order = rectification.open_rectification(_user("intake1"), ordered.id, 20, "追回资金并完善内控制度。")
     made.append((order, 10))  # 提交整改报告 (applicant task)
-    eligible = next((r for r in spare[1:] if eligibility.repair_verdict(r).eligible), None)
+    eligible = next((r for r in spare if eligibility.repair_verdict(r).eligible), None)
     if eligible is not None:
         applicant = second
         case = repair.create_repair(applicant, eligible.id, "已履行全部义务。")
@@ -90,7 +115,6 @@ def _columns(row) -> dict:
 
 def seed_cases(n: int, seed: int = 20261127) -> int:
     """Add n generated cases with their records, instances, open tasks and timers; return n."""
-    rng = random.Random(seed)
     templates = sample_cases()
     weights = [w for _, w in templates]
     units = list(db.session.scalars(select(Unit.id).where(Unit.is_credit_office.is_(False))))
@@ -115,13 +139,15 @@ def seed_cases(n: int, seed: int = 20261127) -> int:
     next_record = db.session.scalar(select(db.func.max(CreditRecord.id))) + 1
     next_case = db.session.scalar(select(db.func.max(Case.id))) + 1
     next_instance = db.session.scalar(select(db.func.max(ProcessInstance.id))) + 1
+    # Repeatable for the same database, and fresh task ids for a database that already holds generated cases.
+    rng = random.Random(f"{seed}:{next_case}")
     rows = {"record": [], "case": [], "instance": [], "task": [], "timer": []}
     for i in range(n):
         shape = rng.choices(shapes, weights)[0]
         unit_id = rng.choice(units)
         record = {**shape["record"], "id": next_record + i, "subject_unit_id": unit_id,
                   "subject_key": CreditRecord.key_for("unit", unit_id, None), "subject_type": "unit", "person_id": None,
-                  "basis_doc_no": f"随财罚〔{year}〕{100000 + i}号", "status": "disputed"
+                  "basis_doc_no": f"随财罚〔{year}〕{100000 + next_record + i}号", "status": "disputed"
                   if shape["case"]["type"] == "objection" and shape["record"]["status"] == "disputed" else "published"}
         kind = shape["case"]["type"]
         counters[kind] += 1

@@ -268,17 +268,23 @@ def _seed_records(units: dict[str, Unit], today: date) -> None:
     users = {name: db.session.scalar(select(User).where(User.username == name)) for name in
              (*RECORDERS.values(), "intake1")}
     for row in RECORDS:
-        officer = users[RECORDERS[row[4]]]
-        record = registration.create_draft(officer, registration.prepare(_entry(units, row, today), units[row[4]]),
-                                           source="seed")
-        attachments.store_attachment(officer, registration.registration_case(record), registration.DOCUMENT_KIND,
-                                     "认定文书.pdf", basis_document(record.basis_doc_no))
-        case = registration.submit(officer, record.id)
-        task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
-        workflow.complete_task(users["intake1"], task.id, dict(REVIEW_PASSED))
+        register_record(users[RECORDERS[row[4]]], units[row[4]], _entry(units, row, today), users["intake1"])
     # The demo starts after these registrations: their messages (new task, registered, letters) have been read.
     db.session.execute(update(Notification).where(Notification.read_at.is_(None)).values(read_at=now()))
     db.session.flush()
+
+
+def register_record(officer: User, recorder: Unit, entry: dict, reviewer: User):
+    """One record as its recording unit's officer enters and reports it and the office registers it."""
+    from processes.record_registration import service as registration
+
+    record = registration.create_draft(officer, registration.prepare(entry, recorder), source="seed")
+    attachments.store_attachment(officer, registration.registration_case(record), registration.DOCUMENT_KIND,
+                                 "认定文书.pdf", basis_document(record.basis_doc_no))
+    case = registration.submit(officer, record.id)
+    task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
+    workflow.complete_task(reviewer, task.id, dict(REVIEW_PASSED))
+    return record
 
 
 def seed_demo(today: date) -> dict:

@@ -47,3 +47,18 @@ def test_cases_filed_after_generation_get_free_ids(api, seeded):
     db.session.commit()  # a new record row: its id comes from the sequence too
     case = file_objection(api, record=record)
     assert case["id"] > highest
+
+
+def test_generator_works_on_a_used_demo_database(seeded):
+    """Once the demo's records have open cases (the generator's own templates, a user's objections), a second
+    `demo seed --cases N` registers fresh template records instead of failing (issue 15 §10)."""
+    from app.models import CreditRecord
+
+    seed_cases(5)
+    records = db.session.scalar(select(func.count()).select_from(CreditRecord))
+    cases = db.session.scalar(select(func.count()).select_from(Case))
+    seed_cases(5)
+    # The four objection templates and the rectification found no free record of their kind: each registered one
+    # (with its registration case), besides its own template case and the five generated ones.
+    assert db.session.scalar(select(func.count()).select_from(CreditRecord)) - records - 5 >= 4
+    assert db.session.scalar(select(func.count()).select_from(Case)) - cases > 5 + 5
