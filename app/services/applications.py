@@ -113,6 +113,14 @@ def request_supplement(case: Case, user: User, values: dict) -> dict:
     return {"supplement_due": due.due.isoformat()}
 
 
+def supplement_request(case: Case) -> dict | None:
+    """What a case in 补正 was asked to supply and why, as the intake wrote it (None when it is not in 补正)."""
+    if case.status != "supplement":
+        return None
+    values = last_values(case, "intake_review")
+    return {"items": values.get("supplement_items", "").strip(), "reason": (values.get("reason") or "").strip()}
+
+
 def supplied(case: Case, user: User, values: dict) -> dict:
     """Completion hook of 补正: the case is back in progress."""
     change_case_status(case, "in_progress", user_id=user.id, reason="已补正材料", step="supplement_materials")
