@@ -162,7 +162,7 @@ RESTORATION_MESSAGES = {
 
 
 def restoration_verdict(sanction: Sanction) -> Verdict:
-    """Say whether an honour disqualification may be lifted now, and why not."""
+    """Say whether an honour disqualification may be lifted now, why not, and from when."""
     if sanction.kind != "honor_disqualification" or sanction.status != "active":
         return Verdict(False, "status", _("该措施不是实施中的“取消荣誉评选资格”。"))
     result = _decide("honor_restoration", "restoration_eligibility", restoration_facts(sanction))
