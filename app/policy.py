@@ -47,6 +47,7 @@ POLICY: dict[str, frozenset[str]] = {
     "portal.record": frozenset({APPLICANT}),  # files objections and repair applications
     "portal.cases": frozenset({APPLICANT}),
     "portal.apply_restoration": frozenset({APPLICANT}),
+    "portal.commitment_template": frozenset({APPLICANT}),  # the blank 信用承诺书 beside the upload
     # --- case work: applicants answer 补正 and rectification tasks; staff review
     "staff.tasks_index": CASEWORK,
     "staff.tasks": CASEWORK,

@@ -1,6 +1,7 @@
 """Applications filed by a unit (objection, repair, restoration): materials, submission, numbering, 补正."""
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import datetime, timedelta
 
@@ -13,6 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
 
 from app.extensions import db
+from app.letters.commitment import render_commitment_pdf
 from app.models import Attachment, Case, CaseEvent, CreditRecord, User
 from app.services import access, attachments, audit, calendar, letters, locks, rules, sequences
 from app.core import clock
@@ -24,10 +26,42 @@ from app.services.workflow.taskforms import Field, TaskForm
 from app.services.transitions import change_case_status
 
 @dataclass(frozen=True)
+class Commitment:
+    """The 信用承诺书 an application carries, as the blank form the unit downloads, fills in, signs and seals."""
+    title: str
+    paragraphs: tuple[str, ...]  # a run of underscores is a blank to fill in
+
+
+@dataclass(frozen=True)
 class ApplicationKind:
     materials: dict[str, str]  # attachment kind -> what the applicant must upload
     block: Callable[[Case], str | None]  # why the case cannot be submitted now (None when it can)
     start_data: Callable[[Case], dict] = field(default=lambda case: {})  # facts the process starts with
+    commitment: Commitment | None = None  # the template of its "commitment" material
+
+
+# The signature block every commitment ends with: who signs for the unit, its seal and the date.
+COMMITMENT_SIGNATURE = ("法定代表人（负责人）签字：＿＿＿＿", "经办人及联系电话：＿＿＿＿＿＿", "单位（盖章）",
+                        "＿＿＿＿年＿＿月＿＿日")
+
+
+def commitment_form(case_type: str) -> tuple[str, bytes] | None:
+    """The blank commitment of an application type as (title, PDF); None when the type carries none."""
+    try:
+        kind = registry.application(case_type)
+    except KeyError:  # not a process type at all
+        return None
+    commitment = kind.commitment if kind else None
+    if commitment is None:
+        return None
+    return commitment.title, _commitment_pdf(commitment, current_app.config["ISSUER_NAME"])
+
+
+@functools.lru_cache(maxsize=8)
+def _commitment_pdf(commitment: Commitment, office: str) -> bytes:
+    # The same text makes the same bytes: rendered once per process, not per download.
+    return render_commitment_pdf({"title": commitment.title, "addressee": office,
+                                  "paragraphs": commitment.paragraphs, "signature": COMMITMENT_SIGNATURE})
 
 
 INTAKE_CHOICES = (("accept", _l("受理")), ("request_supplement", _l("要求补正")), ("reject", _l("不予受理")))
@@ -111,6 +145,14 @@ def request_supplement(case: Case, user: User, values: dict) -> dict:
                          context=supplement_context(case, values["supplement_items"], values.get("reason", ""),
                                                     due.due_date))
     return {"supplement_due": due.due.isoformat()}
+
+
+def supplement_request(case: Case) -> dict | None:
+    """What a case in 补正 was asked to supply and why, as the intake wrote it (None when it is not in 补正)."""
+    if case.status != "supplement":
+        return None
+    values = last_values(case, "intake_review")
+    return {"items": values.get("supplement_items", "").strip(), "reason": (values.get("reason") or "").strip()}
 
 
 def supplied(case: Case, user: User, values: dict) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _, lazy_gettext as _l
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
@@ -126,16 +126,32 @@ def repair_verdict(record: CreditRecord, today: date | None = None, *, ignore_ca
     return Verdict(bool(result["eligible"]), code, message, earliest)
 
 
+def _other_serious(sanction: Sanction):
+    """The unit's other serious records still published, beside the ones the measure rests on."""
+    return select(CreditRecord).where(
+        CreditRecord.subject_unit_id == sanction.unit_id, CreditRecord.severity == "serious",
+        CreditRecord.status.in_(LIVE), CreditRecord.id.not_in({r.id for r in sanction.records}))
+
+
 def restoration_facts(sanction: Sanction) -> dict:
     """Facts for restoration_eligibility.dmn (SPEC §4.4.2)."""
-    own = {r.id for r in sanction.records}
-    other_serious = db.session.scalar(select(CreditRecord.id).where(
-        CreditRecord.subject_unit_id == sanction.unit_id, CreditRecord.severity == "serious",
-        CreditRecord.status.in_(LIVE), CreditRecord.id.not_in(own)).limit(1))
+    other_serious = db.session.scalar(_other_serious(sanction).with_only_columns(CreditRecord.id).limit(1))
     return {
         "records_cleared": all(r.status in CLEARED for r in sanction.records),
         "other_serious_active": other_serious is not None,
     }
+
+
+def _restoration_earliest(sanction: Sanction, code: str) -> date | None:
+    """The first day the records in the way have left publication by themselves: a record expires the day after its
+    maximum period ends (publication.expire_records). Repaired or revoked sooner, they stop blocking sooner."""
+    if code == "records_active":
+        ends = [r.auto_end_date for r in sanction.records if r.status not in CLEARED]
+    elif code == "other_serious":
+        ends = list(db.session.scalars(_other_serious(sanction).with_only_columns(CreditRecord.auto_end_date)))
+    else:
+        return None
+    return max(ends) + timedelta(days=1) if ends else None
 
 
 RESTORATION_MESSAGES = {
@@ -146,12 +162,16 @@ RESTORATION_MESSAGES = {
 
 
 def restoration_verdict(sanction: Sanction) -> Verdict:
-    """Say whether an honour disqualification may be lifted now, and why not."""
+    """Say whether an honour disqualification may be lifted now, why not, and from when."""
     if sanction.kind != "honor_disqualification" or sanction.status != "active":
         return Verdict(False, "status", _("该措施不是实施中的“取消荣誉评选资格”。"))
     result = _decide("honor_restoration", "restoration_eligibility", restoration_facts(sanction))
     code = result["ineligible_reason"]
-    return Verdict(bool(result["eligible"]), code, str(RESTORATION_MESSAGES[code]))
+    message = str(RESTORATION_MESSAGES[code])
+    earliest = None if result["eligible"] else _restoration_earliest(sanction, code)
+    if earliest:
+        message += _("届时未修复、撤销的，最早可于%(day)s申请。", day=letters.chinese_date(earliest))
+    return Verdict(bool(result["eligible"]), code, message, earliest)
 
 
 @dataclass(frozen=True)

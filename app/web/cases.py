@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app import transaction
 from app.extensions import db
 from app.models import HumanTask
-from app.services import access, attachments, audit, delivery, diagram
+from app.services import access, applications, attachments, audit, delivery, diagram, progress, workflow
 from app.web import flash_refusal
 from forms.cases import DeliveryForm, ExtensionDecisionForm, UploadForm
 from processes.objection_review import service as objections
@@ -28,6 +28,8 @@ def show(case_id: int):
     open_tasks = db.session.scalars(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open")).all()
     can_upload = attachments.may_upload(current_user, case)
     return render_template("cases/show.html", case=case, events=events, open_tasks=open_tasks, show_internal=internal,
+                           my_steps=[t for t in open_tasks if workflow.may_work(current_user, t)],
+                           supplement=applications.supplement_request(case), steps=progress.case_steps(case),
                            upload_form=UploadForm() if can_upload else None, kinds=attachments.KINDS,
                            has_diagram=diagram.case_instance(case) is not None, previewable=previewable,
                            has_previews=any(previewable(a.content_type) for a in case.attachments),

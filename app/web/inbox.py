@@ -15,6 +15,7 @@ from app.core import clock
 from app.services import eligibility, notifications, sanctions
 from app.core.ids import object_id
 from forms.cases import ActionForm
+from processes.honor_restoration import service as restoration
 
 bp = Blueprint("inbox", __name__)
 
@@ -36,7 +37,10 @@ def sanctions_page():
     unit_id = request.args.get("unit_id", type=object_id)
     rows = sanctions.visible_sanctions(current_user, unit_id)
     unit = db.session.get(Unit, unit_id) if unit_id else None
-    return render_template("inbox/sanctions.html", rows=rows, unit=unit)
+    # The unit's own disqualifications: the application is offered only when it would succeed, else why not.
+    offers = {s.id: restoration.restoration_offer(s) for s in rows if s.kind == "honor_disqualification"
+              and s.status == "active" and current_user.has_role("applicant") and s.unit_id == current_user.unit_id}
+    return render_template("inbox/sanctions.html", rows=rows, unit=unit, offers=offers)
 
 
 @bp.route("/eligibility")

@@ -1,8 +1,10 @@
 """Applicant portal: my unit's records, filing an objection, my cases."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask_babel import gettext as _
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload
@@ -89,6 +91,20 @@ def record(record_id: int):
         flash(_("%(kind)s申请已提交，受理编号 %(number)s，查询码 %(code)s。", kind=kind, number=case.number, code=case.query_code), "success")
         return redirect(url_for("cases.show", case_id=case.id))
     return page()
+
+
+@bp.route("/templates/<case_type>-commitment.pdf")
+def commitment_template(case_type: str):
+    """The blank 信用承诺书 of an application, to fill in, sign, seal and upload with it."""
+    found = applications.commitment_form(case_type)
+    if found is None:
+        abort(404)
+    title, pdf = found
+    response = Response(pdf, mimetype="application/pdf")
+    # RFC 5987: the Chinese title travels percent-encoded; the ASCII fallback is generic.
+    response.headers["Content-Disposition"] = (f"attachment; filename=\"commitment.pdf\"; "
+                                               f"filename*=UTF-8''{quote(title)}.pdf")
+    return response
 
 
 @bp.route("/sanctions/<int:sanction_id>/restoration", methods=["POST"])

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, current_app, flash, render_templat
 
 from app import transaction
 from app.models import CATEGORIES, SEVERITIES
-from app.services import public
+from app.services import progress as case_progress, public
 from app.web import flash_refusal
 from app.web.navigation import page_arg
 
@@ -76,7 +76,8 @@ def progress():
                                   request.remote_addr or "")
         if case is None:
             flash(_("未找到该受理编号，或查询码不正确。"), "error")
-    return render_template("public/progress.html", case=case), 200
+    return render_template("public/progress.html", case=case,
+                           steps=case_progress.case_steps(case) if case else []), 200
 
 
 @bp.route("/public/notices")

@@ -182,9 +182,23 @@ def escalate_overdue_cases(limit: int = 200) -> int:
 
 EFFECTS = {"apply_repair": _apply_repair}
 HOOKS = {"repair_intake_review": _intake_decided, "approve_repair": _approval_decided, **applications.SUPPLEMENT_HOOKS}
+COMMITMENT = applications.Commitment("信用修复承诺书", (
+    "本单位（单位名称：＿＿＿＿＿＿＿＿＿＿＿＿，统一社会信用代码：＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿）"
+    "申请对“信用随州”网站公示的下列政务失信记录进行信用修复：",
+    "失信记录所依据的认定文书（文号）：＿＿＿＿＿＿＿＿",
+    "承诺事项（已履行的义务和纠正失信行为的情况）：" + "＿" * 30,
+    "本单位郑重承诺：",
+    "一、已经履行认定文书确定的义务，纠正了失信行为，消除了不良影响；",
+    "二、所提交的信用修复申请和证明材料真实、准确、完整、合法有效，不存在虚假记载、误导性陈述或者重大遗漏；",
+    "三、今后严格遵守法律法规，诚实守信、依法履职，不再发生同类失信行为；",
+    "四、如违反上述承诺或者提供虚假材料，本单位自愿接受撤销信用修复决定、恢复公示等处理，承担相应的法律责任，"
+    "并同意将违背承诺的情况记入本单位信用记录，依法依规公示和共享。",
+))
+
 APPLICATION = applications.ApplicationKind(
     materials={"evidence": _("已履行法定义务、纠正失信行为的证明材料"), "commitment": _("加盖公章的信用承诺书")},
     block=_block,
     # The process checks again with the same DMN table (SPEC §4.3.1), on the facts as of the local day of submission.
     start_data=_start_data,
+    commitment=COMMITMENT,
 )

@@ -1,7 +1,7 @@
 """Restoring eligibility for honour evaluations (SPEC §4.4): three ways to start, DMN, effect."""
 from __future__ import annotations
 
-from flask_babel import gettext as _
+from flask_babel import gettext as _, lazy_gettext as _l
 import secrets
 
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from app.core.errors import Conflict, Invalid, NotFound
 from app.services.workflow.run import start_process
 from app.services.transitions import change_case_status
 
+DUPLICATE = _l("该措施已有正在办理的恢复申请。")
 TRIGGERS = {"applicant": "申请单位申请", "repair": "信用修复后自动发起", "timer": "惩戒期限届满自动发起"}
 
 
@@ -28,7 +29,7 @@ def start_restoration(sanction: Sanction, trigger: str, *, user: User | None) ->
     """Open and start a restoration case for one honour disqualification (flushes only)."""
     locks.lock_record(sanction.records[0].id)  # a parallel start for the same measure waits, then sees this case
     if open_case_for(sanction):
-        raise Conflict(_("该措施已有正在办理的恢复申请。"), code="duplicate_restoration")
+        raise Conflict(str(DUPLICATE), code="duplicate_restoration")
     record = sanction.records[0]
     case = Case(type="restoration", status="draft", record_id=record.id, applicant_unit_id=sanction.unit_id,
                 created_by_id=user.id if user else None, rule_set_id=rules.rule_set_on(record.basis_date).id,
@@ -58,6 +59,14 @@ def apply_for_restoration(user: User, sanction_id: int) -> Case:
     if not verdict.eligible:
         raise Invalid(verdict.message, code=f"not_eligible_{verdict.code}")
     return start_restoration(sanction, "applicant", user=user)
+
+
+def restoration_offer(sanction: Sanction) -> eligibility.Verdict:
+    """Whether the unit's application would succeed now (the page offers the button only then), or why not: the
+    verdict apply_for_restoration and start_restoration refuse with."""
+    if open_case_for(sanction) is not None:
+        return eligibility.Verdict(False, "open_case", str(DUPLICATE))
+    return eligibility.restoration_verdict(sanction)
 
 
 def start_due_restorations(limit: int = 200) -> int:

@@ -460,7 +460,20 @@ EFFECTS = {"flag_disputed": _flag_disputed, "unflag_disputed": _unflag_disputed,
            "apply_objection_decision": _apply_decision}
 HOOKS = {"objection_intake_review": _intake_decided, "verify_record": _verified, "draft_decision": _drafted,
          "approve_decision": _approved, **applications.SUPPLEMENT_HOOKS}
+COMMITMENT = applications.Commitment("异议申诉信用承诺书", (
+    "本单位（单位名称：＿＿＿＿＿＿＿＿＿＿＿＿，统一社会信用代码：＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿＿）"
+    "对“信用随州”网站公示的下列政务失信记录提出异议申诉：",
+    "失信记录所依据的认定文书（文号）：＿＿＿＿＿＿＿＿",
+    "承诺事项：" + "＿" * 48,
+    "本单位郑重承诺：",
+    "一、所提交的异议申请、陈述理由和证据材料真实、准确、完整、合法有效，不存在虚假记载、误导性陈述或者重大遗漏；",
+    "二、积极配合信用办和认定单位的核查工作，如实说明情况，按照要求一次性补正材料；",
+    "三、不以提出异议为由拖延或者拒绝履行认定文书确定的义务，不恶意、重复提出异议申诉；",
+    "四、如违反上述承诺，本单位自愿承担相应的法律责任，并同意将违背承诺的情况记入本单位信用记录，依法依规公示和共享。",
+))
+
 APPLICATION = applications.ApplicationKind(
     materials={"evidence": _("证据材料"), "commitment": _("加盖公章的异议申诉信用承诺书")},
     block=lambda case: objection_block(case.record),
+    commitment=COMMITMENT,
 )

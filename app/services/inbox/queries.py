@@ -89,10 +89,13 @@ def _scope_filter(user: User, scope: str, bounds: _Bounds):
     if scope == "done":
         return and_(HumanTask.status == "completed", HumanTask.completed_by_id == user.id)
     base = and_(TASK_IS_OPEN, access.task_filter(user))
+    # A step of the applicant unit is the unit's own work, not a queue to claim from: it is in 我的待办 of every
+    # applicant of that unit until one of them takes it (task_filter keeps it to that unit).
+    unit_work = and_(HumanTask.assignee_id.is_(None), HumanTask.lane == "applicant")
     if scope == "mine":
-        return and_(base, HumanTask.assignee_id == user.id)
+        return and_(base, or_(HumanTask.assignee_id == user.id, unit_work))
     if scope == "group":
-        return and_(base, HumanTask.assignee_id.is_(None))
+        return and_(base, HumanTask.assignee_id.is_(None), HumanTask.lane != "applicant")
     if scope == "due_soon":
         return and_(base, HumanTask.due_at >= bounds.now, HumanTask.due_at <= bounds.soon)
     if scope == "overdue":
