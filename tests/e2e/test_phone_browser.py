@@ -58,8 +58,12 @@ def verify_path(page: Page, case: dict) -> str:
     return urlsplit(page.locator("a[href^='/v/']").first.get_attribute("href")).path
 
 
-def walk(page: Page, shot, paths: list[str], problems: list[str]) -> None:
-    """Open each path at both sizes; note every page wider than the window and every date that broke."""
+def walk(page: Page, shot, paths: list[str], problems: list[str]) -> int:
+    """Open each path at both sizes; note every page wider than the window and every date that broke.
+
+    Returns how many dates it measured, so a walk that found none (a renamed class) cannot pass unseen.
+    """
+    dates = 0
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
         for path in paths:
@@ -68,9 +72,12 @@ def walk(page: Page, shot, paths: list[str], problems: list[str]) -> None:
             scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             if scroll > inner:
                 problems.append(f"{path} at {width} px is {scroll} px wide")
+            measured = page.evaluate(DATE_LINES)
+            dates += len(measured)
             problems.extend(f"{path} at {width} px: the date {text!r} spans {lines} lines"
-                            for text, lines in page.evaluate(DATE_LINES) if lines > 1)
+                            for text, lines in measured if lines > 1)
             shot(page, f"{width}-{re.sub(r'[^a-z0-9]+', '-', path.strip('/')) or 'home'}")
+    return dates
 
 
 def test_public_and_applicant_pages_fit_a_phone(page_for, api, shot):
@@ -79,20 +86,20 @@ def test_public_and_applicant_pages_fit_a_phone(page_for, api, shot):
 
     anonymous = page_for.anonymous()
     code = verify_path(anonymous, case)
-    walk(anonymous, shot, ["/", "/login", "/public/records", "/public/records?q=随县教育局", "/public/notices",
-                           "/public/measures", code], problems)
-    anonymous.set_viewport_size({"width": 390, "height": 844})
-    verify_path(anonymous, case)  # the answer to a query, not only the empty form
+    public_dates = walk(anonymous, shot, ["/", "/login", "/public/records", "/public/records?q=随县教育局",
+                                          "/public/progress", "/public/notices", "/public/measures", code], problems)
+    verify_path(anonymous, case)  # the answer to a query, at 390 px as the walk left it
     if anonymous.evaluate("document.documentElement.scrollWidth > window.innerWidth"):
         problems.append("/public/progress with its answer overflows at 390 px")
     shot(anonymous, "390-public-progress-answer")
 
     applicant = page_for("applicant2")
-    walk(applicant, shot, ["/", "/tasks/inbox", "/portal/records", f"/portal/records/{case['record_id']}",
-                           "/portal/cases", f"/cases/{case['id']}", "/notifications"], problems)
+    applicant_dates = walk(applicant, shot, ["/", "/tasks/inbox", "/portal/records", f"/portal/records/{case['record_id']}",
+                                             "/portal/cases", f"/cases/{case['id']}", "/notifications"], problems)
 
     # Staff pages need not be phone-first, but they must not overflow either: the verifier's queue and task.
     (task,) = case["open_tasks"]
     verifier = page_for("verifier1")
     walk(verifier, shot, ["/tasks/inbox?scope=group", f"/tasks/{task['id']}"], problems)
     assert not problems, "\n".join(problems)
+    assert public_dates and applicant_dates, "no .date element measured: the date check looked at nothing"
