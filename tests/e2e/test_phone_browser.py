@@ -97,6 +97,18 @@ def test_public_and_applicant_pages_fit_a_phone(page_for, api, shot):
     applicant_dates = walk(applicant, shot, ["/", "/tasks/inbox", "/portal/records", f"/portal/records/{case['record_id']}",
                                              "/portal/cases", f"/cases/{case['id']}", "/notifications"], problems)
 
+    # On paper the case and the record are the document alone: no navigation, no buttons, no forms.
+    applicant.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
+    applicant.emulate_media(media="print")
+    for path in (f"/cases/{case['id']}", f"/portal/records/{case['record_id']}"):
+        applicant.goto(path)
+        shown = applicant.locator("header.topbar, nav, form, button").evaluate_all(
+            "els => els.filter(el => el.getClientRects().length).map(el => el.outerHTML.slice(0, 60))")
+        if shown:
+            problems.append(f"{path} prints {shown}")
+        shot(applicant, f"print-{re.sub(r'[^a-z0-9]+', '-', path.strip('/'))}")
+    applicant.emulate_media(media="screen")
+
     # Staff pages need not be phone-first, but they must not overflow either: the verifier's queue and task.
     (task,) = case["open_tasks"]
     verifier = page_for("verifier1")
