@@ -94,8 +94,9 @@ def test_public_and_applicant_pages_fit_a_phone(page_for, api, shot):
     shot(anonymous, "390-public-progress-answer")
 
     applicant = page_for("applicant2")
-    applicant_dates = walk(applicant, shot, ["/", "/tasks/inbox", "/portal/records", f"/portal/records/{case['record_id']}",
-                                             "/portal/cases", f"/cases/{case['id']}", "/notifications"], problems)
+    applicant_dates = walk(applicant, shot, ["/", "/tasks/inbox", "/portal/records",
+                                             f"/portal/records/{case['record_id']}", "/portal/cases",
+                                             f"/cases/{case['id']}", "/notifications"], problems)
 
     # On paper the case and the record are the document alone: no navigation, no buttons, no forms.
     applicant.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
