@@ -96,7 +96,8 @@ def test_public_and_applicant_pages_fit_a_phone(page_for, api, shot):
     applicant = page_for("applicant2")
     applicant_dates = walk(applicant, shot, ["/", "/tasks/inbox", "/portal/records",
                                              f"/portal/records/{case['record_id']}", "/portal/cases",
-                                             f"/cases/{case['id']}", "/notifications"], problems)
+                                             f"/cases/{case['id']}", "/notifications", "/sanctions",
+                                             f"/units/{case['applicant_unit_id']}/file"], problems)
 
     # On paper the case and the record are the document alone: no navigation, no buttons, no forms.
     applicant.set_viewport_size({"width": 794, "height": 1123})  # A4 at 96 dpi
