@@ -38,14 +38,15 @@ def test_group_mine_and_done_rows(api, web, both_applicants, users):
     assert "<small>异议处理 · " in row and f'href="/tasks/{task.id}">受理审查</a>' in row
     assert f'aria-label="选择 {first["number"]} 受理审查"' in row
     assert f'action="/tasks/{task.id}/claim"' in row and 'name="csrf_token"' in row and ">领取</button>" in row
-    assert "剩余 2 个工作日" in row and "<td>未领取</td>" in row and f'href="/tasks/{task.id}">办理</a>' in row
+    assert "剩余 2 个工作日" in row and '<td data-label="办理人">未领取</td>' in row and f'href="/tasks/{task.id}">办理</a>' in row
     assert task.due_at.astimezone(clock.local_tz()).strftime("%Y-%m-%d %H:%M") in row
 
     workflow.claim_task(intake, task.id)
     db.session.commit()
     mine = _rows(client.get("/tasks/inbox?scope=mine").get_data(as_text=True))
     assert len(mine) == 1 and task.id in mine[0]
-    assert f"<td>{intake.display_name}</td>" in mine[0] and "/claim" not in mine[0]  # claimed: no claim button
+    # Claimed: the claimant's name in its cell, no claim button.
+    assert f'<td data-label="办理人">{intake.display_name}</td>' in mine[0] and "/claim" not in mine[0]
 
     workflow.complete_task(intake, task.id, {"intake_choice": "accept"})
     db.session.commit()
@@ -54,7 +55,8 @@ def test_group_mine_and_done_rows(api, web, both_applicants, users):
     assert len(done) == 1 and task.id in done[0]
     assert 'type="checkbox"' not in done[0] and f'href="/tasks/{task.id}">查看</a>' in done[0]
     db.session.refresh(task)
-    assert f"<td>{task.completed_at.astimezone(clock.local_tz()).strftime('%Y-%m-%d %H:%M')}</td>" in done[0]
+    completed = task.completed_at.astimezone(clock.local_tz()).strftime("%Y-%m-%d %H:%M")
+    assert f'<td data-label="办结时间" class="date">{completed}</td>' in done[0]
     assert "已办（1）" in done_page and "本组待领（1）" in done_page and "我的待办（0）" in done_page
 
     clock.set_frozen(T0 + timedelta(days=10))
