@@ -13,6 +13,7 @@ from app.models import User
 from app.services import audit, auth
 from app.core import clock
 from app.core.errors import Invalid
+from app.web import refills_stale_form
 from app.web.navigation import same_site_path, same_site_referrer
 from forms.auth import LoginForm, PasswordChangeForm, SecondFactorForm
 
@@ -67,6 +68,7 @@ def _next_step(user, target: str | None):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@refills_stale_form
 def login():
     """Sign in; `?next=` (a path on this site, set by the redirect from a protected page) is where it ends."""
     form = LoginForm()

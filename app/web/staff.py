@@ -15,7 +15,7 @@ from app.services.workflow import registry
 from app.services.inbox import filters as inbox_filters, queries as task_queries
 from app.core.errors import Conflict, Forbidden, Invalid
 from app.core.ids import object_id
-from app.web import flash_refusal
+from app.web import flash_refusal, refills_stale_form
 from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
 from forms.tasks import build_task_form
@@ -134,6 +134,7 @@ def request_extension(task_id: str):
 
 
 @bp.route("/<task_id>", methods=["GET", "POST"])
+@refills_stale_form
 def task(task_id: str):
     row = access.get_task(current_user, task_id, supervise=True)
     works_it = workflow.may_work(current_user, row)

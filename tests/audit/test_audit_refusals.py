@@ -95,7 +95,7 @@ def test_a_submission_missing_materials_is_one_state_refused_event(draft):
     more(before, state_refused=1)
     (event,) = events("state.refused")
     assert event.details["status"] == 422 and event.details["code"] == "missing_materials"
-    assert event.details["fields"] == ["materials"]
+    assert event.details["fields"] == ["commitment", "evidence"]  # each missing kind by its own upload field
 
 
 def test_a_conflict_flashed_by_a_page_is_one_state_refused_event(api, web, seeded):
