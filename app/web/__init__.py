@@ -8,6 +8,7 @@ from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 from app.extensions import db, login_manager
 from app.models import Case
@@ -221,7 +222,7 @@ def _refill_stale_form(view):
             return denied
         flash(message, "error")
         return view(**(request.view_args or {}))
-    except Exception as exc:  # noqa: BLE001 - handed on to the app's handlers, which re-raise what they do not know
+    except (HTTPException, ServiceError) as exc:  # a 404 for the roles, a refusal of the view: their usual pages
         return current_app.handle_user_exception(exc)
 
 
