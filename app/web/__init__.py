@@ -210,12 +210,12 @@ def refills_stale_form(view):
 def _refill_stale_form(view):
     """Answer a stale submission of a marked form page: its page again with what was typed and why, after the
     checks the CSRF failure skipped; a browser signed out meanwhile signs in first and comes back to the page."""
-    if _has_unstorable(request.form):
-        abort(400)
     bind_actor()
     files = any(storage.filename for storage in request.files.values())
     message = _("页面已过期，请重新提交。") + (_("已选择的文件需重新选择。") if files else "")
     try:  # an error handler's own exception is not handled again: answer it here as the request would have been
+        if _has_unstorable(request.form):
+            abort(400)
         denied = enforce_policy()
         if denied is not None:
             flash(message, "error")
