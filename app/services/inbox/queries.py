@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select
 
 from app.core.clock import local_date, local_tz, now
 from app.extensions import db
-from app.models import TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, Unit, User
+from app.models import TASK_IS_OPEN, Case, CreditRecord, HumanTask, Unit, User
 from app.services import access, calendar, workdays
 from app.services.inbox.display import InboxRow, display_rows
 
