@@ -154,6 +154,9 @@ def test_the_forms_state_the_limits_they_enforce(web, seeded, draft):
     browser = web("applicant1")
     form = browser.get(f"/portal/records/{own_record('applicant1').id}").get_data(as_text=True)
     assert "单个文件不超过 20 MB，一次提交的文件合计不超过 100 MB；每个办件最多 30 个文件、合计不超过 200 MB" in form
+    # The browser checks the same per-file limit before sending (js/upload-size.js), naming the file.
+    assert form.count(f'data-max-bytes="{20 * MB}"') == 4 and "js/upload-size.js" in form
+    assert 'data-too-large="文件“{name}”超过单个文件 20 MB 的上限' in form
     case_page = browser.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "单个文件不超过 20 MB；每个办件最多 30 个文件、合计不超过 200 MB" in case_page
     assert "草稿在 30 天内既未提交也未添加材料的" in case_page
