@@ -216,12 +216,9 @@ def _refill_stale_form(view):
     try:  # an error handler's own exception is not handled again: answer it here as the request would have been
         if _has_unstorable(request.form):
             abort(400)
-        denied = enforce_policy()
-        if denied is not None:
-            flash(message, "error")
-            return denied
+        denied = enforce_policy()  # signed out: the sign-in page, which comes back here (?next=)
         flash(message, "error")
-        return view(**(request.view_args or {}))
+        return denied if denied is not None else view(**(request.view_args or {}))
     except (HTTPException, ServiceError) as exc:  # a 404 for the roles, a refusal of the view: their usual pages
         return current_app.handle_user_exception(exc)
 
