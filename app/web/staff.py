@@ -152,7 +152,8 @@ def task(task_id: str):
             colleagues = [u for u in db.session.scalars(select(User).join(UserRole).where(UserRole.role == row.lane,
                                                                                           User.active.is_(True)))]
         return render_template("staff/task.html", task=row, case=case, form=form, definition=definition,
-                               errors=errors, action_form=ActionForm(), context=task_queries.task_context(case, current_user),
+                               errors=errors, action_form=ActionForm(),
+                               context=task_queries.task_context(case, current_user),
                                colleagues=colleagues, works_it=works_it,
                                checks=registration.automatic_checks(case) if case.type == "registration" else None,
                                extension=objections.extension_state(case) if row.bpmn_id == "verify_record" else None,
@@ -164,7 +165,8 @@ def task(task_id: str):
         return page(exc.fields)
 
     if request.method == "POST" and works_it and form.validate_on_submit():
-        values = definition.unchanged_blank(case, {f.name: (getattr(form, f.name).data or "") for f in definition.fields})
+        values = definition.unchanged_blank(case, {f.name: (getattr(form, f.name).data or "")
+                                                   for f in definition.fields})
         transaction.on_refusal(refused)
         workflow.complete_task(current_user, row.id, values)
         flash(_("已办理：%(title)s", title=row.title), "success")

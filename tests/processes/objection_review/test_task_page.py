@@ -57,7 +57,8 @@ def test_the_verifier_corrects_from_the_current_facts(app, api, recorded_staff):
     values = db.session.scalar(select(CaseEvent.details).where(CaseEvent.case_id == case["id"],
                                                                CaseEvent.action == "task_completed",
                                                                CaseEvent.step == "verify_record"))["values"]
-    assert values["verify_choice"] == "no_error" and values["corrected_facts"] == "" and values["corrected_basis_date"] == ""
+    assert values["verify_choice"] == "no_error"
+    assert values["corrected_facts"] == "" and values["corrected_basis_date"] == ""
 
 
 def test_the_task_page_shows_the_materials_to_preview_and_the_history(app, api, recorded_staff):
