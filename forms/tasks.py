@@ -6,8 +6,9 @@ from wtforms.validators import Length, Optional
 from app.services.workflow.taskforms import TaskForm
 
 
-def build_task_form(definition: TaskForm) -> FlaskForm:
-    """Return a bound form whose fields mirror the definition; rules are checked by the service."""
+def build_task_form(definition: TaskForm, initial: dict[str, str] | None = None) -> FlaskForm:
+    """Return a bound form whose fields mirror the definition, starting from `initial` until submitted; rules are
+    checked by the service."""
 
     class _Form(FlaskForm):
         pass
@@ -20,4 +21,4 @@ def build_task_form(definition: TaskForm) -> FlaskForm:
         else:
             field = TextAreaField(f.label, validators=[Length(max=4000)])
         setattr(_Form, f.name, field)
-    return _Form()  # bound to the request's form data, like any FlaskForm
+    return _Form(data=initial or None)  # bound to the request's form data once submitted, like any FlaskForm

@@ -80,10 +80,10 @@ def assign_number(case: Case) -> None:
     case.number = f"{registry.slice_for(case.type).case_prefix}-{year}-{sequences.next_number('case:' + case.type, year):06d}"
 
 
-def missing_materials(case: Case) -> list[str]:
-    """Name what a draft still lacks before it can be submitted."""
+def missing_materials(case: Case) -> dict[str, str]:
+    """What a draft still lacks before it can be submitted: the kind of material (a form's file field) and its name."""
     kinds = set(db.session.scalars(select(Attachment.kind).where(Attachment.case_id == case.id)))
-    return [f"{label}（{kind}）" for kind, label in registry.application(case.type).materials.items() if kind not in kinds]
+    return {kind: str(label) for kind, label in registry.application(case.type).materials.items() if kind not in kinds}
 
 
 def submit_case(user: User, case_id: int) -> Case:
@@ -103,8 +103,8 @@ def submit_case(user: User, case_id: int) -> Case:
     kind = registry.application(case.type)
     missing = missing_materials(case)
     if missing:
-        raise Invalid(_("材料不全：缺少") + _("、").join(missing) + _("。"), code="missing_materials",
-                      fields={"materials": _("、").join(missing)})
+        raise Invalid(_("材料不全：缺少") + _("、").join(missing.values()) + _("。"), code="missing_materials",
+                      fields={kind: _("请上传%(name)s。", name=label) for kind, label in missing.items()})
     block = kind.block(case)
     if block:
         raise Conflict(block, code="not_eligible")

@@ -113,7 +113,8 @@ def may_upload(user: User, case: Case) -> bool:
 def upload_limits() -> dict:
     """The limits the upload forms state (the same numbers store_attachment enforces)."""
     config = current_app.config
-    return {"file_size": size_label(config["MAX_FILE_BYTES"]), "case_files": config["MAX_FILES_PER_CASE"],
+    return {"file_size": size_label(config["MAX_FILE_BYTES"]), "file_bytes": config["MAX_FILE_BYTES"],
+            "case_files": config["MAX_FILES_PER_CASE"],
             "case_size": size_label(config["MAX_BYTES_PER_CASE"]), "per_request": config["MAX_FILES_PER_REQUEST"],
             "request_size": size_label(config["MAX_FILE_BYTES"] * config["MAX_FILES_PER_REQUEST"]),
             "draft_days": config["DRAFT_PURGE_AFTER_DAYS"]}

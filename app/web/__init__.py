@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, abort, current_app, flash, g, render_template, request
+from flask import Flask, abort, current_app, flash, g, redirect, render_template, request
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 from app.extensions import db, login_manager
 from app.models import Case
@@ -18,6 +19,7 @@ from app.services import auth as auth_service
 from app.core.errors import ServiceError
 from app import transaction
 from app.policy import ASSETS, POLICY, is_public, permits
+from app.web.navigation import same_site_referrer
 
 def register_web(app: Flask) -> None:
     from app.web.auth import bp as auth_bp
@@ -79,21 +81,7 @@ def register_web(app: Flask) -> None:
 
     app.before_request(bind_actor)
 
-    @app.before_request
-    def enforce_policy():
-        """Deny by default: a route must be in the policy table, and the user's roles must allow it."""
-        endpoint = request.endpoint
-        if endpoint is None:  # no route matched: the 404/405 handlers answer
-            return None
-        if endpoint not in POLICY:
-            abort(404)
-        if is_public(endpoint) or endpoint.startswith("api."):
-            return None  # the API authenticates bearer tokens and applies the same table (app.api)
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
-        if not permits(endpoint, current_user.roles):
-            abort(404)
-        return None
+    app.before_request(enforce_policy)
 
     @app.after_request
     def audit_refusals(response):
@@ -141,11 +129,21 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(exc):
-        return _error_page(413, attachments.too_large_message())
+        """The body was never read, so what was typed is gone: a page's form is shown again, empty, with the reason."""
+        g.request_too_large = True
+        message = attachments.too_large_message()
+        back = _form_page()
+        if back is None:
+            return _error_page(413, message)
+        flash(message, "error")
+        return redirect(back, 303)
 
     @app.errorhandler(CSRFError)
     def csrf_failed(exc: CSRFError):
         g.security_refusal = ("security.csrf_failed", {"reason": str(exc.description)[:200]})
+        view = current_app.view_functions.get(request.endpoint)
+        if request.method == "POST" and getattr(view, "refills_stale_form", False):
+            return _refill_stale_form(view)
         return _error_page(400, _("表单已过期或缺少安全令牌，本次提交未生效。请刷新页面后重新提交。"))
 
     @app.errorhandler(400)
@@ -184,6 +182,55 @@ def _has_unstorable(value) -> bool:
     if isinstance(value, list):
         return any(_has_unstorable(v) for v in value)
     return False
+
+
+def enforce_policy():
+    """Deny by default: a route must be in the policy table, and the user's roles must allow it."""
+    endpoint = request.endpoint
+    if endpoint is None:  # no route matched: the 404/405 handlers answer
+        return None
+    if endpoint not in POLICY:
+        abort(404)
+    if is_public(endpoint) or endpoint.startswith("api."):
+        return None  # the API authenticates bearer tokens and applies the same table (app.api)
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not permits(endpoint, current_user.roles):
+        abort(404)
+    return None
+
+
+def refills_stale_form(view):
+    """Mark a view that acts only on a valid form (`validate_on_submit`): a submission refused for its expired CSRF
+    token is answered by the view itself, whose form then fails its own token check and is shown again as typed."""
+    view.refills_stale_form = True
+    return view
+
+
+def _refill_stale_form(view):
+    """Answer a stale submission of a marked form page: its page again with what was typed and why, after the
+    checks the CSRF failure skipped; a browser signed out meanwhile signs in first and comes back to the page."""
+    bind_actor()
+    files = any(storage.filename for storage in request.files.values())
+    message = _("页面已过期，请重新提交。") + (_("已选择的文件需重新选择。") if files else "")
+    try:  # an error handler's own exception is not handled again: answer it here as the request would have been
+        if _has_unstorable(request.form):
+            abort(400)
+        denied = enforce_policy()  # signed out: the sign-in page, which comes back here (?next=)
+        flash(message, "error")
+        return denied if denied is not None else view(**(request.view_args or {}))
+    except (HTTPException, ServiceError) as exc:  # a 404 for the roles, a refusal of the view: their usual pages
+        return current_app.handle_user_exception(exc)
+
+
+def _form_page() -> str | None:
+    """The page that holds the form of a refused browser POST: its own URL when it answers GET, else the referring
+    page on this site; None for the API."""
+    if request.path.startswith("/api/") or request.method != "POST":
+        return None
+    if request.url_rule is not None and "GET" in request.url_rule.methods:
+        return request.full_path.rstrip("?")
+    return same_site_referrer()
 
 
 def bind_actor() -> None:
@@ -257,7 +304,7 @@ def _refusals(response) -> list[tuple[str, str, str, dict]]:
     if security:
         action, details = security
         entries.append((action, "route", route, {"method": request.method, "status": response.status_code, **details}))
-    if response.status_code == 413:
+    if g.pop("request_too_large", False):
         entries.append(("upload.refused", "route", route, {
             "status": 413, "code": "request_too_large", "method": request.method, "size": request.content_length,
             "limit": current_app.config["MAX_CONTENT_LENGTH"]}))

@@ -13,7 +13,8 @@ from app.models import User
 from app.services import audit, auth
 from app.core import clock
 from app.core.errors import Invalid
-from app.web.navigation import same_site_referrer
+from app.web import refills_stale_form
+from app.web.navigation import same_site_path, same_site_referrer
 from forms.auth import LoginForm, PasswordChangeForm, SecondFactorForm
 
 bp = Blueprint("auth", __name__)
@@ -26,8 +27,14 @@ PENDING_KEY = "pending_login"
 PENDING_MINUTES = 5
 
 
-def _set_pending(user, step: str) -> None:
-    session[PENDING_KEY] = {"user_id": user.id, "step": step, "at": clock.now().timestamp()}
+def _set_pending(user, step: str, target: str | None) -> None:
+    session[PENDING_KEY] = {"user_id": user.id, "step": step, "at": clock.now().timestamp(), "next": target}
+
+
+def _pending_next() -> str | None:
+    """Where the pending sign-in goes once complete (checked again: the mark is only as good as its signature)."""
+    mark = session.get(PENDING_KEY)
+    return same_site_path(mark.get("next")) if isinstance(mark, dict) else None
 
 
 def _pending_user(step: str) -> User | None:
@@ -41,10 +48,11 @@ def _pending_user(step: str) -> User | None:
     return user if user is not None and user.active else None
 
 
-def _next_step(user):
-    """Send a user whose password checked out on to what is still missing, or sign them in."""
+def _next_step(user, target: str | None):
+    """Send a user whose password checked out on to what is still missing, or sign them in and on to `target`
+    (the page that asked for the sign-in)."""
     if auth.password_expired(user):
-        _set_pending(user, "password")
+        _set_pending(user, "password", target)
         if user.must_change_password:
             flash(_("您的密码由管理员签发，请先修改为只有您知道的密码。"), "info")
         else:
@@ -52,15 +60,17 @@ def _next_step(user):
                   "info")
         return redirect(url_for("auth.change_password"))
     if auth.needs_second_factor(user):
-        _set_pending(user, "second_factor")
+        _set_pending(user, "second_factor", target)
         if not auth.second_factor_enrolled(user):
             return redirect(url_for("auth.enrol_second_factor"))
         return redirect(url_for("auth.second_factor"))
-    return _sign_in(user)
+    return _sign_in(user, target)
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@refills_stale_form
 def login():
+    """Sign in; `?next=` (a path on this site, set by the redirect from a protected page) is where it ends."""
     form = LoginForm()
     if form.validate_on_submit():
         user = auth.authenticate(form.username.data, form.password.data, request.remote_addr or "")
@@ -68,7 +78,7 @@ def login():
         if user is None:
             flash(str(auth.LOGIN_FAILED), "error")
             return render_template("auth/login.html", form=form), 200
-        return _next_step(user)
+        return _next_step(user, same_site_path(request.args.get("next")))
     return render_template("auth/login.html", form=form)
 
 
@@ -84,7 +94,7 @@ def second_factor():
         ok = auth.verify_second_factor(user, form.code.data, request.remote_addr or "")
         transaction.commit_now("login_attempt")
         if ok:
-            return _sign_in(user)
+            return _sign_in(user, _pending_next())
         flash(_("动态口令不正确或已使用过，请等待下一个口令。"), "error")
     return render_template("auth/second_factor.html", form=form)
 
@@ -104,19 +114,19 @@ def enrol_second_factor():
         transaction.commit_now("login_attempt")
         if ok:
             flash(_("动态口令已绑定。以后登录时请输入验证器中的 6 位口令。"), "success")
-            return _sign_in(user)
+            return _sign_in(user, _pending_next())
         flash(_("动态口令不正确，请核对手机时间后重试。"), "error")
     qr = segno.make(auth.provisioning_uri(user), error="m").svg_data_uri(scale=5)
     return render_template("auth/enrol_second_factor.html", form=form, qr=qr,
                            secret=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)))
 
 
-def _sign_in(user):
+def _sign_in(user, target: str | None = None):
     session.clear()
     user.session_token = auth.open_session(user, "web", request.remote_addr or "")
     # The browser is signed in only once its server-side session row is committed.
     transaction.after_commit(lambda: login_user(user, remember=False))
-    return redirect(url_for("auth.home"))
+    return redirect(target or url_for("auth.home"))
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -137,7 +147,7 @@ def change_password():
         else:
             flash(_("密码已修改，其他设备上的登录已全部失效。"), "success")
             # This browser continues on a fresh session (identity just proven); a pending login goes on.
-            return _sign_in(user) if signed_in else _next_step(user)
+            return _sign_in(user) if signed_in else _next_step(user, _pending_next())
     return render_template("auth/change_password.html", form=form, errors=errors, signed_in=signed_in,
                            min_length=12)
 

@@ -19,6 +19,17 @@ def same_site_referrer() -> str | None:
     return target if target.startswith("/") and not target.startswith("//") else None
 
 
+def same_site_path(target: str | None) -> str | None:
+    """`target` when it is a path on this site ("/cases/5?tab=x"), else None: a scheme, a host ("//evil"), a
+    backslash (browsers read "/\\evil" as "//evil") or a control character could lead off the site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
 # 50 rows a page: 100,000 pages reach 5 million rows, more than any list here holds. A larger number cannot be
 # a real page and, sent to SQL as an OFFSET, overflows the database's integer (a 500 on both databases).
 MAX_PAGE = 100_000

@@ -17,7 +17,7 @@ from processes.objection_review import service as objections
 from processes.credit_repair import service as repair
 from processes.honor_restoration import service as restoration
 from app.core.errors import NotFound
-from app.web import flash_refusal
+from app.web import flash_refusal, refills_stale_form
 from app.web.navigation import page_arg
 from forms.cases import ActionForm
 from forms.objection_review import ObjectionForm
@@ -58,7 +58,18 @@ def _file_application(create, form) -> Case:
     return case
 
 
+def _show_under_fields(form, exc) -> None:
+    """Put a refusal's messages under the fields of the application form: a refused file's whole message (it names
+    the file) under the upload field of its kind (evidence, commitment), the others under the field they name."""
+    kind = exc.audit_details.get("kind") if "file" in exc.fields else None
+    for name, message in ({kind: exc.message} if kind else exc.fields).items():
+        field = form._fields.get(name)
+        if field is not None:
+            field.errors = [*field.errors, message]
+
+
 @bp.route("/records/<int:record_id>", methods=["GET", "POST"])
+@refills_stale_form
 def record(record_id: int):
     row = access.get_record(current_user, record_id)
     form = ObjectionForm(prefix="objection")
@@ -73,17 +84,20 @@ def record(record_id: int):
         return render_template("portal/record.html", record=row, form=form, block=block, cases=cases,
                                repair_form=repair_form, verdict=verdict, limits=attachments.upload_limits())
 
-    def refused(exc):
-        flash_refusal(exc, fields=True)
-        return page()
+    def refused_in(application_form):
+        def refused(exc):
+            flash(exc.message, "error")
+            _show_under_fields(application_form, exc)
+            return page()
+        return refused
 
     case = None
     if request.form.get("action") == "objection" and form.validate_on_submit() and not block:
-        transaction.on_refusal(refused)
+        transaction.on_refusal(refused_in(form))
         case = _file_application(
             lambda: objections.create_objection(current_user, row.id, form.reason.data, form.statement.data), form)
     elif request.form.get("action") == "repair" and repair_form.validate_on_submit() and verdict.eligible:
-        transaction.on_refusal(refused)
+        transaction.on_refusal(refused_in(repair_form))
         case = _file_application(lambda: repair.create_repair(current_user, row.id, repair_form.statement.data),
                                  repair_form)
     if case is not None:

@@ -1,6 +1,8 @@
 """Staff task inbox: mine and my group, claim, release, complete."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from flask_babel import gettext as _
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -15,7 +17,8 @@ from app.services.workflow import registry
 from app.services.inbox import filters as inbox_filters, queries as task_queries
 from app.core.errors import Conflict, Forbidden, Invalid
 from app.core.ids import object_id
-from app.web import flash_refusal
+from app.web import flash_refusal, refills_stale_form
+from app.web.cases import previewable
 from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
 from forms.tasks import build_task_form
@@ -134,11 +137,13 @@ def request_extension(task_id: str):
 
 
 @bp.route("/<task_id>", methods=["GET", "POST"])
+@refills_stale_form
 def task(task_id: str):
     row = access.get_task(current_user, task_id, supervise=True)
     works_it = workflow.may_work(current_user, row)
-    definition = registry.form_for(row.form_key).for_case(db.session.get(Case, row.case_id))  # choices per case
-    form = build_task_form(definition)
+    case = db.session.get(Case, row.case_id)
+    definition = registry.form_for(row.form_key).for_case(case)  # choices per case
+    form = build_task_form(definition, definition.initial(case))
 
     def page(errors: dict[str, str]):
         case = db.session.get(Case, row.case_id)
@@ -147,20 +152,21 @@ def task(task_id: str):
             colleagues = [u for u in db.session.scalars(select(User).join(UserRole).where(UserRole.role == row.lane,
                                                                                           User.active.is_(True)))]
         return render_template("staff/task.html", task=row, case=case, form=form, definition=definition,
-                               errors=errors, action_form=ActionForm(), context=task_queries.task_context(case),
+                               errors=errors, action_form=ActionForm(),
+                               context=task_queries.task_context(case, current_user),
                                colleagues=colleagues, works_it=works_it,
                                checks=registration.automatic_checks(case) if case.type == "registration" else None,
                                extension=objections.extension_state(case) if row.bpmn_id == "verify_record" else None,
                                extension_days=objections.extension_days(case) if row.bpmn_id == "verify_record" else None,
-                               preview=registry.letter_type(PREVIEWS[row.form_key]).title
-                               if row.form_key in PREVIEWS else None)
+                               preview=_preview_label(row.form_key), previewable=previewable)
 
     def refused(exc):
         flash_refusal(exc)
         return page(exc.fields)
 
     if request.method == "POST" and works_it and form.validate_on_submit():
-        values = {f.name: (getattr(form, f.name).data or "") for f in definition.fields}
+        values = definition.unchanged_blank(case, {f.name: (getattr(form, f.name).data or "")
+                                                   for f in definition.fields})
         transaction.on_refusal(refused)
         workflow.complete_task(current_user, row.id, values)
         flash(_("已办理：%(title)s", title=row.title), "success")
@@ -168,25 +174,53 @@ def task(task_id: str):
     return page({})
 
 
-# Tasks whose decision issues a letter: the approver sees the draft (watermarked 草稿) before deciding.
-PREVIEWS = {
-    "approve_public_criticism": "measures_decision",
-    "approve_measures": "measures_decision",
-    "approve_decision": "objection_decision",
-    "approve_repair": "repair_decision",
-    "approve_restoration": "restoration_decision",
-    "office_review": "disclosure_notice",
+# Tasks whose outcome issues a letter, by the value of the form's routing field (None: the letter when none is
+# chosen yet): who decides sees the draft (watermarked 草稿) before submitting. Intake drafts the 受理通知书,
+# 不予受理通知书 or 补正通知书 its choice issues.
+_INTAKE = {None: "acceptance_notice", "accept": "acceptance_notice", "reject": "rejection_notice",
+           "request_supplement": "supplement_notice"}
+PREVIEWS: dict[str, dict[str | None, str]] = {
+    "objection_intake_review": _INTAKE,
+    "repair_intake_review": {**_INTAKE, None: "repair_acceptance_notice", "accept": "repair_acceptance_notice",
+                             "reject": "repair_rejection_notice"},
+    "approve_public_criticism": {None: "measures_decision"},
+    "approve_measures": {None: "measures_decision"},
+    "approve_decision": {None: "objection_decision"},
+    "approve_repair": {None: "repair_decision", "refuse": "repair_refusal",
+                       "return_applicant": "repair_more_materials_notice"},
+    "approve_restoration": {None: "restoration_decision"},
+    "office_review": {None: "disclosure_notice"},
 }
 
 
-@bp.route("/<task_id>/preview.pdf")
+def _preview_label(form_key: str) -> str | None:
+    """The preview button's wording: it names the letter when the task issues only one."""
+    choices = PREVIEWS.get(form_key)
+    if choices is None:
+        return None
+    names = {registry.letter_type(name).title for name in choices.values()}
+    if len(names) == 1:
+        return _("预览拟出具的《%(preview)s》（草稿）", preview=names.pop())
+    return _("预览按所选结论拟出具的文书（草稿）")
+
+
+@bp.route("/<task_id>/preview.pdf", methods=["GET", "POST"])
 def preview(task_id: str):
+    """The draft letter of a task: from the values submitted so far (GET), or from the task form as it stands (POST,
+    the form's 预览 button), which completes nothing."""
     row = access.get_task(current_user, task_id)
     if row.form_key not in PREVIEWS:
         abort(404)
     case = db.session.get(Case, row.case_id)
-    letter_type = PREVIEWS[row.form_key]
-    pdf = letters.preview_letter(case, letter_type, registry.letter_type(letter_type).context(case))
+    values = {}
+    if request.method == "POST":
+        definition = registry.form_for(row.form_key).for_case(case)
+        form = build_task_form(definition)
+        values = {f.name: (getattr(form, f.name).data or "") for f in definition.fields}
+    routing = next((values.get(f.name) for f in registry.form_for(row.form_key).fields if f.routing), None)
+    letter_type = PREVIEWS[row.form_key].get(routing) or PREVIEWS[row.form_key][None]
+    with workflow.drafted(case, row.bpmn_id, values) if request.method == "POST" else nullcontext():
+        pdf = letters.preview_letter(case, letter_type, registry.letter_type(letter_type).context(case))
     response = Response(pdf, mimetype="application/pdf")
     response.headers["Content-Disposition"] = "inline; filename=\"draft.pdf\""
     return response

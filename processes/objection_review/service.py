@@ -167,6 +167,13 @@ CORRECTABLE = {
 DATE_LABELS = {"earliest_repair_date": "最早可申请修复日期", "auto_end_date": "公示截止日期"}
 
 
+def current_facts(case: Case) -> dict[str, str]:
+    """The record's correctable values as the verifier's form writes them (dates as 2026-04-01, codes for choices)."""
+    record = case.record
+    return {key: (getattr(record, field).isoformat() if field == "basis_date" else str(getattr(record, field) or ""))
+            for field, (key, _label) in CORRECTABLE.items()}
+
+
 def _parse_corrections(record: CreditRecord, verified: dict) -> dict:
     """The corrected values the verifier gave, parsed (raises Invalid naming every bad one)."""
     errors, values = {}, {}

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from app.services.applications import INTAKE_FIELDS, SUPPLEMENT_FORM
 from app.services.workflow.taskforms import Field, TaskForm, approval_form
 from app.models.records import CATEGORIES
-from processes.objection_review.service import DECISION_LABELS, PROPOSALS, decision_choices
+from processes.objection_review.service import DECISION_LABELS, PROPOSALS, current_facts, decision_choices
 
 VERIFY_CHOICES = (("error_confirmed", _l("确认有误")), ("no_error", _l("核实无误")), ("cannot_confirm", _l("无法确认")))
 DECISION_CHOICES = DECISION_LABELS
@@ -32,6 +32,7 @@ FORMS = (
             Field("corrected_severity", _l("更正后的失信程度"), "choice", choices=SEVERITY_CHOICES),
             Field("corrected_legal_basis", _l("更正后的认定依据")),
         ),
+        initial_for=current_facts,  # the corrected content starts from the record as it stands
     ),
     TaskForm(
         "draft_decision",

@@ -95,7 +95,7 @@ def test_a_submission_missing_materials_is_one_state_refused_event(draft):
     more(before, state_refused=1)
     (event,) = events("state.refused")
     assert event.details["status"] == 422 and event.details["code"] == "missing_materials"
-    assert event.details["fields"] == ["materials"]
+    assert event.details["fields"] == ["commitment", "evidence"]  # each missing kind by its own upload field
 
 
 def test_a_conflict_flashed_by_a_page_is_one_state_refused_event(api, web, seeded):
@@ -170,7 +170,7 @@ def test_an_anonymous_csrf_failure_is_audited_without_a_user(seeded):
     before = refusal_counts()
     fresh_g()
     response = seeded.test_client().post("/login", data={"username": "applicant1", "password": "x"})
-    assert response.status_code == 400
+    assert response.status_code == 200 and "页面已过期，请重新提交。" in response.get_data(as_text=True)
     more(before, security_csrf_failed=1)
     (event,) = events("security.csrf_failed")
     assert event.user_id is None and event.username == "" and event.ip == "127.0.0.1"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 
@@ -9,8 +10,8 @@ from app.extensions import db
 from app.models import AuditEvent, User
 from app.core import clock
 from app.services.auth import password_problem
-from tests.support.clients import WebClient
-from tests.support.constants import T0
+from tests.support.clients import WebClient, fresh_g, next_totp_code
+from tests.support.constants import PASSWORD, T0
 
 
 def test_lockout_after_five_failures(web, staff):
@@ -114,3 +115,30 @@ def test_api_logout_revokes_the_token(api, staff):
     assert other.get("/api/v1/records").status_code == 200  # only that token ends
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action == "auth.logout", AuditEvent.username == "intake1")) == 1
+
+
+def _login_at(client: WebClient, path: str, username: str = "applicant1"):
+    token = client.csrf(path)
+    fresh_g()
+    return client.client.post(path, data={"csrf_token": token, "username": username, "password": PASSWORD})
+
+
+def test_a_protected_page_signs_in_and_lands_back_on_itself(app, staff):
+    client = WebClient(app)
+    login = client.get("/portal/cases?page=1").headers["Location"]
+    assert login.startswith("/login?next=")
+    assert _login_at(client, login).headers["Location"] == "/portal/cases?page=1"
+
+
+def test_next_leads_only_to_a_path_on_this_site(app, staff):
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)",
+                   "/\r\n//evil.example"):
+        client = WebClient(app)
+        response = _login_at(client, "/login?" + urlencode({"next": target}))
+        assert response.headers["Location"] == "/", target
+
+
+def test_the_second_factor_keeps_next(app, staff):
+    client = WebClient(app)
+    assert _login_at(client, "/login?next=/cases/5", "approver1").headers["Location"] == "/login/second-factor"
+    assert client.post("/login/second-factor", {"code": next_totp_code("approver1")}).headers["Location"] == "/cases/5"

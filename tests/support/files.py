@@ -40,3 +40,11 @@ class BodyTrap(io.RawIOBase):
         self.pos += n
         self.read_bytes += n
         return n
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text of a PDF as poppler reads it (pdftotext), lines joined: a letter's wording wraps anywhere."""
+    import subprocess
+
+    out = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True).stdout.decode()
+    return "".join(out.split())

@@ -134,6 +134,10 @@ def test_a_21_mb_scan_in_an_objection_is_refused_by_name_and_nothing_is_kept(web
     page = finished(response).get_data(as_text=True)
     assert response.status_code == 200
     assert "文件“超大扫描件.pdf”大小为 21 MB，超过单个文件 20 MB 的上限，未接收。" in page
+    # Shown again as typed, the message under the evidence field (not under the commitment's).
+    assert '<option selected value="duplicate">' in page and "重复公示。</textarea>" in page
+    evidence = page[page.index('id="objection-evidence"'):page.index('for="objection-commitment"')]
+    assert '<p class="field-error">文件“超大扫描件.pdf”大小为 21 MB' in evidence
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Case).where(Case.type != "registration")) == 0
     assert db.session.scalar(select(Attachment).where(Attachment.kind != "basis_document")) is None
@@ -150,6 +154,9 @@ def test_the_forms_state_the_limits_they_enforce(web, seeded, draft):
     browser = web("applicant1")
     form = browser.get(f"/portal/records/{own_record('applicant1').id}").get_data(as_text=True)
     assert "单个文件不超过 20 MB，一次提交的文件合计不超过 100 MB；每个办件最多 30 个文件、合计不超过 200 MB" in form
+    # The browser checks the same per-file limit before sending (js/upload-size.js), naming the file.
+    assert form.count(f'data-max-bytes="{20 * MB}"') == 4 and "js/upload-size.js" in form
+    assert 'data-too-large="文件“{name}”超过单个文件 20 MB 的上限' in form
     case_page = browser.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "单个文件不超过 20 MB；每个办件最多 30 个文件、合计不超过 200 MB" in case_page
     assert "草稿在 30 天内既未提交也未添加材料的" in case_page
@@ -215,6 +222,19 @@ def test_a_request_over_the_limit_gets_a_clear_page_and_one_audit_event(app, web
     (event,) = refusals()
     assert event.details["code"] == "request_too_large" and event.details["size"] == app.config["MAX_CONTENT_LENGTH"] + 1
     assert event.username == "applicant1"
+
+
+def test_a_form_page_over_the_request_limit_is_shown_again_with_the_reason(app, web, seeded):
+    from tests.support.files import BodyTrap
+
+    browser = web("applicant1")
+    page = f"/portal/records/{own_record('applicant1').id}"
+    trap = BodyTrap(app.config["MAX_CONTENT_LENGTH"] + 1)
+    response = browser.client.post(page, input_stream=trap, content_type="multipart/form-data; boundary=----trap")
+    assert response.status_code == 303 and response.headers["Location"] == page and trap.read_bytes == 0
+    assert "本次提交的内容合计超过 100 MB，未被接收" in browser.get(page).get_data(as_text=True)
+    (event,) = refusals()
+    assert event.details["code"] == "request_too_large" and event.object_id == page
 
 
 def zip_with_entries(count: int, *, names=None) -> bytes:

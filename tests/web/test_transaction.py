@@ -371,6 +371,8 @@ BROAD = {"Exception", "BaseException", "ServiceError"}
 OWN_CATCHES = {
     ("auth.py", "change_password", "Invalid"): "the wrong current password it reports is kept (audited failure)",
     ("audit_log.py", "_retention_days", "ServiceError"): "a read for display: no retention set shows as none",
+    ("__init__.py", "_refill_stale_form", "ServiceError"): "a stale form's view runs inside the CSRF error handler, "
+                                                           "whose own exceptions Flask handles no more: handed on",
 }
 ERROR_NAMES = {"ServiceError", "Invalid", "Conflict", "NotFound", "Forbidden", "TooManyLookups"}
 

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select
 
 from app.core.clock import local_date, local_tz, now
 from app.extensions import db
-from app.models import TASK_IS_OPEN, Case, CaseEvent, CreditRecord, HumanTask, Unit, User
+from app.models import TASK_IS_OPEN, Case, CreditRecord, HumanTask, Unit, User
 from app.services import access, calendar, workdays
 from app.services.inbox.display import InboxRow, display_rows
 
@@ -197,9 +197,11 @@ def count_tabs(user: User, filters: dict | None = None, bounds: _Bounds | None =
     return dict(zip(TABS, row))
 
 
-def task_context(case: Case) -> dict:
-    """What a reviewer needs beside the form: the record, the application and earlier opinions."""
-    events = db.session.scalars(
-        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed").order_by(CaseEvent.id)
-    ).all()
-    return {"record": case.record, "form": case.form, "opinions": events, "attachments": case.attachments}
+def task_context(case: Case, user: User) -> dict:
+    """What a reviewer needs beside the form: the record, the application, its materials, earlier opinions and the
+    rest of the case's history (internal steps only for those who may see them, as on the case page)."""
+    internal = access.can_see_internal(user)
+    events = [e for e in case.events if internal or not e.internal]
+    return {"record": case.record, "form": case.form, "attachments": case.attachments,
+            "opinions": [e for e in events if e.action == "task_completed"],
+            "history": [e for e in events if e.action != "task_completed"]}

@@ -4,7 +4,9 @@ What a step means — its effects, completion hook and form — comes from the p
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 
 from flask_babel import gettext as _
@@ -217,8 +219,26 @@ def due_timer_ids(limit: int = 100) -> list[str]:
     ))
 
 
+# The values of a task form not yet submitted, read as that step's last values while a draft letter is previewed.
+_DRAFTED: ContextVar[tuple[int, str, dict] | None] = ContextVar("drafted_values", default=None)
+
+
+@contextmanager
+def drafted(case: Case, step: str, values: dict) -> Iterator[None]:
+    """Within the block, `last_values(case, step)` answers `values`: a letter's preview reads the task form as it
+    stands (the reasons being typed at this very step) without completing the task."""
+    token = _DRAFTED.set((case.id, step, dict(values)))
+    try:
+        yield
+    finally:
+        _DRAFTED.reset(token)
+
+
 def last_values(case: Case, step: str) -> dict:
-    """Return the values last submitted at a step of this case (from the history)."""
+    """Return the values last submitted at a step of this case (from the history), or those being drafted there."""
+    draft = _DRAFTED.get()
+    if draft is not None and draft[:2] == (case.id, step):
+        return dict(draft[2])
     event = db.session.scalar(
         select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed", CaseEvent.step == step)
         .order_by(CaseEvent.id.desc()).limit(1)

@@ -46,6 +46,18 @@ class TaskForm:
     # decisions the recording unit's answer leaves. The form shown (web, API) offers only those; the slice's
     # completion hook refuses anything else with its reason.
     choices_for: Callable | None = None
+    # What the web form starts from: fn(case) -> {field name: value}, e.g. the record's current facts for the
+    # verifier to correct. A value submitted unchanged counts as not given (`unchanged_blank`).
+    initial_for: Callable | None = None
+
+    def initial(self, case) -> dict[str, str]:
+        return self.initial_for(case) if self.initial_for is not None and case is not None else {}
+
+    def unchanged_blank(self, case, values: dict[str, str]) -> dict[str, str]:
+        """`values` with every field still holding its starting value left empty, as if it had not been filled."""
+        start = self.initial(case)
+        return {name: "" if name in start and value.strip() == start[name].strip() else value
+                for name, value in values.items()}
 
     def for_case(self, case) -> TaskForm:
         """This form as shown for a case: every field whose choices the case narrows offers only those."""

@@ -150,7 +150,7 @@ def test_in_process_dmn_catches_a_change_after_the_precheck(api, recorded_staff)
     response = client.post(f"/api/v1/cases/{case_id}/submit")
     assert response.status_code == 409 and "整改" in response.get_json()["error"]["message"]
     assert db.session.get(Case, case_id).status == "draft"
-    assert applications.missing_materials(db.session.get(Case, case_id)) == []
+    assert applications.missing_materials(db.session.get(Case, case_id)) == {}
 
 
 def test_expired_records_are_withdrawn(recorded_staff):

@@ -162,6 +162,7 @@ def test_submit_names_missing_materials(api, recorded_staff):
     assert response.status_code == 422
     body = response.get_json()["error"]
     assert body["code"] == "missing_materials" and "承诺书" in body["message"] and "证据" in body["message"]
+    assert "evidence" not in body["message"] and set(body["fields"]) == {"evidence", "commitment"}
     assert db.session.get(Case, case_id).status == "draft"
 
 
