@@ -184,5 +184,6 @@ def test_figures_exports(web, cases):
     book = load_workbook(io.BytesIO(client.get("/dashboard/figures.xlsx").data))
     assert book.sheetnames == [t.title for t in dashboard.figure_tables(dashboard.figures(date(2026, 11, 27))).values()]
     assert [c.value for c in book["任务按期办结率"][1]] == ["办件类型", "计入任务数", "按期办结任务数", "按期办结率（%）"]
-    formats = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "dashboard.export")).all()
+    formats = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "dashboard.export")
+                              .order_by(AuditEvent.id)).all()
     assert formats == [{"what": "figures", "format": "csv"}, {"what": "figures", "format": "xlsx"}]
