@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.models.org import ROLES, UNIT_KINDS
-from app.services.rules import DEFAULT_TIME_LIMITS, ZERO_ALLOWED
+from app.services.rules import DEFAULT_TIME_LIMITS, TIME_LIMIT_LABELS, ZERO_ALLOWED
 
 SEVERITY_LABELS = {"minor": _l("轻微"), "general": _l("一般"), "serious": _l("严重")}
 
@@ -36,8 +36,9 @@ def build_rule_set_form(current) -> FlaskForm:
                                                                    default=period.get("published", True)))
     limits = current.time_limits if current else DEFAULT_TIME_LIMITS
     for key in DEFAULT_TIME_LIMITS:
-        setattr(RuleSetForm, f"limit_{key}", IntegerField(key, default=limits.get(key, DEFAULT_TIME_LIMITS[key]),
-                                                          validators=[InputRequired(), NumberRange(0 if key in ZERO_ALLOWED else 1, 366)]))
+        least = 0 if key in ZERO_ALLOWED else 1
+        setattr(RuleSetForm, f"limit_{key}", IntegerField(TIME_LIMIT_LABELS[key], default=limits.get(key, DEFAULT_TIME_LIMITS[key]),
+                                                          validators=[InputRequired(), NumberRange(least, 366)]))
     return RuleSetForm()
 
 

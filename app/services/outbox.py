@@ -7,6 +7,7 @@ the row is tried again; receivers get the idempotency key to drop a repeat.
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import urllib.request
 from collections.abc import Callable
@@ -15,11 +16,14 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
 from app.models import MESSAGE_IS_PENDING, OutboxMessage
+from app.services import audit
 from app.core.clock import now
 from app.core.faults import fault_point
 
@@ -103,12 +107,65 @@ def deliver_one(message_id: int) -> str:
 
 
 def retry_failed(message_id: int) -> bool:
-    """Put a failed message back in the queue (admin action)."""
+    """Put a failed message back in the queue for a fresh round of tries (admin action); False for any other status.
+
+    Only a failed row changes (a delivered one is never sent twice); its tries so far and last error go to the audit
+    event, since the row starts counting again.
+    """
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.status != "failed":
+        return False
+    before = {"attempts": message.attempts, "last_error": message.last_error}
     result = db.session.execute(
         update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == "failed")
         .values(status="pending", next_attempt_at=now(), attempts=0)
+        .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    db.session.refresh(message)
+    audit.record("outbox.retry", object_type="outbox", object_id=message_id, details=before)
+    return True
+
+
+PUSH_ACTIONS = {"publish": _l("公示推送"), "update": _l("更新推送"), "withdraw": _l("撤回公示"), "revoke": _l("撤销记录")}
+
+
+def describe(message: OutboxMessage) -> str:
+    """What a message is, in words: 撤回公示：记录 12（随财罚〔2026〕3号）, 邮件通知：【超期】… → 收件人."""
+    payload = message.payload or {}
+    if message.kind == "push":
+        action = PUSH_ACTIONS.get(payload.get("action"), payload.get("action") or "")
+        return _("%(action)s：记录 %(record)s（%(doc)s）", action=action, record=payload.get("record_id", "—"),
+                 doc=payload.get("basis_doc_no") or "—")
+    if message.kind == "email":
+        return _("邮件通知：%(subject)s → %(to)s", subject=payload.get("subject", ""), to=payload.get("to", ""))
+    return message.kind
+
+
+def explain_error(error: str) -> str:
+    """The last delivery error in words (timeout, refused, HTTP status …); "" when there was none."""
+    if not error:
+        return ""
+    kind, _sep, text = error.partition(": ")
+    lowered = error.lower()
+    status = re.search(r"HTTP(?: Error)? (\d{3})", error)
+    if status:
+        code = int(status.group(1))
+        if code >= 500:
+            return _("对方服务器出错（HTTP %(code)s），可稍后重试。", code=code)
+        return _("对方拒收（HTTP %(code)s）：请核对推送地址、账号或所推数据后重试。", code=code)
+    if "timeout" in kind.lower() or "timed out" in lowered:
+        return _("连接超时：对方在 10 秒内没有响应。")
+    if "refused" in lowered or kind == "ConnectionRefusedError":
+        return _("连接被拒绝：对方地址上没有服务在运行，或被防火墙拦截。")
+    if kind == "gaierror" or "name or service not known" in lowered:
+        return _("找不到服务器：地址无法解析，请核对配置的服务器名称。")
+    if kind.startswith("SMTP"):
+        return _("邮件服务器拒收：%(text)s", text=text or kind)
+    if "未配置" in error:
+        return _("未配置：%(text)s", text=text)
+    return _("其他错误：%(text)s", text=text or kind)
 
 
 @handler("email")

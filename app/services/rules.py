@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from datetime import date
 
 from dateutil.relativedelta import relativedelta
@@ -38,6 +39,33 @@ DEFAULT_TIME_LIMITS = {
     "registration_correction": 5,  # 认定单位按退回理由修改后重新报送
     "publication_delay": 0,  # 登记告知后几个工作日开始公示（0：登记当日）
     "source_change": 3,  # 认定文书撤销或变更后，记录撤销或更正（上海条例第三十七条为参照）
+}
+# What each time limit is for, in the office's words (the administrator's pages show these; the key is for the expert).
+TIME_LIMIT_LABELS = {
+    "objection_intake": _l("异议受理审查"),
+    "objection_verify": _l("认定单位核查异议"),
+    "objection_verify_extension": _l("异议核查延长期限"),
+    "objection_draft": _l("拟定异议处理意见"),
+    "objection_approve": _l("审批异议处理决定"),
+    "supplement": _l("申请单位补正材料"),
+    "repair_intake": _l("信用修复受理审查"),
+    "repair_verify": _l("认定单位出具修复意见"),
+    "repair_approve": _l("审批信用修复申请"),
+    "repair_total": _l("信用修复办理总时限"),
+    "rectification_default": _l("整改期限（默认）"),
+    "rectification_reminder": _l("整改期满前提醒"),
+    "rectification_late": _l("逾期后补交整改材料"),
+    "rectification_review": _l("审核整改情况"),
+    "rectification_criticism": _l("审批惩戒决定"),
+    "statement_window": _l("陈述申辩期限"),
+    "measures_review": _l("审查陈述申辩并提出惩戒意见"),
+    "restoration_review": _l("审核荣誉评选资格恢复申请"),
+    "restoration_approve": _l("审批荣誉评选资格恢复"),
+    "push": _l("结果推送省平台"),
+    "registration_review": _l("信用办审核登记失信记录"),
+    "registration_correction": _l("认定单位修改后重新报送"),
+    "publication_delay": _l("登记后开始公示"),
+    "source_change": _l("认定文书撤销或变更后处理记录"),
 }
 # Time limits that may be 0 working days (the rest are at least 1).
 ZERO_ALLOWED = {"publication_delay"}

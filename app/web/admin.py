@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app import transaction
 from app.extensions import db
 from app.models import OutboxMessage
-from app.services import audit, outbox, rules
+from app.services import outbox, rules
 from app.web import flash_refusal
 from forms.admin import SEVERITY_LABELS, build_rule_set_form
 from forms.cases import ActionForm
@@ -25,7 +25,8 @@ def outbox_page():
     delivered = db.session.scalars(
         select(OutboxMessage).where(OutboxMessage.status == "delivered").order_by(OutboxMessage.id.desc()).limit(50)
     ).all()
-    return render_template("admin/outbox.html", rows=rows, delivered=delivered, form=ActionForm())
+    return render_template("admin/outbox.html", rows=rows, delivered=delivered, form=ActionForm(),
+                           describe=outbox.describe, explain=outbox.explain_error)
 
 
 @bp.route("/outbox/<int:message_id>/retry", methods=["POST"])
@@ -33,10 +34,9 @@ def retry(message_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     if outbox.retry_failed(message_id):
-        audit.record("outbox.retry", object_type="outbox", object_id=message_id)
         flash(_("已重新排队发送。"), "success")
     else:
-        flash(_("只有“失败”的消息可以重新发送。"), "error")
+        flash(_("只有“失败”的消息可以重试。"), "error")
     return redirect(url_for("admin.outbox_page"))
 
 
@@ -47,7 +47,7 @@ def rule_sets():
 
     def page():
         return render_template("admin/rule_sets.html", rule_sets=existing, form=form, severities=SEVERITY_LABELS,
-                               limit_keys=list(rules.DEFAULT_TIME_LIMITS))
+                               limit_keys=list(rules.DEFAULT_TIME_LIMITS), limit_labels=rules.TIME_LIMIT_LABELS)
 
     def refused(exc):
         flash_refusal(exc, fields=True)

@@ -1,8 +1,8 @@
-"""Jinja filters: local times, Chinese dates and labels for codes."""
+"""Jinja filters: local times, dates in the interface language and labels for codes."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
-from datetime import datetime
+from flask_babel import format_date, get_locale, lazy_gettext as _l
+from datetime import date, datetime
 
 from flask import Flask, g
 
@@ -41,7 +41,7 @@ def register_filters(app: Flask) -> None:
     field_choices = {(f.name, v): label for form in forms for f in form.fields for v, label in f.choices}
     field_labels = {f.name: f.label for form in forms for f in form.fields}
     app.add_template_filter(local_text, "localtime")
-    app.add_template_filter(lambda d: chinese_date(d) if d else "", "cndate")
+    app.add_template_filter(_day, "cndate")
     app.add_template_filter(
         lambda text: local_text(datetime.fromisoformat(text)) if text else "", "isolocal")
     app.add_template_filter(lambda code: ROLES.get(code, code), "role_label")
@@ -55,6 +55,13 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(_remaining, "remaining")
     app.add_template_filter(source_change_summary, "source_change_summary")
     app.add_template_filter(lambda code: NOTIFICATION_KINDS.get(code, code), "notification_label")
+
+
+def _day(day: date | None) -> str:
+    """A date as the interface language writes it: 2026年11月27日, or 27 November 2026 in the English UI."""
+    if not day:
+        return ""
+    return format_date(day, "d MMMM y") if get_locale().language == "en" else chinese_date(day)
 
 
 def _remaining(task):

@@ -6,6 +6,6 @@ from processes.credit_repair import letters, service, task_forms
 
 SLICE = ProcessSlice(
     key="credit_repair", case_type="repair", folder=Path(__file__).parent, case_prefix="XF",
-    effects=service.EFFECTS, hooks=service.HOOKS, forms=task_forms.FORMS, letters=letters.LETTERS,
+    effects=service.EFFECTS, hooks=service.HOOKS, forms=task_forms.FORMS, steps=task_forms.STEPS, letters=letters.LETTERS,
     application=service.APPLICATION, daily=(service.escalate_overdue_cases,),
 )

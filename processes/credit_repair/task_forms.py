@@ -23,6 +23,15 @@ def approval_choices(case) -> dict:
     return {"repair_decision": tuple(c for c in REPAIR_CHOICES if c[0] in allowed)}
 
 
+# The user tasks' names by BPMN id, for the interface language (the BPMN names them in Chinese only).
+STEPS = {
+    "intake_review": _l("受理审查"),
+    "supplement_materials": _l("补正材料"),
+    "verify_repair": _l("认定单位出具修复意见"),
+    "approve_repair": _l("审批修复申请"),
+    "more_materials": _l("补充修复材料"),
+}
+
 FORMS = (
     TaskForm("repair_intake_review", INTAKE_FIELDS, public=True),
     SUPPLEMENT_FORM,

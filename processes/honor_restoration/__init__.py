@@ -6,6 +6,6 @@ from processes.honor_restoration import letters, service, task_forms
 
 SLICE = ProcessSlice(
     key="honor_restoration", case_type="restoration", folder=Path(__file__).parent, case_prefix="HF",
-    effects=service.EFFECTS, forms=task_forms.FORMS, letters=letters.LETTERS,
+    effects=service.EFFECTS, forms=task_forms.FORMS, steps=task_forms.STEPS, letters=letters.LETTERS,
     daily=(service.start_due_restorations,),
 )

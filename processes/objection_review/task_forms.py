@@ -14,6 +14,15 @@ APPROVAL_CHOICES = (("approve", _l("批准")), ("return", _l("退回修改")))
 SEVERITY_CHOICES = (("minor", _l("轻微")), ("general", _l("一般")), ("serious", _l("严重")))
 CATEGORY_CHOICES = tuple(CATEGORIES.items())
 
+# The user tasks' names by BPMN id, for the interface language (the BPMN names them in Chinese only).
+STEPS = {
+    "intake_review": _l("受理审查"),
+    "supplement_materials": _l("补正材料"),
+    "verify_record": _l("认定单位核查"),
+    "draft_decision": _l("拟定处理意见"),
+    "approve_decision": _l("审批处理决定"),
+}
+
 FORMS = (
     TaskForm("objection_intake_review", INTAKE_FIELDS, public=True),
     SUPPLEMENT_FORM,

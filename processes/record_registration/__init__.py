@@ -6,6 +6,6 @@ from processes.record_registration import letters, service, task_forms
 
 SLICE = ProcessSlice(
     key="record_registration", case_type="registration", folder=Path(__file__).parent, case_prefix="DJ",
-    effects=service.EFFECTS, hooks=service.HOOKS, forms=task_forms.FORMS, letters=letters.LETTERS,
+    effects=service.EFFECTS, hooks=service.HOOKS, forms=task_forms.FORMS, steps=task_forms.STEPS, letters=letters.LETTERS,
     daily=(service.publish_due,),
 )

@@ -9,6 +9,12 @@ REVIEW_CHOICES = (("accept", _l("予以登记，告知主体并公示")), ("retu
 CHECK_CHOICES = (("pass", _l("符合")), ("fail", _l("不符合")))
 CORRECTION_CHOICES = (("resubmit", _l("已修改，重新报送")), ("withdraw", _l("撤回报送")))
 
+# The user tasks' names by BPMN id, for the interface language (the BPMN names them in Chinese only).
+STEPS = {
+    "office_review": _l("信用办审核登记"),
+    "correct_record": _l("认定单位修改后重新报送"),
+}
+
 FORMS = (
     TaskForm(
         "office_review",

@@ -6,5 +6,5 @@ from processes.rectification import letters, service, task_forms
 
 SLICE = ProcessSlice(
     key="rectification", case_type="rectification", folder=Path(__file__).parent, case_prefix="ZG",
-    effects=service.EFFECTS, hooks=service.HOOKS, forms=task_forms.FORMS, letters=letters.LETTERS,
+    effects=service.EFFECTS, hooks=service.HOOKS, forms=task_forms.FORMS, steps=task_forms.STEPS, letters=letters.LETTERS,
 )

@@ -12,6 +12,16 @@ CRITICISM_CHOICES = (("approve", _l("批准通报批评")), ("decline", _l("不�
 OUTCOME_CHOICES = (("confirm", _l("维持拟采取的惩戒措施")), ("lighten", _l("从轻处理")), ("exempt", _l("免于惩戒")))
 MEASURES_CHOICES = (("approve", _l("同意惩戒意见")), ("decline", _l("不同意，不予惩戒")))
 
+# The user tasks' names by BPMN id, for the interface language (the BPMN names them in Chinese only).
+STEPS = {
+    "submit_rectification": _l("提交书面说明和整改报告"),
+    "submit_late": _l("逾期提交书面说明和整改报告"),
+    "state_case": _l("陈述申辩"),
+    "review_statement": _l("审查陈述申辩，提出惩戒意见"),
+    "approve_measures": _l("审批惩戒决定"),
+    "review_rectification": _l("审核整改情况"),
+}
+
 FORMS = (
     TaskForm(
         "submit_rectification",

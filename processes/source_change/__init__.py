@@ -6,5 +6,5 @@ from processes.source_change import letters, service, task_forms
 
 SLICE = ProcessSlice(
     key="source_change", case_type="source_change", folder=Path(__file__).parent, case_prefix="BG",
-    effects=service.EFFECTS, hooks=service.HOOKS, forms=task_forms.FORMS, letters=letters.LETTERS,
+    effects=service.EFFECTS, hooks=service.HOOKS, forms=task_forms.FORMS, steps=task_forms.STEPS, letters=letters.LETTERS,
 )

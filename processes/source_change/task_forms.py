@@ -9,6 +9,12 @@ CHECK_CHOICES = (("pass", _l("符合")), ("fail", _l("不符合")))
 CONCLUSION_CHOICES = (("apply", _l("照文书撤销或更正记录，告知主体")), ("return", _l("退回认定单位补正")))
 CORRECTION_CHOICES = (("resubmit", _l("已补正，重新报送")), ("withdraw", _l("撤回报送")))
 
+# The user tasks' names by BPMN id, for the interface language (the BPMN names them in Chinese only).
+STEPS = {
+    "apply_change": _l("信用办核对文书并撤销或更正记录"),
+    "correct_change": _l("认定单位补正后重新报送"),
+}
+
 FORMS = (
     TaskForm(
         "apply_source_change",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from openpyxl import load_workbook
@@ -13,7 +13,8 @@ from app.models import CASE_TYPES, AuditEvent, Case, CreditRecord
 from app.services import calendar, workdays
 from app.services.reports import dashboard
 from app.core import clock
-from tests.support.flows import do_task, file_objection, open_order
+from tests.support import factories
+from tests.support.flows import do_task, file_objection, open_order, overdue
 
 UNIT = "曾都区住房和城乡建设局"  # applicant1's unit
 # Monday 2026-12-07 10:00 Beijing time: intake review (due Tue 12-01) and rectification review (due Fri 12-04) are late.
@@ -34,10 +35,10 @@ def test_figures_at_filing(cases):
     assert fig["open_by_type"] == {"registration": 0, "source_change": 0, "objection": 1, "rectification": 1, "repair": 0, "restoration": 0}
     assert set(fig["overdue_tasks_by_type"].values()) == {0}
     assert fig["units"] == [(UNIT, 2, 0)]
-    assert fig["on_time"]["by_type"]["rectification"] == {"completed": 1, "on_time": 1, "rate": 100.0}
-    assert fig["on_time"]["by_type"]["objection"] == {"completed": 0, "on_time": 0, "rate": None}
+    assert fig["on_time"]["by_type"]["rectification"] == {"counted": 1, "on_time": 1, "rate": 100.0}
+    assert fig["on_time"]["by_type"]["objection"] == {"counted": 0, "on_time": 0, "rate": None}
     # The demo's 24 registrations were reviewed and closed on the day they were reported.
-    assert fig["on_time"]["by_type"]["registration"] == {"completed": 24, "on_time": 24, "rate": 100.0}
+    assert fig["on_time"]["by_type"]["registration"] == {"counted": 24, "on_time": 24, "rate": 100.0}
     assert fig["handling"]["cases"] == 24 and fig["handling"]["average_days"] == 0.0
     monthly = fig["monthly"]
     assert monthly["months"][0] == date(2025, 12, 1) and monthly["months"][-1] == date(2026, 11, 1)
@@ -53,6 +54,9 @@ def test_figures_after_the_clock_moves(api, cases):
     fig = dashboard.figures(date(2026, 12, 7))
     assert fig["overdue_tasks_by_type"] == {"registration": 0, "source_change": 0, "objection": 1, "rectification": 1, "repair": 0, "restoration": 0}
     assert fig["units"] == [(UNIT, 2, 2)]
+    # Both open tasks are past their due instant: counted as late before anyone completes them.
+    assert fig["on_time"]["by_type"]["objection"] == {"counted": 1, "on_time": 0, "rate": 0.0}
+    assert fig["on_time"]["by_type"]["rectification"] == {"counted": 2, "on_time": 1, "rate": 50.0}
     # November is now the second-last month of the window.
     assert fig["monthly"]["months"][-1] == date(2026, 12, 1) and fig["monthly"]["by_type"]["objection"][-2:] == [1, 0]
 
@@ -61,15 +65,37 @@ def test_figures_after_the_clock_moves(api, cases):
     fig = dashboard.figures(date(2026, 12, 7))
     assert fig["open_by_type"]["rectification"] == 0 and fig["open_by_type"]["objection"] == 1
     assert fig["overdue_tasks_by_type"]["objection"] == 0  # the verification task that follows is not late yet
-    assert fig["on_time"]["by_type"]["objection"] == {"completed": 1, "on_time": 0, "rate": 0.0}
-    assert fig["on_time"]["by_type"]["rectification"] == {"completed": 2, "on_time": 1, "rate": 50.0}
-    assert fig["on_time"]["overall"] == {"completed": 27, "on_time": 25, "rate": 92.6}  # with the 24 registrations
+    assert fig["on_time"]["by_type"]["objection"] == {"counted": 1, "on_time": 0, "rate": 0.0}
+    assert fig["on_time"]["by_type"]["rectification"] == {"counted": 2, "on_time": 1, "rate": 50.0}
+    assert fig["on_time"]["overall"] == {"counted": 27, "on_time": 25, "rate": 92.6}  # with the 24 registrations
     # Filed Friday 11-27, closed Monday 12-07: Mon 11-30 to Fri 12-04 and Mon 12-07 are six working days.
     closed = db.session.get(Case, order["id"])
     counted = workdays.working_days_between(calendar.load_calendar(), clock.local_date(closed.submitted_at),
                                             clock.local_date(closed.closed_at))
     assert counted == 6 and fig["handling"]["cases"] == 25  # and the demo's 24 registrations, closed in 0 days
     assert fig["handling"]["average_days"] == round(counted / 25, 1)
+
+
+def test_a_missed_rectification_deadline_is_late(api, seeded):
+    """整改期满 ends the unit's task by its timer: a deadline missed, never left out of the rate."""
+    order = open_order(api)
+    overdue(api, order["id"])
+    fig = dashboard.figures(clock.local_today())
+    # The late submission and the 陈述申辩 that follow are open and not yet due: not counted.
+    assert fig["on_time"]["by_type"]["rectification"] == {"counted": 1, "on_time": 0, "rate": 0.0}
+    assert fig["on_time"]["overall"] == {"counted": 25, "on_time": 24, "rate": 96.0}  # and the 24 registrations
+
+
+def test_a_cancelled_task_counts_only_when_it_ended_past_due(api, seeded):
+    """Ended at its due instant (a deadline timer): late; ended a second before (the case went another way): left out."""
+    order = db.session.get(Case, open_order(api)["id"])
+    for seconds in (0, -1):
+        row = factories.task(order, "applicant")
+        row.status, row.completed_at = "cancelled", row.due_at + timedelta(seconds=seconds)
+    db.session.commit()
+    # The unit's open rectification task (not yet due) is not counted either.
+    assert dashboard.figures(clock.local_today())["on_time"]["by_type"]["rectification"] == {
+        "counted": 1, "on_time": 0, "rate": 0.0}
 
 
 def test_office_staff_see_charts_with_numbers(web, cases):
@@ -157,6 +183,7 @@ def test_figures_exports(web, cases):
     assert "异议处理,1" in text and "每月提交件数（近12个月）" in text and "2026-11,24,0,1,1,0,0,26" in text
     book = load_workbook(io.BytesIO(client.get("/dashboard/figures.xlsx").data))
     assert book.sheetnames == [t.title for t in dashboard.figure_tables(dashboard.figures(date(2026, 11, 27))).values()]
-    assert [c.value for c in book["任务按期办结率"][1]] == ["办件类型", "已办结任务数", "按期办结任务数", "按期办结率（%）"]
-    formats = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "dashboard.export")).all()
+    assert [c.value for c in book["任务按期办结率"][1]] == ["办件类型", "计入任务数", "按期办结任务数", "按期办结率（%）"]
+    formats = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "dashboard.export")
+                              .order_by(AuditEvent.id)).all()
     assert formats == [{"what": "figures", "format": "csv"}, {"what": "figures", "format": "xlsx"}]

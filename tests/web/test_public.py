@@ -163,6 +163,10 @@ def test_admin_adds_a_rule_set_version(web, deployed_staff):
     admin = web("admin1")
     page = admin.get("/admin/rule-sets").get_data(as_text=True)
     assert "国家发展改革委令第36号" in page and "原则上不公示" in page
+    # Each time limit in words first, its key small beside it for the expert, in the table and on the form.
+    assert set(rules.TIME_LIMIT_LABELS) == set(rules.DEFAULT_TIME_LIMITS)
+    assert "<dt>异议受理审查<br><small><code>objection_intake</code></small></dt>" in page
+    assert '<label for="limit_push">结果推送省平台 <small><code>push</code></small></label>' in page
     form = {"code": "LOCAL-2027", "name": "随州市政务失信信息公示期限规定（试行）", "legal_basis": "随信用办〔2026〕1号",
             "effective_from": "2027-01-01", "repeat_within_months": "12",
             **{f"{s}_{k}": v for s in ("minor", "general", "serious") for k, v in (("min", "0"), ("max", "12"))},

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from app.core.clock import local_date, local_text, now
 from app.models import CASE_TYPES, HumanTask
 from app.services import calendar, workdays
+from app.services.workflow import registry
 
 
 class InboxRow(NamedTuple):
@@ -32,23 +33,27 @@ class InboxRow(NamedTuple):
 
 
 def display_rows(rows, at: datetime, today: date, cal: workdays.WorkCalendar) -> list[InboxRow]:
-    """Work out the rows' display text: labels, local times and remaining working days, each distinct value once."""
-    types, remaining = {}, {}
+    """Work out the rows' display text: labels, step names, local times and remaining working days, each distinct
+    value once."""
+    types, steps, remaining = {}, {}, {}
     select_label = _("选择 %(number)s %(title)s")
     out = []
     for row in rows:
         if row.case_type not in types:
             types[row.case_type] = str(CASE_TYPES[row.case_type])
+        step = (row.case_type, row.bpmn_id, row.title)
+        if step not in steps:
+            steps[step] = registry.step_name(*step)
         if row.due_at not in remaining:
             remaining[row.due_at] = _remaining(row.due_at, at, today, cal)
         text, overdue = remaining[row.due_at]
         out.append(InboxRow(
             id=row.id, case_id=row.case_id, number=str(row.number), type_label=types[row.case_type],
-            unit_name=row.unit_name, title=row.title, due_text=local_text(row.due_at),
+            unit_name=row.unit_name, title=steps[step], due_text=local_text(row.due_at),
             due_provisional=row.due_provisional, remaining=text, overdue=overdue,
             completed_text=local_text(row.completed_at), assignee_name=row.assignee_name, status=row.status,
             claimable=row.status == "open" and not row.assignee_id,
-            select_label=select_label % {"number": row.number, "title": row.title},
+            select_label=select_label % {"number": row.number, "title": steps[step]},
         ))
     return out
 

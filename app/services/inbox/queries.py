@@ -159,8 +159,8 @@ def inbox_page(user: User, scope: str, *, after: str | None = None, filters: dic
     """Return the inbox as shown: one page of display rows and every tab's count, in one statement."""
     bounds = _Bounds()
     page = _paged(_query(user, scope, filters, bounds).with_only_columns(
-        HumanTask.id, HumanTask.case_id, HumanTask.title, HumanTask.case_type, HumanTask.status, HumanTask.due_at,
-        HumanTask.due_provisional, HumanTask.completed_at, HumanTask.assignee_id,
+        HumanTask.id, HumanTask.case_id, HumanTask.bpmn_id, HumanTask.title, HumanTask.case_type, HumanTask.status,
+        HumanTask.due_at, HumanTask.due_provisional, HumanTask.completed_at, HumanTask.assignee_id,
     ), scope, after, limit).subquery()
     # Join the case, unit and assignee to the page's rows only, whatever plan the filters led to. The tab counts
     # ride along as uncorrelated scalar subqueries, which both databases compute once: one round trip fewer.

@@ -70,9 +70,9 @@ def _by_type(rows) -> dict[str, int]:
     return {code: found.get(code, 0) for code in CASE_TYPES}
 
 
-def _rate(on_time: int, completed: int) -> dict:
-    return {"completed": completed, "on_time": on_time,
-            "rate": round(100 * on_time / completed, 1) if completed else None}
+def _rate(on_time: int, counted: int) -> dict:
+    return {"counted": counted, "on_time": on_time,
+            "rate": round(100 * on_time / counted, 1) if counted else None}
 
 
 def _open_by_type() -> dict[str, int]:
@@ -108,15 +108,25 @@ def _units(at: datetime) -> list[tuple[str, int, int]]:
     return [tuple(row) for row in rows]
 
 
-def _on_time() -> dict:
-    """Completed tasks that had a time limit, and how many were done by their due instant."""
-    on_time = func.sum(when((HumanTask.completed_at <= HumanTask.due_at, 1), else_=0))
+def _on_time(at: datetime) -> dict:
+    """Tasks with a time limit whose outcome is known, and how many were done by their due instant.
+
+    Counted: a task completed (on time when completed at or before its due instant); a task still open past its due
+    instant; a task ended at or after its due instant without being completed (a deadline timer such as 整改期满 ended
+    it: the deadline was missed). Not counted: an open task not yet due, and a task cancelled before its due instant
+    (its case went another way, nobody missed anything).
+    """
+    counted = ((HumanTask.status == "completed")
+               | ((HumanTask.status == "cancelled") & (HumanTask.completed_at >= HumanTask.due_at))
+               | _overdue_condition(at))
+    on_time = func.sum(when(((HumanTask.status == "completed") & (HumanTask.completed_at <= HumanTask.due_at), 1),
+                            else_=0))
     rows = db.session.execute(
         select(HumanTask.case_type, func.count(), on_time)
-        .where(HumanTask.status == "completed", HumanTask.due_at.is_not(None)).group_by(HumanTask.case_type)).all()
+        .where(HumanTask.due_at.is_not(None), counted).group_by(HumanTask.case_type)).all()
     found = {code: (int(done or 0), total) for code, total, done in rows}
     by_type = {code: _rate(*found.get(code, (0, 0))) for code in CASE_TYPES}
-    overall = _rate(sum(r["on_time"] for r in by_type.values()), sum(r["completed"] for r in by_type.values()))
+    overall = _rate(sum(r["on_time"] for r in by_type.values()), sum(r["counted"] for r in by_type.values()))
     return {"overall": overall, "by_type": by_type}
 
 
@@ -161,7 +171,7 @@ def figures(today: date) -> dict:
         "open_by_type": _open_by_type(),
         "overdue_tasks_by_type": _overdue_tasks_by_type(at),
         "units": _units(at),
-        "on_time": _on_time(),
+        "on_time": _on_time(at),
         "handling": {**_handling(local_instant(starts[0])), "since": starts[0]},
         "monthly": {"months": starts[:-1], "by_type": _monthly(starts)},
     }
@@ -171,7 +181,7 @@ def figure_tables(fig: dict) -> dict[str, Table]:
     """The figures as titled tables, keyed like figures(); the page's data tables and the exports."""
     labels = {code: str(label) for code, label in CASE_TYPES.items()}
     on_time = fig["on_time"]
-    rate_rows = [(labels[code], r["completed"], r["on_time"], r["rate"]) for code, r in on_time["by_type"].items()]
+    rate_rows = [(labels[code], r["counted"], r["on_time"], r["rate"]) for code, r in on_time["by_type"].items()]
     overall = on_time["overall"]
     monthly = fig["monthly"]
     month_rows = []
@@ -186,8 +196,8 @@ def figure_tables(fig: dict) -> dict[str, Table]:
                                        [(labels[code], n) for code, n in fig["overdue_tasks_by_type"].items()]),
         "units": Table(_("在办与超期件数（按申请单位，前%(n)s位）", n=TOP_UNITS), [_("申请单位"), _("在办件数"), _("其中有超期任务的件数")],
                        fig["units"]),
-        "on_time": Table(_("任务按期办结率"), [_("办件类型"), _("已办结任务数"), _("按期办结任务数"), _("按期办结率（%）")],
-                         [*rate_rows, (_("合计"), overall["completed"], overall["on_time"], overall["rate"])]),
+        "on_time": Table(_("任务按期办结率"), [_("办件类型"), _("计入任务数"), _("按期办结任务数"), _("按期办结率（%）")],
+                         [*rate_rows, (_("合计"), overall["counted"], overall["on_time"], overall["rate"])]),
         "handling": Table(_("平均办理时长（近12个月办结）"), [_("统计起始日"), _("已办结件数"), _("平均办理时长（工作日）")],
                           [(handling["since"].isoformat(), handling["cases"], handling["average_days"])]),
         "monthly": Table(_("每月提交件数（近12个月）"), [_("月份"), *labels.values(), _("合计")], month_rows),

@@ -30,6 +30,8 @@ class ProcessSlice:
     application: Any = None
     # Date rules the worker runs once per local day: fn(limit) -> count.
     daily: tuple[Callable[[int], int], ...] = ()
+    # Its user tasks' names by BPMN id, as translatable text (the BPMN names them in Chinese only).
+    steps: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,6 +114,13 @@ def letter_type(name: str):
 
 def application(case_type: str):
     return _REGISTRY.slices[case_type].application
+
+
+def step_name(case_type: str, bpmn_id: str, title: str) -> str:
+    """A user task's name in the interface language; title (the name the BPMN gave it) for a step not listed."""
+    piece = _REGISTRY.slices.get(case_type)
+    label = piece.steps.get(bpmn_id) if piece else None
+    return str(label) if label is not None else title
 
 
 def daily_rules() -> list[tuple[str, Callable[[int], int]]]:
