@@ -17,6 +17,7 @@ KINDS = {
     "escalation": _l("超期报告"),
     "decision": _l("决定出具"),
     "letter": _l("文书出具"),
+    "record": _l("失信记录告知"),
 }
 
 

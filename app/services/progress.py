@@ -12,7 +12,9 @@ from app.models import Case, HumanTask
 
 @dataclass(frozen=True)
 class Step:
-    title: str
+    case_type: str
+    bpmn_id: str
+    title: str  # the name the BPMN gives it; the step_name filter puts it in the interface language
     done: bool
     at: datetime  # when it was done, or (the current step) when it opened
     due_at: datetime | None
@@ -28,5 +30,5 @@ def case_steps(case: Case) -> list[Step]:
     rows = db.session.scalars(select(HumanTask).where(HumanTask.case_id == case.id,
                                                       HumanTask.status.in_(("open", "completed")))
                               .order_by(HumanTask.created_at, HumanTask.id)).all()
-    return [Step(t.title, t.status == "completed", t.completed_at or t.created_at, t.due_at, t.due_provisional)
-            for t in rows]
+    return [Step(t.case_type, t.bpmn_id, t.title, t.status == "completed", t.completed_at or t.created_at, t.due_at,
+                 t.due_provisional) for t in rows]

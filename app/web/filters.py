@@ -55,6 +55,8 @@ def register_filters(app: Flask) -> None:
     app.add_template_filter(_remaining, "remaining")
     app.add_template_filter(source_change_summary, "source_change_summary")
     app.add_template_filter(lambda code: NOTIFICATION_KINDS.get(code, code), "notification_label")
+    # A task or a progress step: the catalogue's name for it in the interface language.
+    app.add_template_filter(lambda step: registry.step_name(step.case_type, step.bpmn_id, step.title), "step_name")
 
 
 def _day(day: date | None) -> str:

@@ -23,8 +23,8 @@ DATE_LINES = """() => [...document.querySelectorAll('.date')].map(el => {
 })"""
 
 
-def accepted_objection(api) -> dict:
-    """applicant2 files an objection over the JSON API and intake1 accepts it, so a 受理通知书 exists."""
+def objection(api, intake: dict) -> dict:
+    """applicant2 files an objection over the JSON API and intake1 completes its intake review with these values."""
     applicant2 = api("applicant2")
     status, body = applicant2.get("/api/v1/records")
     assert status == 200, body
@@ -42,11 +42,22 @@ def accepted_objection(api) -> dict:
     (task,) = [t for t in intake1.get(f"/api/v1/cases/{case['id']}")[1]["open_tasks"]
                if t["form_key"] == "objection_intake_review"]
     assert intake1.post(f"/api/v1/tasks/{task['id']}/claim")[0] == 200
-    status, body = intake1.post(f"/api/v1/tasks/{task['id']}/complete", {"intake_choice": "accept"})
+    status, body = intake1.post(f"/api/v1/tasks/{task['id']}/complete", intake)
     assert status == 200, body
     status, case = applicant2.get(f"/api/v1/cases/{case['id']}")
     assert status == 200 and case["letters"], case
     return case
+
+
+def accepted_objection(api) -> dict:
+    """Accepted, so a 受理通知书 exists and the verifier has a step (去办理 on the case page)."""
+    return objection(api, {"intake_choice": "accept"})
+
+
+def supplement_objection(api) -> dict:
+    """Sent back for 补正: the case page opens with the request box and 去补正."""
+    return objection(api, {"intake_choice": "request_supplement", "supplement_items": "撤销决定书原件扫描件（加盖公章）",
+                           "reason": "所附撤销决定书缺少盖章页，无法核对。"})
 
 
 def verify_path(page: Page, case: dict) -> str:
@@ -58,13 +69,13 @@ def verify_path(page: Page, case: dict) -> str:
     return urlsplit(page.locator("a[href^='/v/']").first.get_attribute("href")).path
 
 
-def walk(page: Page, shot, paths: list[str], problems: list[str]) -> int:
+def walk(page: Page, shot, paths: list[str], problems: list[str], sizes=SIZES) -> int:
     """Open each path at both sizes; note every page wider than the window and every date that broke.
 
     Returns how many dates it measured, so a walk that found none (a renamed class) cannot pass unseen.
     """
     dates = 0
-    for width, height in SIZES:
+    for width, height in sizes:
         page.set_viewport_size({"width": width, "height": height})
         for path in paths:
             page.goto(path)
@@ -82,6 +93,7 @@ def walk(page: Page, shot, paths: list[str], problems: list[str]) -> int:
 
 def test_public_and_applicant_pages_fit_a_phone(page_for, api, shot):
     case = accepted_objection(api)
+    supplement = supplement_objection(api)
     problems: list[str] = []
 
     anonymous = page_for.anonymous()
@@ -96,7 +108,8 @@ def test_public_and_applicant_pages_fit_a_phone(page_for, api, shot):
     applicant = page_for("applicant2")
     applicant_dates = walk(applicant, shot, ["/", "/tasks/inbox", "/portal/records",
                                              f"/portal/records/{case['record_id']}", "/portal/cases",
-                                             f"/cases/{case['id']}", "/notifications", "/sanctions",
+                                             f"/cases/{case['id']}", f"/cases/{supplement['id']}", "/notifications",
+                                             "/sanctions",
                                              f"/units/{case['applicant_unit_id']}/file"], problems)
 
     # On paper the case and the record are the document alone: no navigation, no buttons, no forms.
@@ -111,9 +124,13 @@ def test_public_and_applicant_pages_fit_a_phone(page_for, api, shot):
         shot(applicant, f"print-{re.sub(r'[^a-z0-9]+', '-', path.strip('/'))}")
     applicant.emulate_media(media="screen")
 
-    # Staff pages need not be phone-first, but they must not overflow either: the verifier's queue and task.
+    # Staff pages need not be phone-first, but they must not overflow either: the verifier's queue, the case with
+    # its 去办理 and the task; at a desk only, the office's queue, the dashboard and the administration.
     (task,) = case["open_tasks"]
     verifier = page_for("verifier1")
-    walk(verifier, shot, ["/tasks/inbox?scope=group", f"/tasks/{task['id']}"], problems)
+    walk(verifier, shot, ["/tasks/inbox?scope=group", f"/cases/{case['id']}", f"/tasks/{task['id']}"], problems)
+    desk = SIZES[:1]
+    walk(page_for("intake1"), shot, ["/tasks/inbox?scope=done", "/dashboard/"], problems, desk)
+    walk(page_for("admin1"), shot, ["/admin/letters", "/admin/outbox", "/admin/rule-sets"], problems, desk)
     assert not problems, "\n".join(problems)
     assert public_dates and applicant_dates, "no .date element measured: the date check looked at nothing"

@@ -9,12 +9,12 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import CASE_TYPES, AuditEvent, Case, CreditRecord
+from app.models import CASE_TYPES, AuditEvent, Case, CreditRecord, HumanTask
 from app.services import calendar, workdays
 from app.services.reports import dashboard
 from app.core import clock
 from tests.support import factories
-from tests.support.flows import do_task, file_objection, open_order, overdue
+from tests.support.flows import deliver_letters, do_task, file_objection, open_order, overdue, run_timers_at, timer
 
 UNIT = "曾都区住房和城乡建设局"  # applicant1's unit
 # Monday 2026-12-07 10:00 Beijing time: intake review (due Tue 12-01) and rectification review (due Fri 12-04) are late.
@@ -84,6 +84,19 @@ def test_a_missed_rectification_deadline_is_late(api, seeded):
     # The late submission and the 陈述申辩 that follow are open and not yet due: not counted.
     assert fig["on_time"]["by_type"]["rectification"] == {"counted": 1, "on_time": 0, "rate": 0.0}
     assert fig["on_time"]["overall"] == {"counted": 25, "on_time": 24, "rate": 96.0}  # and the 24 registrations
+
+
+def test_a_lapsed_statement_is_not_counted(api, seeded):
+    """陈述申辩 is the unit's right: its window passing unused is neither on time nor late; the missed report stays late."""
+    order = open_order(api)
+    overdue(api, order["id"])
+    deliver_letters(order["id"])
+    run_timers_at(timer(order["id"], "statement_window").fire_at + timedelta(seconds=1))
+    lapsed = db.session.scalars(select(HumanTask).where(HumanTask.case_id == order["id"],
+                                                        HumanTask.bpmn_id == "state_case")).one()
+    assert lapsed.status == "cancelled" and lapsed.completed_at >= lapsed.due_at
+    fig = dashboard.figures(clock.local_today())
+    assert fig["on_time"]["by_type"]["rectification"] == {"counted": 1, "on_time": 0, "rate": 0.0}
 
 
 def test_a_cancelled_task_counts_only_when_it_ended_past_due(api, seeded):

@@ -24,6 +24,20 @@ def test_inbox_names_the_step_in_the_interface_language(web, api, seeded, monkey
     assert ">Intake review</a>" in page and "受理审查" not in page
 
 
+def test_case_and_task_pages_name_the_step_in_the_interface_language(web, api, seeded, monkeypatch):
+    case = file_objection(api)
+    monkeypatch.setitem(registry.slice_for("objection").steps, "intake_review", "Intake review")
+    client = web("intake1")
+    client.get("/lang/en")
+    page = client.get(f"/cases/{case['id']}").get_data(as_text=True)
+    steps = page.split('<ol class="timeline steps">')[1].split("</ol>")[0]
+    assert "<strong>Intake review</strong>" in steps and "<dd>Intake review</dd>" in page
+    task_id = page.split('<p class="next-step"><a class="button" href="/tasks/')[1].split('"')[0]
+    assert "Intake review</a>" in page.split('<p class="next-step">')[1].split("</p>")[0]
+    task = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "<title>Intake review - " in task and "<h1>Intake review — " in task
+
+
 def test_dashboard_dates_follow_the_interface_language(web, seeded):
     client = web("intake1")
     assert "2025年12月1日" in client.get("/dashboard/").get_data(as_text=True)  # the window's first day

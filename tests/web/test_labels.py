@@ -37,3 +37,12 @@ def test_public_search_treats_wildcards_literally(recorded_staff, app):
     fresh_g()
     page = app.test_client().get("/public/records", query_string={"q": "%"}).get_data(as_text=True)
     assert "共 0 条" in page
+
+
+def test_a_record_notice_is_labelled_on_the_messages_page(web, recorded_staff):
+    from app.services import notifications
+
+    notifications.notify_user(recorded_staff["applicant1"], kind="record", title="失信记录告知：测试")
+    db.session.commit()
+    page = web("applicant1").get("/notifications").get_data(as_text=True)
+    assert '<td data-label="类型">失信记录告知</td>' in page and '<td data-label="类型">record</td>' not in page

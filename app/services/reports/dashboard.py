@@ -108,17 +108,24 @@ def _units(at: datetime) -> list[tuple[str, int, int]]:
     return [tuple(row) for row in rows]
 
 
+def _optional_step():
+    """The applicant's own right or option (陈述申辩, 补正): letting its deadline pass is nobody's lateness."""
+    return (((HumanTask.case_type == "rectification") & (HumanTask.bpmn_id == "state_case"))
+            | HumanTask.bpmn_id.contains("supplement") | HumanTask.form_key.contains("supplement"))
+
+
 def _on_time(at: datetime) -> dict:
     """Tasks with a time limit whose outcome is known, and how many were done by their due instant.
 
     Counted: a task completed (on time when completed at or before its due instant); a task still open past its due
     instant; a task ended at or after its due instant without being completed (a deadline timer such as 整改期满 ended
-    it: the deadline was missed). Not counted: an open task not yet due, and a task cancelled before its due instant
-    (its case went another way, nobody missed anything).
+    it: the deadline was missed). Not counted: an open task not yet due, a task cancelled before its due instant
+    (its case went another way, nobody missed anything), and an applicant's 陈述申辩 or 补正 left open or ended past its
+    deadline (using the right or not is the applicant's choice, not the office's or the unit's lateness).
     """
-    counted = ((HumanTask.status == "completed")
-               | ((HumanTask.status == "cancelled") & (HumanTask.completed_at >= HumanTask.due_at))
-               | _overdue_condition(at))
+    lapsed = (((HumanTask.status == "cancelled") & (HumanTask.completed_at >= HumanTask.due_at))
+              | _overdue_condition(at))
+    counted = (HumanTask.status == "completed") | (lapsed & ~_optional_step())
     on_time = func.sum(when(((HumanTask.status == "completed") & (HumanTask.completed_at <= HumanTask.due_at), 1),
                             else_=0))
     rows = db.session.execute(
