@@ -22,3 +22,8 @@ def build_task_form(definition: TaskForm, initial: dict[str, str] | None = None)
             field = TextAreaField(f.label, validators=[Length(max=4000)])
         setattr(_Form, f.name, field)
     return _Form(data=initial or None)  # bound to the request's form data once submitted, like any FlaskForm
+
+
+def submitted_values(definition: TaskForm, form: FlaskForm) -> dict[str, str]:
+    """The form's values by field name, "" for a field left empty: what a completion or a draft preview reads."""
+    return {f.name: (getattr(form, f.name).data or "") for f in definition.fields}

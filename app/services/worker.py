@@ -67,15 +67,7 @@ def fire_due_timers(limit: int, result: SweepResult) -> None:
     """Fire up to `limit` due timers, one instance per transaction (a crash loses at most one, uncommitted)."""
     failed: set[str] = set()
     for _ in range(limit):
-        try:
-            job_id = _claim_due_timer(failed)
-        except OperationalError as exc:
-            if not busy(exc):
-                raise
-            db.session.rollback()
-            log.warning("timers: the database stayed locked by other workers; this sweep leaves the rest to them")
-            result.busy = True
-            return
+        job_id = _claim_due_timer(failed)  # SQLite locked past the busy timeout: sweep() ends this phase
         if job_id is None:
             db.session.rollback()
             return
@@ -103,9 +95,9 @@ def deliver_outbox(limit: int, result: SweepResult) -> None:
             result.failed += 1
 
 
-def daily_rules(result: SweepResult) -> None:
+def daily_rules(_limit: int, result: SweepResult) -> None:
     """End publications past their maximum period; then each process slice's date rules (today: open restorations
-    whose disqualification term ended)."""
+    whose disqualification term ended). A sweep phase like the others; its limit is unused (each rule takes 200)."""
     from app.core import clock
     from app.services import publication
     from app.services.workflow import registry
@@ -142,7 +134,7 @@ def sweep(limit: int = 500) -> SweepResult:
     A phase that cannot get SQLite's write lock within the busy timeout is left to the next sweep (see busy).
     """
     result = SweepResult()
-    for phase in (fire_due_timers, lambda _limit, res: daily_rules(res), purge_stale_drafts, deliver_outbox):
+    for phase in (fire_due_timers, daily_rules, purge_stale_drafts, deliver_outbox):
         try:
             phase(limit, result)
         except OperationalError as exc:

@@ -21,7 +21,7 @@ from app.web import flash_refusal, refills_stale_form
 from app.web.cases import previewable
 from app.web.navigation import same_site_referrer
 from forms.cases import ActionForm
-from forms.tasks import build_task_form
+from forms.tasks import build_task_form, submitted_values
 from processes.objection_review import service as objections
 from processes.record_registration import service as registration
 
@@ -165,8 +165,7 @@ def task(task_id: str):
         return page(exc.fields)
 
     if request.method == "POST" and works_it and form.validate_on_submit():
-        values = definition.unchanged_blank(case, {f.name: (getattr(form, f.name).data or "")
-                                                   for f in definition.fields})
+        values = definition.unchanged_blank(case, submitted_values(definition, form))
         transaction.on_refusal(refused)
         workflow.complete_task(current_user, row.id, values)
         flash(_("已办理：%(title)s", title=row.title), "success")
@@ -215,8 +214,7 @@ def preview(task_id: str):
     values = {}
     if request.method == "POST":
         definition = registry.form_for(row.form_key).for_case(case)
-        form = build_task_form(definition)
-        values = {f.name: (getattr(form, f.name).data or "") for f in definition.fields}
+        values = submitted_values(definition, build_task_form(definition))
     routing = next((values.get(f.name) for f in registry.form_for(row.form_key).fields if f.routing), None)
     letter_type = PREVIEWS[row.form_key].get(routing) or PREVIEWS[row.form_key][None]
     with workflow.drafted(case, row.bpmn_id, values) if request.method == "POST" else nullcontext():

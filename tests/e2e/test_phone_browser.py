@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page
 
+from tests.support.live import draft_objection
+
 pytestmark = pytest.mark.e2e
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -26,16 +28,8 @@ DATE_LINES = """() => [...document.querySelectorAll('.date')].map(el => {
 def objection(api, intake: dict) -> dict:
     """applicant2 files an objection over the JSON API and intake1 completes its intake review with these values."""
     applicant2 = api("applicant2")
-    status, body = applicant2.get("/api/v1/records")
-    assert status == 200, body
-    record = next(r for r in body["items"]
-                  if applicant2.get(f"/api/v1/records/{r['id']}/objection-eligibility")[1]["eligible"])
-    status, case = applicant2.post("/api/v1/cases", {"type": "objection", "record_id": record["id"],
-                                                     "reason": "wrong_content", "statement": "手机版式测试。"})
-    assert status == 201, case
-    for name, kind in (("证据材料.pdf", "evidence"), ("异议申诉信用承诺书.pdf", "commitment")):
-        status, body = applicant2.upload(f"/api/v1/cases/{case['id']}/attachments", name, PDF, kind)
-        assert status == 201, body
+    case = draft_objection(applicant2, "手机版式测试。", [("证据材料.pdf", PDF, "evidence"),
+                                                        ("异议申诉信用承诺书.pdf", PDF, "commitment")])
     status, case = applicant2.post(f"/api/v1/cases/{case['id']}/submit")
     assert status == 200, case
     intake1 = api("intake1")

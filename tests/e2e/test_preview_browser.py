@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.live import draft_objection
+
 pytestmark = pytest.mark.e2e
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -15,19 +17,8 @@ FILES = 8
 
 def draft_with_files(api) -> tuple[int, list[dict]]:
     """applicant1's draft objection holding FILES previewable files (PDFs and PNGs), set up over the API."""
-    applicant1 = api("applicant1")
-    status, body = applicant1.get("/api/v1/records")
-    assert status == 200, body
-    record = next(r for r in body["items"]
-                  if applicant1.get(f"/api/v1/records/{r['id']}/objection-eligibility")[1]["eligible"])
-    status, case = applicant1.post("/api/v1/cases", {"type": "objection", "record_id": record["id"],
-                                                     "reason": "wrong_content", "statement": "预览测试。"})
-    assert status == 201, case
-    for n in range(FILES):
-        name, data = (f"证据{n}.pdf", PDF) if n % 2 else (f"照片{n}.png", PNG)
-        status, body = applicant1.upload(f"/api/v1/cases/{case['id']}/attachments", name, data, "evidence")
-        assert status == 201, body
-    status, case = applicant1.get(f"/api/v1/cases/{case['id']}")
+    files = [(f"证据{n}.pdf", PDF, "evidence") if n % 2 else (f"照片{n}.png", PNG, "evidence") for n in range(FILES)]
+    case = draft_objection(api("applicant1"), "预览测试。", files)
     return case["id"], case["attachments"]
 
 
