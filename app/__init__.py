@@ -1,6 +1,7 @@
 """Application factory."""
 from __future__ import annotations
 
+import logging
 import os
 
 from flask import Flask
@@ -10,6 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.i18n import LOCALES, install_request_cached_gettext
 from app.extensions import babel, csrf, db, login_manager, migrate
+from app.core import write_intent
 from app.core.ids import MAX_ID
 from config import CONFIGS, Config
 
@@ -125,6 +127,32 @@ def _sqlite_connect(dbapi_connection, connection_record):
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
-    """Start SQLite transactions as IMMEDIATE: writers queue instead of racing (ENGINE.md)."""
+    """Begin SQLite transactions as the unit of work needs (app/core/write_intent.py): IMMEDIATE, so that writers
+    queue on the busy timeout instead of racing (ENGINE.md), except a reading request's, which is deferred and
+    reads a WAL snapshot without taking the write lock."""
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = write_intent.begin_mode() == write_intent.DEFERRED
+        conn.info[_DEFERRED] = deferred
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+_DEFERRED = write_intent.BEGAN_DEFERRED
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _no_write_in_a_read(conn, cursor, statement, parameters, context, executemany):
+    """A write inside a deferred SQLite transaction is a reading request that forgot `transaction.writing()`.
+
+    Under load it would fail at once with SQLITE_BUSY_SNAPSHOT whenever another writer committed since the read
+    began; tests raise here so that every such path is found, elsewhere it is logged and runs on.
+    """
+    if not conn.info.get(_DEFERRED) or conn.dialect.name != "sqlite":
+        return
+    if statement.lstrip()[:7].upper().startswith(_WRITES):
+        from flask import current_app, has_app_context
+
+        message = f"write in a deferred (reading) SQLite transaction; call transaction.writing() first: {statement[:80]}"
+        if has_app_context() and current_app.testing:
+            raise RuntimeError(message)
+        logging.getLogger(__name__).warning(message)

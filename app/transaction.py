@@ -23,6 +23,11 @@ savepoint: a refusal undoes that item only.
 The few commits that must happen before the request's own are named in EARLY_COMMITS with their reason; the code
 doing one calls `commit_now(reason)` or `commit_apart(reason, write)`, and tests/test_transaction.py checks that
 nothing in app/web or app/api commits or rolls back otherwise.
+
+On SQLite a GET or HEAD reads in a deferred transaction (no write lock: readers never block writers, issue 15
+point 8); every other request, the worker and the command line begin IMMEDIATE. A reading request that writes (the
+session touch, a letter's first opening, an audited download or refusal) calls `writing()` first
+(app/core/write_intent.py); a write without it is refused in tests and logged elsewhere (app/__init__.py).
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 from flask import Flask, g, has_request_context, jsonify, render_template, request, session
 from flask_login import current_user
 
+from app.core import write_intent
 from app.core.errors import ServiceError
 from app.extensions import db
 
@@ -64,6 +70,38 @@ def install(app: Flask) -> None:
         if not getattr(view, "transactional", False):
             app.view_functions[endpoint] = transactional(view)
     app.register_error_handler(ServiceError, answer_service_error)
+    if not getattr(app, "_begin_mode_installed", False):
+        app._begin_mode_installed = True
+        # First of all request hooks: the user loader's session query is already the request's transaction.
+        app.before_request_funcs.setdefault(None, []).insert(0, _choose_begin_mode)
+        app.teardown_request(_forget_begin_mode)
+
+
+# Methods that only read (RFC 9110 "safe"): on SQLite their transactions begin deferred, without the write lock.
+READING_METHODS = ("GET", "HEAD")
+_BEGIN_TOKEN = "transaction_begin_mode"
+
+
+def _choose_begin_mode() -> None:
+    """GET and HEAD read a snapshot (deferred) on SQLite; every other request begins IMMEDIATE (write_intent)."""
+    reading = request.method in READING_METHODS and db.engine.dialect.name == "sqlite"
+    g.setdefault(_BEGIN_TOKEN, write_intent.set_mode(write_intent.DEFERRED if reading else write_intent.IMMEDIATE))
+    if not reading:
+        # A request that writes never continues a read snapshot (a caller's session kept open across requests, as
+        # tests keep one): that read wrote nothing, so ending it loses nothing.
+        write_intent.writing()
+
+
+def _forget_begin_mode(exc: BaseException | None) -> None:
+    token = g.pop(_BEGIN_TOKEN, None)
+    if token is not None:
+        write_intent.reset(token)
+
+
+def writing() -> None:
+    """A reading request (GET) that must write calls this first: the rest of it runs in an IMMEDIATE transaction
+    (app/core/write_intent.py; the re-read of what the write depends on is the caller's)."""
+    write_intent.writing()
 
 
 def transactional(view: Callable) -> Callable:
@@ -177,6 +215,7 @@ def commit_apart(reason: str, write: Callable[[], object], *, best_effort: bool 
     """
     _named(reason)
     db.session.rollback()
+    write_intent.writing()  # a refusal of a GET is audited too: that write takes the lock like any other
     if not best_effort:
         write()
         db.session.commit()

@@ -18,6 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.extensions import db
 from app.models import LoginSession, User, UserRole
 from app.services import audit
+from app.core import write_intent
 from app.core.clock import now, wall_now
 from app.core.errors import Invalid
 
@@ -30,6 +31,8 @@ _DUMMY_HASH = generate_password_hash("timing-equaliser-not-a-password")
 # Set in the database session's info when resolving a session wrote something (touch, expiry and its audit row):
 # the caller commits that before the view's own work, so a view's rollback cannot undo it.
 SESSION_WRITTEN = "auth_session_written"
+# A session's last_seen_at is written at most this often: not a write on every request.
+_TOUCH_EVERY = timedelta(minutes=1)
 
 
 def session_written() -> bool:
@@ -126,6 +129,12 @@ def resolve_session(token: str, kind: str) -> User | None:
                      else (cfg["API_TOKEN_IDLE_TIMEOUT"], cfg["API_TOKEN_MAX_AGE"]))
     expired = ("idle" if now() - row.last_seen_at > idle
                else "lifetime" if now() - row.created_at > max_age else None)
+    if expired or now() - row.last_seen_at > _TOUCH_EVERY:
+        # A page that reads (GET) writes this touch or expiry in a writing transaction of its own; the row is
+        # re-read there, so a revocation committed in between is seen.
+        write_intent.writing()
+        if row.revoked_at is not None:
+            return None
     if expired:
         row.revoked_at = now()
         db.session.info[SESSION_WRITTEN] = True
@@ -133,7 +142,7 @@ def resolve_session(token: str, kind: str) -> User | None:
                      details={"kind": kind, "why": expired},
                      actor=audit.Actor(user_id=row.user_id, username=row.user.username, unit_id=row.user.unit_id))
         return None
-    if now() - row.last_seen_at > timedelta(minutes=1):  # avoid a write on every request
+    if now() - row.last_seen_at > _TOUCH_EVERY:
         row.last_seen_at = now()
         db.session.info[SESSION_WRITTEN] = True
     user = row.user
@@ -203,8 +212,10 @@ def begin_enrolment(user: User) -> str:
     if second_factor_enrolled(user):
         raise Invalid(_("该账户已绑定动态口令。"), code="already_enrolled")
     if not user.totp_secret:
-        user.totp_secret = pyotp.random_base32()
-        db.session.flush()
+        write_intent.writing()  # the enrolment page is a GET; the user is re-read in the writing transaction
+        if not user.totp_secret:
+            user.totp_secret = pyotp.random_base32()
+            db.session.flush()
     return user.totp_secret
 
 

@@ -20,6 +20,7 @@ from datetime import date, datetime, time
 
 from flask_babel import gettext as _
 
+from app.core import write_intent
 from app.core.clock import local_date, local_instant, local_today, now
 from app.core.errors import Conflict, Invalid
 from app.engine import runtime
@@ -78,6 +79,11 @@ def delivers_electronically(user: User, letter: Letter) -> bool:
 def opened(user: User, letter: Letter) -> bool:
     """The user opened the letter in the app (PDF): deliver it electronically when that is its first opening by its
     addressee; True when this opening delivered it."""
+    if not delivers_electronically(user, letter):
+        return False
+    # Opening is a GET: the delivery is written in a writing transaction, where the letter is read again (another
+    # opening may have delivered it in between; then this one delivers nothing).
+    write_intent.writing()
     if not delivers_electronically(user, letter):
         return False
     _deliver(letter, now(), ELECTRONIC, user_id=user.id, note="")

@@ -3,6 +3,7 @@ after-commit work only after the commit, one answer to a ServiceError, early com
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import sqlite3
@@ -109,11 +110,22 @@ def _add_test_routes(app) -> None:
                                  ("refusal-other-kind", refusal_other_kind, "txtest.refusal_other_kind"),
                                  ("commit-fails", commit_fails, "txtest.commit_fails"),
                                  ("attempts", attempts, "txtest.attempts")):
-        app.add_url_rule(f"/_tx/{name}", endpoint=endpoint, view_func=view)
+        app.add_url_rule(f"/_tx/{name}", endpoint=endpoint, view_func=_writing(view))
     # Endpoints named "api.*" are API routes to every hook and handler (request.blueprint is "api").
     app.add_url_rule("/api/v1/_tx/refuse", endpoint="api.txtest_refuse", view_func=api_refuse, methods=["POST"])
     app.add_url_rule("/api/v1/_tx/crash", endpoint="api.txtest_crash", view_func=crash, methods=["POST"])
     app.add_url_rule("/api/v1/_tx/ok", endpoint="api.txtest_ok", view_func=api_ok, methods=["POST"])
+
+
+def _writing(view):
+    """These pages are GETs that write: they say so first (transaction.writing), as every such page must on SQLite."""
+
+    @functools.wraps(view)
+    def run():
+        transaction.writing()
+        return view()
+
+    return run
 
 
 @pytest.fixture(scope="module")

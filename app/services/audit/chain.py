@@ -19,6 +19,7 @@ from datetime import datetime
 from flask_babel import gettext as _
 from sqlalchemy import func, select, text
 
+from app.core import write_intent
 from app.core.clock import local_text, now
 from app.extensions import db
 from app.models import AuditEvent
@@ -113,6 +114,9 @@ def lock_chain() -> None:
 def record(action: str, *, outcome: str = "success", object_type: str = "", object_id: object = "",
            details: dict | None = None, actor: Actor | None = None) -> AuditEvent:
     """Append one audit event to the chain (flushes; commits with the caller's transaction)."""
+    # An audited view of a reading page (a download, an export) writes, and the chain's last hash must be read under
+    # the write lock: on SQLite a GET's deferred transaction becomes a writing one here (app/core/write_intent.py).
+    write_intent.writing()
     actor = actor or current_actor()
     ring = keyring()
     lock_chain()
