@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from app.extensions import db
 from app.models import CalendarDay, CalendarYear, HumanTask
-from app.services import audit, workdays
+from app.services import audit, reference, workdays
 from app.core.clock import local_tz, now
 from app.core.errors import Invalid
 
@@ -18,7 +18,12 @@ WEEKDAYS = ("一", "二", "三", "四", "五", "六", "日")  # 星期一…星�
 
 
 def load_calendar() -> workdays.WorkCalendar:
-    """Build the pure calendar from the stored overrides and confirmed years."""
+    """The pure calendar of the stored overrides and confirmed years, from the process cache while no process has
+    changed them (app/services/reference.py: one version check per transaction instead of two full reads)."""
+    return reference.cached("calendar", _read_calendar)
+
+
+def _read_calendar() -> workdays.WorkCalendar:
     overrides = {row.day: row.is_workday for row in db.session.scalars(select(CalendarDay))}
     years = frozenset(db.session.scalars(select(CalendarYear.year)))
     return workdays.WorkCalendar(overrides=overrides, confirmed_years=years)
@@ -28,6 +33,7 @@ def _store_year(year: int, rows: list[dict], source: str) -> None:
     db.session.execute(
         delete(CalendarDay).where(CalendarDay.day >= date(year, 1, 1), CalendarDay.day <= date(year, 12, 31))
     )
+    reference.changed("calendar")  # a bulk delete bypasses the ORM's watch
     for row in rows:
         db.session.add(CalendarDay(day=row["day"], is_workday=row["is_workday"], name=row["name"], source=row["source"]))
     existing = db.session.get(CalendarYear, year)

@@ -11,8 +11,8 @@ from app import transaction
 from app.extensions import db
 from sqlalchemy import select
 
-from app.models import Case, Unit, User, UserRole
-from app.services import access, letters, workflow
+from app.models import Case, User, UserRole
+from app.services import access, letters, reference, workflow
 from app.services.workflow import registry
 from app.services.inbox import filters as inbox_filters, queries as task_queries
 from app.core.errors import Conflict, Forbidden, Invalid
@@ -40,7 +40,7 @@ def tasks():
         scope = "mine"
     filters = inbox_filters.clean_filters(request.args)
     page = task_queries.inbox_page(current_user, scope, after=request.args.get("after"), filters=filters)
-    units = db.session.scalars(select(Unit).order_by(Unit.name)).all() if current_user.has_role("intake", "approver") else []
+    units = reference.unit_choices() if current_user.has_role("intake", "approver") else []
     colleagues = []
     if current_user.has_role("approver"):
         colleagues = db.session.execute(select(User.id, User.display_name).join(UserRole).where(
