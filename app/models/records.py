@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -85,6 +85,11 @@ class CreditRecord(db.Model):
         CheckConstraint("subject_type = 'unit' OR person_id IS NOT NULL", name="person_subject"),
         # One record per recording unit, basis document and subject: importing or posting it again finds it.
         UniqueConstraint("recording_unit_id", "basis_doc_no", "subject_key", name="uq_record_identity"),
+        # The sweep's daily rules (migration 0015_requests): records past their period by status and end date, and
+        # the few records whose publication has not begun, without reading the whole table each sweep.
+        Index("ix_credit_record_status_auto_end", "status", "auto_end_date"),
+        Index("ix_credit_record_publish_due", "publication_start", sqlite_where=text("published_at IS NULL"),
+              postgresql_where=text("published_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
