@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, abort, current_app, flash, g, redirect, render_template, request
+from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale, gettext as _, lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
@@ -119,7 +120,7 @@ def register_web(app: Flask) -> None:
         locale = get_locale()
         return {"clock_shifted": clock.is_shifted(), "clock_now": clock.now(),
                 "current_locale": locale.language if locale else "zh",
-                "unread": unread_count(current_user) if signed_in else 0}
+                "unread": unread_count(current_user) if signed_in else 0, "nav_links": _nav_links}
 
     @app.errorhandler(404)
     def not_found(exc):
@@ -158,6 +159,48 @@ def register_web(app: Flask) -> None:
     def server_error(exc):
         transaction.rollback()  # nothing of the failed request is kept
         return _error_page(500, _("系统内部错误，本次操作未生效，请稍后重试。"))
+
+
+# The main navigation by role: (roles that see it, endpoint, label); a link for any of its roles.
+_STAFF = ("intake", "approver", "verifier")
+_NAV: tuple[tuple[tuple[str, ...], str, object], ...] = (
+    (("applicant",), "portal.records", _l("本单位失信记录")),
+    (("applicant",), "portal.cases", _l("我的办件")),
+    (("applicant",), "persons.unit_file", _l("本单位诚信档案")),
+    (_STAFF, "records.index", _l("失信记录")),
+    (("intake", "approver"), "dashboard.index", _l("统计看板")),
+    (_STAFF + ("applicant",), "staff.tasks", _l("待办任务")),
+    (_STAFF + ("applicant",), "inbox.sanctions_page", _l("惩戒措施")),
+    (("intake", "approver", "applicant"), "inbox.honour_eligibility", _l("荣誉资格查询")),
+    (_STAFF + ("applicant",), "persons.index", _l("公职人员")),
+    (("personnel", "intake", "approver"), "persons.eligibility", _l("评优评先查询")),
+    (("admin",), "office.units_page", _l("单位")),
+    (("admin",), "office.users_page", _l("账户")),
+    (("admin",), "office.calendar_page", _l("工作日历")),
+    (("admin",), "office.processes_page", _l("流程版本")),
+    (("admin",), "admin.rule_sets", _l("规则集")),
+    (("admin",), "letters_admin.index", _l("文书模板")),
+    (("admin",), "admin.outbox_page", _l("消息发送队列")),
+    (("auditor",), "audit.search", _l("审计日志")),
+)
+_nav_cache: dict[tuple, Markup] = {}
+
+
+def _nav_links() -> Markup:
+    """The signed-in user's role links of the main navigation, built once per roles, unit, language and script root
+    (about forty url_for, gettext and escape calls that every page repeated)."""
+    roles = frozenset(current_user.roles)
+    locale = get_locale()
+    key = (roles, current_user.unit_id, str(locale), request.script_root)
+    html = _nav_cache.get(key)
+    if html is None:
+        links = []
+        for allowed, endpoint, label in _NAV:
+            if roles.intersection(allowed):
+                values = {"unit_id": current_user.unit_id} if endpoint == "persons.unit_file" else {}
+                links.append(Markup('<a href="{}">{}</a>').format(url_for(endpoint, **values), str(label)))
+        html = _nav_cache[key] = Markup("\n").join(links)
+    return html
 
 
 # PostgreSQL text cannot hold NUL, and no UTF-8 column can hold a lone surrogate (JSON "\\ud800").
