@@ -11,7 +11,9 @@ render. Call ``ensure_font_subsets()`` at deploy time to avoid paying the
 one-off build (about 15 s) inside a request.
 """
 
+import base64
 import hashlib
+import io
 import logging
 import math
 import mimetypes
@@ -26,6 +28,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import segno
+from PIL import Image
 from fontTools.ttLib import TTFont
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
@@ -95,22 +98,25 @@ def layout_letter(data: dict, *, draft: bool = False, font_dir: str | None = Non
     block alone; the drawn red circle marks where the seal goes on a 草稿 draft, and on issued letters only with
     ``demo_seal`` (demo data, LETTER_DEMO_SEAL)."""
     seal_path = Path(seal_image).resolve() if seal_image and not draft else None
-    html = _template_env.get_template("letter.html").render(
-        build_context(data, draft=draft, seal_path=seal_path, demo_seal=demo_seal))
-    return html_document(html, font_dir=font_dir, extra_files=[seal_path] if seal_path else [])
+    context = build_context(data, draft=draft, seal_path=seal_path, demo_seal=demo_seal)
+    html = _template_env.get_template("letter.html").render(context)
+    return html_document(html, font_dir=font_dir, extra_files=[seal_path] if seal_path else [],
+                         data_urls=[context["qr_src"]] if context["qr_src"] else [])
 
 
-def html_to_pdf(html: str, *, font_dir: str | None = None, extra_files=()) -> bytes:
-    """Lay out letter HTML with the letter stylesheets and return the PDF."""
-    return html_document(html, font_dir=font_dir, extra_files=extra_files).write_pdf()
+def html_to_pdf(html: str, *, font_dir: str | None = None, extra_files=(), stylesheet: Path = STYLESHEET_PATH) -> bytes:
+    """Lay out HTML with a page stylesheet (the letters' unless told) and the letter fonts; return the PDF."""
+    return html_document(html, font_dir=font_dir, extra_files=extra_files, stylesheet=stylesheet).write_pdf()
 
 
-def html_document(html: str, *, font_dir: str | None = None, extra_files=()) -> Document:
-    """Lay out letter HTML with the letter stylesheets, fetching only whitelisted files."""
+def html_document(html: str, *, font_dir: str | None = None, extra_files=(), data_urls=(),
+                  stylesheet: Path = STYLESHEET_PATH) -> Document:
+    """Lay out HTML with a page stylesheet and the letter fonts (parsed once per thread: ``stylesheets_for``),
+    fetching only whitelisted files (and the renderer's own ``data_urls``: the QR code)."""
     font_files = find_font_files(font_dir)
     subsets = ensure_font_subsets()
-    with allowing({*font_files, *subsets.values(), *extra_files}):
-        stylesheets = stylesheets_for(font_files, subsets)
+    with allowing({*font_files, *subsets.values(), *extra_files}, data_urls=data_urls):
+        stylesheets = stylesheets_for(font_files, subsets, stylesheet)
         # No base_url: relative URLs cannot be resolved, so they are dropped.
         document = HTML(string=html, url_fetcher=safe_url_fetcher)
         # Every resource is fetched while laying out, so writing the PDF later needs no whitelist.
@@ -118,7 +124,13 @@ def html_document(html: str, *, font_dir: str | None = None, extra_files=()) -> 
 
 
 def safe_url_fetcher(url: str, *args, **kwargs):
-    """Serve only whitelisted local files; refuse every other URL."""
+    """Serve only whitelisted local files and data: URLs; refuse every other URL."""
+    if url.startswith("data:"):
+        if url not in _allowed_paths.get():
+            raise ResourceRefused(f"letter renderer refuses to fetch {url[:80]!r}")
+        media_type, _, payload = url.removeprefix("data:").partition(",")
+        return {"string": base64.b64decode(payload), "mime_type": media_type.removesuffix(";base64"),
+                "redirected_url": url}
     parts = urlsplit(url)
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         raise ResourceRefused(f"letter renderer refuses to fetch {url[:80]!r}")
@@ -133,9 +145,10 @@ def safe_url_fetcher(url: str, *args, **kwargs):
 
 
 @contextmanager
-def allowing(paths):
-    """Whitelist ``paths`` for ``safe_url_fetcher`` within this context only."""
-    token = _allowed_paths.set(frozenset(Path(p).resolve() for p in paths))
+def allowing(paths, *, data_urls=()):
+    """Whitelist ``paths`` (and ``data_urls``, base64 only) for ``safe_url_fetcher`` within this context only."""
+    assert all(";base64," in url for url in data_urls), "only base64 data: URLs are served"
+    token = _allowed_paths.set(frozenset({*(Path(p).resolve() for p in paths), *data_urls}))
     try:
         yield
     finally:
@@ -164,7 +177,7 @@ def build_context(data: dict, *, draft: bool, seal_path: Path | None, demo_seal:
         "printed_by": data["printed_by"],
         "printed_text": chinese_date(data["printed_on"]) + "印发",
         "verify_url": verify_url,
-        "qr_svg": qr_svg(verify_url) if verify_url else None,
+        "qr_src": qr_png(verify_url) if verify_url else None,
         "sha_note": data.get("sha_note"),
         "seal_url": seal_path.as_uri() if seal_path else None,
         # A drawn picture is no seal (LAW.md "Letters"): only drafts and demo letters show one.
@@ -216,13 +229,36 @@ def text_width_mm(text: str) -> float:
                for char in text)
 
 
-@lru_cache(maxsize=64)  # drafts all carry the same URL
-def qr_svg(url: str) -> Markup:
-    """Encode ``url`` as inline SVG so no data: URL ever has to be fetched."""
-    code = segno.make(url, error="m", micro=False)
-    return Markup(code.svg_inline(omitsize=True, border=2, dark="#000", light="#fff"))
+QR_SCALE = 4  # image pixels per module: crisp even where a viewer smooths images despite /Interpolate false
+QR_BORDER = 2  # quiet-zone modules, as the inline SVG had
 
 
+@lru_cache(maxsize=256)  # a letter is laid out more than once (preview, issue, layout sweep) with its one URL
+def qr_png(url: str) -> str:
+    """Encode ``url`` as a small greyscale PNG data URI, the same modules as ``segno.make(url, error="m")``.
+
+    An image, not an SVG: WeasyPrint parsing and drawing the QR code's path cost about as much as the letter's
+    text, a PNG it embeds almost as is (8-bit grey, no palette, so it is not converted). The renderer whitelists
+    the URI for its own render only (``safe_url_fetcher``)."""
+    matrix = segno.make(url, error="m", micro=False).matrix
+    side = len(matrix) + 2 * QR_BORDER
+    quiet = b"\xff" * side
+    margin = b"\xff" * QR_BORDER
+    rows = [quiet] * QR_BORDER
+    rows += [margin + bytes(row).translate(_DARK_TO_BLACK) + margin for row in matrix]
+    rows += [quiet] * QR_BORDER
+    image = Image.frombytes("L", (side, side), b"".join(rows))
+    image = image.resize((side * QR_SCALE, side * QR_SCALE), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# segno's matrix holds 0x01 for a dark module and 0x00 for a light one: grey 0 (black) and 255 (white).
+_DARK_TO_BLACK = bytes([255] + [0] * 255)
+
+
+@lru_cache(maxsize=64)  # one issuer per deployment; drafts and demo letters all draw the same seal
 def placeholder_seal_svg(issuer: str) -> Markup:
     """Draw a red round seal: ring, issuer name along the top arc, central star."""
     chars = list(issuer) or [" "]
@@ -262,26 +298,29 @@ def star_points(cx: float, cy: float, outer: float) -> str:
 class _Stylesheets:
     """Parsed stylesheets bound to the font configuration they registered fonts in."""
 
-    def __init__(self, font_files: tuple, subsets: dict):
+    built = 0  # how many were ever built (tests: once per thread, stylesheet and font set, then reused)
+
+    def __init__(self, font_files: tuple, subsets: dict, stylesheet: Path = STYLESHEET_PATH):
+        type(self).built += 1
         self.font_config = FontConfiguration()
         self.css = [
-            CSS(filename=str(STYLESHEET_PATH), url_fetcher=safe_url_fetcher),
+            CSS(filename=str(stylesheet), url_fetcher=safe_url_fetcher),
             CSS(string=font_css(font_files, subsets), url_fetcher=safe_url_fetcher,
                 font_config=self.font_config),
         ]
 
 
-def stylesheets_for(font_files: tuple, subsets: dict) -> _Stylesheets:
-    """Return this thread's cached stylesheets for the given fonts."""
+def stylesheets_for(font_files: tuple, subsets: dict, stylesheet: Path = STYLESHEET_PATH) -> _Stylesheets:
+    """Return this thread's cached stylesheets for the given page stylesheet and fonts."""
     # Reusing the FontConfiguration skips re-registering @font-face files and
     # keeps Pango's font caches warm; Pango objects are not thread-safe, so
-    # the cache is per thread.
+    # the cache is per thread. A font directory with other files is another key.
     cache = getattr(_thread_state, "stylesheets", None)
     if cache is None:
         cache = _thread_state.stylesheets = {}
-    key = (font_files, tuple(sorted(subsets.items())))
+    key = (Path(stylesheet), font_files, tuple(sorted(subsets.items())))
     if key not in cache:
-        cache[key] = _Stylesheets(font_files, subsets)
+        cache[key] = _Stylesheets(font_files, subsets, Path(stylesheet))
     return cache[key]
 
 
