@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+import pydyf
 import segno
 from PIL import Image
 from fontTools.ttLib import TTFont
@@ -34,6 +35,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 from weasyprint import CSS, HTML
 from weasyprint.document import Document
+from weasyprint.images import RasterImage
 from weasyprint.text.fonts import FontConfiguration
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -119,8 +121,73 @@ def html_document(html: str, *, font_dir: str | None = None, extra_files=(), dat
         stylesheets = stylesheets_for(font_files, subsets, stylesheet)
         # No base_url: relative URLs cannot be resolved, so they are dropped.
         document = HTML(string=html, url_fetcher=safe_url_fetcher)
+        images = kept_images(extra_files)
         # Every resource is fetched while laying out, so writing the PDF later needs no whitelist.
-        return document.render(stylesheets=stylesheets.css, font_config=stylesheets.font_config)
+        laid_out = document.render(stylesheets=stylesheets.css, font_config=stylesheets.font_config, cache=images)
+    keep_images(extra_files, images)
+    return laid_out
+
+
+# ---------------------------------------------------------------- kept images
+
+def _file_version(path: Path) -> tuple | None:
+    """Name a file's current content: a replaced seal file is a new version, never the kept one (None: no file)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None  # WeasyPrint reports the missing image; nothing is kept
+    return Path(path).resolve(), stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+def kept_images(files) -> dict:
+    """Start WeasyPrint's image cache for one render with the raster images of ``files`` already kept (the seal).
+
+    WeasyPrint decodes a PNG with transparency and compresses its colour and alpha anew for every PDF (about 20 ms
+    for a 600-pixel seal); a kept image does that once per thread and file version (``keep_images``)."""
+    kept = getattr(_thread_state, "images", {})
+    cache = {}
+    for path in files:
+        entry = kept.get(_file_version(path)) if kept else None
+        if entry is not None:
+            cache[Path(path).resolve().as_uri()] = entry
+    return cache
+
+
+def keep_images(files, cache: dict) -> None:
+    """Keep the raster images of ``files`` this render loaded, each making its PDF object once."""
+    kept = getattr(_thread_state, "images", None)
+    if kept is None:
+        kept = _thread_state.images = {}
+    for path in files:
+        version = _file_version(path)
+        image = cache.get(version[0].as_uri()) if version else None
+        if version in kept or not isinstance(image, RasterImage):
+            continue  # kept already, or no raster (an SVG seal is drawn, not embedded as an image)
+        for old in [key for key in kept if key[0] == version[0]]:
+            del kept[old]  # the file's earlier version
+        image.get_x_object = _made_once(image.get_x_object)
+        kept[version] = image
+
+
+def _made_once(get_x_object):
+    """Wrap an image's ``get_x_object``: made once, then a fresh copy for each PDF (writing one numbers it)."""
+    made = {}
+
+    def once(interpolate, dpi_ratio):
+        key = (interpolate, dpi_ratio)
+        if key not in made:
+            made[key] = get_x_object(interpolate, dpi_ratio)
+        return _copy_stream(made[key])
+
+    return once
+
+
+def _copy_stream(stream: pydyf.Stream) -> pydyf.Stream:
+    """Copy a PDF stream and its mask, sharing the (immutable) data."""
+    extra = pydyf.Dictionary(stream.extra)
+    if isinstance(extra.get("SMask"), pydyf.Stream):
+        extra["SMask"] = _copy_stream(extra["SMask"])
+    return pydyf.Stream(list(stream.stream), extra, stream.compress)
 
 
 def safe_url_fetcher(url: str, *args, **kwargs):
@@ -147,7 +214,8 @@ def safe_url_fetcher(url: str, *args, **kwargs):
 @contextmanager
 def allowing(paths, *, data_urls=()):
     """Whitelist ``paths`` (and ``data_urls``, base64 only) for ``safe_url_fetcher`` within this context only."""
-    assert all(";base64," in url for url in data_urls), "only base64 data: URLs are served"
+    if not all(url.startswith("data:") and ";base64," in url for url in data_urls):
+        raise ValueError("only base64 data: URLs can be whitelisted")
     token = _allowed_paths.set(frozenset({*(Path(p).resolve() for p in paths), *data_urls}))
     try:
         yield
@@ -237,9 +305,9 @@ QR_BORDER = 2  # quiet-zone modules, as the inline SVG had
 def qr_png(url: str) -> str:
     """Encode ``url`` as a small greyscale PNG data URI, the same modules as ``segno.make(url, error="m")``.
 
-    An image, not an SVG: WeasyPrint parsing and drawing the QR code's path cost about as much as the letter's
-    text, a PNG it embeds almost as is (8-bit grey, no palette, so it is not converted). The renderer whitelists
-    the URI for its own render only (``safe_url_fetcher``)."""
+    An image, not an SVG: WeasyPrint parsing and stroking the QR code's path of a few hundred segments cost about
+    15 ms of CPU a letter (issue 15); a PNG it embeds almost as is (8-bit grey without transparency: not converted
+    to RGB). The renderer whitelists the URI for its own render only (``safe_url_fetcher``)."""
     matrix = segno.make(url, error="m", micro=False).matrix
     side = len(matrix) + 2 * QR_BORDER
     quiet = b"\xff" * side

@@ -64,7 +64,8 @@ def builds(action) -> int:
 
 def modules(png: bytes) -> list[list[int]]:
     """Read a QR image back into its module matrix (1 dark), without the quiet zone."""
-    image = Image.open(io.BytesIO(png)).convert("L")
+    with Image.open(io.BytesIO(png)) as opened:
+        image = opened.convert("L")
     size = image.width // render.QR_SCALE - 2 * render.QR_BORDER
     step = render.QR_SCALE
     offset = render.QR_BORDER * step + step // 2
@@ -196,3 +197,77 @@ def test_only_drafts_and_demo_letters_carry_the_drawn_seal(draft, demo, drawn):
     assert (context["seal_svg"] is not None) == drawn
     html = render._template_env.get_template("letter.html").render(context)
     assert ("<circle" in html) == drawn
+
+
+# --- the configured seal image -------------------------------------------------------------------------------------
+
+def seal_png(path: Path, colour: tuple) -> Path:
+    """Write a transparent PNG seal: a ring and a square in `colour`."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGBA", (240, 240), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((6, 6, 234, 234), outline=(*colour, 255), width=12)
+    draw.rectangle((90, 90, 150, 150), fill=(*colour, 255))
+    image.save(path)
+    return path
+
+
+def seal_colours(pdf: bytes, tmp_path: Path, name: str) -> set:
+    """The colours of the opaque-enough seal pixels embedded in pdf (pdfimages: the RGB image beside its mask)."""
+    target = tmp_path / f"{name}.pdf"
+    target.write_bytes(pdf)
+    subprocess.run(["pdfimages", "-png", str(target), str(tmp_path / name)], check=True)
+    colours = set()
+    for image_path in sorted(tmp_path.glob(f"{name}-*.png")):
+        with Image.open(image_path) as image:
+            if image.mode == "RGB":
+                colours |= {colour for _, colour in image.getcolors(maxcolors=1 << 16) if colour != (0, 0, 0)}
+    return colours
+
+
+def test_the_seal_image_is_made_once_and_carried_by_every_letter(tmp_path, monkeypatch):
+    seal = seal_png(tmp_path / "seal.png", (220, 0, 0))
+    made = []
+    original = render.RasterImage.get_x_object
+
+    def counting(self, *args):
+        made.append(self)
+        return original(self, *args)
+
+    monkeypatch.setattr(render.RasterImage, "get_x_object", counting)
+    pdfs = in_new_thread(lambda: [render_letter_pdf(letter(verify_url=url), seal_image=str(seal))
+                                  for url in (URL_A, URL_B, URL_A)])
+    seals = [image for image in made if image.width == 240]
+    assert len(seals) == 1  # the seal's PDF image made once; the QR codes each time
+    for n, pdf in enumerate(pdfs):
+        assert (220, 0, 0) in seal_colours(pdf, tmp_path, f"letter{n}")
+
+
+def test_a_replaced_seal_file_is_seen_at_once(tmp_path):
+    seal = tmp_path / "seal.png"
+
+    def before_and_after():
+        seal_png(seal, (220, 0, 0))
+        first = render_letter_pdf(letter(), seal_image=str(seal))
+        render_letter_pdf(letter(), seal_image=str(seal))
+        seal_png(seal, (0, 0, 200))  # the office's new seal, written over the old file
+        return first, render_letter_pdf(letter(), seal_image=str(seal))
+
+    first, second = in_new_thread(before_and_after)
+    assert (220, 0, 0) in seal_colours(first, tmp_path, "first")
+    colours = seal_colours(second, tmp_path, "second")
+    assert (0, 0, 200) in colours and (220, 0, 0) not in colours
+
+
+def test_two_seal_files_each_keep_their_own(tmp_path):
+    red = seal_png(tmp_path / "red.png", (220, 0, 0))
+    blue = seal_png(tmp_path / "blue.png", (0, 0, 200))
+    pdfs = in_new_thread(lambda: [render_letter_pdf(letter(), seal_image=str(path)) for path in (red, blue, red)])
+    assert [(220, 0, 0) in seal_colours(pdf, tmp_path, f"l{n}") for n, pdf in enumerate(pdfs)] == [True, False, True]
+    assert (0, 0, 200) in seal_colours(pdfs[1], tmp_path, "blue-again")
+
+
+def test_a_missing_seal_file_leaves_the_letter_without_a_seal(tmp_path):
+    pdf = render_letter_pdf(letter(), seal_image=str(tmp_path / "nope.png"))
+    assert pdf.startswith(b"%PDF") and not seal_colours(pdf, tmp_path, "missing")
