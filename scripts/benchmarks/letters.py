@@ -137,12 +137,12 @@ def _weasyprint_floor(datas: list[dict]) -> tuple[Timing, Timing]:
     pages = []
     for data in datas:
         context = render.build_context(data, draft=False, seal_path=None)
-        pages.append((render._template_env.get_template("letter.html").render(context), context["qr_src"]))
+        pages.append((render._template_env.get_template("letter.html").render(context), context.get("qr_src")))
     documents = []
 
     def lay_out(page) -> None:
         html, qr = page
-        with render.allowing(subsets.values(), data_urls=[qr]):
+        with render.allowing(subsets.values(), **({"data_urls": [qr]} if qr else {})):  # (an inline SVG QR before)
             documents.append(HTML(string=html, url_fetcher=render.safe_url_fetcher)
                              .render(stylesheets=sheets.css, font_config=sheets.font_config))
 
