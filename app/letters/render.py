@@ -9,6 +9,12 @@ fontTools and cached (``LETTER_FONT_CACHE`` or ``var/fonts``). The full
 system font stays in the font stack so characters outside the subset still
 render. Call ``ensure_font_subsets()`` at deploy time to avoid paying the
 one-off build (about 15 s) inside a request.
+
+Kept between letters (issue 15: a letter costs WeasyPrint's layout and PDF
+writing, little else): the parsed stylesheets and their font configuration
+(per thread, page stylesheet and font set: ``stylesheets_for``), the QR code
+image (per URL: ``qr_png``), the drawn seal (per issuer) and the configured
+seal image as a PDF object (per thread and file version: ``kept_images``).
 """
 
 import base64

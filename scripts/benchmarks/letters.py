@@ -127,7 +127,7 @@ def _timed_each(action, items) -> Timing:
 
 
 def _weasyprint_floor(datas: list[dict]) -> tuple[Timing, Timing]:
-    """WeasyPrint alone on the letters' own HTML with the renderer's prebuilt stylesheets: render(), then write_pdf()."""
+    """WeasyPrint alone on the letters' own HTML with the renderer's prebuilt stylesheets: render(), write_pdf()."""
     from weasyprint import HTML
 
     from app.letters import render
