@@ -9,9 +9,17 @@ fontTools and cached (``LETTER_FONT_CACHE`` or ``var/fonts``). The full
 system font stays in the font stack so characters outside the subset still
 render. Call ``ensure_font_subsets()`` at deploy time to avoid paying the
 one-off build (about 15 s) inside a request.
+
+Kept between letters (issue 15: a letter costs WeasyPrint's layout and PDF
+writing, little else): the parsed stylesheets and their font configuration
+(per thread, page stylesheet and font set: ``stylesheets_for``), the QR code
+image (per URL: ``qr_png``), the drawn seal (per issuer) and the configured
+seal image as a PDF object (per thread and file version: ``kept_images``).
 """
 
+import base64
 import hashlib
+import io
 import logging
 import math
 import mimetypes
@@ -25,12 +33,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+import pydyf
 import segno
+from PIL import Image
 from fontTools.ttLib import TTFont
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup, escape
 from weasyprint import CSS, HTML
 from weasyprint.document import Document
+from weasyprint.images import RasterImage
 from weasyprint.text.fonts import FontConfiguration
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -95,30 +106,104 @@ def layout_letter(data: dict, *, draft: bool = False, font_dir: str | None = Non
     block alone; the drawn red circle marks where the seal goes on a 草稿 draft, and on issued letters only with
     ``demo_seal`` (demo data, LETTER_DEMO_SEAL)."""
     seal_path = Path(seal_image).resolve() if seal_image and not draft else None
-    html = _template_env.get_template("letter.html").render(
-        build_context(data, draft=draft, seal_path=seal_path, demo_seal=demo_seal))
-    return html_document(html, font_dir=font_dir, extra_files=[seal_path] if seal_path else [])
+    context = build_context(data, draft=draft, seal_path=seal_path, demo_seal=demo_seal)
+    html = _template_env.get_template("letter.html").render(context)
+    return html_document(html, font_dir=font_dir, extra_files=[seal_path] if seal_path else [],
+                         data_urls=[context["qr_src"]] if context["qr_src"] else [])
 
 
-def html_to_pdf(html: str, *, font_dir: str | None = None, extra_files=()) -> bytes:
-    """Lay out letter HTML with the letter stylesheets and return the PDF."""
-    return html_document(html, font_dir=font_dir, extra_files=extra_files).write_pdf()
+def html_to_pdf(html: str, *, font_dir: str | None = None, extra_files=(), stylesheet: Path = STYLESHEET_PATH) -> bytes:
+    """Lay out HTML with a page stylesheet (the letters' unless told) and the letter fonts; return the PDF."""
+    return html_document(html, font_dir=font_dir, extra_files=extra_files, stylesheet=stylesheet).write_pdf()
 
 
-def html_document(html: str, *, font_dir: str | None = None, extra_files=()) -> Document:
-    """Lay out letter HTML with the letter stylesheets, fetching only whitelisted files."""
+def html_document(html: str, *, font_dir: str | None = None, extra_files=(), data_urls=(),
+                  stylesheet: Path = STYLESHEET_PATH) -> Document:
+    """Lay out HTML with a page stylesheet and the letter fonts (parsed once per thread: ``stylesheets_for``),
+    fetching only whitelisted files (and the renderer's own ``data_urls``: the QR code)."""
     font_files = find_font_files(font_dir)
     subsets = ensure_font_subsets()
-    with allowing({*font_files, *subsets.values(), *extra_files}):
-        stylesheets = stylesheets_for(font_files, subsets)
+    with allowing({*font_files, *subsets.values(), *extra_files}, data_urls=data_urls):
+        stylesheets = stylesheets_for(font_files, subsets, stylesheet)
         # No base_url: relative URLs cannot be resolved, so they are dropped.
         document = HTML(string=html, url_fetcher=safe_url_fetcher)
+        images = kept_images(extra_files)
         # Every resource is fetched while laying out, so writing the PDF later needs no whitelist.
-        return document.render(stylesheets=stylesheets.css, font_config=stylesheets.font_config)
+        laid_out = document.render(stylesheets=stylesheets.css, font_config=stylesheets.font_config, cache=images)
+    keep_images(extra_files, images)
+    return laid_out
+
+
+# ---------------------------------------------------------------- kept images
+
+def _file_version(path: Path) -> tuple | None:
+    """Name a file's current content: a replaced seal file is a new version, never the kept one (None: no file)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None  # WeasyPrint reports the missing image; nothing is kept
+    return Path(path).resolve(), stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+def kept_images(files) -> dict:
+    """Start WeasyPrint's image cache for one render with the raster images of ``files`` already kept (the seal).
+
+    WeasyPrint decodes a PNG with transparency and compresses its colour and alpha anew for every PDF (about 20 ms
+    for a 600-pixel seal); a kept image does that once per thread and file version (``keep_images``)."""
+    kept = getattr(_thread_state, "images", {})
+    cache = {}
+    for path in files:
+        entry = kept.get(_file_version(path)) if kept else None
+        if entry is not None:
+            cache[Path(path).resolve().as_uri()] = entry
+    return cache
+
+
+def keep_images(files, cache: dict) -> None:
+    """Keep the raster images of ``files`` this render loaded, each making its PDF object once."""
+    kept = getattr(_thread_state, "images", None)
+    if kept is None:
+        kept = _thread_state.images = {}
+    for path in files:
+        version = _file_version(path)
+        image = cache.get(version[0].as_uri()) if version else None
+        if version in kept or not isinstance(image, RasterImage):
+            continue  # kept already, or no raster (an SVG seal is drawn, not embedded as an image)
+        for old in [key for key in kept if key[0] == version[0]]:
+            del kept[old]  # the file's earlier version
+        image.get_x_object = _made_once(image.get_x_object)
+        kept[version] = image
+
+
+def _made_once(get_x_object):
+    """Wrap an image's ``get_x_object``: made once, then a fresh copy for each PDF (writing one numbers it)."""
+    made = {}
+
+    def once(interpolate, dpi_ratio):
+        key = (interpolate, dpi_ratio)
+        if key not in made:
+            made[key] = get_x_object(interpolate, dpi_ratio)
+        return _copy_stream(made[key])
+
+    return once
+
+
+def _copy_stream(stream: pydyf.Stream) -> pydyf.Stream:
+    """Copy a PDF stream and its mask, sharing the (immutable) data."""
+    extra = pydyf.Dictionary(stream.extra)
+    if isinstance(extra.get("SMask"), pydyf.Stream):
+        extra["SMask"] = _copy_stream(extra["SMask"])
+    return pydyf.Stream(list(stream.stream), extra, stream.compress)
 
 
 def safe_url_fetcher(url: str, *args, **kwargs):
-    """Serve only whitelisted local files; refuse every other URL."""
+    """Serve only whitelisted local files and data: URLs; refuse every other URL."""
+    if url.startswith("data:"):
+        if url not in _allowed_paths.get():
+            raise ResourceRefused(f"letter renderer refuses to fetch {url[:80]!r}")
+        media_type, _, payload = url.removeprefix("data:").partition(",")
+        return {"string": base64.b64decode(payload), "mime_type": media_type.removesuffix(";base64"),
+                "redirected_url": url}
     parts = urlsplit(url)
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         raise ResourceRefused(f"letter renderer refuses to fetch {url[:80]!r}")
@@ -133,9 +218,11 @@ def safe_url_fetcher(url: str, *args, **kwargs):
 
 
 @contextmanager
-def allowing(paths):
-    """Whitelist ``paths`` for ``safe_url_fetcher`` within this context only."""
-    token = _allowed_paths.set(frozenset(Path(p).resolve() for p in paths))
+def allowing(paths, *, data_urls=()):
+    """Whitelist ``paths`` (and ``data_urls``, base64 only) for ``safe_url_fetcher`` within this context only."""
+    if not all(url.startswith("data:") and ";base64," in url for url in data_urls):
+        raise ValueError("only base64 data: URLs can be whitelisted")
+    token = _allowed_paths.set(frozenset({*(Path(p).resolve() for p in paths), *data_urls}))
     try:
         yield
     finally:
@@ -164,7 +251,7 @@ def build_context(data: dict, *, draft: bool, seal_path: Path | None, demo_seal:
         "printed_by": data["printed_by"],
         "printed_text": chinese_date(data["printed_on"]) + "印发",
         "verify_url": verify_url,
-        "qr_svg": qr_svg(verify_url) if verify_url else None,
+        "qr_src": qr_png(verify_url) if verify_url else None,
         "sha_note": data.get("sha_note"),
         "seal_url": seal_path.as_uri() if seal_path else None,
         # A drawn picture is no seal (LAW.md "Letters"): only drafts and demo letters show one.
@@ -216,13 +303,36 @@ def text_width_mm(text: str) -> float:
                for char in text)
 
 
-@lru_cache(maxsize=64)  # drafts all carry the same URL
-def qr_svg(url: str) -> Markup:
-    """Encode ``url`` as inline SVG so no data: URL ever has to be fetched."""
-    code = segno.make(url, error="m", micro=False)
-    return Markup(code.svg_inline(omitsize=True, border=2, dark="#000", light="#fff"))
+QR_SCALE = 4  # image pixels per module: crisp even where a viewer smooths images despite /Interpolate false
+QR_BORDER = 2  # quiet-zone modules, as the inline SVG had
 
 
+@lru_cache(maxsize=256)  # a letter is laid out more than once (preview, issue, layout sweep) with its one URL
+def qr_png(url: str) -> str:
+    """Encode ``url`` as a small greyscale PNG data URI, the same modules as ``segno.make(url, error="m")``.
+
+    An image, not an SVG: WeasyPrint parsing and stroking the QR code's path of a few hundred segments cost about
+    15 ms of CPU a letter (issue 15); a PNG it embeds almost as is (8-bit grey without transparency: not converted
+    to RGB). The renderer whitelists the URI for its own render only (``safe_url_fetcher``)."""
+    matrix = segno.make(url, error="m", micro=False).matrix
+    side = len(matrix) + 2 * QR_BORDER
+    quiet = b"\xff" * side
+    margin = b"\xff" * QR_BORDER
+    rows = [quiet] * QR_BORDER
+    rows += [margin + bytes(row).translate(_DARK_TO_BLACK) + margin for row in matrix]
+    rows += [quiet] * QR_BORDER
+    image = Image.frombytes("L", (side, side), b"".join(rows))
+    image = image.resize((side * QR_SCALE, side * QR_SCALE), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# segno's matrix holds 0x01 for a dark module and 0x00 for a light one: grey 0 (black) and 255 (white).
+_DARK_TO_BLACK = bytes([255] + [0] * 255)
+
+
+@lru_cache(maxsize=64)  # one issuer per deployment; drafts and demo letters all draw the same seal
 def placeholder_seal_svg(issuer: str) -> Markup:
     """Draw a red round seal: ring, issuer name along the top arc, central star."""
     chars = list(issuer) or [" "]
@@ -262,26 +372,29 @@ def star_points(cx: float, cy: float, outer: float) -> str:
 class _Stylesheets:
     """Parsed stylesheets bound to the font configuration they registered fonts in."""
 
-    def __init__(self, font_files: tuple, subsets: dict):
+    built = 0  # how many were ever built (tests: once per thread, stylesheet and font set, then reused)
+
+    def __init__(self, font_files: tuple, subsets: dict, stylesheet: Path = STYLESHEET_PATH):
+        type(self).built += 1
         self.font_config = FontConfiguration()
         self.css = [
-            CSS(filename=str(STYLESHEET_PATH), url_fetcher=safe_url_fetcher),
+            CSS(filename=str(stylesheet), url_fetcher=safe_url_fetcher),
             CSS(string=font_css(font_files, subsets), url_fetcher=safe_url_fetcher,
                 font_config=self.font_config),
         ]
 
 
-def stylesheets_for(font_files: tuple, subsets: dict) -> _Stylesheets:
-    """Return this thread's cached stylesheets for the given fonts."""
+def stylesheets_for(font_files: tuple, subsets: dict, stylesheet: Path = STYLESHEET_PATH) -> _Stylesheets:
+    """Return this thread's cached stylesheets for the given page stylesheet and fonts."""
     # Reusing the FontConfiguration skips re-registering @font-face files and
     # keeps Pango's font caches warm; Pango objects are not thread-safe, so
-    # the cache is per thread.
+    # the cache is per thread. A font directory with other files is another key.
     cache = getattr(_thread_state, "stylesheets", None)
     if cache is None:
         cache = _thread_state.stylesheets = {}
-    key = (font_files, tuple(sorted(subsets.items())))
+    key = (Path(stylesheet), font_files, tuple(sorted(subsets.items())))
     if key not in cache:
-        cache[key] = _Stylesheets(font_files, subsets)
+        cache[key] = _Stylesheets(font_files, subsets, Path(stylesheet))
     return cache[key]
 
 
