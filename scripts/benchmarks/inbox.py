@@ -1,0 +1,192 @@
+"""Inbox area: the reviewer inbox and GET /api/v1/tasks at 100,000 open tasks (issue 15, points 4 and 5).
+
+Every tab unfiltered; each filter alone and some combined, with values rare in the reviewer's queue (the unit with
+the fewest tasks in intake1's lane, category=breach); the API's first, middle and last keyset page. Each figure is
+the in-process request (routing, queries, rendering), p95 of wall time, with the median CPU time in its note. The
+floor is the page query alone (raw SQL through the driver); the keyset query's EXPLAIN key line is printed too.
+The cases are generated with app/demo/bulk.seed_cases (slow: use --reuse between runs).
+"""
+from __future__ import annotations
+
+import time
+
+from scripts.benchmarks.common import Bench, Figure, analyze, make_app, migrate_and_seed, timed
+
+TARGET = "p95 ≤ 20 ms"
+PASSWORD = "Xinyong@2026"
+
+
+def _build(app, cases: int) -> None:
+    from app.demo.bulk import seed_cases
+
+    with app.app_context():
+        migrate_and_seed()
+        started = time.perf_counter()
+        seed_cases(cases)
+        print(f"generated {cases:,} cases in {time.perf_counter() - started:.0f} s", flush=True)
+        analyze()
+
+
+def _fresh_request_state() -> None:
+    from flask import g
+
+    for name in list(g):  # each request gets a fresh flask.g, as in production
+        g.pop(name)
+
+
+def _figure(name: str, timing, floor=None, floor_note: str = "", note: str = "") -> Figure:
+    limit = 20.0
+    notes = f"p50 {timing.median:.1f} ms, CPU p50 {timing.cpu_median:.1f} ms" + (f"; {note}" if note else "")
+    return Figure(name, timing.p95, target=TARGET, floor=floor, floor_note=floor_note, met=timing.p95 <= limit,
+                  note=notes)
+
+
+def _get(client, path: str, headers=None):
+    def action():
+        _fresh_request_state()
+        response = client.get(path, headers=headers or {})
+        assert response.status_code == 200, (path, response.status_code, response.get_data(as_text=True)[:300])
+        return response
+    return action
+
+
+def _raw_floor(user, scope: str, filters: dict, after: str | None = None, repeat: int = 50) -> float:
+    """The page query alone, compiled once and run through the driver: the p95 in ms."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from app.services.inbox import queries
+
+    statement = queries.page_statement(user, scope, filters, after)
+    compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+    sql = text(str(compiled))
+    return timed(lambda: db.session.execute(sql).all(), repeat).p95
+
+
+def _plan_line(user, scope: str, filters: dict, after: str | None) -> str:
+    """The line of the page query's plan that names how human_task is read."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from app.services.inbox import queries
+
+    statement = queries.page_statement(user, scope, filters, after)
+    sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
+    if db.engine.dialect.name == "sqlite":
+        rows = [r[-1] for r in db.session.execute(text("EXPLAIN QUERY PLAN " + sql))]
+        return " / ".join(rows)
+    rows = [r[0] for r in db.session.execute(text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql))]
+    return " / ".join(r.strip() for r in rows if "human_task" in r or "Index Cond" in r or "Filter" in r)
+
+
+def run(bench: Bench) -> list[Figure]:
+    from sqlalchemy import func, select
+    from flask_migrate import upgrade
+
+    from app.extensions import db
+    from app.models import Case, HumanTask, Unit, User
+
+    url = bench.database("inbox")
+    app = make_app(url, ALLOW_CLOCK_SHIFT=False)
+    cases = bench.size(100_000, 2_000)
+    if bench.fresh(url):
+        _build(app, cases)
+    else:
+        with app.app_context():
+            upgrade()  # e.g. new indexes since the database was generated
+            analyze()
+    figures: list[Figure] = []
+    repeat = bench.size(100, 20)
+    with app.app_context():
+        open_tasks = db.session.scalar(select(func.count()).select_from(HumanTask).where(HumanTask.status == "open"))
+        print(f"open tasks: {open_tasks:,}", flush=True)
+        intake = db.session.scalar(select(User).where(User.username == "intake1"))
+        # The unit with the fewest open tasks in intake1's lane (but some): a value rare in the reviewer's queue.
+        rare_unit = db.session.execute(
+            select(Case.applicant_unit_id, func.count()).join(HumanTask, HumanTask.case_id == Case.id)
+            .where(HumanTask.status == "open", HumanTask.lane == "intake")
+            .group_by(Case.applicant_unit_id).order_by(func.count(), Case.applicant_unit_id).limit(1)).first()
+        common_unit = db.session.execute(
+            select(Case.applicant_unit_id, func.count()).join(HumanTask, HumanTask.case_id == Case.id)
+            .where(HumanTask.status == "open", HumanTask.lane == "intake")
+            .group_by(Case.applicant_unit_id).order_by(func.count().desc(), Case.applicant_unit_id).limit(1)).first()
+        empty_unit = db.session.scalar(select(Unit.id).where(
+            Unit.is_credit_office.is_(False), ~Unit.id.in_(select(Case.applicant_unit_id).where(
+                Case.applicant_unit_id.is_not(None)))).order_by(Unit.id).limit(1))
+        print(f"rare unit {rare_unit[0]} ({rare_unit[1]} intake tasks), common unit {common_unit[0]} "
+              f"({common_unit[1]}), unit without cases {empty_unit}", flush=True)
+        db.session.remove()
+
+        web = app.test_client()
+        page = web.get("/login").get_data(as_text=True)
+        token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+        web.post("/login", data={"csrf_token": token, "username": "intake1", "password": PASSWORD})
+        _fresh_request_state()
+
+        def inbox(name: str, query: str, filters: dict, scope: str, note: str = "") -> None:
+            with app.test_request_context():
+                user = db.session.get(User, intake.id)
+                floor = _raw_floor(user, scope, filters)
+                db.session.remove()
+            timing = timed(_get(web, f"/tasks/inbox?{query}"), repeat)
+            figures.append(_figure(f"inbox {name}", timing, floor, "page query alone", note))
+
+        for scope in ("mine", "group", "due_soon", "overdue", "done"):
+            inbox(f"tab {scope}", f"scope={scope}", {}, scope)
+        rare, common = str(rare_unit[0]), str(common_unit[0])
+        for scope in ("group", "due_soon", "overdue", "done"):
+            for key, value, label in (("process", "repair", "process=repair"), ("process", "objection", "process=objection"),
+                                      ("unit", rare, f"rare unit ({rare_unit[1]} tasks)"),
+                                      ("unit", common, "common unit"),
+                                      ("category", "breach", "category=breach"),
+                                      ("category", "admin_penalty", "category=admin_penalty"),
+                                      ("severity", "serious", "severity=serious"),
+                                      ("severity", "minor", "severity=minor")):
+                inbox(f"{scope}, {label}", f"scope={scope}&{key}={value}", {key: value}, scope)
+            for band in ("overdue", "today", "soon", "later"):
+                if scope == "group":
+                    inbox(f"{scope}, due={band}", f"scope={scope}&due={band}", {"due": band}, scope)
+        if empty_unit:
+            inbox("group, unit without cases", f"scope=group&unit={empty_unit}", {"unit": str(empty_unit)}, "group")
+        for scope in ("group", "done"):
+            combined = {"process": "objection", "category": "breach", "severity": "general", "due": "later"}
+            inbox(f"{scope}, objection+breach+general+later", "scope=" + scope + "".join(
+                f"&{k}={v}" for k, v in combined.items()), combined, scope)
+            combined = {"process": "objection", "unit": rare, "severity": "serious"}
+            inbox(f"{scope}, objection+rare unit+serious", "scope=" + scope + "".join(
+                f"&{k}={v}" for k, v in combined.items()), combined, scope)
+
+        api = app.test_client()
+        bearer = api.post("/api/v1/auth/token", json={"username": "intake1", "password": PASSWORD}).get_json()["token"]
+        headers = {"Authorization": f"Bearer {bearer}"}
+        _fresh_request_state()
+        for query in ("scope=group", "scope=group&process=objection", "scope=group&category=breach",
+                      f"scope=group&unit={rare}", "scope=all"):
+            cursors = _api_cursors(api, headers, query)
+            for label, cursor in cursors:
+                path = f"/api/v1/tasks?{query}" + (f"&after={cursor}" if cursor else "")
+                with app.test_request_context():
+                    user = db.session.get(User, intake.id)
+                    scope = query.split("&")[0].split("=")[1]
+                    filters = dict(p.split("=") for p in query.split("&")[1:])
+                    floor = _raw_floor(user, scope, filters, cursor)
+                    plan = _plan_line(user, scope, filters, cursor) if label == "middle page" else ""
+                    db.session.remove()
+                if plan:
+                    print(f"plan ({bench.kind}, {query}, middle page): {plan}", flush=True)
+                timing = timed(_get(api, path, headers), repeat)
+                figures.append(_figure(f"API /tasks?{query}, {label}", timing, floor, "page query alone"))
+    return figures
+
+
+def _api_cursors(api, headers, query: str) -> list[tuple[str, str | None]]:
+    """The first page, a page in the middle of the queue and the last page, by walking the keyset cursors."""
+    cursors: list[str | None] = [None]
+    while True:
+        _fresh_request_state()
+        body = api.get(f"/api/v1/tasks?{query}" + (f"&after={cursors[-1]}" if cursors[-1] else ""),
+                       headers=headers).get_json()
+        if not body.get("next_after"):
+            break
+        cursors.append(body["next_after"])
+    return [("first page", None), ("middle page", cursors[len(cursors) // 2]), ("last page", cursors[-1])]
