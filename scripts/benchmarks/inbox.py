@@ -9,6 +9,7 @@ The cases are generated with app/demo/bulk.seed_cases (slow: use --reuse between
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 from scripts.benchmarks.common import Bench, Figure, analyze, make_app, migrate_and_seed, timed
 
@@ -162,13 +163,14 @@ def run(bench: Bench) -> list[Figure]:
         _fresh_request_state()
         for query in ("scope=group", "scope=group&process=objection", "scope=group&category=breach",
                       f"scope=group&unit={rare}", "scope=all"):
-            cursors = _api_cursors(api, headers, query)
+            with app.test_request_context():
+                cursors = _api_cursors(db.session.get(User, intake.id), query)
+                db.session.remove()
             for label, cursor in cursors:
-                path = f"/api/v1/tasks?{query}" + (f"&after={cursor}" if cursor else "")
+                path = f"/api/v1/tasks?{query}" + (f"&after={quote(cursor)}" if cursor else "")
                 with app.test_request_context():
                     user = db.session.get(User, intake.id)
-                    scope = query.split("&")[0].split("=")[1]
-                    filters = dict(p.split("=") for p in query.split("&")[1:])
+                    scope, filters = _split(query)
                     floor = _raw_floor(user, scope, filters, cursor)
                     plan = _plan_line(user, scope, filters, cursor) if label == "middle page" else ""
                     db.session.remove()
@@ -179,14 +181,29 @@ def run(bench: Bench) -> list[Figure]:
     return figures
 
 
-def _api_cursors(api, headers, query: str) -> list[tuple[str, str | None]]:
-    """The first page, a page in the middle of the queue and the last page, by walking the keyset cursors."""
-    cursors: list[str | None] = [None]
-    while True:
-        _fresh_request_state()
-        body = api.get(f"/api/v1/tasks?{query}" + (f"&after={cursors[-1]}" if cursors[-1] else ""),
-                       headers=headers).get_json()
-        if not body.get("next_after"):
-            break
-        cursors.append(body["next_after"])
-    return [("first page", None), ("middle page", cursors[len(cursors) // 2]), ("last page", cursors[-1])]
+def _api_cursors(user, query: str) -> list[tuple[str, str | None]]:
+    """The cursors of the first page, a page in the middle of the queue and the last page (from the keys in order,
+    as the API's own cursors would be after walking there)."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import HumanTask
+    from app.services.inbox import queries
+
+    scope, filters = _split(query)
+    keys = db.session.execute(queries._query(user, scope, filters).with_only_columns(HumanTask.due_at, HumanTask.id)
+                              .order_by(HumanTask.due_at, HumanTask.id)).all()
+    pages = max(1, (len(keys) + queries.PAGE_SIZE - 1) // queries.PAGE_SIZE)
+
+    def after(page: int) -> str:  # the cursor that opens page `page` (0-based, > 0)
+        due_at, task_id = keys[page * queries.PAGE_SIZE - 1]
+        return f"{due_at.isoformat()}|{task_id}"
+
+    if pages < 3:
+        return [("first page", None)]
+    return [("first page", None), ("middle page", after(pages // 2)), ("last page", after(pages - 1))]
+
+
+def _split(query: str) -> tuple[str, dict]:
+    params = dict(p.split("=", 1) for p in query.split("&"))
+    return params.pop("scope"), params

@@ -26,6 +26,7 @@ DUE_SOON_DAYS = 2  # 即将到期: due within this many working days
 class TaskPage:
     rows: list[HumanTask]
     next_after: str | None
+    counts: dict[str, int] | None = None  # every tab's capped count, when asked for
 
 
 @dataclass
@@ -96,6 +97,10 @@ def _scope_filter(user: User, scope: str, bounds: _Bounds):
     # applicant of that unit until one of them takes it (task_filter keeps it to that unit).
     unit_work = and_(HumanTask.assignee_id.is_(None), HumanTask.lane == "applicant")
     if scope == "mine":
+        if not user.has_role("applicant"):
+            # task_filter keeps the applicant lane out: a plain equality lets the planner read the claimed tasks'
+            # index instead of walking the lane through an OR that can never hold.
+            return and_(base, HumanTask.assignee_id == user.id)
         return and_(base, or_(HumanTask.assignee_id == user.id, unit_work))
     if scope == "group":
         return and_(base, HumanTask.assignee_id.is_(None), HumanTask.lane != "applicant")
@@ -191,12 +196,20 @@ def page_statement(user: User, scope: str, filters: dict | None = None, after: s
 
 
 def task_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
-              limit: int = PAGE_SIZE) -> TaskPage:
-    """One page of tasks with a keyset cursor: open tasks by due date, done ones newest first."""
-    page = _paged(_query(user, scope, filters), scope, after, limit)
+              limit: int = PAGE_SIZE, counts: bool = False) -> TaskPage:
+    """One page of tasks with a keyset cursor: open tasks by due date, done ones newest first; with counts, every
+    tab's capped count too, in the same statement (as the inbox page has them)."""
+    bounds = _Bounds()
+    page = _paged(_query(user, scope, filters, bounds), scope, after, limit)
     task = aliased(HumanTask, page)
-    rows = db.session.scalars(select(task).order_by(*_ordered(page, scope)).limit(limit + 1)).all()
-    return TaskPage(rows[:limit], _cursor(rows, scope, limit))
+    counted = [_capped_count(user, tab, filters, bounds).label(f"count_{tab}") for tab in TABS] if counts else []
+    rows = db.session.execute(select(task, *counted).order_by(*_ordered(page, scope)).limit(limit + 1)).all()
+    tasks = [row[0] for row in rows]
+    tab_counts = None
+    if counts:
+        tab_counts = ({tab: rows[0]._mapping[f"count_{tab}"] for tab in TABS} if rows
+                      else count_tabs(user, filters, bounds))  # an empty page carries no counts
+    return TaskPage(tasks[:limit], _cursor(tasks, scope, limit), tab_counts)
 
 
 def inbox_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
