@@ -57,9 +57,11 @@ class HumanTask(db.Model):
         # Queues filtered by process type, in due order.
         partial_index("ix_human_task_open_lane_type_due", "lane", "case_type", "due_at", "id", where="status='open'"),
         # The 已办 tab: a person's completed tasks, newest first.
-        partial_index("ix_human_task_done_by", "completed_by_id", "completed_at", where="completed_by_id IS NOT NULL"),
+        # (id last: tasks completed at one instant are still read in order, never sorted; 0015)
+        partial_index("ix_human_task_done_by", "completed_by_id", "completed_at", "id",
+                      where="completed_by_id IS NOT NULL"),
         # The 已办 tab filtered by process: a reviewer's many done tasks are not read to find a few.
-        partial_index("ix_human_task_done_by_type", "completed_by_id", "case_type", "completed_at",
+        partial_index("ix_human_task_done_by_type", "completed_by_id", "case_type", "completed_at", "id",
                       where="completed_by_id IS NOT NULL"),
         # Dashboard: overdue open tasks by type and their cases, and the on-time rate of completed tasks by type,
         # read from this index alone (status leads: SQLite covers a query only with every column it names).
@@ -74,11 +76,11 @@ class HumanTask(db.Model):
         partial_index("ix_human_task_open_lane_category_due", "lane", "category", "due_at", "id", where="status='open'"),
         partial_index("ix_human_task_open_lane_severity_due", "lane", "severity", "due_at", "id", where="status='open'"),
         # The same filters on the 已办 tab, newest first.
-        partial_index("ix_human_task_done_by_unit", "completed_by_id", "applicant_unit_id", "completed_at",
+        partial_index("ix_human_task_done_by_unit", "completed_by_id", "applicant_unit_id", "completed_at", "id",
                       where="completed_by_id IS NOT NULL"),
-        partial_index("ix_human_task_done_by_category", "completed_by_id", "category", "completed_at",
+        partial_index("ix_human_task_done_by_category", "completed_by_id", "category", "completed_at", "id",
                       where="completed_by_id IS NOT NULL"),
-        partial_index("ix_human_task_done_by_severity", "completed_by_id", "severity", "completed_at",
+        partial_index("ix_human_task_done_by_severity", "completed_by_id", "severity", "completed_at", "id",
                       where="completed_by_id IS NOT NULL"),
     )
 

@@ -1,5 +1,5 @@
 """inbox filters without a join: the case's unit and the record's category and severity on human_task, indexed in
-due order; SQLite's planner statistics for human_task pinned to a large queue's shape
+due order; 已办 indexes end in id; SQLite's planner statistics for human_task pinned to a large queue's shape
 
 Revision ID: 0015_inbox
 Revises: 0014
@@ -18,9 +18,15 @@ INDEXES = (
     ("ix_human_task_open_lane_unit_due", ["lane", "applicant_unit_id", "due_at", "id"], OPEN),
     ("ix_human_task_open_lane_category_due", ["lane", "category", "due_at", "id"], OPEN),
     ("ix_human_task_open_lane_severity_due", ["lane", "severity", "due_at", "id"], OPEN),
-    ("ix_human_task_done_by_unit", ["completed_by_id", "applicant_unit_id", "completed_at"], DONE),
-    ("ix_human_task_done_by_category", ["completed_by_id", "category", "completed_at"], DONE),
-    ("ix_human_task_done_by_severity", ["completed_by_id", "severity", "completed_at"], DONE),
+    ("ix_human_task_done_by_unit", ["completed_by_id", "applicant_unit_id", "completed_at", "id"], DONE),
+    ("ix_human_task_done_by_category", ["completed_by_id", "category", "completed_at", "id"], DONE),
+    ("ix_human_task_done_by_severity", ["completed_by_id", "severity", "completed_at", "id"], DONE),
+)
+# The 已办 indexes of 0005 and 0008 end in completed_at: tasks completed at one instant (a bulk start, an import)
+# were sorted by id in a temporary tree, all tens of thousands of them. With id last they are read in order.
+REBUILT = (
+    ("ix_human_task_done_by", ["completed_by_id", "completed_at"]),
+    ("ix_human_task_done_by_type", ["completed_by_id", "case_type", "completed_at"]),
 )
 
 # sqlite_stat1 rows for human_task as ANALYZE writes them for 100,000 open tasks in a few lanes (rounded): SQLite
@@ -36,15 +42,15 @@ SQLITE_STAT1 = {
     "ix_human_task_open_lane_only_due": "100000 20000 3 1",
     "ix_human_task_open_lane_type_due": "100000 20000 10000 3 1",
     "ix_human_task_open_assigned_due": "2000 200 2 1",
-    "ix_human_task_done_by": "100000 20000 3",
-    "ix_human_task_done_by_type": "100000 20000 10000 3",
+    "ix_human_task_done_by": "100000 20000 3 1",
+    "ix_human_task_done_by_type": "100000 20000 10000 3 1",
     "ix_human_task_status_due_figures": "200000 70000 3 3 1 1",
     "ix_human_task_open_lane_unit_due": "100000 20000 300 2 1",
     "ix_human_task_open_lane_category_due": "100000 20000 10000 3 1",
     "ix_human_task_open_lane_severity_due": "100000 20000 10000 3 1",
-    "ix_human_task_done_by_unit": "100000 20000 300 2",
-    "ix_human_task_done_by_category": "100000 20000 10000 3",
-    "ix_human_task_done_by_severity": "100000 20000 10000 3",
+    "ix_human_task_done_by_unit": "100000 20000 300 2 1",
+    "ix_human_task_done_by_category": "100000 20000 10000 3 1",
+    "ix_human_task_done_by_severity": "100000 20000 10000 3 1",
 }
 PINNED_BELOW = 10_000  # open tasks: a smaller table keeps the pinned shape, a larger one is analyzed for real
 
@@ -59,6 +65,9 @@ def upgrade():
                'WHERE c.id = human_task.case_id), '
                'severity = (SELECT r.severity FROM "case" c JOIN credit_record r ON r.id = c.record_id '
                'WHERE c.id = human_task.case_id)')
+    for name, columns in REBUILT:
+        op.drop_index(name, table_name="human_task")
+        op.create_index(name, "human_task", [*columns, "id"], sqlite_where=sa.text(DONE), postgresql_where=sa.text(DONE))
     for name, columns, where in INDEXES:
         op.create_index(name, "human_task", columns, sqlite_where=sa.text(where), postgresql_where=sa.text(where))
     bind = op.get_bind()
@@ -85,6 +94,9 @@ def pin_sqlite_statistics(bind) -> None:
 def downgrade():
     for name, _columns, _where in reversed(INDEXES):
         op.drop_index(name, table_name="human_task")
+    for name, columns in REBUILT:
+        op.drop_index(name, table_name="human_task")
+        op.create_index(name, "human_task", columns, sqlite_where=sa.text(DONE), postgresql_where=sa.text(DONE))
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DELETE FROM sqlite_stat1 WHERE idx IN (%s)" % ", ".join(f"'{n}'" for n, _c, _w in INDEXES))
     with op.batch_alter_table("human_task") as batch:

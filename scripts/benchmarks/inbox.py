@@ -125,6 +125,11 @@ def run(bench: Bench) -> list[Figure]:
         assert signed_in.status_code == 302, signed_in.status_code
         _fresh_request_state()
 
+        from app.services.inbox import queries
+
+        service_alone = {"tab group", "tab done", "group, category=breach", f"group, rare unit ({rare_unit[1]} tasks)",
+                         "group, process=objection+breach+general+later"}
+
         def inbox(name: str, query: str, filters: dict, scope: str, note: str = "") -> None:
             with app.test_request_context():
                 user = db.session.get(User, intake.id)
@@ -132,6 +137,13 @@ def run(bench: Bench) -> list[Figure]:
                 db.session.remove()
             timing = timed(_get(web, f"/tasks/inbox?{query}"), repeat)
             figures.append(_figure(f"inbox {name}", timing, floor, "page query alone", note))
+            if name in service_alone:
+                # The query side alone (page, tab counts, display rows) without the view and its template.
+                with app.test_request_context():
+                    user = db.session.get(User, intake.id)
+                    service = timed(lambda: queries.inbox_page(user, scope, filters=filters), repeat)
+                    db.session.remove()
+                figures.append(_figure(f"inbox_page() alone, {name}", service, floor, "page query alone"))
 
         for scope in ("mine", "group", "due_soon", "overdue", "done"):
             inbox(f"tab {scope}", f"scope={scope}", {}, scope)
@@ -152,7 +164,7 @@ def run(bench: Bench) -> list[Figure]:
                                            "due": "later"}),
                                 ("group", {"process": "objection", "unit": rare, "severity": "serious"}),
                                 ("done", {"process": "objection", "unit": rare, "category": "breach"})):
-            inbox(f"{scope}, " + "+".join(combined.values()).replace(rare, "rare unit"),
+            inbox(f"{scope}, " + ("process=" + "+".join(combined.values())).replace(rare, "rare unit"),
                   "scope=" + scope + "".join(f"&{k}={v}" for k, v in combined.items()), combined, scope)
 
         api = app.test_client()
