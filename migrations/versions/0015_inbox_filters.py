@@ -52,6 +52,8 @@ SQLITE_STAT1 = {
     "ix_human_task_done_by_category": "100000 20000 10000 3 1",
     "ix_human_task_done_by_severity": "100000 20000 10000 3 1",
 }
+STATISTICS = (("st_human_task_lane_category", "category"), ("st_human_task_lane_severity", "severity"),
+              ("st_human_task_lane_unit", "applicant_unit_id"))
 PINNED_BELOW = 10_000  # open tasks: a smaller table keeps the pinned shape, a larger one is analyzed for real
 
 
@@ -59,21 +61,28 @@ def upgrade():
     op.add_column("human_task", sa.Column("applicant_unit_id", sa.Integer(), nullable=True))
     op.add_column("human_task", sa.Column("category", sa.String(20), nullable=True))
     op.add_column("human_task", sa.Column("severity", sa.String(10), nullable=True))
+    # Indexes before the backfill: built after it, PostgreSQL marks them usable only once every transaction older
+    # than the migration has ended (indcheckxmin), and the inbox walks the lane meanwhile.
+    for name, columns in REBUILT:
+        op.drop_index(name, table_name="human_task")
+        op.create_index(name, "human_task", [*columns, "id"], sqlite_where=sa.text(DONE), postgresql_where=sa.text(DONE))
+    for name, columns, where in INDEXES:
+        op.create_index(name, "human_task", columns, sqlite_where=sa.text(where), postgresql_where=sa.text(where))
     op.execute('UPDATE human_task SET applicant_unit_id = (SELECT c.applicant_unit_id FROM "case" c '
                'WHERE c.id = human_task.case_id), '
                'category = (SELECT r.category FROM "case" c JOIN credit_record r ON r.id = c.record_id '
                'WHERE c.id = human_task.case_id), '
                'severity = (SELECT r.severity FROM "case" c JOIN credit_record r ON r.id = c.record_id '
                'WHERE c.id = human_task.case_id)')
-    for name, columns in REBUILT:
-        op.drop_index(name, table_name="human_task")
-        op.create_index(name, "human_task", [*columns, "id"], sqlite_where=sa.text(DONE), postgresql_where=sa.text(DONE))
-    for name, columns, where in INDEXES:
-        op.create_index(name, "human_task", columns, sqlite_where=sa.text(where), postgresql_where=sa.text(where))
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         pin_sqlite_statistics(bind)
     else:
+        # A value can be common in the table (completed tasks) and rare in a lane's open tasks (category=breach for
+        # the intake lane): without these statistics the planner takes the columns as independent, expects the
+        # value in every other row and walks the lane in due order to find it.
+        for name, column in STATISTICS:
+            op.execute(f"CREATE STATISTICS IF NOT EXISTS {name} (mcv) ON status, lane, {column} FROM human_task")
         op.execute("ANALYZE human_task")  # the new columns' statistics, before autovacuum gets to them
 
 
@@ -97,6 +106,9 @@ def downgrade():
     for name, columns in REBUILT:
         op.drop_index(name, table_name="human_task")
         op.create_index(name, "human_task", columns, sqlite_where=sa.text(DONE), postgresql_where=sa.text(DONE))
+    if op.get_bind().dialect.name == "postgresql":
+        for name, _column in STATISTICS:
+            op.execute(f"DROP STATISTICS IF EXISTS {name}")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("DELETE FROM sqlite_stat1 WHERE idx IN (%s)" % ", ".join(f"'{n}'" for n, _c, _w in INDEXES))
     with op.batch_alter_table("human_task") as batch:

@@ -272,4 +272,4 @@ def test_a_middle_page_is_a_range_of_the_index(staff):
     if db.engine.dialect.name == "sqlite":
         assert "SEARCH human_task USING INDEX ix_human_task_open_lane_only_due (lane=? AND due_at>?)" in plan, plan
     else:
-        assert re.search(r"Index Cond: .*ROW\(due_at, id\) > ROW", plan), plan
+        assert re.search(r"Index Cond: .*ROW\(due_at, \(?id\)?(::text)?\) > ROW", plan), plan
