@@ -1,5 +1,6 @@
 """The OpenAPI 3.1 document served at /api/v1/openapi.json."""
 from app.core.ids import MAX_ID
+from app.models import CASE_TYPES, CATEGORIES, SEVERITIES
 
 _ERR = {"description": "错误", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _OBJ = {"application/json": {"schema": {"type": "object"}}}
@@ -69,9 +70,17 @@ OPENAPI = {
                                                                         "kind": {"enum": ["evidence", "commitment",
                                                                                           "supplement", "other"]}}}}})},
         "/cases/{case_id}/submit": {"post": _op("提交申请并启动流程", params=[_path_param("case_id", "integer")])},
-        "/tasks": {"get": _op("任务列表", params=[
-            {"name": "scope", "in": "query", "schema": {"enum": ["mine", "group", "all"]}},
-            {"name": "after", "in": "query", "schema": {"type": "string"}}])},
+        "/tasks": {"get": _op(
+            "任务列表（按期限排序，每页 50 条；next_after 为下一页游标；counts 为各标签页的任务数，超过 count_cap 即显示为"
+            "“count_cap+”；筛选条件与待办页相同，取值无效时返回 400）", params=[
+                _query("scope", {"enum": ["mine", "group", "due_soon", "overdue", "done", "all"]}),
+                _query("after", {"type": "string", "description": "上一页返回的 next_after"}),
+                _query("process", {"enum": list(CASE_TYPES), "description": "流程"}),
+                _query("unit", {"type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "申请单位"}),
+                _query("category", {"enum": list(CATEGORIES), "description": "失信类别"}),
+                _query("severity", {"enum": list(SEVERITIES), "description": "失信程度"}),
+                _query("due", {"enum": ["overdue", "today", "soon", "later"],
+                               "description": "期限：已超期、今日到期、2 个工作日内、更晚"})])},
         "/tasks/{task_id}": {"get": _op("任务详情及表单字段", params=[_path_param("task_id")])},
         "/tasks/{task_id}/claim": {"post": _op("领取任务", params=[_path_param("task_id")])},
         "/tasks/{task_id}/release": {"post": _op("退回任务", params=[_path_param("task_id")])},

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import Case, CreditRecord, HumanTask
 from app.services import access, applications, attachments, audit, auth, calendar, delivery, eligibility, rules, sanctions, workflow
 from app.services import idempotency
-from app.services.inbox import queries as tasks
+from app.services.inbox import filters as inbox_filters, queries as tasks
 from processes.objection_review import service as objections
 from processes.rectification import service as rectification
 from processes.credit_repair import service as repair
@@ -265,8 +265,11 @@ def list_tasks():
     scope = request.args.get("scope", "mine")
     if scope not in tasks.SCOPES:
         raise Invalid("scope 应为 mine、group 或 all。", fields={"scope": "mine|group|all"})
-    page = tasks.task_page(g.api_user, scope, after=request.args.get("after"))
-    return jsonify({"items": [task_json(t) for t in page.rows], "next_after": page.next_after})
+    filters = inbox_filters.strict_filters(request.args)  # a bad value is a 400 naming the field
+    page = tasks.task_page(g.api_user, scope, after=request.args.get("after"), filters=filters, counts=True)
+    # The tab counts as the inbox page shows them: each up to count_cap + 1 ("99+").
+    return jsonify({"items": [task_json(t) for t in page.rows], "next_after": page.next_after, "counts": page.counts,
+                    "count_cap": tasks.COUNT_CAP})
 
 
 @bp.route("/tasks/<task_id>")

@@ -164,6 +164,8 @@ def seed_cases(n: int, seed: int = 20261127) -> int:
         for task in shape["tasks"]:
             rows["task"].append({**task, "id": mapping[task["id"]], "instance_id": instance["id"], "case_id": case_id,
                                  "due_at": task["due_at"] + shift if task["due_at"] else None,
+                                 # the record copies the shape's category and severity; the unit is this case's
+                                 "applicant_unit_id": unit_id,
                                  "candidate_unit_id": unit_id if task["lane"] == "applicant"
                                  else task["candidate_unit_id"]})
         for timer in shape["timers"]:

@@ -57,9 +57,11 @@ class HumanTask(db.Model):
         # Queues filtered by process type, in due order.
         partial_index("ix_human_task_open_lane_type_due", "lane", "case_type", "due_at", "id", where="status='open'"),
         # The 已办 tab: a person's completed tasks, newest first.
-        partial_index("ix_human_task_done_by", "completed_by_id", "completed_at", where="completed_by_id IS NOT NULL"),
+        # (id last: tasks completed at one instant are still read in order, never sorted; 0015)
+        partial_index("ix_human_task_done_by", "completed_by_id", "completed_at", "id",
+                      where="completed_by_id IS NOT NULL"),
         # The 已办 tab filtered by process: a reviewer's many done tasks are not read to find a few.
-        partial_index("ix_human_task_done_by_type", "completed_by_id", "case_type", "completed_at",
+        partial_index("ix_human_task_done_by_type", "completed_by_id", "case_type", "completed_at", "id",
                       where="completed_by_id IS NOT NULL"),
         # Dashboard: overdue open tasks by type and their cases, and the on-time rate of completed tasks by type,
         # read from this index alone (status leads: SQLite covers a query only with every column it names).
@@ -67,6 +69,19 @@ class HumanTask(db.Model):
         # Only claimed tasks: planners then see the index as selective for "my tasks".
         partial_index("ix_human_task_open_assigned_due", "assignee_id", "due_at", "id",
                       where="status='open' AND assignee_id IS NOT NULL"),
+        # The inbox's business filters on the copied case/record facts, in due order (0015): a value rare in a
+        # lane is found by a range of its own, never by walking the lane.
+        partial_index("ix_human_task_open_lane_unit_due", "lane", "applicant_unit_id", "due_at", "id",
+                      where="status='open'"),
+        partial_index("ix_human_task_open_lane_category_due", "lane", "category", "due_at", "id", where="status='open'"),
+        partial_index("ix_human_task_open_lane_severity_due", "lane", "severity", "due_at", "id", where="status='open'"),
+        # The same filters on the 已办 tab, newest first.
+        partial_index("ix_human_task_done_by_unit", "completed_by_id", "applicant_unit_id", "completed_at", "id",
+                      where="completed_by_id IS NOT NULL"),
+        partial_index("ix_human_task_done_by_category", "completed_by_id", "category", "completed_at", "id",
+                      where="completed_by_id IS NOT NULL"),
+        partial_index("ix_human_task_done_by_severity", "completed_by_id", "severity", "completed_at", "id",
+                      where="completed_by_id IS NOT NULL"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task UUID
@@ -77,6 +92,11 @@ class HumanTask(db.Model):
     case_type: Mapped[str] = mapped_column(String(16))
     title: Mapped[str] = mapped_column(String(120))
     form_key: Mapped[str] = mapped_column(String(60))
+    # The case's applicant unit and its record's category and severity, copied here so the inbox's filters need no
+    # join (app/services/inbox/facts.py fills them for new tasks and follows a record's correction).
+    applicant_unit_id: Mapped[int | None] = mapped_column()
+    category: Mapped[str | None] = mapped_column(String(20))
+    severity: Mapped[str | None] = mapped_column(String(10))
     lane: Mapped[str] = mapped_column(String(20))
     # Applicant and verifier tasks belong to one unit; credit-office tasks to the office.
     candidate_unit_id: Mapped[int | None] = mapped_column(ForeignKey("unit.id"))

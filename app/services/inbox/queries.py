@@ -6,11 +6,12 @@ from datetime import date, datetime
 from functools import cached_property
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, tuple_, union_all
+from sqlalchemy.orm import aliased
 
 from app.core.clock import local_date, local_tz, now
 from app.extensions import db
-from app.models import TASK_IS_OPEN, Case, CreditRecord, HumanTask, Unit, User
+from app.models import TASK_IS_OPEN, Case, HumanTask, Unit, User
 from app.services import access, calendar, workdays
 from app.services.inbox.display import InboxRow, display_rows
 
@@ -25,6 +26,7 @@ DUE_SOON_DAYS = 2  # 即将到期: due within this many working days
 class TaskPage:
     rows: list[HumanTask]
     next_after: str | None
+    counts: dict[str, int] | None = None  # every tab's capped count, when asked for
 
 
 @dataclass
@@ -64,15 +66,17 @@ class _Bounds:
 
 
 def _filters(filters: dict, bounds: _Bounds):
+    # Unit, category and severity are the case's and record's facts copied onto the task (inbox.facts): each has an
+    # index of its own in due order, so a value rare in the lane is a short range, not a walk of the lane.
     conditions = []
     if "process" in filters:
         conditions.append(HumanTask.case_type == filters["process"])
     if "unit" in filters:
-        conditions.append(Case.applicant_unit_id == int(filters["unit"]))
+        conditions.append(HumanTask.applicant_unit_id == int(filters["unit"]))
     if "category" in filters:
-        conditions.append(CreditRecord.category == filters["category"])
+        conditions.append(HumanTask.category == filters["category"])
     if "severity" in filters:
-        conditions.append(CreditRecord.severity == filters["severity"])
+        conditions.append(HumanTask.severity == filters["severity"])
     band = filters.get("due")
     if band == "overdue":
         conditions.append(HumanTask.due_at < bounds.now)
@@ -93,6 +97,10 @@ def _scope_filter(user: User, scope: str, bounds: _Bounds):
     # applicant of that unit until one of them takes it (task_filter keeps it to that unit).
     unit_work = and_(HumanTask.assignee_id.is_(None), HumanTask.lane == "applicant")
     if scope == "mine":
+        if not user.has_role("applicant"):
+            # task_filter keeps the applicant lane out: a plain equality lets the planner read the claimed tasks'
+            # index instead of walking the lane through an OR that can never hold.
+            return and_(base, HumanTask.assignee_id == user.id)
         return and_(base, or_(HumanTask.assignee_id == user.id, unit_work))
     if scope == "group":
         return and_(base, HumanTask.assignee_id.is_(None), HumanTask.lane != "applicant")
@@ -104,38 +112,71 @@ def _scope_filter(user: User, scope: str, bounds: _Bounds):
 
 
 def _query(user: User, scope: str, filters: dict | None, bounds: _Bounds | None = None):
+    """The tab's tasks with the filters: conditions on human_task alone, no join."""
     bounds = bounds or _Bounds()
     query = select(HumanTask).where(_scope_filter(user, scope, bounds))
     filters = dict(filters or {})
     if scope == "done":
         filters.pop("due", None)  # due bands describe open work; the 已办 tab is by completion
-    # Join only what a filter needs: most views filter on the task alone.
-    if filters.keys() & {"unit", "category", "severity"}:
-        query = query.join(Case, Case.id == HumanTask.case_id)
-    if filters.keys() & {"category", "severity"}:
-        query = query.join(CreditRecord, CreditRecord.id == Case.record_id)
     conditions = _filters(filters, bounds)
     return query.where(*conditions) if conditions else query
 
 
+NULL_STAMP = "-"  # the cursor's stamp after a task without a due instant (those come after every dated one)
+
+
+def _decode(after: str | None) -> tuple[datetime | None, str] | None:
+    """Return a cursor's (stamp, id), stamp None for NULL_STAMP; None for no cursor or junk (the first page)."""
+    if not after or "|" not in after:
+        return None
+    stamp_text, last_id = after.split("|", 1)
+    if stamp_text == NULL_STAMP:
+        return None, last_id
+    try:
+        stamp = datetime.fromisoformat(stamp_text)
+    except ValueError:
+        return None
+    # Cursors carry an offset (_cursor); a naive one is forged and ignored like junk.
+    return (stamp, last_id) if stamp.tzinfo is not None else None
+
+
 def _paged(query, scope: str, after: str | None, limit: int):
-    """Narrow the query to one keyset page (limit + 1 rows, to tell whether more follow)."""
-    key, order = ((HumanTask.completed_at, (HumanTask.completed_at.desc(), HumanTask.id.desc())) if scope == "done"
-                  else (HumanTask.due_at, (HumanTask.due_at, HumanTask.id)))
-    if after:
-        try:
-            stamp_text, last_id = after.split("|", 1)
-            stamp = datetime.fromisoformat(stamp_text)
-        except ValueError:
-            stamp = None
-        if stamp is not None and stamp.tzinfo is None:
-            stamp = None  # cursors carry an offset (_cursor); a naive one is forged and ignored like junk
-        if stamp is not None:
-            if scope == "done":
-                query = query.where(or_(key < stamp, and_(key == stamp, HumanTask.id < last_id)))
-            else:
-                query = query.where(or_(key > stamp, and_(key == stamp, HumanTask.id > last_id)))
-    return query.order_by(*order).limit(limit + 1)
+    """Narrow the query to one keyset page (limit + 1 rows, to tell whether more follow), as a subquery.
+
+    The keyset is a row-value comparison, `(due_at, id) > (s, i)`: both databases read it as a range of the
+    (…, due_at, id) index, where `due_at > s OR (due_at = s AND id > i)` used the index for the lane only and
+    filtered every row before the cursor, so a middle page cost four times the first. Tasks without a due instant
+    come last on both databases (their NULLs sort first on SQLite, last on PostgreSQL): they are a second range,
+    by id, of the same index.
+    """
+    cursor = _decode(after)
+    if scope == "done":
+        key = tuple_(HumanTask.completed_at, HumanTask.id)
+        if cursor is not None and cursor[0] is not None:
+            # completed_at <= s is the range the index reads; the row value breaks ties by id.
+            query = query.where(HumanTask.completed_at <= cursor[0], key < tuple_(cursor[0], cursor[1]))
+        return query.order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(limit + 1).subquery()
+    dated = undated = None
+    if cursor is None:
+        dated = query.where(HumanTask.due_at.is_not(None))
+        undated = query.where(HumanTask.due_at.is_(None))
+    elif cursor[0] is not None:
+        dated = query.where(HumanTask.due_at >= cursor[0],
+                            tuple_(HumanTask.due_at, HumanTask.id) > tuple_(cursor[0], cursor[1]))
+        undated = query.where(HumanTask.due_at.is_(None))
+    else:
+        undated = query.where(HumanTask.due_at.is_(None), HumanTask.id > cursor[1])
+    parts = []
+    if dated is not None:
+        parts.append(select(dated.order_by(HumanTask.due_at, HumanTask.id).limit(limit + 1).subquery()))
+    parts.append(select(undated.order_by(HumanTask.id).limit(limit + 1).subquery()))
+    return union_all(*parts).subquery()
+
+
+def _ordered(page, scope: str) -> tuple:
+    """The order of a page's rows: newest first on 已办, else by due instant (undated last), ties by id."""
+    return ((page.c.completed_at.desc(), page.c.id.desc()) if scope == "done"
+            else (page.c.due_at.is_(None), page.c.due_at, page.c.id))
 
 
 def _cursor(rows: list, scope: str, limit: int) -> str | None:
@@ -144,14 +185,30 @@ def _cursor(rows: list, scope: str, limit: int) -> str | None:
         return None
     last = rows[limit - 1]
     stamp = last.completed_at if scope == "done" else last.due_at
-    return f"{stamp.isoformat()}|{last.id}" if stamp else None
+    return f"{stamp.isoformat() if stamp else NULL_STAMP}|{last.id}"
+
+
+def page_statement(user: User, scope: str, filters: dict | None = None, after: str | None = None,
+                   limit: int = PAGE_SIZE, bounds: _Bounds | None = None):
+    """The page query alone: one keyset page of the tab's task rows in order (limit + 1 rows)."""
+    page = _paged(_query(user, scope, filters, bounds), scope, after, limit)
+    return select(page).order_by(*_ordered(page, scope)).limit(limit + 1)
 
 
 def task_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
-              limit: int = PAGE_SIZE) -> TaskPage:
-    """One page of tasks with a keyset cursor: open tasks by due date, done ones newest first."""
-    rows = db.session.scalars(_paged(_query(user, scope, filters), scope, after, limit)).all()
-    return TaskPage(rows[:limit], _cursor(rows, scope, limit))
+              limit: int = PAGE_SIZE, counts: bool = False) -> TaskPage:
+    """One page of tasks with a keyset cursor: open tasks by due date, done ones newest first; with counts, every
+    tab's capped count too, in the same statement (as the inbox page has them)."""
+    bounds = _Bounds()
+    page = _paged(_query(user, scope, filters, bounds), scope, after, limit)
+    task = aliased(HumanTask, page)
+    counted = [_capped_count(user, tab, filters, bounds).label(f"count_{tab}") for tab in TABS] if counts else []
+    rows = db.session.execute(select(task, *counted).order_by(*_ordered(page, scope)).limit(limit + 1)).all()
+    tasks = [row[0] for row in rows]
+    tab_counts = None
+    if counts:
+        tab_counts = _counts(rows, counted)
+    return TaskPage(tasks[:limit], _cursor(tasks, scope, limit), tab_counts)
 
 
 def inbox_page(user: User, scope: str, *, after: str | None = None, filters: dict | None = None,
@@ -161,20 +218,26 @@ def inbox_page(user: User, scope: str, *, after: str | None = None, filters: dic
     page = _paged(_query(user, scope, filters, bounds).with_only_columns(
         HumanTask.id, HumanTask.case_id, HumanTask.bpmn_id, HumanTask.title, HumanTask.case_type, HumanTask.status,
         HumanTask.due_at, HumanTask.due_provisional, HumanTask.completed_at, HumanTask.assignee_id,
-    ), scope, after, limit).subquery()
+    ), scope, after, limit)
     # Join the case, unit and assignee to the page's rows only, whatever plan the filters led to. The tab counts
     # ride along as uncorrelated scalar subqueries, which both databases compute once: one round trip fewer.
-    order = (page.c.completed_at.desc(), page.c.id.desc()) if scope == "done" else (page.c.due_at, page.c.id)
     counted = [_capped_count(user, tab, filters, bounds).label(f"count_{tab}") for tab in TABS]
     rows = db.session.execute(
         select(page, Case.number, Unit.name.label("unit_name"), User.display_name.label("assignee_name"), *counted)
         .join(Case, Case.id == page.c.case_id).join(Unit, Unit.id == Case.applicant_unit_id)
-        .outerjoin(User, User.id == page.c.assignee_id).order_by(*order)
+        .outerjoin(User, User.id == page.c.assignee_id).order_by(*_ordered(page, scope)).limit(limit + 1)
     ).all()
-    counts = ({tab: rows[0]._mapping[f"count_{tab}"] for tab in TABS} if rows
-              else count_tabs(user, filters, bounds))  # an empty page carries no counts
+    counts = _counts(rows, counted)
     return InboxPage(display_rows(rows[:limit], bounds.now, bounds.today, bounds.calendar), _cursor(rows, scope, limit),
                      counts)
+
+
+def _counts(rows, counted) -> dict[str, int]:
+    """The tab counts that rode along with the page's rows; an empty page carries none, so ask for them alone (the
+    same expressions: building them costs more than running them)."""
+    if rows:
+        return {tab: rows[0]._mapping[f"count_{tab}"] for tab in TABS}
+    return dict(zip(TABS, db.session.execute(select(*counted)).one()))
 
 
 COUNT_CAP = 99

@@ -22,6 +22,7 @@ from sqlalchemy import insert, select, update
 from app.extensions import db
 from app.models import Case, CaseEvent, CreditRecord, HumanTask, ProcessInstance, TimerJob, User
 from app.services import audit, notifications
+from app.services.inbox import facts
 from app.services.workflow import run
 
 CHUNK = 1000
@@ -110,6 +111,7 @@ def start_processes(case_ids: list[int], user: User | None, data: dict | None = 
         for model, rows in ((HumanTask, task_rows), (TimerJob, timer_rows), (CaseEvent, event_rows)):
             if rows:
                 db.session.execute(insert(model), rows)
+        facts.fill_task_facts(db.session, chunk)  # the copies took the first case's unit, category and severity
         db.session.execute(update(Case).where(Case.id.in_(chunk)).values(current_step=first.current_step)
                            .execution_options(synchronize_session=False))
         instance_ids.extend(ids)

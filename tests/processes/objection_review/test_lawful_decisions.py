@@ -173,6 +173,9 @@ def test_every_field_can_be_corrected(recorded_staff, given, field, value, phras
     _decide(recorded_staff, case, "correct")
     record = db.session.get(CreditRecord, record.id)
     assert record.status == "corrected" and getattr(record, field) == value
+    # The inbox filters read the record's facts copied onto the case's tasks: the 更正 carried them along.
+    copied = set(db.session.execute(select(HumanTask.category, HumanTask.severity).where(HumanTask.case_id == case.id)))
+    assert copied == {(record.category, record.severity)}
     for other, old in before.items():  # unchanged fields are left (the dates move only with date or severity)
         if other != field and other not in ("earliest_repair_date", "auto_end_date"):
             assert getattr(record, other) == old
