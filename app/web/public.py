@@ -57,9 +57,10 @@ def records():
     category = request.args.get("category", "") if request.args.get("category") in CATEGORIES else ""
     severity = request.args.get("severity", "") if request.args.get("severity") in SEVERITIES else ""
     page = page_arg()
-    rows, total = public.public_records(q, category, severity, page)
-    return render_template("public/records.html", rows=rows, total=total, q=q, category=category, severity=severity,
-                           page=page, page_size=public.PAGE, categories=CATEGORIES, severities=SEVERITIES)
+    found = public.public_records(q, category, severity, page)
+    return render_template("public/records.html", rows=found.rows, total=found.total, capped=found.capped, q=q,
+                           category=category, severity=severity, page=page, page_size=public.PAGE,
+                           categories=CATEGORIES, severities=SEVERITIES)
 
 
 @bp.route("/public/progress", methods=["GET", "POST"])
