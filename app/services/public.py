@@ -127,7 +127,9 @@ def _page_ids(branches: list[list], start: int, size: int) -> list[int]:
 
 def _capped_count(branches: list[list]) -> int:
     """How many records match any branch, counted no further than COUNT_CAP + 1."""
-    limited = [select(CreditRecord.id).where(*conditions).limit(COUNT_CAP + 1) for conditions in branches]
+    # In list order: the planner then walks the same index as the page (covering), not the status index.
+    limited = [select(CreditRecord.id).where(*conditions).order_by(*_ORDER).limit(COUNT_CAP + 1)
+               for conditions in branches]
     if len(limited) == 1:
         matching = limited[0].subquery()
     else:

@@ -60,7 +60,9 @@ def records():
     found = public.public_records(q, category, severity, page)
     return render_template("public/records.html", rows=found.rows, total=found.total, capped=found.capped, q=q,
                            category=category, severity=severity, page=page, page_size=public.PAGE,
-                           categories=CATEGORIES, severities=SEVERITIES)
+                           # The words resolved once per page (lazy strings translate on every use).
+                           categories={code: str(word) for code, word in CATEGORIES.items()},
+                           severities={code: str(word) for code, word in SEVERITIES.items()})
 
 
 @bp.route("/public/progress", methods=["GET", "POST"])

@@ -74,8 +74,8 @@ def generate(sizes: dict[str, int], seed: int = 20261202) -> None:
 
     rng = random.Random(seed)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    units = _units(sizes["units"])
-    _insert(Unit, units)
+    taken = {name for name, in db.session.execute(select(Unit.name))}
+    _insert(Unit, [u for u in _units(sizes["units"]) if u["name"] not in taken])  # the demo city's units stay
     unit_ids = list(db.session.scalars(select(Unit.id).where(Unit.is_credit_office.is_(False))))
     people = [(p.id, p.unit_id, p.name, p.post) for p in db.session.scalars(select(Person))]
     rule_sets = list(db.session.scalars(select(RuleSet.id)))
