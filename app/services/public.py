@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 import hmac
-from datetime import timedelta
+from datetime import date, timedelta
 
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, or_, select, text, union
+from sqlalchemy import and_, func, or_, select, text, tuple_, union
 from sqlalchemy.orm import joinedload, lazyload
 
 from app.extensions import db
@@ -68,13 +68,18 @@ def _unit_match(q: str):
     return or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper())
 
 
-def public_records(q: str = "", category: str = "", severity: str = "", page: int = 1) -> RecordsPage:
+def public_records(q: str = "", category: str = "", severity: str = "", page: int = 1,
+                   after: tuple[date, int] | None = None) -> RecordsPage:
     """Published records matching a unit's name (any part of it), its credit code (exactly) or the start of the
     basis document number, with optional filters; newest basis date first, paged and counted in SQL.
 
     Records about a civil servant are listed without anything that identifies them (no name, post or unit:
     CreditRecord.public_subject) and are not found by a unit's name or code; their document number (shown on the
-    list) finds them like any other."""
+    list) finds them like any other.
+
+    `after` (the basis date and id of the previous page's last row, the next-page link's cursor) starts the page
+    right after that row, whatever its depth, where `page` alone skips (page - 1) × PAGE rows; the count is the
+    whole list's either way."""
     base = [_public_condition(), *_kept_unpublished()]
     if category:
         base.append(CreditRecord.category == category)
@@ -92,9 +97,13 @@ def public_records(q: str = "", category: str = "", severity: str = "", page: in
             branches.append([*base, CreditRecord.subject_type == "unit", CreditRecord.subject_unit_id.in_(unit_ids)])
     else:
         branches = [base]
-    start = (max(page, 1) - 1) * PAGE
-    ids = _page_ids(branches, start, PAGE)
     total = _capped_count(branches)
+    start = (max(page, 1) - 1) * PAGE
+    if after is not None:
+        start = 0
+        branches = [[*conditions, tuple_(CreditRecord.basis_date, CreditRecord.id) < tuple_(*after)]
+                    for conditions in branches]
+    ids = _page_ids(branches, start, PAGE)
     rows = []
     if ids:
         found = {r.id: r for r in db.session.scalars(

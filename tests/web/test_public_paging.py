@@ -150,3 +150,36 @@ def test_a_record_found_by_name_and_by_number_is_listed_once_in_order(mixed, mon
     assert public.public_records(q="随测罚").total == len(expected)  # counted once each
     monkeypatch.setattr(public, "UNIT_LIST", 0)  # the unit condition as a subquery gives the same list
     assert every_page(q="随测罚") == expected
+
+
+def test_following_the_next_links_walks_the_whole_list_once(app, mixed):
+    import html
+    import re
+
+    from tests.support.clients import fresh_g
+
+    client, path, seen = app.test_client(), "/public/records?category=admin_penalty", []
+    expected = shown_in_order(category="admin_penalty")
+    numbers = {db.session.get(CreditRecord, i).basis_doc_no: i for i in expected}
+    while path:
+        fresh_g()
+        page = client.get(path).get_data(as_text=True)
+        seen += [numbers[n] for n in re.findall(r"随测罚〔\d+〕\d+号|随财罚〔\d+〕\d+号|[^<>\s]+〔\d+〕\d+号", page)
+                 if n in numbers]
+        link = re.search(r'<a href="([^"]+)">下一页</a>', page)
+        path = html.unescape(link.group(1)) if link else None
+        assert not link or "after=" in path
+    assert seen == expected
+    after = public.public_records(category="admin_penalty").rows[-1]
+    assert [r.id for r in public.public_records(category="admin_penalty", after=(after.basis_date, after.id)).rows] \
+        == [r.id for r in public.public_records(category="admin_penalty", page=2).rows]
+
+
+@pytest.mark.parametrize("cursor", ["x", "2026-03-01", "2026-03-01.", "2026-13-01.5", "2026-03-01.0",
+                                    "2026-03-01.99999999999999999999", "٢٠٢٦-03-01.5", "2026-03-01.-1"])
+def test_a_bad_cursor_is_a_400(app, seeded, cursor):
+    from tests.support.clients import fresh_g
+
+    fresh_g()
+    response = app.test_client().get("/public/records", query_string={"after": cursor})
+    assert response.status_code == 400 and "分页参数无效" in response.get_data(as_text=True)
