@@ -121,17 +121,16 @@ def _page_ids(branches: list[list], start: int, size: int) -> list[int]:
     """Ids of one page of the records matching any branch, in list order.
 
     Each branch is read on its own (an OR of a unit condition and a document-number range would defeat both
-    indexes): its first start + size rows in list order, merged and deduplicated here."""
+    indexes): its first start + size rows in list order, then merged (UNION drops a record found by both)."""
     if len(branches) == 1:
         return list(db.session.scalars(select(CreditRecord.id).where(*branches[0])
                                        .order_by(*_ORDER).offset(start).limit(size)))
-    merged: dict[int, tuple] = {}
-    for conditions in branches:
-        for day, record_id in db.session.execute(select(CreditRecord.basis_date, CreditRecord.id)
-                                                 .where(*conditions).order_by(*_ORDER).limit(start + size)):
-            merged[record_id] = (day, record_id)
-    ordered = sorted(merged.values(), reverse=True)
-    return [record_id for _day, record_id in ordered[start:start + size]]
+    # Merged by the database: a deep page number must not bring (page × PAGE) rows into Python.
+    parts = [select(CreditRecord.basis_date, CreditRecord.id).where(*conditions).order_by(*_ORDER)
+             .limit(start + size).subquery() for conditions in branches]
+    merged = union(*(select(part.c.basis_date, part.c.id) for part in parts)).subquery()
+    return list(db.session.scalars(select(merged.c.id).order_by(merged.c.basis_date.desc(), merged.c.id.desc())
+                                   .offset(start).limit(size)))
 
 
 def _capped_count(branches: list[list]) -> int:
