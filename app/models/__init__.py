@@ -24,6 +24,7 @@ from app.models.records import (
     sanction_record,
     CATEGORIES,
     RECORD_PUBLIC,
+    RECORD_SHOWN_SQL,
     RECORD_SETTLED,
     RECORD_SOURCES,
     RECORD_STATUSES,

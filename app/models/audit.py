@@ -17,6 +17,9 @@ class AuditEvent(db.Model):
         Index("ix_audit_event_username_id", "username", "id"),
         Index("ix_audit_event_unit_id_id", "unit_id", "id"),
         Index("ix_audit_event_object", "object_type", "object_id"),
+        # An address prefix and an outcome (failures, refusals) found without reading the log (migration 0015).
+        Index("ix_audit_event_ip_id", "ip", "id", postgresql_ops={"ip": "text_pattern_ops"}),
+        Index("ix_audit_event_outcome_id", "outcome", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

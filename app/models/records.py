@@ -35,6 +35,9 @@ RECORD_STATUSES = {
 RECORD_PUBLIC = ("published", "disputed", "corrected")
 # Settled: public and not under objection — what an objection or a repair may be filed against, and what expires.
 RECORD_SETTLED = ("published", "corrected")
+# Shown on public pages: a public status and publication begun. Literal SQL, the WHERE of the partial indexes
+# ix_credit_record_public*, so that a query saying the same words provably uses them (SQLite, generic plans).
+RECORD_SHOWN_SQL = "status IN ('published', 'disputed', 'corrected') AND published_at IS NOT NULL"
 # Not yet a record: entered by the recording unit, not (yet) accepted by the credit office — seen only by the recording
 # unit and the office, never by the subject or the public, never pushed.
 RECORD_UNREGISTERED = ("draft", "reviewing", "returned", "withdrawn")
@@ -90,6 +93,15 @@ class CreditRecord(db.Model):
         Index("ix_credit_record_status_auto_end", "status", "auto_end_date"),
         Index("ix_credit_record_publish_due", "publication_start", sqlite_where=text("published_at IS NULL"),
               postgresql_where=text("published_at IS NULL")),
+        # The public list (migration 0015): newest basis date first, and one unit's records; the filters' columns
+        # follow, so the page and its capped count are read from the index alone.
+        Index("ix_credit_record_public", "basis_date", "id", "category", "severity", "rule_set_id", "subject_type",
+              "subject_unit_id", sqlite_where=text(RECORD_SHOWN_SQL), postgresql_where=text(RECORD_SHOWN_SQL)),
+        Index("ix_credit_record_public_unit", "subject_unit_id", "basis_date", "id", "subject_type", "category",
+              "severity", "rule_set_id", sqlite_where=text(RECORD_SHOWN_SQL),
+              postgresql_where=text(RECORD_SHOWN_SQL)),
+        # The basis document number searched by its beginning (services/prefix.py: byte-wise ranges).
+        Index("ix_credit_record_doc_no", "basis_doc_no", postgresql_ops={"basis_doc_no": "text_pattern_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

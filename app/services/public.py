@@ -3,20 +3,25 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 import hmac
-from datetime import timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import func, or_, select
+from typing import NamedTuple
+
+from sqlalchemy import and_, func, or_, select, text, tuple_, union
+from sqlalchemy.orm import joinedload, lazyload
 
 from app.extensions import db
-from app.models import Case, CreditRecord, LookupAttempt, RuleSet, Unit
-from app.services import locks
+from app.models import RECORD_SHOWN_SQL, Case, CreditRecord, LookupAttempt, RuleSet, Unit
+from app.services import locks, prefix
 from app.core.clock import now
 from app.core.errors import ServiceError
-from app.services.publication import PUBLIC_STATUSES
 
 LOOKUP_WINDOW = timedelta(minutes=10)
 LOOKUP_LIMIT = 10
 PAGE = 50
+# The list counts its matches this far and then says "more than" (a count of a million rows is not free).
+COUNT_CAP = 1000
+UNIT_LIST = 500
 
 
 class TooManyLookups(ServiceError):
@@ -24,29 +29,121 @@ class TooManyLookups(ServiceError):
     code = "too_many_lookups"
 
 
-def public_records(q: str = "", category: str = "", severity: str = "", page: int = 1) -> tuple[list[CreditRecord], int]:
-    """Published records matching a unit name or credit code, with optional filters; (rows, total).
+class RecordsPage(NamedTuple):
+    """One page of the public list: its rows, the number of matches counted no further than COUNT_CAP + 1, and
+    whether the count stopped there (the page then says "more than COUNT_CAP")."""
+
+    rows: list[CreditRecord]
+    total: int
+    capped: bool
+
+
+def _public_condition():
+    """Shown publicly: a public status and publication begun, in the very words of the partial indexes' WHERE
+    (RECORD_SHOWN_SQL), so that SQLite and a prepared statement's generic plan can prove them usable."""
+    return text(RECORD_SHOWN_SQL)
+
+
+def _kept_unpublished() -> list:
+    """Conditions leaving out the severities a rule set keeps unpublished (第36号令: minor records).
+
+    Rule sets are a handful of rows; the pairs they name become plain conditions on the record, so the rule is
+    applied by the database before paging, exactly as publication.publishable states it."""
+    hidden: dict[str, list[int]] = {}
+    for rule_set_id, periods in db.session.execute(select(RuleSet.id, RuleSet.periods)):
+        for severity, period in (periods or {}).items():
+            if not period.get("published", True):
+                hidden.setdefault(severity, []).append(rule_set_id)
+    return [~and_(CreditRecord.severity == severity, CreditRecord.rule_set_id.in_(ids))
+            for severity, ids in sorted(hidden.items())]
+
+
+def _matching_units(q: str) -> list[int]:
+    """Units whose name contains q or whose credit code is q: a scan of the unit table (thousands of rows, not
+    the records), so a name is still found by any part of it."""
+    return list(db.session.scalars(select(Unit.id).where(_unit_match(q))))
+
+
+def _unit_match(q: str):
+    return or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper())
+
+
+def public_records(q: str = "", category: str = "", severity: str = "", page: int = 1,
+                   after: tuple[date, int] | None = None) -> RecordsPage:
+    """Published records matching a unit's name (any part of it), its credit code (exactly) or the start of the
+    basis document number, with optional filters; newest basis date first, paged and counted in SQL.
 
     Records about a civil servant are listed without anything that identifies them (no name, post or unit:
-    CreditRecord.public_subject) and are not found by a unit's name or code."""
-    query = (select(CreditRecord).join(Unit, Unit.id == CreditRecord.subject_unit_id)
-             .join(RuleSet, RuleSet.id == CreditRecord.rule_set_id)
-             .where(CreditRecord.status.in_(PUBLIC_STATUSES), CreditRecord.published_at.is_not(None)))
+    CreditRecord.public_subject) and are not found by a unit's name or code; their document number (shown on the
+    list) finds them like any other.
+
+    `after` (the basis date and id of the previous page's last row, the next-page link's cursor) starts the page
+    right after that row, whatever its depth, where `page` alone skips (page - 1) × PAGE rows; the count is the
+    whole list's either way."""
+    base = [_public_condition(), *_kept_unpublished()]
+    if category:
+        base.append(CreditRecord.category == category)
+    if severity:
+        base.append(CreditRecord.severity == severity)
     q = (q or "").strip()[:60]
     if q:
         # A unit's name or code finds the unit's own records, never those about its civil servants: a person's
         # record shows no unit publicly, so the search must not tie it to one either.
-        query = query.where(CreditRecord.subject_type == "unit",
-                            or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper()))
-    if category:
-        query = query.where(CreditRecord.category == category)
-    if severity:
-        query = query.where(CreditRecord.severity == severity)
-    rows = db.session.scalars(query.order_by(CreditRecord.basis_date.desc(), CreditRecord.id.desc())).all()
-    # Minor records under a rule set that keeps them unpublished (第36号令) never appear.
-    rows = [r for r in rows if r.rule_set.periods[r.severity].get("published", True)]
+        units = _matching_units(q)
+        branches = [[*base, prefix.starts_with(CreditRecord.basis_doc_no, q)]]
+        if units:
+            # A long list is sent as the unit query itself (bound parameters are limited in number).
+            unit_ids = units if len(units) <= UNIT_LIST else select(Unit.id).where(_unit_match(q))
+            branches.append([*base, CreditRecord.subject_type == "unit", CreditRecord.subject_unit_id.in_(unit_ids)])
+    else:
+        branches = [base]
+    total = _capped_count(branches)
     start = (max(page, 1) - 1) * PAGE
-    return rows[start:start + PAGE], len(rows)
+    if after is not None:
+        start = 0
+        branches = [[*conditions, tuple_(CreditRecord.basis_date, CreditRecord.id) < tuple_(*after)]
+                    for conditions in branches]
+    ids = _page_ids(branches, start, PAGE)
+    rows = []
+    if ids:
+        found = {r.id: r for r in db.session.scalars(
+            select(CreditRecord).where(CreditRecord.id.in_(ids))
+            .options(joinedload(CreditRecord.subject_unit), joinedload(CreditRecord.recording_unit),
+                     lazyload(CreditRecord.history), lazyload(CreditRecord.rule_set)))}
+        rows = [found[i] for i in ids]
+    return RecordsPage(rows, min(total, COUNT_CAP), total > COUNT_CAP)
+
+
+_ORDER = (CreditRecord.basis_date.desc(), CreditRecord.id.desc())
+
+
+def _page_ids(branches: list[list], start: int, size: int) -> list[int]:
+    """Ids of one page of the records matching any branch, in list order.
+
+    Each branch is read on its own (an OR of a unit condition and a document-number range would defeat both
+    indexes): its first start + size rows in list order, then merged (UNION drops a record found by both)."""
+    if len(branches) == 1:
+        return list(db.session.scalars(select(CreditRecord.id).where(*branches[0])
+                                       .order_by(*_ORDER).offset(start).limit(size)))
+    # Merged by the database: a deep page number must not bring (page × PAGE) rows into Python.
+    parts = [select(CreditRecord.basis_date, CreditRecord.id).where(*conditions).order_by(*_ORDER)
+             .limit(start + size).subquery() for conditions in branches]
+    merged = union(*(select(part.c.basis_date, part.c.id) for part in parts)).subquery()
+    return list(db.session.scalars(select(merged.c.id).order_by(merged.c.basis_date.desc(), merged.c.id.desc())
+                                   .offset(start).limit(size)))
+
+
+def _capped_count(branches: list[list]) -> int:
+    """How many records match any branch, counted no further than COUNT_CAP + 1."""
+    # In list order: the planner then walks the same index as the page (covering), not the status index.
+    limited = [select(CreditRecord.id).where(*conditions).order_by(*_ORDER).limit(COUNT_CAP + 1)
+               for conditions in branches]
+    if len(limited) == 1:
+        matching = limited[0].subquery()
+    else:
+        # Each side is wrapped so that its LIMIT stays its own; UNION removes a record found by both.
+        matching = union(*(select(s.c.id) for s in (part.subquery() for part in limited))).subquery()
+    return db.session.scalar(select(func.count()).select_from(matching))
 
 
 def lookup_case(number: str, code: str, ip: str) -> Case | None:

@@ -200,3 +200,42 @@ def test_figures_exports(web, cases):
     formats = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "dashboard.export")
                               .order_by(AuditEvent.id)).all()
     assert formats == [{"what": "figures", "format": "csv"}, {"what": "figures", "format": "xlsx"}]
+
+
+def _brute_handling(since) -> dict:
+    """Average working days over closed cases, case by case as workdays.working_days_between counts them."""
+    from app.core.clock import local_date
+
+    cal = calendar.load_calendar()
+    spans = [workdays.working_days_between(cal, local_date(c.submitted_at), local_date(c.closed_at))
+             for c in db.session.scalars(select(Case)) if c.status == "closed" and c.submitted_at is not None
+             and c.closed_at >= since]
+    return {"cases": len(spans), "average_days": round(sum(spans) / len(spans), 1) if spans else None}
+
+
+def test_handling_time_counted_by_day_equals_case_by_case(seeded, monkeypatch):
+    """Closing and submission days counted by the database give the case-by-case average; the local date, not the
+    UTC one, decides the day (23:30 and 00:30 Beijing time either side of midnight), and cases closed before the
+    window, not closed, or closed as rejected are left out."""
+    from app.core.clock import local_instant
+
+    record = db.session.scalars(select(CreditRecord)).first()
+    utc = timezone.utc
+    # (submitted, closed, status): Friday 2026-11-20 23:30 Beijing = 15:30 UTC; Monday 00:30 Beijing = Sunday 16:30 UTC.
+    shapes = [(datetime(2026, 11, 20, 15, 30, tzinfo=utc), datetime(2026, 11, 22, 16, 30, tzinfo=utc), "closed"),
+              (datetime(2026, 11, 20, 16, 30, tzinfo=utc), datetime(2026, 11, 23, 15, 30, tzinfo=utc), "closed"),
+              (datetime(2025, 6, 3, 2, 0, tzinfo=utc), datetime(2026, 1, 5, 2, 0, tzinfo=utc), "closed"),
+              (datetime(2026, 11, 2, 2, 0, tzinfo=utc), datetime(2026, 11, 12, 2, 0, tzinfo=utc), "rejected"),
+              (datetime(2026, 11, 2, 2, 0, tzinfo=utc), None, "in_progress"),
+              (datetime(2024, 1, 2, 2, 0, tzinfo=utc), datetime(2024, 3, 2, 2, 0, tzinfo=utc), "closed")]
+    shapes += [shapes[0]] * 9  # enough of the midnight case that a UTC day would move the rounded average
+    for submitted, closed, status in shapes:
+        case = factories.case(record, status=status)
+        case.submitted_at, case.closed_at = submitted, closed
+    db.session.commit()
+    since = local_instant(dashboard._month_starts(date(2026, 11, 27))[0])
+    expected = _brute_handling(since)
+    assert expected["cases"] >= 3
+    assert dashboard._handling(since) == expected
+    monkeypatch.setattr(dashboard, "_local_day", lambda column: None)  # a zone with daylight saving on SQLite
+    assert dashboard._handling(since) == expected

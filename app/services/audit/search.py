@@ -8,11 +8,11 @@ from datetime import date, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import AuditEvent, Case, Unit, User
-from app.services import access
+from app.services import access, prefix
 from app.core.clock import local_instant, local_text
 from app.services.reports.exports import Table, to_csv, to_xlsx
 
@@ -150,8 +150,18 @@ class AuditFilters:
         if self.outcome:
             found.append(AuditEvent.outcome == self.outcome)
         if self.ip:
-            found.append(AuditEvent.ip.startswith(self.ip, autoescape=True))
+            found.append(ip_condition(self.ip))
         return found
+
+
+def ip_condition(typed: str):
+    """Addresses in the typed network, by whole groups: "10.1.2" finds 10.1.2 and 10.1.2.*, never 10.1.20.*;
+    "10.1." or "2001:db8:" (ending in a separator) is a plain prefix. Ranges on ix_audit_event_ip, so a rare
+    network is found without reading the log (services/prefix.py)."""
+    column = AuditEvent.ip
+    if typed.endswith((".", ":")):
+        return prefix.starts_with(column, typed)
+    return or_(column == typed, prefix.starts_with(column, typed + "."), prefix.starts_with(column, typed + ":"))
 
 
 @dataclass(frozen=True)
