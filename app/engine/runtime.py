@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,10 +12,12 @@ from uuid import UUID
 import SpiffWorkflow.bpmn.specs.event_definitions.timer as spiff_timer
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.engine.definitions import SERIALIZER
 from app.extensions import db
@@ -62,26 +63,39 @@ def _script_engine(ctx: RunContext) -> PythonScriptEngine:
     return PythonScriptEngine(environment=TaskDataEnvironment({"emit": emit}))
 
 
+# A reference to spec objects already built, put where the serializer expects a spec's dict: restoring it hands the
+# object back, so a load builds only the instance's tasks. (A typename no SpiffWorkflow class uses.)
+_SPEC_REF = "AppDeployedSpec"
+SERIALIZER.registry.convert_from_dict[_SPEC_REF] = lambda dct: dct["spec"]
+
+
+def _ref(spec) -> dict:
+    return {"typename": _SPEC_REF, "spec": spec}
+
+
 @lru_cache(maxsize=64)
-def _cached_spec(definition_id: int, spec_json: str) -> tuple[dict, dict]:
+def _cached_specs(definition_id: int, file_hash: str) -> tuple:
+    """The spec objects of a deployed version, built once per process.
+
+    A definition row never changes (a new deployment is a new row), and SpiffWorkflow keeps all run state in the
+    workflow and its tasks, never in the specs, so every instance of a version shares one set. The hash is in the
+    key because ids are reused when a database is emptied (the tests do so)."""
+    spec_json = db.session.scalar(select(ProcessDefinition.spec_json).where(ProcessDefinition.id == definition_id))
     parsed = json.loads(spec_json)
-    return parsed["spec"], parsed["subprocess_specs"]
+    return (SERIALIZER.from_dict(parsed["spec"]),
+            {name: SERIALIZER.from_dict(sub) for name, sub in parsed["subprocess_specs"].items()})
 
 
-def _spec_dicts(definition_id: int, spec_json: str) -> tuple[dict, dict]:
-    # The serializer consumes the dicts it is given, so every load gets its own copy.
-    spec, subs = _cached_spec(definition_id, spec_json)
-    return copy.deepcopy(spec), copy.deepcopy(subs)
-
-
-def _spec_objects(definition: ProcessDefinition):
-    spec, subs = _spec_dicts(definition.id, definition.spec_json)
-    return SERIALIZER.from_dict(spec), {k: SERIALIZER.from_dict(v) for k, v in subs.items()}
+def _spec_objects(definition_id: int) -> tuple:
+    """(spec, subprocess specs) of a deployed version: one small query for its hash, the objects from the cache."""
+    file_hash = db.session.scalar(select(ProcessDefinition.file_hash).where(ProcessDefinition.id == definition_id))
+    spec, subs = _cached_specs(definition_id, file_hash)
+    return spec, dict(subs)  # the workflow keeps the mapping: its own, over the shared specs
 
 
 def new_workflow(definition: ProcessDefinition, data: dict, ctx: RunContext) -> BpmnWorkflow:
     """Create a workflow for a definition with initial data and run it to its first wait."""
-    spec, subs = _spec_objects(definition)
+    spec, subs = _spec_objects(definition.id)
     wf = BpmnWorkflow(spec, subs, script_engine=_script_engine(ctx))
     wf.data.update(data)
     for task in wf.get_tasks(state=TaskState.READY):
@@ -91,38 +105,58 @@ def new_workflow(definition: ProcessDefinition, data: dict, ctx: RunContext) -> 
 
 
 def load_workflow(instance: ProcessInstance, ctx: RunContext) -> BpmnWorkflow:
-    """Deserialize an instance's state, re-attaching its stored spec and a fresh script engine."""
-    spec, subs = _spec_dicts(instance.definition.id, instance.definition.spec_json)
+    """Deserialize an instance's state onto its version's shared spec objects, with a fresh script engine."""
     dct = json.loads(instance.state)
-    dct["spec"], dct["subprocess_specs"] = spec, subs
+    if dct.get(SERIALIZER.VERSION_KEY) == SERIALIZER.VERSION:
+        spec, subs = _spec_objects(instance.definition_id)
+        dct["spec"], dct["subprocess_specs"] = _ref(spec), {name: _ref(sub) for name, sub in subs.items()}
+    else:  # an older format: its migration may rewrite the specs too, so it gets the definition's own dicts
+        parsed = json.loads(db.session.scalar(
+            select(ProcessDefinition.spec_json).where(ProcessDefinition.id == instance.definition_id)))
+        dct["spec"], dct["subprocess_specs"] = parsed["spec"], parsed["subprocess_specs"]
     SERIALIZER.migrate(dct)
     wf = SERIALIZER.from_dict(dct)
     wf.script_engine = _script_engine(ctx)  # the engine is never serialized
     return wf
 
 
+# SERIALIZER's converter of BpmnWorkflow: dump_state uses its parts to leave the two specs out.
+_WORKFLOW_CONVERTER = SERIALIZER.registry.convert_to_dict[SERIALIZER.registry.typenames[BpmnWorkflow]].args[1].__self__
+
+
 def dump_state(wf: BpmnWorkflow) -> str:
-    """Serialize a workflow without its spec (the definition row holds that)."""
-    dct = json.loads(SERIALIZER.serialize_json(wf))
-    dct.pop("spec", None)
-    dct.pop("subprocess_specs", None)
-    return json.dumps(dct, ensure_ascii=False, separators=(",", ":"))
+    """Serialize a workflow without its spec (the definition row holds that), in one pass.
+
+    The same text as SERIALIZER.serialize_json with "spec" and "subprocess_specs" taken out, keys in the same
+    order, compact and not ASCII-escaped: BpmnWorkflowConverter.to_dict less its two spec entries, then one
+    json.dumps with the serializer's encoder (datetimes and UUIDs in task data are converted there)."""
+    registry = SERIALIZER.registry
+    registry._encoder_mode = True  # as serialize_json: data values are left to the encoder
+    try:
+        dct = WorkflowConverter.to_dict(_WORKFLOW_CONVERTER, wf)
+        dct["subprocesses"] = _WORKFLOW_CONVERTER.mapping_to_dict(wf.subprocesses)
+        dct["bpmn_events"] = registry.convert(wf.bpmn_events)
+        dct["typename"] = _WORKFLOW_CONVERTER.typename
+        dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+        return json.dumps(dct, cls=SERIALIZER._encoder_cls, ensure_ascii=False, separators=(",", ":"))
+    finally:
+        registry._encoder_mode = False
 
 
 def lock_instance(instance_id: int, *, wait: bool) -> ProcessInstance:
-    """Lock an instance row for this transaction; NOWAIT turns a held lock into Conflict."""
-    bind = db.session.get_bind()
-    if bind.dialect.name == "postgresql":
-        clause = "FOR UPDATE" if wait else "FOR UPDATE NOWAIT"
-        try:
-            db.session.execute(text(f"SELECT id FROM process_instance WHERE id = :id {clause}"), {"id": instance_id})
-        except OperationalError as exc:
-            db.session.rollback()
-            raise Conflict(_("该办件正由他人处理，请稍后重试。"), code="locked") from exc
+    """Lock an instance row for this transaction and read it afresh; NOWAIT turns a held lock into Conflict."""
+    lock = None
+    if db.session.get_bind().dialect.name == "postgresql":
+        lock = {"nowait": not wait}  # the read itself takes the lock: SELECT ... FOR UPDATE [NOWAIT]
     # SQLite: every write transaction is BEGIN IMMEDIATE, so writers are already serialized;
     # save_workflow's version check still catches a lost update.
-    instance = db.session.get(ProcessInstance, instance_id, populate_existing=True)
-    return instance
+    try:
+        return db.session.get(ProcessInstance, instance_id, populate_existing=True, with_for_update=lock)
+    except OperationalError as exc:
+        if lock is None:
+            raise
+        db.session.rollback()
+        raise Conflict(_("该办件正由他人处理，请稍后重试。"), code="locked") from exc
 
 
 @dataclass(frozen=True)
@@ -136,18 +170,25 @@ class TaskInfo:
     case_type: str
 
 
+class Opened(list):
+    """The tasks a save opened (the list itself), and `open`: every task open after it, oldest first."""
+
+    open: list[HumanTask]
+
+
 def save_workflow(
     instance: ProcessInstance, wf: BpmnWorkflow, describe: Callable[[object], TaskInfo], *, actor_id: int | None = None
-) -> list[HumanTask]:
+) -> Opened:
     """Store state and bring human_task and timer_job in line with it; return newly opened tasks."""
     current = clock.now()
     state = dump_state(wf)
+    status = "completed" if wf.is_completed() else "running"
     result = db.session.execute(
         update(ProcessInstance)
         .where(ProcessInstance.id == instance.id, ProcessInstance.lock_version == instance.lock_version)
         .values(
             state=state,
-            status="completed" if wf.is_completed() else "running",
+            status=status,
             lock_version=ProcessInstance.lock_version + 1,
             serializer_version=SERIALIZER.VERSION,
             updated_at=current,
@@ -157,19 +198,28 @@ def save_workflow(
     if result.rowcount != 1:
         raise Conflict(_("该办件已被他人更新，请刷新后重试。"), code="stale")
     fault_point("engine.save.after_state")
-    db.session.refresh(instance)
+    # The row now holds exactly what was written (the version check matched the version read), so the object is
+    # brought in line without reading it back.
+    for key, value in (("state", state), ("status", status), ("lock_version", instance.lock_version + 1),
+                       ("serializer_version", SERIALIZER.VERSION), ("updated_at", current)):
+        set_committed_value(instance, key, value)
     opened = _project_tasks(instance, wf, describe, current, actor_id)
     _project_timers(instance, wf, current)
+    db.session.flush()
     return opened
 
 
-def _project_tasks(instance, wf, describe, current, actor_id) -> list[HumanTask]:
+def _project_tasks(instance, wf, describe, current, actor_id) -> Opened:
+    """Close the open rows whose task is no longer READY (completed or cancelled), add a row per newly READY user
+    task; rows still open are not written."""
     ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY, manual=True)}
     open_rows = db.session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
     ).all()
+    still_open = []
     for row in open_rows:
         if row.id in ready:
+            still_open.append(row)
             continue
         spiff_task = wf.get_task_from_id(UUID(row.id))
         finished = spiff_task is not None and spiff_task.state == TaskState.COMPLETED
@@ -177,7 +227,7 @@ def _project_tasks(instance, wf, describe, current, actor_id) -> list[HumanTask]
         row.completed_at = current
         row.completed_by_id = actor_id if finished else None
     known = {r.id for r in open_rows}
-    opened = []
+    opened = Opened()
     for task_id, task in ready.items():
         if task_id in known:
             continue
@@ -201,7 +251,8 @@ def _project_tasks(instance, wf, describe, current, actor_id) -> list[HumanTask]
         )
         db.session.add(row)
         opened.append(row)
-    db.session.flush()
+    # Oldest first, as the case's current step lists them; the new ones in the workflow's order.
+    opened.open = sorted(still_open, key=lambda r: r.created_at) + list(opened)
     return opened
 
 
@@ -227,7 +278,6 @@ def _project_timers(instance, wf, current) -> None:
     for task_id, (bpmn_id, fire_at) in waiting.items():
         if task_id not in known:
             db.session.add(TimerJob(id=task_id, instance_id=instance.id, bpmn_id=bpmn_id, fire_at=fire_at, status="pending"))
-    db.session.flush()
 
 
 def timer_variable(task) -> str | None:

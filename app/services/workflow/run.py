@@ -10,12 +10,15 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import inspect as sa_inspect, select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.base import NO_VALUE
 
 from app.engine import runtime
 from app.engine.definitions import latest_definition
 from app.extensions import db
-from app.models import CASE_OPEN, TIMER_IS_PENDING, Case, CaseEvent, HumanTask, ProcessInstance, TimerJob, Unit, User
+from app.models import (CASE_OPEN, TIMER_IS_PENDING, Case, CaseEvent, CreditRecord, HumanTask, ProcessInstance,
+                        TimerJob, Unit, User)
 from app.core import faults
 from app.core.clock import now
 from app.core.errors import Conflict
@@ -28,13 +31,30 @@ def credit_office_id() -> int | None:
     return db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)).limit(1))
 
 
+def _recording_unit_id(case: Case) -> int:
+    """The unit that made the case's record: from the record when it is loaded already (a hook read it), else
+    this one column, not the record and its history."""
+    record = sa_inspect(case).attrs.record.loaded_value
+    if record is not NO_VALUE and record is not None:
+        return record.recording_unit_id
+    return db.session.scalar(select(CreditRecord.recording_unit_id).where(CreditRecord.id == case.record_id))
+
+
 def _describer(case: Case) -> Callable:
+    """describe(task) for save_workflow: who works a newly ready task and by when. What it reads is read once per
+    save, whatever number of tasks open (the credit office, the recording unit)."""
+    looked_up: dict[str, int | None] = {}
+
+    def unit_for(lane: str) -> int | None:
+        if lane == "applicant":
+            return case.applicant_unit_id
+        key = "verifier" if lane == "verifier" else "office"
+        if key not in looked_up:
+            looked_up[key] = _recording_unit_id(case) if key == "verifier" else credit_office_id()
+        return looked_up[key]
+
     def describe(task) -> runtime.TaskInfo:
-        lane = task.task_spec.lane
-        unit = {
-            "applicant": case.applicant_unit_id,
-            "verifier": case.record.recording_unit_id,
-        }.get(lane, credit_office_id())
+        unit = unit_for(task.task_spec.lane)
         props = task.task_spec.extensions.get("properties", {})
         if props.get("dueVariable"):
             # A per-case deadline the app computed in working days (e.g. 整改期限).
@@ -54,14 +74,13 @@ def _apply_effects(case: Case, ctx: runtime.RunContext, user_id: int | None) -> 
     ctx.effects.clear()
 
 
-def _after_save(case: Case, opened: list[HumanTask], wf) -> None:
+def _after_save(case: Case, opened: runtime.Opened, wf) -> None:
     if wf.is_completed() and case.status in CASE_OPEN:
         from app.services.transitions import change_case_status
 
         change_case_status(case, "closed", user_id=None, reason="流程办结")
-    open_titles = db.session.scalars(
-        select(HumanTask.title).where(HumanTask.case_id == case.id, HumanTask.status == "open").order_by(HumanTask.created_at)
-    ).all()
+    # The save has every open task of the case's instance in hand (one instance per case): no query.
+    open_titles = [task.title for task in opened.open if task.status == "open"]
     case.current_step = "、".join(open_titles) if open_titles else ("已办结" if wf.is_completed() else "")
     for task in opened:
         db.session.add(CaseEvent(case_id=case.id, at=now(), action="task_opened", step=task.bpmn_id, comment=task.title,
@@ -104,7 +123,8 @@ def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
     form = registry.form_for(task.form_key)
     clean = form.validate(values)  # before locking: bad input changes nothing
     instance = lock_open_task(user, task)
-    case = db.session.get(Case, task.case_id)
+    # Its rule set comes in the same query: the due date of the next step reads its time limits.
+    case = db.session.get(Case, task.case_id, options=[joinedload(Case.rule_set)])
     check_separation(user, case, task)
     ctx = runtime.RunContext()
     wf = runtime.load_workflow(instance, ctx)
