@@ -128,13 +128,20 @@ def purge_stale_drafts(limit: int, result: SweepResult) -> None:
     db.session.rollback()  # end the read transaction when nothing was due
 
 
+PHASES = (fire_due_timers, daily_rules, purge_stale_drafts, deliver_outbox)
+
+
+def run_daily_rules():
+    daily_rules(500, SweepResult())
+
+
 def sweep(limit: int = 500) -> SweepResult:
     """Run one sweep: timers, then date rules (both may queue messages), stale drafts, then the outbox.
 
     A phase that cannot get SQLite's write lock within the busy timeout is left to the next sweep (see busy).
     """
     result = SweepResult()
-    for phase in (fire_due_timers, daily_rules, purge_stale_drafts, deliver_outbox):
+    for phase in PHASES:
         try:
             phase(limit, result)
         except OperationalError as exc:
