@@ -126,8 +126,9 @@ def _take_rules_row(*, wait: bool) -> AppSetting | None:
     if row is not None:
         return row
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    inserted = db.session.execute(insert(AppSetting).values(key=DAILY_RULES_KEY, value="").on_conflict_do_nothing())
-    if inserted.rowcount != 1:
+    inserted = db.session.execute(insert(AppSetting).values(key=DAILY_RULES_KEY, value="")
+                                  .on_conflict_do_nothing().returning(AppSetting.key)).first()
+    if inserted is None:
         return None  # another worker holds (or just wrote) the row
     return db.session.get(AppSetting, DAILY_RULES_KEY)
 
