@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from datetime import date, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models._types import UTCDateTime, label
+from app.models._types import UTCDateTime, label, partial_index
 from app.models.org import Person, Unit, User
 
 CATEGORIES = {
@@ -85,6 +85,9 @@ class CreditRecord(db.Model):
         CheckConstraint("subject_type = 'unit' OR person_id IS NOT NULL", name="person_subject"),
         # One record per recording unit, basis document and subject: importing or posting it again finds it.
         UniqueConstraint("recording_unit_id", "basis_doc_no", "subject_key", name="uq_record_identity"),
+        # The daily rules: records past their maximum period, and records whose publication begins.
+        Index("ix_credit_record_status_auto_end", "status", "auto_end_date"),
+        partial_index("ix_credit_record_unpublished_start", "publication_start", where="published_at IS NULL"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -254,6 +257,7 @@ class Sanction(db.Model):
         CheckConstraint("status IN ('proposed','active','lifted','declined')", name="status"),
         # A lifted sanction always says when, by which case and why.
         CheckConstraint("status <> 'lifted' OR (lifted_at IS NOT NULL AND lifted_reason IS NOT NULL)", name="lifted"),
+        Index("ix_sanction_kind_status_term", "kind", "status", "term_end"),  # the daily rule: terms that ended
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -108,7 +108,8 @@ def _build(url: str, due: int, letters: int, waiting: int) -> None:
         while sweep().delivered:  # the set-up's messages and the day's rules, as a worker would have done them
             pass
         analyze()
-        print(f"(timers: built {due} + {letters} due cases and {waiting:,} waiting timers in {time.perf_counter() - begun:.0f} s)")
+        print(f"(timers: built {due} + {letters} due cases and {waiting:,} waiting timers "
+              f"in {time.perf_counter() - begun:.0f} s)")
         clock.set_frozen(None)
     from app.extensions import db
 
@@ -193,7 +194,8 @@ def _firing(bench: Bench, what: str, profiled: int, floor: float) -> list[Figure
     profile.enable()
     first = worker.sweep(limit=profiled).fired
     profile.disable()
-    print(f"\nper-timer profile, {what}, {bench.kind} (first {first} timers, cProfile cumulative, its overhead included):")
+    print(f"\nper-timer profile, {what}, {bench.kind} (first {first} timers, cProfile cumulative, "
+          "its overhead included):")
     print("\n".join(_profile_report(profile, first)))
     fired, begun, begun_cpu = 0, time.perf_counter(), time.thread_time()
     while True:
@@ -242,12 +244,16 @@ def run(bench: Bench) -> list[Figure]:
                               floor=floor, floor_note="raw due-timer SQL", met=sweep.median <= limit_idle,
                               note=f"p95 {sweep.p95:.2f} ms, CPU p50 {sweep.cpu_median:.2f} ms"))
         figures.append(Figure("idle sweep p95", sweep.p95, target="", floor=floor, floor_note="raw due-timer SQL"))
-        for phase in worker.PHASES:
+        probe = timed(lambda: (worker.due_phases(), db.session.remove()), bench.size(300, 50))
+        figures.append(Figure("idle probe due_phases (one query for every phase)", probe.median, floor=floor,
+                              floor_note="raw due-timer SQL",
+                              note=f"p95 {probe.p95:.2f} ms, CPU {probe.cpu_median:.2f} ms"))
+        for phase in worker.PHASES:  # what each phase costs when the probe says it has work but it finds none
             def one_phase(phase=phase) -> None:
                 phase(500, worker.SweepResult())
                 db.session.remove()
             timing = timed(one_phase, bench.size(300, 50))
-            figures.append(Figure(f"idle phase {phase.__name__}", timing.median,
+            figures.append(Figure(f"phase {phase.__name__} alone, nothing to do", timing.median,
                                   note=f"p95 {timing.p95:.2f} ms, CPU {timing.cpu_median:.2f} ms"))
 
         # 2. The daily rules when they are due (informative: once per local day).

@@ -1,0 +1,33 @@
+"""Indexes for the worker: a claim that expired in the outbox, and the daily rules' queries (issue 15)
+
+Revision ID: 0015_timers
+Revises: 0014
+
+The sweep's probe (services/worker.due_phases) and outbox.due_ids look for messages whose claim expired
+(status 'sending'); without an index that half of the query reads the whole outbox. The daily rules run once per
+local day and each reads through an index: records past their maximum period (status, auto_end_date), records whose
+publication begins (unpublished ones only), disqualifications whose term ended (kind, status, term_end).
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0015_timers"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_index("ix_outbox_sending_claimed", "outbox", ["claimed_until"],
+                    sqlite_where=sa.text("status='sending'"), postgresql_where=sa.text("status='sending'"))
+    op.create_index("ix_credit_record_status_auto_end", "credit_record", ["status", "auto_end_date"])
+    op.create_index("ix_credit_record_unpublished_start", "credit_record", ["publication_start"],
+                    sqlite_where=sa.text("published_at IS NULL"), postgresql_where=sa.text("published_at IS NULL"))
+    op.create_index("ix_sanction_kind_status_term", "sanction", ["kind", "status", "term_end"])
+
+
+def downgrade():
+    op.drop_index("ix_sanction_kind_status_term", table_name="sanction")
+    op.drop_index("ix_credit_record_unpublished_start", table_name="credit_record")
+    op.drop_index("ix_credit_record_status_auto_end", table_name="credit_record")
+    op.drop_index("ix_outbox_sending_claimed", table_name="outbox")
