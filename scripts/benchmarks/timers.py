@@ -1,8 +1,9 @@
 """Timers: the idle sweep with 100,000 waiting timers (each phase apart), and the firing rate of due timers.
 
-The data: 300 objection cases waiting in 核查 (its 核查超期 reminder falls due), 30 waiting in 补正 (its 补正期满 closes
+The data: 100 objection cases waiting in 核查 (its 核查超期 reminder falls due), 10 waiting in 补正 (its 补正期满 closes
 the case with a letter), and 100,000 pending timers a year or more away on one more case's instance (bulk inserted;
-the sweep never reaches them). It is built once into a pristine database (`timers_pristine`) and copied for every run, since firing consumes the due timers.
+the sweep never reaches them). It is built once into a pristine database (`timers_pristine`) and copied for every
+run, since firing consumes the due timers.
 """
 from __future__ import annotations
 
@@ -219,9 +220,9 @@ def run(bench: Bench) -> list[Figure]:
     from app.services import worker
     from sqlalchemy import func, select
 
-    # The rate is per timer (one transaction each), so 300 due reminders measure it as well as the issue's 1,000 and
-    # build in a third of the time (each case is filed and decided through the real services).
-    due, letters, waiting = bench.size(300, 20), bench.size(30, 5), bench.size(100_000, 2_000)
+    # The rate is per timer (one transaction each), so 100 due reminders measure it as well as the issue's 1,000 and
+    # build in a tenth of the time (each case is filed and decided through the real services, ~1 s each).
+    due, letters, waiting = bench.size(100, 20), bench.size(10, 5), bench.size(100_000, 2_000)
     pristine, url = bench.database("timers_pristine"), bench.database("timers")
     if bench.fresh(pristine):
         _build(pristine, due, letters, waiting)
@@ -268,10 +269,10 @@ def run(bench: Bench) -> list[Figure]:
 
         # 3. 1,000 due reminders (核查超期: a notification), then 100 补正期满 (each closes its case with a letter).
         clock.set_frozen(T0 + timedelta(days=30))
-        floor_timer = _floor_per_timer_ms(bench.size(100, 5))
-        figures += _firing(bench, "核查超期 reminders", bench.size(100, 5), floor_timer)
+        floor_timer = _floor_per_timer_ms(bench.size(30, 5))
+        figures += _firing(bench, "核查超期 reminders", bench.size(30, 5), floor_timer)
         clock.set_frozen(T0 + timedelta(days=120))
-        figures += _firing(bench, "补正期满 with a letter", bench.size(20, 2), floor_timer)
+        figures += _firing(bench, "补正期满 with a letter", bench.size(3, 2), floor_timer)
         clock.set_frozen(None)
         db.session.remove()
         db.engine.dispose()
