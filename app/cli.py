@@ -1,4 +1,5 @@
-"""Command line: processes deploy, demo seed, worker, calendar import, users create, audit verify/archive, ops."""
+"""Command line: processes deploy, demo seed, worker, rules daily, calendar import, users create, audit
+verify/archive, ops."""
 from __future__ import annotations
 
 import time
@@ -88,7 +89,8 @@ def _demo_commands(app: Flask) -> None:
 
 
 def _worker_commands(app: Flask) -> None:
-    """flask worker and flask clock-reset (the timer worker and its training clock)."""
+    """flask worker, flask rules daily and flask clock-reset (the timer worker, its daily rules on demand, and its
+    training clock)."""
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="只执行一轮后退出")
     @click.option("--interval", default=10.0, help="轮询间隔（秒）")
@@ -123,6 +125,22 @@ def _worker_commands(app: Flask) -> None:
             if once:
                 break
             time.sleep(interval)
+
+    rules_cli = AppGroup("rules", help="日常规则")
+
+    @rules_cli.command("daily")
+    def rules_daily():
+        """Run the daily date rules now (the worker runs them at its first sweep of each local day)."""
+        from app.services.worker import run_daily_rules
+
+        if current_app.config["ALLOW_CLOCK_SHIFT"]:
+            from app.services import training_clock
+
+            training_clock.load_shared_offset()  # the day the workers see
+        result = run_daily_rules()
+        click.echo(f"日常规则已执行：公示期满终止 {result.expired} 条，启动荣誉恢复 {result.restorations} 件。")
+
+    app.cli.add_command(rules_cli)
 
     @app.cli.command("clock-reset")
     def clock_reset():

@@ -8,7 +8,7 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, T
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models._types import UTCDateTime, label
+from app.models._types import UTCDateTime, label, partial_index
 from app.models.org import Person, Unit, User
 
 CATEGORIES = {
@@ -271,6 +271,7 @@ class Sanction(db.Model):
         CheckConstraint("status IN ('proposed','active','lifted','declined')", name="status"),
         # A lifted sanction always says when, by which case and why.
         CheckConstraint("status <> 'lifted' OR (lifted_at IS NOT NULL AND lifted_reason IS NOT NULL)", name="lifted"),
+        Index("ix_sanction_kind_status_term", "kind", "status", "term_end"),  # the daily rule: terms that ended
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -137,6 +137,7 @@ class OutboxMessage(db.Model):
     __table_args__ = (
         CheckConstraint("status IN ('pending','sending','delivered','failed')", name="status"),
         partial_index("ix_outbox_pending_next", "next_attempt_at", where="status='pending'"),
+        partial_index("ix_outbox_sending_claimed", "claimed_until", where="status='sending'"),  # expired claims
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

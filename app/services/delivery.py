@@ -200,13 +200,15 @@ def hold_undelivered(case: Case, instance, wf) -> set[str]:
     of the timer tasks it moved."""
     from app.services.workflow import run
 
+    # Most timers have no letter awaiting delivery: the case's form says so without walking the workflow's tasks.
+    awaiting = {variable: entry for variable, entry in deadlines_of(case).items() if entry.get("status") == AWAITING}
+    if not awaiting:
+        return set()
     due_vars = {variable for _task_id, variable in runtime.due_timers(wf, now())}
     if not due_vars:
         return set()
     moved_ids: set[str] = set()
-    for variable, entry in deadlines_of(case).items():
-        if entry.get("status") != AWAITING:
-            continue
+    for variable, entry in awaiting.items():
         targets, provisional = _targets(case, entry, variable, now())
         if not due_vars & set(targets):
             continue

@@ -18,7 +18,7 @@ from email.utils import make_msgid
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -55,11 +55,15 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2 ** max(attempts - 1, 0), 60))
 
 
+# A literal, as MESSAGE_IS_PENDING: the partial index of expired claims (ix_outbox_sending_claimed) needs it.
+MESSAGE_IS_SENDING = OutboxMessage.status == literal_column("'sending'")
+
+
 def _claimable():
     current = now()
     return or_(
         and_(MESSAGE_IS_PENDING, OutboxMessage.next_attempt_at <= current),
-        and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < current),
+        and_(MESSAGE_IS_SENDING, OutboxMessage.claimed_until < current),
     )
 
 

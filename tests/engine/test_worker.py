@@ -71,16 +71,17 @@ def extra_records(applicant, n: int):
     return records
 
 
-def _sweep_as_of(args) -> int:
+def _sweep_as_of(args) -> tuple[int, bool]:
+    """One worker's sweep: (timers it fired, whether it ran the daily rules)."""
     url, files, at = args
     from app.services.worker import sweep
 
     app = make_app(url, files)
     with app.app_context():
         clock.set_frozen(at)
-        fired = sweep().fired
+        result = sweep()
         db.engine.dispose()
-        return fired
+        return result.fired, result.daily_ran
 
 
 def counts(url: str, files: Path, app=None) -> dict:
@@ -131,8 +132,10 @@ def test_four_workers_fire_each_timer_exactly_once(due_timers):
     at = T0 + timedelta(days=30)
     ctx = mp.get_context("fork")
     with ctx.Pool(4) as pool:
-        fired = pool.map(_sweep_as_of, [(url, files, at)] * 4)
+        swept = pool.map(_sweep_as_of, [(url, files, at)] * 4)
+    fired = [n for n, _ran in swept]
     assert sum(fired) == CASES, fired
+    assert [ran for _n, ran in swept].count(True) == 1, swept  # the day's rules: one worker of the four, once
     assert counts(url, files) == {"fired_events": CASES, "withdrawn": CASES, "withdraw_events": CASES,
                                   "pending": 0, "fired_jobs": CASES}
 

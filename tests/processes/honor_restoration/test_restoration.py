@@ -153,7 +153,9 @@ def test_term_end_restores_automatically_without_a_human_task(api, recorded_staf
     case = db.session.scalar(select(Case).where(Case.type == "restoration"))
     assert case.status == "closed" and case.outcome == "restored" and case.form["trigger"] == "timer"
     assert db.session.get(Sanction, sanction_id).status == "lifted"
-    assert sweep().restorations == 0  # never twice
+    clock.set_frozen(datetime.combine(end + timedelta(days=2), time(1), TZ))  # the rules run again the next day
+    again = sweep()
+    assert again.daily_ran and again.restorations == 0  # never twice
 
 
 def test_term_end_with_other_serious_record_is_not_restored(api, seeded):
@@ -173,4 +175,6 @@ def test_term_end_with_other_serious_record_is_not_restored(api, seeded):
     letter = db.session.scalar(select(Letter).where(Letter.case_id == case.id))
     assert letter.title == "不予恢复决定书" and "另有严重失信记录正在公示" in "".join(letter.data["paragraphs"])
     assert "惩戒期限届满" in "".join(letter.data["paragraphs"])
-    assert sweep().restorations == 0
+    clock.set_frozen(datetime.combine(end + timedelta(days=2), time(1), TZ))  # the rules run again the next day
+    again = sweep()
+    assert again.daily_ran and again.restorations == 0  # a refused term is not reopened
