@@ -150,7 +150,7 @@ def _apply_rules(today: date, result: SweepResult) -> bool:
 
 
 def daily_rules(_limit: int, result: SweepResult) -> None:
-    """The date rules, at the first sweep of each local day (by the app clock, Asia/Shanghai) and not again that day.
+    """The date rules, at the first sweep of each local day (app clock, config.TIMEZONE) and not again that day.
 
     The day is stored in app_setting, so several workers and a restarted one agree; it is stored only when the run
     commits complete: a failed run (rolled back, logged) or one that reached a cap runs again at the next sweep. A

@@ -199,7 +199,8 @@ def _local_day(column):
     """SQL for the local calendar date of a UTC instant column; None where SQLite cannot say it exactly.
 
     PostgreSQL converts with the zone's own rules. SQLite knows no zones: a fixed offset is added, which is exact
-    for a zone without daylight saving (Asia/Shanghai); for another zone, None (the caller works in Python)."""
+    for a zone without daylight saving (the configured TIMEZONE, Beijing time); for another zone, None (the
+    caller works in Python)."""
     zone = local_tz()
     if db.session.get_bind().dialect.name == "postgresql":
         return cast(func.timezone(zone.key, column), Date)
