@@ -204,10 +204,18 @@ def test_letters_print_payloads_as_literal_text_and_fetch_nothing(poisoned, tmp_
     for kind in ("rejection_notice", "rectification_notice"):
         text = _pdf_text(letters[kind].pdf, tmp_path)
         assert flat in text, f"{kind}: payload not printed literally"
-    # Only the renderer's own whitelisted files may have been requested: no http(s), data: or other file URL.
-    assert all(url.startswith("file://") and "/etc/" not in url and "leak" not in url for url in poisoned["fetched"])
-    # Control: the recording fetcher does see what markup would fetch, so an empty record means nothing was.
+    # Only the renderer's own whitelisted files may have been requested, and its own QR images (render.qr_png of
+    # each letter's verification URL): no http(s), no other data: or file URL.
+    from flask import current_app
+
     from app.letters import render
+
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    own_qr = {render.qr_png(f"{base}/v/{letter.verify_code}") for letter in db.session.scalars(select(Letter))}
+    assert any(url.startswith("data:") for url in poisoned["fetched"])  # the QR images are fetched this way
+    assert all((url.startswith("file://") and "/etc/" not in url and "leak" not in url) or url in own_qr
+               for url in poisoned["fetched"])
+    # Control: the recording fetcher does see what markup would fetch, so an empty record means nothing was.
 
     seen = len(poisoned["fetched"])
     render.html_to_pdf('<p>x</p><img src="http://127.0.0.1:9/leak.png"><link rel="stylesheet" href="file:///etc/passwd">')
