@@ -29,7 +29,8 @@ def world(api, seeded):
     first = own_record("applicant1")
     other = next(r for r in db.session.scalars(select(type(first)).where(
         type(first).subject_unit_id == applicant.unit_id, type(first).status == "published",
-        type(first).id != first.id)))
+        type(first).subject_type == "unit",  # a rectification is for a unit's record only
+        type(first).id != first.id).order_by(type(first).id)))
     rect = api("intake1").post("/api/v1/cases", json={"type": "rectification", "record_id": other.id,
                                                       "deadline_days": 10, "requirements": "限期纠正。"})
     assert rect.status_code == 201, rect.get_json()
