@@ -257,23 +257,24 @@ def sweep(limit: int = 500) -> SweepResult:
     try:
         phases = due_phases()
     except OperationalError as exc:
-        if not busy(exc):
-            raise
-        db.session.remove()
-        result.busy = True
-        log.warning("sweep: the database stayed locked by other workers; the next sweep goes on")
-        return result
+        _left_to_next_sweep(exc, result)
+        phases = []
     for phase in phases:
         try:
             phase(limit, result)
         except OperationalError as exc:
-            if not busy(exc):
-                raise
-            db.session.rollback()
-            result.busy = True
-            log.warning("sweep: the database stayed locked by other workers; the next sweep goes on")
+            _left_to_next_sweep(exc, result)
     db.session.remove()  # end every transaction before the worker sleeps (SQLite write lock)
     return result
+
+
+def _left_to_next_sweep(exc: OperationalError, result: SweepResult) -> None:
+    """A phase (or the probe) found SQLite locked past the busy timeout: roll back, say so, go on; else raise."""
+    if not busy(exc):
+        raise exc
+    db.session.rollback()
+    result.busy = True
+    log.warning("sweep: the database stayed locked by other workers; the next sweep goes on")
 
 
 def audit_checkpoint_once() -> bool:
