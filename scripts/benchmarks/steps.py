@@ -20,7 +20,6 @@ from scripts.benchmarks.common import Bench, Figure, Timing, analyze, make_app, 
 # A Friday morning in Asia/Shanghai, as the tests' T0: the clock is frozen there so the figures repeat.
 T0 = datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc)
 TARGETS = {9: 30.0, 40: 30.0, 200: 60.0}  # p95 server time (ms) by completed steps, from the issue
-PDF = b"%PDF-1.4\n%%EOF\n"
 
 # Where the time of a completion goes: (label, module path suffix, function) summed as cumulative time.
 PROFILE_PARTS = (
@@ -111,10 +110,9 @@ def _new_cases(n: int, first_no: int) -> list[Loop]:
     """n submitted objections, each on a fresh published record of applicant1's unit made by verifier1's unit."""
     from sqlalchemy import select
 
+    from app.demo import bulk
     from app.extensions import db
     from app.models import CreditRecord, User
-    from app.services import applications, attachments
-    from processes.objection_review import service as objections
 
     applicant = db.session.scalar(select(User).where(User.username == "applicant1"))
     verifier_unit = db.session.scalar(select(User.unit_id).where(User.username == "verifier1"))
@@ -127,10 +125,7 @@ def _new_cases(n: int, first_no: int) -> list[Loop]:
         record = CreditRecord(**{**columns, "basis_doc_no": f"随财罚〔2026〕{first_no + i}号"})
         db.session.add(record)
         db.session.flush()
-        case = objections.create_objection(applicant, record.id, "wrong_content", "认定事实有误。")
-        attachments.store_attachment(applicant, case, "evidence", "e.pdf", PDF)
-        attachments.store_attachment(applicant, case, "commitment", "c.pdf", PDF)
-        applications.submit_case(applicant, case.id)
+        case = bulk._objection(record, [])  # filed and submitted by applicant1, as the demo's generator does
         db.session.commit()
         loops.append(Loop(case.id))
     return loops

@@ -43,31 +43,26 @@ def _add_due_cases(reminders: int, letters: int) -> int:
 
     from app.core import clock
     from app.extensions import db
-    from app.models import CreditRecord, HumanTask, Letter, ProcessInstance, User
-    from app.services import applications, attachments, delivery, workflow
-    from processes.objection_review import service as objections
+    from app.demo import bulk
+    from app.models import CreditRecord, Letter, ProcessInstance, User
+    from app.services import delivery
 
     applicant = db.session.scalar(select(User).where(User.username == "applicant1"))
-    intake = db.session.scalar(select(User).where(User.username == "intake1"))
+    intake = bulk._user("intake1")
     template = db.session.scalars(select(CreditRecord).where(CreditRecord.subject_unit_id == applicant.unit_id)).first()
     columns = {c.key: getattr(template, c.key) for c in CreditRecord.__table__.columns if c.key != "id"}
-    pdf = b"%PDF-1.4\n%%EOF\n"
     supplements = []
     for i in range(reminders + letters + 1):
         record = CreditRecord(**{**columns, "basis_doc_no": f"随财罚〔2026〕{5000 + i}号"})
         db.session.add(record)
         db.session.flush()
-        case = objections.create_objection(applicant, record.id, "duplicate", "重复公示")
-        attachments.store_attachment(applicant, case, "evidence", "e.pdf", pdf)
-        attachments.store_attachment(applicant, case, "commitment", "c.pdf", pdf)
-        applications.submit_case(applicant, case.id)
-        db.session.commit()
-        if i == reminders + letters:
+        if i == reminders + letters:  # the last one stays in 受理审查
+            case = bulk._objection(record, [])
+            db.session.commit()
             break
-        task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id))
         values = ({"intake_choice": "accept", "reason": ""} if i < reminders else
                   {"intake_choice": "request_supplement", "supplement_items": "承诺书", "reason": "材料不全"})
-        workflow.complete_task(intake, task.id, values)
+        case = bulk._objection(record, [("intake1", values)])  # filed, submitted, then the intake's step
         db.session.commit()
         if i >= reminders:
             supplements.append(case.id)
