@@ -29,17 +29,20 @@ PDF = b"%PDF-1.4\n%%EOF\n"
 BATCH = 1000
 
 
-def _user(name: str) -> User:
+def user_named(name: str) -> User:
+    """The demo account of that username (the generators and the benchmarks act as the demo's people)."""
     return db.session.scalar(select(User).where(User.username == name))
 
 
 def _complete(username: str, case: Case, values: dict) -> None:
     task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
-    workflow.complete_task(_user(username), task.id, values)
+    workflow.complete_task(user_named(username), task.id, values)
 
 
-def _objection(record: CreditRecord, steps: list[tuple[str, dict]]) -> Case:
-    applicant = _user("applicant1")
+def file_objection(record: CreditRecord, steps: list[tuple[str, dict]]) -> Case:
+    """applicant1 files and submits an objection on the record (evidence and commitment attached); then each
+    (username, values) in steps completes the case's open step in turn."""
+    applicant = user_named("applicant1")
     case = objections.create_objection(applicant, record.id, "wrong_content", "认定金额与判决书不一致。")
     attachments.store_attachment(applicant, case, "evidence", "证据材料.pdf", PDF)
     attachments.store_attachment(applicant, case, "commitment", "信用承诺书.pdf", PDF)
@@ -49,7 +52,7 @@ def _objection(record: CreditRecord, steps: list[tuple[str, dict]]) -> Case:
     return case
 
 
-def _free_records(unit_id: int, n: int, *, where=True, fresh_by: str | None = "verifier1") -> list[CreditRecord]:
+def free_records(unit_id: int, n: int, *, where=True, fresh_by: str | None = "verifier1") -> list[CreditRecord]:
     """n published records of the unit (meeting `where`) with no case pending.
 
     The demo's own records are used first; once objections and repairs have taken them (a used demo database),
@@ -63,7 +66,7 @@ def _free_records(unit_id: int, n: int, *, where=True, fresh_by: str | None = "v
         .order_by(CreditRecord.id).limit(n)))
     if fresh_by is None:
         return found
-    officer = _user(fresh_by)
+    officer = user_named(fresh_by)
     today = clock.local_today()
     while len(found) < n:
         number = db.session.scalar(select(db.func.count()).select_from(CreditRecord)) + 1
@@ -72,30 +75,30 @@ def _free_records(unit_id: int, n: int, *, where=True, fresh_by: str | None = "v
             "basis_doc_no": f"随财函〔{today.year}〕{9000 + number}号",
             "basis_date": (today - timedelta(days=100)).isoformat(),
             "facts": "政府采购合同约定的付款期限届满后逾期未支付货款，经书面催告仍未支付。",
-            "legal_basis": seed.SME_PAYMENT}, _user("intake1")))
+            "legal_basis": seed.SME_PAYMENT}, user_named("intake1")))
     return found
 
 
 def sample_cases() -> list[tuple[Case, int]]:
     """(case, weight): typical waiting points of each process, built through the real services."""
-    applicant = _user("applicant1")
+    applicant = user_named("applicant1")
     # Steps past 受理 need the record's own recording unit (verifier1 works for 随州市财政局).
-    by_finance = CreditRecord.recording_unit_id == _user("verifier1").unit_id
-    own = _free_records(applicant.unit_id, 3, where=by_finance)
-    others = _free_records(applicant.unit_id, 1, where=~by_finance, fresh_by="verifier5")
+    by_finance = CreditRecord.recording_unit_id == user_named("verifier1").unit_id
+    own = free_records(applicant.unit_id, 3, where=by_finance)
+    others = free_records(applicant.unit_id, 1, where=~by_finance, fresh_by="verifier5")
     accept = ("intake1", {"intake_choice": "accept"})
     verify = ("verifier1", {"verify_choice": "no_error", "opinion": "经核查无误。"})
     draft = ("intake1", {"decision": "maintain", "reasons": "认定事实清楚。"})
     made = [
-        (_objection(others[0], []), 30),  # 受理审查
-        (_objection(own[0], [accept]), 25),  # 认定单位核查
-        (_objection(own[1], [accept, verify]), 15),  # 拟定处理意见
-        (_objection(own[2], [accept, verify, draft]), 10),  # 审批
+        (file_objection(others[0], []), 30),  # 受理审查
+        (file_objection(own[0], [accept]), 25),  # 认定单位核查
+        (file_objection(own[1], [accept, verify]), 15),  # 拟定处理意见
+        (file_objection(own[2], [accept, verify, draft]), 10),  # 审批
     ]
-    second = _user("applicant2")
-    ordered = _free_records(second.unit_id, 1)[0]
-    spare = _free_records(second.unit_id, 100, where=CreditRecord.id != ordered.id, fresh_by=None)
-    order = rectification.open_rectification(_user("intake1"), ordered.id, 20, "追回资金并完善内控制度。")
+    second = user_named("applicant2")
+    ordered = free_records(second.unit_id, 1)[0]
+    spare = free_records(second.unit_id, 100, where=CreditRecord.id != ordered.id, fresh_by=None)
+    order = rectification.open_rectification(user_named("intake1"), ordered.id, 20, "追回资金并完善内控制度。")
     made.append((order, 10))  # 提交整改报告 (applicant task)
     eligible = next((r for r in spare if eligibility.repair_verdict(r).eligible), None)
     if eligible is not None:

@@ -97,8 +97,8 @@ def _accepted_objection() -> int:
     from app.demo import bulk
     from app.extensions import db
 
-    record = bulk._free_records(bulk._user("applicant1").unit_id, 1)[0]
-    case = bulk._objection(record, [("intake1", {"intake_choice": "accept"})])
+    record = bulk.free_records(bulk.user_named("applicant1").unit_id, 1)[0]
+    case = bulk.file_objection(record, [("intake1", {"intake_choice": "accept"})])
     db.session.commit()
     return case.id
 
@@ -162,15 +162,15 @@ def _step_figures(count: int) -> list[Figure]:
 
     from app.models import CreditRecord
 
-    verifier_unit = bulk._user("verifier1").unit_id  # verifier1 answers for the records its unit made
-    records = bulk._free_records(bulk._user("applicant1").unit_id, count + 2,
+    verifier_unit = bulk.user_named("verifier1").unit_id  # verifier1 answers for the records its unit made
+    records = bulk.free_records(bulk.user_named("applicant1").unit_id, count + 2,
                                  where=CreditRecord.recording_unit_id == verifier_unit)
-    cases = [bulk._objection(record, [
+    cases = [bulk.file_objection(record, [
         ("intake1", {"intake_choice": "accept"}),
         ("verifier1", {"verify_choice": "no_error", "opinion": "经核查，记录无误"}),
         ("intake1", {"decision": "maintain", "reasons": "依照认定单位的核查结论办理"})]) for record in records]
     db.session.commit()
-    approver = bulk._user("approver1")
+    approver = bulk.user_named("approver1")
     tasks = [db.session.scalar(select(HumanTask.id).where(HumanTask.case_id == case.id, HumanTask.status == "open"))
              for case in cases]
     spent: list[float] = []

@@ -125,7 +125,7 @@ def _new_cases(n: int, first_no: int) -> list[Loop]:
         record = CreditRecord(**{**columns, "basis_doc_no": f"随财罚〔2026〕{first_no + i}号"})
         db.session.add(record)
         db.session.flush()
-        case = bulk._objection(record, [])  # filed and submitted by applicant1, as the demo's generator does
+        case = bulk.file_objection(record, [])  # filed and submitted by applicant1, as the demo's generator does
         db.session.commit()
         loops.append(Loop(case.id))
     return loops

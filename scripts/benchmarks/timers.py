@@ -44,11 +44,11 @@ def _add_due_cases(reminders: int, letters: int) -> int:
     from app.core import clock
     from app.extensions import db
     from app.demo import bulk
-    from app.models import CreditRecord, Letter, ProcessInstance, User
+    from app.models import CreditRecord, Letter, ProcessInstance
     from app.services import delivery
 
-    applicant = db.session.scalar(select(User).where(User.username == "applicant1"))
-    intake = bulk._user("intake1")
+    applicant = bulk.user_named("applicant1")
+    intake = bulk.user_named("intake1")
     template = db.session.scalars(select(CreditRecord).where(CreditRecord.subject_unit_id == applicant.unit_id)).first()
     columns = {c.key: getattr(template, c.key) for c in CreditRecord.__table__.columns if c.key != "id"}
     supplements = []
@@ -57,12 +57,12 @@ def _add_due_cases(reminders: int, letters: int) -> int:
         db.session.add(record)
         db.session.flush()
         if i == reminders + letters:  # the last one stays in 受理审查
-            case = bulk._objection(record, [])
+            case = bulk.file_objection(record, [])
             db.session.commit()
             break
         values = ({"intake_choice": "accept", "reason": ""} if i < reminders else
                   {"intake_choice": "request_supplement", "supplement_items": "承诺书", "reason": "材料不全"})
-        case = bulk._objection(record, [("intake1", values)])  # filed, submitted, then the intake's step
+        case = bulk.file_objection(record, [("intake1", values)])  # filed, submitted, then the intake's step
         db.session.commit()
         if i >= reminders:
             supplements.append(case.id)
