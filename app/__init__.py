@@ -90,14 +90,25 @@ def _select_locale() -> str:
     return "zh"
 
 
+PG_SESSION_OPTIONS = "-c max_parallel_workers_per_gather=0"
+
+
 def _configure_database(app: Flask) -> None:
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("postgresql://"):
         app.config["SQLALCHEMY_DATABASE_URI"] = uri.replace("postgresql://", "postgresql+psycopg://", 1)
     if uri.startswith("postgresql"):
         # A restarted server leaves dead connections in the pool; test each on checkout instead of failing a request.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True,
-                                                   **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
+        options = {"pool_pre_ping": True, **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
+        # No parallel query: every statement of ours reads an index range of a few rows, and PostgreSQL prices an
+        # index path by each column's frequency alone (extended statistics do not reach index selectivity), so a
+        # value rare in a lane (an inbox filter on category=breach) looked like 30,000 rows and a parallel
+        # sequential scan of human_task won: 37 ms where the index answers in 0.3 ms (docs/performance.md). On a
+        # few cores shared by many requests, parallel workers only take CPU from the others.
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args["options"] = " ".join(filter(None, (connect_args.get("options"), PG_SESSION_OPTIONS)))
+        options["connect_args"] = connect_args
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if uri.startswith("sqlite"):
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         # The busy timeout: how long a transaction waits for SQLite's write lock before "database is locked".

@@ -24,6 +24,32 @@ from scripts.benchmarks.common import Bench, print_figures  # noqa: E402
 AREAS = ("steps", "timers", "letters", "inbox", "pages")
 
 
+def machine_speed() -> str:
+    """How fast this machine is right now, in work that is not ours, so figures of different days compare.
+
+    The same figures have differed threefold between sessions on "the same" virtual machine: a reader divides by
+    these before comparing runs. Both are CPU times, median of five: the app's own password check (werkzeug's
+    scrypt, as production stores it) and a fixed pure-Python loop."""
+    from werkzeug.security import check_password_hash, generate_password_hash
+
+    stored = generate_password_hash("calibration", method="scrypt")
+
+    def cpu(action) -> float:
+        times = []
+        for _ in range(5):
+            started = time.process_time()
+            action()
+            times.append((time.process_time() - started) * 1000)
+        return sorted(times)[2]
+
+    scrypt = cpu(lambda: check_password_hash(stored, "calibration"))
+    loop = cpu(lambda: sum(i * i % 7 for i in range(1_000_000)))
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    return (f"machine speed: scrypt password check {scrypt:.0f} ms CPU, 1M-step Python loop {loop:.0f} ms CPU "
+            f"(the load test of 2026-12-02 13:27 UTC measured 329 ms for the same check); load average at start {load}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
@@ -38,6 +64,7 @@ def main() -> None:
     kinds = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
     print(f"# scripts/bench.py — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "
           f"Python {platform.python_version()}{', QUICK sizes' if args.quick else ''}")
+    print(machine_speed(), flush=True)
     for area in areas:
         module = importlib.import_module(f"scripts.benchmarks.{area}")
         for kind in kinds:
