@@ -54,6 +54,9 @@ class Case(db.Model):
         Index("ix_case_status_unit_type", "status", "applicant_unit_id", "type", "id"),
         Index("ix_case_submitted_type", "submitted_at", "type"),
         Index("ix_case_status_closed", "status", "closed_at", "submitted_at"),
+        # The applicant unit's own list, newest first (/portal/cases, migration 0017): what access.case_filter asks
+        # of a case is in the index, so the page and the pager's count never read the table's rows.
+        Index("ix_case_applicant_list", "applicant_unit_id", "id", "type", "outcome"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,7 +66,7 @@ class Case(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="draft")  # indexed by ix_case_status_unit_type
     outcome: Mapped[str | None] = mapped_column(String(32))
     record_id: Mapped[int] = mapped_column(ForeignKey("credit_record.id"), index=True)
-    applicant_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    applicant_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))  # indexed by ix_case_applicant_list
     # None when the system opened the case (a repair's follow-up, a sanction's term ending).
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     rule_set_id: Mapped[int] = mapped_column(ForeignKey("rule_set.id"))

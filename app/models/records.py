@@ -100,13 +100,17 @@ class CreditRecord(db.Model):
         Index("ix_credit_record_public_unit", "subject_unit_id", "basis_date", "id", "subject_type", "category",
               "severity", "rule_set_id", sqlite_where=text(RECORD_SHOWN_SQL),
               postgresql_where=text(RECORD_SHOWN_SQL)),
+        # One unit's own list, newest basis date first (migration 0017): the subject's (/portal/records, its status
+        # in the index for the count of the pager) and the recording unit's (/records), read in order, never sorted.
+        Index("ix_credit_record_subject_list", "subject_unit_id", "basis_date", "id", "status"),
+        Index("ix_credit_record_recording_list", "recording_unit_id", "basis_date", "id"),
         # The basis document number searched by its beginning (services/prefix.py: byte-wise ranges).
         Index("ix_credit_record_doc_no", "basis_doc_no", postgresql_ops={"basis_doc_no": "text_pattern_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject_type: Mapped[str] = mapped_column(String(10))
-    subject_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    subject_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))  # indexed by ix_credit_record_subject_list
     # A civil servant: the person, and their name and post as the record states them (a snapshot).
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
     person_name: Mapped[str | None] = mapped_column(String(40))
@@ -115,7 +119,7 @@ class CreditRecord(db.Model):
     subject_key: Mapped[str] = mapped_column(String(24), default=_subject_key)
     category: Mapped[str] = mapped_column(String(20))
     severity: Mapped[str] = mapped_column(String(10))
-    recording_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"), index=True)
+    recording_unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id"))  # ix_credit_record_recording_list
     basis_doc_no: Mapped[str] = mapped_column(String(80))
     basis_date: Mapped[date] = mapped_column(Date)
     facts: Mapped[str] = mapped_column(Text)
