@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from sqlalchemy import event
 
 from app.extensions import db
@@ -40,3 +42,43 @@ def test_a_later_page_of_my_cases_reads_no_record_but_its_own(web, staff):
     assert listed and all("credit_record" not in s.split("WHERE")[0] for s in listed), listed
     loaded = [s for s in statements if re.match(r"\s*SELECT credit_record\.", s)]
     assert len(loaded) == 1 and "credit_record.id IN" in loaded[0], loaded
+
+
+def _plans(client, path: str, table: str) -> list[str]:
+    """The SQLite plan of each statement the page sent that reads `table` in some order (its list query)."""
+    from sqlalchemy import text  # noqa: PLC0415 - only this helper
+
+    sent: list[tuple[str, tuple]] = []
+
+    def keep(conn, cursor, statement, parameters, *args):
+        sent.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    plans = []
+    with db.engine.connect() as conn:
+        for statement, parameters in sent:
+            if f"FROM {table}" in statement and ("ORDER BY" in statement or "count(*)" in statement):
+                rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+                plans.append(" / ".join(row[-1] for row in rows))
+    return plans
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("username,path,table,index", [
+    ("applicant1", "/portal/records", "credit_record", "ix_credit_record_subject_list"),
+    ("verifier1", "/records/", "credit_record", "ix_credit_record_recording_list"),
+    ("applicant1", "/portal/cases", '"case"', "ix_case_applicant_list"),
+])
+def test_a_units_list_is_read_in_index_order(web, staff, username, path, table, index):
+    for _ in range(3):
+        factories.case(factories.record(staff["applicant1"].unit, staff["verifier1"].unit), status="in_progress")
+    db.session.commit()
+    plans = _plans(web(username), path, table)
+    assert plans, path
+    for plan in plans:  # the page and the pager's count: a range of the unit's index, never a sort of its rows
+        assert f"INDEX {index} (" in plan and "TEMP B-TREE" not in plan, plan
+    assert any(f"COVERING INDEX {index}" in plan for plan in plans) or path == "/records/", plans
