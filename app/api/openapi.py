@@ -48,7 +48,9 @@ OPENAPI = {
                            "totp": {"type": "string", "description": "6 位动态口令（系统管理员、信用办负责人必填）"}}}}}),
             "security": []}},
         "/auth/logout": {"post": _op("注销令牌（立即失效）")},
-        "/records": {"get": _op("可见的失信记录")},
+        "/records": {"get": _op("可见的失信记录（按编号分页：after 为上一页的 next_after）", params=[
+            _query("after", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100})])},
         "/records/{record_id}": {"get": _op("失信记录详情", params=[_path_param("record_id", "integer")])},
         "/records/{record_id}/objection-eligibility": {"get": _op("能否提出异议",
                                                                   params=[_path_param("record_id", "integer")])},

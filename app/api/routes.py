@@ -22,8 +22,8 @@ from processes.rectification import service as rectification
 from processes.credit_repair import service as repair
 from processes.honor_restoration import service as restoration
 from processes.record_registration import service as registration
-from app.core.errors import Conflict, Invalid, NotFound
-from app.core.ids import MAX_ID, object_id
+from app.core.errors import Conflict, Invalid, NotFound, ServiceError
+from app.core.ids import MAX_ID, is_object_id, object_id
 from app import transaction
 from app.services.workflow import registry
 from app.policy import is_public, permits
@@ -189,12 +189,34 @@ def logout():
     return jsonify({"revoked": True})
 
 
+RECORDS_PAGE, RECORDS_PAGE_MAX = 100, 500
+
+
+def _positive_arg(name: str, *, default: int | None, most: int, message: str) -> int | None:
+    """A query argument that must be a whole number from 1 to `most` when given; anything else is a 400."""
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not is_object_id(text) or int(text) > most:
+        raise ServiceError(message, code="bad_paging", fields={name: message})  # 400, as the pages' bad page number
+    return int(text)
+
+
 @bp.route("/records")
 def records():
-    visible = access.visible_records(g.api_user)
-    rows = db.session.scalars(visible.options(selectinload(CreditRecord.person)).order_by(CreditRecord.id)).all()
-    cases = _registration_cases(visible.with_only_columns(CreditRecord.id))
-    return jsonify({"items": [record_json(r, cases.get(r.id)) for r in rows]})
+    """The records the caller may see, by id, a page at a time: `after` the last id of the previous page (its
+    `next_after`), `limit` up to 500 (100 if not given). A staff caller sees every record: all of them in one
+    answer grew with the register (a million rows in one JSON body)."""
+    limit = _positive_arg("limit", default=RECORDS_PAGE, most=RECORDS_PAGE_MAX, message="limit 应为 1–500 的整数。")
+    after = _positive_arg("after", default=None, most=MAX_ID, message="after 应为上一页返回的 next_after（记录编号）。")
+    query = access.visible_records(g.api_user).options(selectinload(CreditRecord.person))
+    if after is not None:
+        query = query.where(CreditRecord.id > after)
+    rows = db.session.scalars(query.order_by(CreditRecord.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    cases = _registration_cases([r.id for r in page])
+    return jsonify({"items": [record_json(r, cases.get(r.id)) for r in page],
+                    "next_after": page[-1].id if len(rows) > limit else None, "limit": limit})
 
 
 @bp.route("/records/<int:record_id>")

@@ -533,3 +533,38 @@ def test_a_document_upload_without_the_file_field_is_refused(deployed_staff, api
     response = api("verifier1").post(f"{RECORDS}/{created['id']}/documents", data={"other": "x"},
                                      content_type="multipart/form-data")
     assert response.status_code == 422 and "file" in response.get_json()["error"]["fields"]
+
+
+def test_the_record_list_comes_a_page_at_a_time(api, staff):
+    """A staff caller sees every record: the list is keyset-paged by id (after = the last page's next_after)."""
+    made = [factories.record(staff["applicant1"].unit, staff["verifier1"].unit) for _ in range(7)]
+    db.session.commit()
+    client = api("intake1")
+    seen, after, pages = [], None, 0
+    while True:
+        answer = client.get(RECORDS + "?limit=3" + (f"&after={after}" if after else "")).get_json()
+        assert answer["limit"] == 3 and len(answer["items"]) <= 3
+        seen += [item["id"] for item in answer["items"]]
+        pages += 1
+        after = answer["next_after"]
+        if after is None:
+            break
+        assert after == answer["items"][-1]["id"]
+    assert seen == sorted(r.id for r in made) and pages == 3  # 3 + 3 + 1: no repeat, no gap, no empty last page
+    everything = client.get(RECORDS).get_json()
+    assert everything["limit"] == 100 and everything["next_after"] is None and len(everything["items"]) == 7
+    exact = client.get(RECORDS + "?limit=7").get_json()
+    assert len(exact["items"]) == 7 and exact["next_after"] is None  # a full last page says nothing follows
+    # The applicant sees its own unit's records only, paged the same way.
+    factories.record(staff["applicant2"].unit, staff["verifier1"].unit)
+    db.session.commit()
+    assert {i["id"] for i in api("applicant1").get(RECORDS + "?limit=500").get_json()["items"]} == {r.id for r in made}
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=501", "limit=abc", "after=0", "after=-3", "after=1e3",
+                                   "limit=9223372036854775808"])
+def test_the_record_list_refuses_impossible_paging(api, staff, query):
+    response = api("intake1").get(f"{RECORDS}?{query}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "bad_paging" and query.split("=")[0] in error["fields"]
