@@ -104,6 +104,8 @@ class CreditRecord(db.Model):
         # in the index for the count of the pager) and the recording unit's (/records), read in order, never sorted.
         Index("ix_credit_record_subject_list", "subject_unit_id", "basis_date", "id", "status"),
         Index("ix_credit_record_recording_list", "recording_unit_id", "basis_date", "id"),
+        # The credit office's list of every record (/records, services/register.py), in the same order.
+        Index("ix_credit_record_basis", "basis_date", "id"),
         # The basis document number searched by its beginning (services/prefix.py: byte-wise ranges).
         Index("ix_credit_record_doc_no", "basis_doc_no", postgresql_ops={"basis_doc_no": "text_pattern_ops"}),
     )

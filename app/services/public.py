@@ -7,21 +7,19 @@ from datetime import date, timedelta
 
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, or_, select, text, tuple_, union
+from sqlalchemy import and_, func, select, text, tuple_
 from sqlalchemy.orm import joinedload, lazyload
 
 from app.extensions import db
-from app.models import RECORD_SHOWN_SQL, Case, CreditRecord, LookupAttempt, RuleSet, Unit
-from app.services import locks, prefix
+from app.models import RECORD_SHOWN_SQL, Case, CreditRecord, LookupAttempt, RuleSet
+from app.services import locks, record_search
+from app.services.record_search import capped_count, page_ids
 from app.core.clock import now
 from app.core.errors import ServiceError
 
 LOOKUP_WINDOW = timedelta(minutes=10)
 LOOKUP_LIMIT = 10
-PAGE = 50
-# The list counts its matches this far and then says "more than" (a count of a million rows is not free).
-COUNT_CAP = 1000
-UNIT_LIST = 500
+PAGE, COUNT_CAP = record_search.PAGE, record_search.COUNT_CAP
 
 
 class TooManyLookups(ServiceError):
@@ -58,16 +56,6 @@ def _kept_unpublished() -> list:
             for severity, ids in sorted(hidden.items())]
 
 
-def _matching_units(q: str) -> list[int]:
-    """Units whose name contains q or whose credit code is q: a scan of the unit table (thousands of rows, not
-    the records), so a name is still found by any part of it."""
-    return list(db.session.scalars(select(Unit.id).where(_unit_match(q))))
-
-
-def _unit_match(q: str):
-    return or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper())
-
-
 def public_records(q: str = "", category: str = "", severity: str = "", page: int = 1,
                    after: tuple[date, int] | None = None) -> RecordsPage:
     """Published records matching a unit's name (any part of it), its credit code (exactly) or the start of the
@@ -89,21 +77,19 @@ def public_records(q: str = "", category: str = "", severity: str = "", page: in
     if q:
         # A unit's name or code finds the unit's own records, never those about its civil servants: a person's
         # record shows no unit publicly, so the search must not tie it to one either.
-        units = _matching_units(q)
-        branches = [[*base, prefix.starts_with(CreditRecord.basis_doc_no, q)]]
-        if units:
-            # A long list is sent as the unit query itself (bound parameters are limited in number).
-            unit_ids = units if len(units) <= UNIT_LIST else select(Unit.id).where(_unit_match(q))
-            branches.append([*base, CreditRecord.subject_type == "unit", CreditRecord.subject_unit_id.in_(unit_ids)])
+        units = record_search.matching_units(q)
+        branches = [record_search.doc_no_branch(base, q)]
+        if not isinstance(units, list) or units:
+            branches.append([*base, CreditRecord.subject_type == "unit", CreditRecord.subject_unit_id.in_(units)])
     else:
         branches = [base]
-    total = _capped_count(branches)
+    total = capped_count(branches, COUNT_CAP)
     start = (max(page, 1) - 1) * PAGE
     if after is not None:
         start = 0
         branches = [[*conditions, tuple_(CreditRecord.basis_date, CreditRecord.id) < tuple_(*after)]
                     for conditions in branches]
-    ids = _page_ids(branches, start, PAGE)
+    ids = page_ids(branches, start, PAGE)
     rows = []
     if ids:
         found = {r.id: r for r in db.session.scalars(
@@ -112,38 +98,6 @@ def public_records(q: str = "", category: str = "", severity: str = "", page: in
                      lazyload(CreditRecord.history), lazyload(CreditRecord.rule_set)))}
         rows = [found[i] for i in ids]
     return RecordsPage(rows, min(total, COUNT_CAP), total > COUNT_CAP)
-
-
-_ORDER = (CreditRecord.basis_date.desc(), CreditRecord.id.desc())
-
-
-def _page_ids(branches: list[list], start: int, size: int) -> list[int]:
-    """Ids of one page of the records matching any branch, in list order.
-
-    Each branch is read on its own (an OR of a unit condition and a document-number range would defeat both
-    indexes): its first start + size rows in list order, then merged (UNION drops a record found by both)."""
-    if len(branches) == 1:
-        return list(db.session.scalars(select(CreditRecord.id).where(*branches[0])
-                                       .order_by(*_ORDER).offset(start).limit(size)))
-    # Merged by the database: a deep page number must not bring (page × PAGE) rows into Python.
-    parts = [select(CreditRecord.basis_date, CreditRecord.id).where(*conditions).order_by(*_ORDER)
-             .limit(start + size).subquery() for conditions in branches]
-    merged = union(*(select(part.c.basis_date, part.c.id) for part in parts)).subquery()
-    return list(db.session.scalars(select(merged.c.id).order_by(merged.c.basis_date.desc(), merged.c.id.desc())
-                                   .offset(start).limit(size)))
-
-
-def _capped_count(branches: list[list]) -> int:
-    """How many records match any branch, counted no further than COUNT_CAP + 1."""
-    # In list order: the planner then walks the same index as the page (covering), not the status index.
-    limited = [select(CreditRecord.id).where(*conditions).order_by(*_ORDER).limit(COUNT_CAP + 1)
-               for conditions in branches]
-    if len(limited) == 1:
-        matching = limited[0].subquery()
-    else:
-        # Each side is wrapped so that its LIMIT stays its own; UNION removes a record found by both.
-        matching = union(*(select(s.c.id) for s in (part.subquery() for part in limited))).subquery()
-    return db.session.scalar(select(func.count()).select_from(matching))
 
 
 def lookup_case(number: str, code: str, ip: str) -> Case | None:

@@ -1,6 +1,7 @@
 """Going back to where the user came from, never to another site; page numbers and cursors from the query."""
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import urlsplit
 
 from flask import request
@@ -54,3 +55,24 @@ def id_cursor_arg(name: str) -> int | None:
     if not is_object_id(raw):
         raise ServiceError(_("分页参数无效，请从第一页重新浏览。"), code="bad_cursor", fields={name: "1–%d" % MAX_ID})
     return int(raw)
+
+
+def record_cursor_arg(name: str = "after") -> tuple[date, int] | None:
+    """A record list's next-page cursor, "<basis date>.<id>" of the row before the page (None: absent); anything
+    else is a 400, like a bad page number."""
+    raw = request.args.get(name, "")
+    if raw == "":
+        return None
+    day, _dot, record_id = raw.partition(".")
+    try:
+        parsed = date.fromisoformat(day) if len(day) == 10 and day.isascii() else None
+    except ValueError:
+        parsed = None
+    if parsed is None or not is_object_id(record_id):
+        raise ServiceError(_("分页参数无效，请从第一页重新浏览。"), code="bad_cursor", fields={name: "YYYY-MM-DD.id"})
+    return parsed, int(record_id)
+
+
+def record_cursor(row) -> str:
+    """The cursor of the page after `row` (a record list's last row)."""
+    return f"{row.basis_date.isoformat()}.{row.id}"

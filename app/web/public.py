@@ -4,18 +4,15 @@ from __future__ import annotations
 from flask_babel import gettext as _
 import functools
 import hashlib
-from datetime import date
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, flash, render_template, request
 
 from app import transaction
-from app.core.errors import ServiceError
-from app.core.ids import is_object_id
 from app.models import CATEGORIES, SEVERITIES
 from app.services import progress as case_progress, public
 from app.web import flash_refusal
-from app.web.navigation import page_arg
+from app.web.navigation import page_arg, record_cursor, record_cursor_arg
 
 from app.services import letters, sanctions
 
@@ -60,30 +57,14 @@ def records():
     category = request.args.get("category", "") if request.args.get("category") in CATEGORIES else ""
     severity = request.args.get("severity", "") if request.args.get("severity") in SEVERITIES else ""
     page = page_arg()
-    found = public.public_records(q, category, severity, page, after=_record_cursor())
+    found = public.public_records(q, category, severity, page, after=record_cursor_arg())
     last = found.rows[-1] if len(found.rows) == public.PAGE else None
     return render_template("public/records.html", rows=found.rows, total=found.total, capped=found.capped, q=q,
-                           after=f"{last.basis_date.isoformat()}.{last.id}" if last else "",
+                           after=record_cursor(last) if last else "",
                            category=category, severity=severity, page=page, page_size=public.PAGE,
                            # The words resolved once per page (lazy strings translate on every use).
                            categories={code: str(word) for code, word in CATEGORIES.items()},
                            severities={code: str(word) for code, word in SEVERITIES.items()})
-
-
-def _record_cursor() -> tuple[date, int] | None:
-    """The next-page cursor of the public list, "<basis date>.<id>" of the row before the page (None: absent);
-    anything else is a 400, like a bad page number."""
-    raw = request.args.get("after", "")
-    if raw == "":
-        return None
-    day, _dot, record_id = raw.partition(".")
-    try:
-        parsed = date.fromisoformat(day) if len(day) == 10 and day.isascii() else None
-    except ValueError:
-        parsed = None
-    if parsed is None or not is_object_id(record_id):
-        raise ServiceError(_("分页参数无效，请从第一页重新浏览。"), code="bad_cursor", fields={"after": "YYYY-MM-DD.id"})
-    return parsed, int(record_id)
 
 
 @bp.route("/public/progress", methods=["GET", "POST"])

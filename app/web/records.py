@@ -7,11 +7,12 @@ from flask_login import current_user
 
 from app import transaction
 from app.extensions import db
-from app.models import RECORD_UNREGISTERED, Case, CreditRecord, Unit
-from app.services import access, sanctions
+from app.models import RECORD_UNREGISTERED, Case
+from app.services import access, register, sanctions
 from processes.rectification import service as rectification
 from processes.source_change import service as source_change
 from app.web import flash_refusal
+from app.web.navigation import record_cursor, record_cursor_arg
 from forms.cases import ActionForm
 from forms.rectification import RectificationForm
 from processes.record_registration import service as registration
@@ -21,12 +22,12 @@ bp = Blueprint("records", __name__, url_prefix="/records")
 
 @bp.route("/")
 def index():
-    query = access.visible_records(current_user).join(Unit, Unit.id == CreditRecord.subject_unit_id)
     q = (request.args.get("q") or "").strip()[:60]
-    if q:
-        query = query.where(Unit.name.contains(q, autoescape=True) | CreditRecord.basis_doc_no.contains(q, autoescape=True))
-    rows = db.session.scalars(query.order_by(CreditRecord.basis_date.desc()).limit(500)).all()
-    return render_template("records/index.html", records=rows, q=q)
+    after = record_cursor_arg()
+    found = register.register_page(current_user, q, after)
+    last = found.rows[-1] if len(found.rows) == register.PAGE else None
+    return render_template("records/index.html", records=found.rows, total=found.total, capped=found.capped, q=q,
+                           after=after, next_after=record_cursor(last) if last else "")
 
 
 @bp.route("/<int:record_id>", methods=["GET", "POST"])

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import RECORD_PUBLIC, RECORD_SHOWN_SQL, CreditRecord, RuleSet, Unit
-from app.services import public, publication
+from app.services import public, publication, record_search
 from tests.support import factories
 
 
@@ -148,7 +148,7 @@ def test_a_record_found_by_name_and_by_number_is_listed_once_in_order(mixed, mon
     expected = [i for i in shown_in_order() if i in set(by_number) | {named_only.id}]
     assert found == expected and found.count(both.id) == 1 and named_only.id in found
     assert public.public_records(q="随测罚").total == len(expected)  # counted once each
-    monkeypatch.setattr(public, "UNIT_LIST", 0)  # the unit condition as a subquery gives the same list
+    monkeypatch.setattr(record_search, "UNIT_LIST", 0)  # the unit condition as a subquery gives the same list
     assert every_page(q="随测罚") == expected
 
 

@@ -1,0 +1,62 @@
+"""Record lists that stay flat at a million records: a search by a unit's name or code or the start of the basis
+document number, each as a branch of its own that an index answers; one page of ids in list order (newest basis
+date first); and a count that stops at a cap. The public list (services/public.py) and the staff's list
+(services/register.py) are built from these."""
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select, union
+
+from app.extensions import db
+from app.models import CreditRecord, Unit
+from app.services import prefix
+
+PAGE = 50
+# A list counts its matches this far and then says "more than" (a count of a million rows is not free).
+COUNT_CAP = 1000
+UNIT_LIST = 500  # more matching units than this are sent as the unit query itself (bound parameters are limited)
+ORDER = (CreditRecord.basis_date.desc(), CreditRecord.id.desc())
+
+
+def unit_match(q: str):
+    """A unit whose name contains q or whose credit code is q."""
+    return or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper())
+
+
+def matching_units(q: str):
+    """The ids of the units unit_match finds: a scan of the unit table (thousands of rows, not the records), so a
+    name is still found by any part of it; as a list, or as the query itself when the list would be long."""
+    units = list(db.session.scalars(select(Unit.id).where(unit_match(q)).limit(UNIT_LIST + 1)))
+    return units if len(units) <= UNIT_LIST else select(Unit.id).where(unit_match(q))
+
+
+def doc_no_branch(base: list, q: str) -> list:
+    """The records of `base` whose basis document number begins with q (its prefix index)."""
+    return [*base, prefix.starts_with(CreditRecord.basis_doc_no, q)]
+
+
+def page_ids(branches: list[list], start: int, size: int) -> list[int]:
+    """Ids of one page of the records matching any branch, in list order.
+
+    Each branch is read on its own (an OR of a unit condition and a document-number range would defeat both
+    indexes): its first start + size rows in list order, then merged (UNION drops a record found by both)."""
+    if len(branches) == 1:
+        return list(db.session.scalars(select(CreditRecord.id).where(*branches[0])
+                                       .order_by(*ORDER).offset(start).limit(size)))
+    # Merged by the database: a deep page number must not bring (page × PAGE) rows into Python.
+    parts = [select(CreditRecord.basis_date, CreditRecord.id).where(*conditions).order_by(*ORDER)
+             .limit(start + size).subquery() for conditions in branches]
+    merged = union(*(select(part.c.basis_date, part.c.id) for part in parts)).subquery()
+    return list(db.session.scalars(select(merged.c.id).order_by(merged.c.basis_date.desc(), merged.c.id.desc())
+                                   .offset(start).limit(size)))
+
+
+def capped_count(branches: list[list], cap: int) -> int:
+    """How many records match any branch, counted no further than cap + 1."""
+    # In list order: the planner then walks the same index as the page (covering), not the status index.
+    limited = [select(CreditRecord.id).where(*conditions).order_by(*ORDER).limit(cap + 1) for conditions in branches]
+    if len(limited) == 1:
+        matching = limited[0].subquery()
+    else:
+        # Each side is wrapped so that its LIMIT stays its own; UNION removes a record found by both.
+        matching = union(*(select(s.c.id) for s in (part.subquery() for part in limited))).subquery()
+    return db.session.scalar(select(func.count()).select_from(matching))

@@ -1,0 +1,91 @@
+"""The staff's list of records (/records): a page at a time after a cursor, a capped count, found by a unit or the
+start of a document number; each user sees what access.record_filter gives them, read in index order."""
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import event
+
+from app.extensions import db
+from app.services import register
+from tests.support import factories
+
+DOC = re.compile(r"随测罚〔\d+〕\d+号")
+
+
+def _shown(client, path: str) -> tuple[list[str], str]:
+    response = client.get(path)
+    assert response.status_code == 200, path
+    page = response.get_data(as_text=True)
+    return DOC.findall(page), page
+
+
+def _next(page: str) -> str | None:
+    found = re.search(r'href="(/records/\?[^"]*after=[^"]+)">下一页', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_pages_follow_each_other_newest_first(web, staff, monkeypatch):
+    monkeypatch.setattr(register, "PAGE", 3)
+    made = [factories.record(staff["applicant1"].unit, staff["verifier1"].unit,
+                             basis_date=date(2026, 1, 1) + timedelta(days=i % 4)) for i in range(8)]
+    db.session.commit()
+    expected = [r.basis_doc_no for r in sorted(made, key=lambda r: (r.basis_date, r.id), reverse=True)]
+    client, seen, path = web("intake1"), [], "/records/"
+    while path:
+        docs, page = _shown(client, path)
+        assert "共 8 条" in page
+        seen += docs
+        path = _next(page)
+    assert seen == expected  # ties on the basis date broken by id: no row twice, none left out
+
+
+def test_search_by_unit_or_document_number_and_the_cap(web, staff, monkeypatch):
+    other = factories.record(staff["applicant2"].unit, staff["verifier1"].unit)
+    mine = [factories.record(staff["applicant1"].unit, staff["verifier1"].unit) for _ in range(3)]
+    db.session.commit()
+    client = web("intake1")
+    docs, _ = _shown(client, f"/records/?q={staff['applicant1'].unit.name[2:]}")  # any part of the name
+    assert sorted(docs) == sorted(r.basis_doc_no for r in mine)
+    docs, _ = _shown(client, f"/records/?q={other.basis_doc_no[:-2]}")  # the start of the number
+    assert other.basis_doc_no in docs and not set(docs) & {r.basis_doc_no for r in mine if not
+                                                         r.basis_doc_no.startswith(other.basis_doc_no[:-2])}
+    docs, _ = _shown(client, f"/records/?q={other.basis_doc_no[3:]}")  # not a prefix, not a unit: nothing
+    assert docs == []
+    monkeypatch.setattr(register, "COUNT_CAP", 3)
+    _docs, page = _shown(client, "/records/")
+    assert "超过 3 条" in page
+
+
+def test_a_recording_unit_sees_the_records_it_made(web, staff):
+    made = factories.record(staff["applicant1"].unit, staff["verifier1"].unit)
+    theirs = factories.record(staff["applicant1"].unit, staff["verifier2"].unit)
+    db.session.commit()
+    docs, page = _shown(web("verifier1"), "/records/")
+    assert docs == [made.basis_doc_no] and theirs.basis_doc_no not in page and "共 1 条" in page
+
+
+@pytest.mark.parametrize("after", ["2026-13-01.1", "2026-01-01", "2026-01-01.0", "x.1", "2026-01-01.-1"])
+def test_a_bad_cursor_is_a_400(web, staff, after):
+    assert web("intake1").get(f"/records/?after={after}").status_code == 400
+
+
+@pytest.mark.sqlite
+def test_the_office_reads_the_register_in_index_order(web, staff):
+    for _ in range(3):
+        factories.record(staff["applicant1"].unit, staff["verifier1"].unit)
+    db.session.commit()
+    sent = []
+    event.listen(db.engine, "before_cursor_execute", keep := lambda c, cur, s, p, *a: sent.append((s, p)))
+    try:
+        assert web("intake1").get("/records/").status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    listed = [(s, p) for s, p in sent if "FROM credit_record" in s and "ORDER BY credit_record.basis_date" in s]
+    assert len(listed) == 2, listed  # the capped count and the page
+    with db.engine.connect() as conn:
+        for statement, parameters in listed:
+            plan = " / ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert "INDEX ix_credit_record_basis" in plan and "TEMP B-TREE" not in plan, plan
