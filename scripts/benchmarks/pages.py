@@ -302,6 +302,9 @@ def _events_in_sql(n: int, first: int, unit_ids: list[int], now: datetime) -> No
     def pick(k: int) -> str:
         return f"floor(random() * {k})::int" if pg else f"(abs(random()) % {k})"
 
+    def padded(expr: str) -> str:  # four digits (SQLite has no lpad)
+        return f"lpad(CAST({expr} AS TEXT), 4, '0')" if pg else f"printf('%04d', {expr})"
+
     def hexed(expr: str) -> str:
         return f"lpad(to_hex({expr}), 64, '0')" if pg else f"printf('%064x', {expr})"
 
@@ -316,7 +319,7 @@ def _events_in_sql(n: int, first: int, unit_ids: list[int], now: datetime) -> No
         INSERT INTO audit_event (id, at, user_id, username, unit_id, ip, action, object_type, object_id, outcome,
                                  details, prev_hash, hash, key_id)
         SELECT :first + i, {at}, 1000 + {pick(2000)},
-               CASE WHEN i % :rare_user = 3 THEN :rare_username ELSE 'user' || lpad(CAST({pick(2000)} AS TEXT), 4, '0') END,
+               CASE WHEN i % :rare_user = 3 THEN :rare_username ELSE 'user' || {padded(pick(2000))} END,
                :unit_lo + {pick(len(unit_ids))},
                CASE WHEN i % :rare_ip = 7 THEN :rare_network || '.' || CAST(1 + {pick(254)} AS TEXT)
                     ELSE '10.' || CAST({pick(256)} AS TEXT) || '.' || CAST({pick(256)} AS TEXT) || '.'
