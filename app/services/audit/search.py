@@ -225,9 +225,20 @@ def case_link(event: AuditEvent, viewer: User) -> int | None:
     return case_id if case_id and case_id in _visible_cases(viewer, {case_id}) else None
 
 
-def unit_choices() -> list[tuple[int, str]]:
-    """All units by name, for the unit filter."""
-    return [(row.id, row.name) for row in db.session.execute(select(Unit.id, Unit.name).order_by(Unit.name))]
+def find_unit(typed: str) -> tuple[int | None, int]:
+    """The unit the unit filter names: its full name or credit code, else the one unit whose name contains the
+    text. Returns (its id, 1), or (None, 0) when none matches, (None, 2) when several do."""
+    typed = typed.strip()
+    exact = db.session.scalar(select(Unit.id).where(or_(Unit.name == typed, Unit.uscc == typed.upper())).limit(1))
+    if exact is not None:
+        return exact, 1
+    found = list(db.session.scalars(select(Unit.id).where(Unit.name.contains(typed, autoescape=True)).limit(2)))
+    return (found[0], 1) if len(found) == 1 else (None, len(found))
+
+
+def unit_name(unit_id: int) -> str | None:
+    """A unit's name (the unit filter of a link that carries the unit's id), or None."""
+    return db.session.scalar(select(Unit.name).where(Unit.id == unit_id))
 
 
 def export_size(filters: AuditFilters, cap: int | None = None) -> tuple[int, bool]:
