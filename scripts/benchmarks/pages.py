@@ -415,7 +415,10 @@ def measure(app, bench: Bench) -> list[Figure]:
         (f"public records: rare q (one unit's name)", public, f"/public/records?q={RARE_UNIT}", "≤ 30 ms"),
         ("public records: rare q (a document number)", public, f"/public/records?q={doc}", "≤ 30 ms"),
         ("public records: q matching nothing", public, "/public/records?q=不存在的单位", "≤ 30 ms"),
-        ("dashboard", office, "/dashboard/", "≤ 50 ms"),
+        # Computed on every page (DASHBOARD_FIGURES_MAX_AGE=0, the tests' setting) and as served by default: the
+        # figures of the last 60 s reused (one computation a minute per process; the page says "数据截至").
+        ("dashboard: figures computed", office, "/dashboard/", "≤ 50 ms"),
+        ("dashboard: as served (figures at most 60 s old)", office, "/dashboard/", "≤ 50 ms", 60),
         (f"audit search: IP prefix {RARE_IP}", auditor, f"/audit/?ip={RARE_IP}", "≤ 50 ms"),
         ("audit search: failures only", auditor, "/audit/?outcome=failure", "≤ 50 ms"),
         ("audit search: failures, IP 10.1.", auditor, "/audit/?outcome=failure&ip=10.1.", "≤ 50 ms"),
@@ -423,13 +426,17 @@ def measure(app, bench: Bench) -> list[Figure]:
         ("audit search: no filter", auditor, "/audit/", "≤ 50 ms"),
     ]
     figures = []
-    for name, client, path, target in pages:
+    for name, client, path, target, *max_age in pages:
+        app.config["DASHBOARD_FIGURES_MAX_AGE"] = max_age[0] if max_age else 0
+
         def get(client=client, path=path):
             _fresh_g()
             response = client.get(path)
             assert response.status_code == 200, (path, response.status_code)
             return response
 
+        if max_age:
+            get()  # the figures held: the statements and floor of a page that reuses them
         sent = statements.capture(get)
         timing = timed(get, repeat)
         raw, replay = _replay(db.engine, sent)
