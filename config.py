@@ -18,6 +18,8 @@ class Config:
     SECRET_KEY = _env("SECRET_KEY")
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'xinyong.db'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # The dashboard's figures are reused this many seconds (per process) before being computed again; 0: every page.
+    DASHBOARD_FIGURES_MAX_AGE = int(_env("DASHBOARD_FIGURES_MAX_AGE", "60"))
     DATA_DIR = Path(_env("DATA_DIR", str(BASE_DIR / "var")))
     # Evidence files and issued letters live outside the web root under generated ids.
     FILE_STORE = Path(_env("FILE_STORE", str(BASE_DIR / "var" / "files")))
@@ -124,6 +126,7 @@ class TestConfig(Config):
     AUDIT_HMAC_KEY_ID = "test"
     # Off unless given: tests/conftest.py gives every test its own directory, subprocess tests pass one.
     AUDIT_CHECKPOINT_DIR = _env("AUDIT_CHECKPOINT_DIR")
+    DASHBOARD_FIGURES_MAX_AGE = 0  # tests share a process: figures held from another test's data would mislead
 
 
 class ProductionConfig(Config):

@@ -14,7 +14,8 @@ class AuditSearchForm(FlaskForm):
     date_from = DateField(_l("起始日期（北京时间）"), validators=[Optional()])
     date_to = DateField(_l("截止日期（北京时间，含当日）"), validators=[Optional()])
     username = StringField(_l("用户名"), validators=[Optional(), Length(max=64)])
-    unit_id = SelectField(_l("单位"), choices=[], validate_choice=False, validators=[Optional()])
+    # Typed, not chosen from a list: a city has thousands of units, and a page listing them all grows with them.
+    unit = StringField(_l("单位（名称、名称的一部分或统一社会信用代码）"), validators=[Optional(), Length(max=120)])
     # Codes outside the list (actions added later) are accepted when well-formed; the prefix finds families.
     action = SelectField(_l("动作"), validate_choice=False,
                          validators=[Optional(), Regexp(r"^[a-z_.]+$", message=_l("只能包含小写字母、下划线和点。"))],
@@ -32,8 +33,4 @@ class AuditSearchForm(FlaskForm):
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError(_l("截止日期不能早于起始日期。"))
-
-    def validate_unit_id(self, field):
-        if field.data and not str(field.data).isdigit():
-            raise ValidationError(_l("请选择单位。"))
 

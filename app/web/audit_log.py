@@ -12,6 +12,7 @@ from app.services.audit import archive as audit_archive, chain as audit_chain, s
 from app.core import clock
 from app.services.audit.search import AuditFilters
 from app.core.errors import ServiceError
+from app.core.ids import is_object_id
 from app.web.navigation import id_cursor_arg
 from forms.audit import AuditSearchForm
 from forms.cases import ActionForm
@@ -31,10 +32,13 @@ def require_auditor():
 
 
 def _search_form() -> tuple[AuditSearchForm, AuditFilters]:
-    """The search form bound to the query string, and the filters of its valid fields (invalid ones are ignored)."""
+    """The search form bound to the query string, and the filters of its valid fields (invalid ones are ignored).
+
+    The unit is typed (name, part of it, or credit code) and resolved to one unit here; links (paging, exports)
+    carry its id as unit_id, shown back in the field as the unit's name."""
     form = AuditSearchForm(request.args)
-    form.unit_id.choices = [("", _("全部"))] + [(str(uid), name) for uid, name in audit_search.unit_choices()]
     form.validate()
+    unit_id = _unit_filter(form)
     bad = set(form.errors)
 
     def value(name):
@@ -43,14 +47,33 @@ def _search_form() -> tuple[AuditSearchForm, AuditFilters]:
     def text(name):
         return (value(name) or "").strip()
 
-    unit = text("unit_id")
     filters = AuditFilters(
         date_from=value("date_from"), date_to=None if "date_to" in bad else value("date_to"),
-        username=text("username"), unit_id=int(unit) if unit.isdigit() else None, action=text("action"),
+        username=text("username"), unit_id=unit_id, action=text("action"),
         action_prefix=text("action_prefix"), object_type=text("object_type"), object_id=text("object_id"),
         outcome=text("outcome"), ip=text("ip"),
     )
     return form, filters
+
+
+def _unit_filter(form: AuditSearchForm) -> int | None:
+    """The unit id of the typed unit (or of a link's unit_id); an error on the field when it names no single unit."""
+    typed = (form.unit.data or "").strip() if not form.unit.errors else ""
+    if typed:
+        unit_id, matches = audit_search.find_unit(typed)
+        if unit_id is None:
+            form.unit.errors.append(_("有多个单位与“%(typed)s”相符，请填写完整名称或统一社会信用代码。", typed=typed)
+                                    if matches else _("未找到单位“%(typed)s”。", typed=typed))
+        return unit_id
+    raw = request.args.get("unit_id", "").strip()
+    if not raw:
+        return None
+    name = audit_search.unit_name(int(raw)) if is_object_id(raw) else None
+    if name is None:
+        form.unit.errors.append(_("单位无效。"))
+        return None
+    form.unit.data = name
+    return int(raw)
 
 
 @bp.route("/")

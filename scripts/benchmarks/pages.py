@@ -302,6 +302,9 @@ def _events_in_sql(n: int, first: int, unit_ids: list[int], now: datetime) -> No
     def pick(k: int) -> str:
         return f"floor(random() * {k})::int" if pg else f"(abs(random()) % {k})"
 
+    def padded(expr: str) -> str:  # four digits (SQLite has no lpad)
+        return f"lpad(CAST({expr} AS TEXT), 4, '0')" if pg else f"printf('%04d', {expr})"
+
     def hexed(expr: str) -> str:
         return f"lpad(to_hex({expr}), 64, '0')" if pg else f"printf('%064x', {expr})"
 
@@ -316,7 +319,7 @@ def _events_in_sql(n: int, first: int, unit_ids: list[int], now: datetime) -> No
         INSERT INTO audit_event (id, at, user_id, username, unit_id, ip, action, object_type, object_id, outcome,
                                  details, prev_hash, hash, key_id)
         SELECT :first + i, {at}, 1000 + {pick(2000)},
-               CASE WHEN i % :rare_user = 3 THEN :rare_username ELSE 'user' || lpad(CAST({pick(2000)} AS TEXT), 4, '0') END,
+               CASE WHEN i % :rare_user = 3 THEN :rare_username ELSE 'user' || {padded(pick(2000))} END,
                :unit_lo + {pick(len(unit_ids))},
                CASE WHEN i % :rare_ip = 7 THEN :rare_network || '.' || CAST(1 + {pick(254)} AS TEXT)
                     ELSE '10.' || CAST({pick(256)} AS TEXT) || '.' || CAST({pick(256)} AS TEXT) || '.'
@@ -412,7 +415,10 @@ def measure(app, bench: Bench) -> list[Figure]:
         (f"public records: rare q (one unit's name)", public, f"/public/records?q={RARE_UNIT}", "≤ 30 ms"),
         ("public records: rare q (a document number)", public, f"/public/records?q={doc}", "≤ 30 ms"),
         ("public records: q matching nothing", public, "/public/records?q=不存在的单位", "≤ 30 ms"),
-        ("dashboard", office, "/dashboard/", "≤ 50 ms"),
+        # Computed on every page (DASHBOARD_FIGURES_MAX_AGE=0, the tests' setting) and as served by default: the
+        # figures of the last 60 s reused (one computation a minute per process; the page says "数据截至").
+        ("dashboard: figures computed", office, "/dashboard/", "≤ 50 ms"),
+        ("dashboard: as served (figures at most 60 s old)", office, "/dashboard/", "≤ 50 ms", 60),
         (f"audit search: IP prefix {RARE_IP}", auditor, f"/audit/?ip={RARE_IP}", "≤ 50 ms"),
         ("audit search: failures only", auditor, "/audit/?outcome=failure", "≤ 50 ms"),
         ("audit search: failures, IP 10.1.", auditor, "/audit/?outcome=failure&ip=10.1.", "≤ 50 ms"),
@@ -420,13 +426,17 @@ def measure(app, bench: Bench) -> list[Figure]:
         ("audit search: no filter", auditor, "/audit/", "≤ 50 ms"),
     ]
     figures = []
-    for name, client, path, target in pages:
+    for name, client, path, target, *max_age in pages:
+        app.config["DASHBOARD_FIGURES_MAX_AGE"] = max_age[0] if max_age else 0
+
         def get(client=client, path=path):
             _fresh_g()
             response = client.get(path)
             assert response.status_code == 200, (path, response.status_code)
             return response
 
+        if max_age:
+            get()  # the figures held: the statements and floor of a page that reuses them
         sent = statements.capture(get)
         timing = timed(get, repeat)
         raw, replay = _replay(db.engine, sent)

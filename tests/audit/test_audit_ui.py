@@ -8,13 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from app.extensions import db
 from app.models import AuditEvent, Unit, UserRole
 from app.services import audit
 from app.services.audit import checkpoint, search as audit_search
 from app.core import clock
+from tests.support import factories
 from tests.support.constants import T0
 
 EVENT_LINK = re.compile(r'href="/audit/events/(\d+)"')
@@ -107,6 +108,75 @@ def test_search_by_each_filter(web, events):
     # Filters outside the chosen one do not leak in: every listed event matches.
     listed = ids_on(auditor.get("/audit/?action_prefix=auth."))
     assert listed and all(db.session.get(AuditEvent, i).action.startswith("auth.") for i in listed)
+
+
+def test_the_unit_is_typed_by_name_part_or_credit_code_and_links_carry_its_id(web, events):
+    auditor = web("auditor1")
+    office = db.session.get(Unit, events["office"])
+    mine = {events["late"], events["early"], events["denied"]}
+
+    def found(query: str) -> set[int]:
+        return set(ids_on(auditor.get("/audit/?" + query))) & mine
+
+    assert found(f"unit={office.name}") == {events["early"]}
+    assert found(f"unit={office.uscc.lower()}") == {events["early"]}  # the code in any case
+    assert found("unit=住房和城乡建设") == {events["late"], events["denied"]}  # the one unit whose name has it
+    # A link (next page, export) names the unit by id: the field shows its name, so the next search keeps it.
+    body = auditor.get(f"/audit/?unit_id={events['housing']}").get_data(as_text=True)
+    assert 'value="曾都区住房和城乡建设局"' in body
+    assert found(f"unit_id={events['housing']}") == {events["late"], events["denied"]}
+
+
+@pytest.mark.parametrize("query, message", [
+    ("unit=不存在的单位", "未找到单位“不存在的单位”。"),
+    ("unit=局", "有多个单位与“局”相符，请填写完整名称或统一社会信用代码。"),
+    ("unit_id=999999", "单位无效。"),
+    ("unit_id=x", "单位无效。"),
+])
+def test_a_unit_naming_no_single_unit_is_shown_and_ignored(web, events, query, message):
+    page = web("auditor1").get("/audit/?" + query)
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and message in body
+    assert {events["late"], events["early"], events["denied"]} <= set(ids_on(page))  # not filtered
+
+
+def test_the_page_does_not_list_the_units(web, events):
+    """The unit is typed: the page's size and statements do not grow with the number of units (issue 15 §6)."""
+    names = [factories.unit(f"审计页面不应列出的单位{i}").name for i in range(30)]
+    db.session.commit()
+    body = web("auditor1").get("/audit/").get_data(as_text=True)
+    assert not [name for name in names if name in body]
+    assert body.count("<option") < 100  # the action, object type and outcome lists only
+
+
+def test_the_search_is_planned_for_its_values_on_postgresql(web, events):
+    """A prepared statement's generic plan for "newest 50 with this address prefix" walks the whole log by id
+    (0.5 s at a million events): on PostgreSQL the search's transaction plans every statement with its values."""
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    auditor = web("auditor1")
+    auditor.get("/audit/")  # signed in (its own audit events) before listening
+    seen = []
+
+    def listen(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        assert set(ids_on(auditor.get("/audit/?ip=10.1."))) >= {events["late"], events["denied"]}
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
+    setting = [i for i, statement in enumerate(seen) if "plan_cache_mode" in statement]
+    searches = [i for i, statement in enumerate(seen) if "FROM audit_event" in statement]
+    if not postgresql:
+        assert not setting
+        return
+    assert setting and setting[0] < searches[0]
+    assert all(seen[i] == "SET LOCAL plan_cache_mode = force_custom_plan" for i in setting)  # LOCAL: this page's
+    db.session.commit()
+    audit_search.count(audit_search.AuditFilters(ip="10.1."))
+    assert db.session.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+    db.session.commit()
+    assert db.session.scalar(text("SHOW plan_cache_mode")) == "auto"  # the next transaction plans as it likes
 
 
 def test_bad_filter_values_are_shown_and_ignored(web, events):

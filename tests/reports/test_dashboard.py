@@ -239,3 +239,55 @@ def test_handling_time_counted_by_day_equals_case_by_case(seeded, monkeypatch):
     assert dashboard._handling(since) == expected
     monkeypatch.setattr(dashboard, "_local_day", lambda column: None)  # a zone with daylight saving on SQLite
     assert dashboard._handling(since) == expected
+
+
+OPEN_OBJECTIONS = "异议处理：{n} 件"
+
+
+@pytest.fixture()
+def held(app, monkeypatch):
+    """The page reusing its figures for 60 s, as in production; nothing held before or after the test. Counts the
+    computations (dashboard.figures calls)."""
+    monkeypatch.setitem(app.config, "DASHBOARD_FIGURES_MAX_AGE", 60)
+    dashboard.forget_recent()
+    computed = []
+    real = dashboard.figures
+    monkeypatch.setattr(dashboard, "figures", lambda today: computed.append(today) or real(today))
+    yield computed
+    dashboard.forget_recent()
+
+
+def test_the_page_reuses_its_figures_for_their_max_age_only(web, cases, held):
+    objection, _order = cases
+    client = web("intake1")
+
+    def page() -> str:
+        response = client.get("/dashboard/")
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    start = clock.now()
+    assert OPEN_OBJECTIONS.format(n=1) in page() and len(held) == 1
+    closed = db.session.get(Case, objection["id"])
+    closed.status, closed.closed_at = "closed", start
+    db.session.commit()
+    clock.set_frozen(start + timedelta(seconds=60))
+    body = page()
+    assert len(held) == 1 and OPEN_OBJECTIONS.format(n=1) in body  # held: as of their time, which the page says
+    assert f"数据截至 {clock.local_text(start)}" in body
+    clock.set_frozen(start + timedelta(seconds=61))
+    assert OPEN_OBJECTIONS.format(n=0) in page() and len(held) == 2  # older than 60 s: computed again
+    clock.set_frozen(start)  # a training clock moved back: figures "from the future" are not reused
+    page()
+    assert len(held) == 3
+
+
+def test_figures_for_another_day_or_another_setting_are_computed(cases, held):
+    today = clock.local_today()
+    first = dashboard.recent_figures(today, 60)
+    assert dashboard.recent_figures(today, 60) is first and len(held) == 1
+    assert dashboard.recent_figures(today + timedelta(days=1), 60) is not first and len(held) == 2
+    dashboard.recent_figures(today, 0)
+    dashboard.recent_figures(today, 0)
+    assert len(held) == 4  # 0: every time
+    assert dashboard.recent_figures(today, 60) is not first and len(held) == 5  # one day's figures are held at a time

@@ -240,6 +240,30 @@ def figures(today: date) -> dict:
     }
 
 
+# The figures aggregate every case and task: hundreds of milliseconds at 100,000 cases, whatever the indexes. The
+# page shows them as of their computation ("数据截至"), computed at most once per max_age seconds per process.
+_recent: dict[str, tuple[date, dict]] = {}  # database URL -> (the local date they were for, the figures)
+
+
+def recent_figures(today: date, max_age: int) -> dict:
+    """figures(today), or this process's last ones when they are for the same date and at most max_age seconds
+    old by the app clock (a training clock moved either way, or a new day, computes them again); 0: always new."""
+    if max_age <= 0:
+        return figures(today)
+    key = str(db.engine.url)
+    held = _recent.get(key)
+    if held is not None and held[0] == today and timedelta(0) <= now() - held[1]["at"] <= timedelta(seconds=max_age):
+        return held[1]
+    fig = figures(today)
+    _recent[key] = (today, fig)
+    return fig
+
+
+def forget_recent() -> None:
+    """Drop the figures held by this process (the next page computes them)."""
+    _recent.clear()
+
+
 def figure_tables(fig: dict) -> dict[str, Table]:
     """The figures as titled tables, keyed like figures(); the page's data tables and the exports."""
     labels = {code: str(label) for code, label in CASE_TYPES.items()}
