@@ -90,7 +90,19 @@ def _select_locale() -> str:
     return "zh"
 
 
-PG_SESSION_OPTIONS = "-c max_parallel_workers_per_gather=0"
+# How every PostgreSQL session of the app plans its statements (docs/performance.md):
+# - No parallel query: every statement of ours reads an index range of a few rows, and PostgreSQL prices an index
+#   path by each column's frequency alone (extended statistics do not reach index selectivity), so a value rare in a
+#   lane (an inbox filter on category=breach) looked like 30,000 rows and a parallel sequential scan of human_task
+#   won: 37 ms where the index answers in 0.3 ms. On a few cores shared by many requests, parallel workers only take
+#   CPU from the others.
+# - A plan for the values at hand, every time: psycopg prepares a statement run five times on a connection, and
+#   PostgreSQL may then keep one generic plan, made without the values, for all of them. The data is skewed (a unit
+#   with ten records or ten thousand, a lane's rare category, a rare address prefix), and only the values tell:
+#   the audit search's generic plan for "newest 50 with this address prefix" walked the whole log backwards by id
+#   from about the eleventh page view on, 145–520 ms at a million events where the address index answers in 1 ms.
+#   Planning each statement costs a fraction of a millisecond.
+PG_SESSION_OPTIONS = "-c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan"
 
 
 def _configure_database(app: Flask) -> None:
@@ -100,11 +112,7 @@ def _configure_database(app: Flask) -> None:
     if uri.startswith("postgresql"):
         # A restarted server leaves dead connections in the pool; test each on checkout instead of failing a request.
         options = {"pool_pre_ping": True, **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
-        # No parallel query: every statement of ours reads an index range of a few rows, and PostgreSQL prices an
-        # index path by each column's frequency alone (extended statistics do not reach index selectivity), so a
-        # value rare in a lane (an inbox filter on category=breach) looked like 30,000 rows and a parallel
-        # sequential scan of human_task won: 37 ms where the index answers in 0.3 ms (docs/performance.md). On a
-        # few cores shared by many requests, parallel workers only take CPU from the others.
+        # PG_SESSION_OPTIONS: how every session plans (no parallel query, custom plans only).
         connect_args = dict(options.get("connect_args") or {})
         connect_args["options"] = " ".join(filter(None, (connect_args.get("options"), PG_SESSION_OPTIONS)))
         options["connect_args"] = connect_args

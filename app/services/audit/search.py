@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import AuditEvent, Case, Unit, User
@@ -185,7 +185,6 @@ class Page:
 def search(filters: AuditFilters, viewer: User, *, before: int | None = None, after: int | None = None,
            size: int = PAGE_SIZE) -> Page:
     """One page of matching events: the newest, those older than `before`, or those newer than `after`."""
-    _plan_with_values()
     conditions = filters.conditions()
     query = select(AuditEvent, Unit.name).outerjoin(Unit, Unit.id == AuditEvent.unit_id).where(*conditions)
     if after is not None:
@@ -209,7 +208,6 @@ def search(filters: AuditFilters, viewer: User, *, before: int | None = None, af
 def count(filters: AuditFilters, cap: int | None = None) -> int:
     """The number of matching events, counted no further than cap + 1."""
     cap = cap or COUNT_CAP
-    _plan_with_values()
     matching = select(AuditEvent.id).where(*filters.conditions()).limit(cap + 1).subquery()
     return db.session.scalar(select(func.count()).select_from(matching))
 
@@ -305,15 +303,6 @@ def _visible_cases(viewer: User, case_ids: set[int]) -> set[int]:
     if not case_ids:
         return set()
     return set(db.session.scalars(select(Case.id).where(Case.id.in_(case_ids), access.case_filter(viewer))))
-
-
-def _plan_with_values() -> None:
-    """PostgreSQL: plan this transaction's statements for their values. A statement repeated on a connection is
-    prepared, and after five runs PostgreSQL may keep a generic plan made without the values: for "newest 50 with
-    this address prefix" that plan walks the whole log backwards by id (0.5 s at a million events, where the
-    address index answers in 1 ms); the filters' selectivity is only known from the values."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def _exists(conditions: list) -> bool:
