@@ -63,6 +63,19 @@ IDLE_FRAMES = ("wait (threading.py", "select (selectors.py", "accept (socket.py"
 OWN_FRAME = re.compile(r"\((?:/work/main/)?(?:app|forms)/|templates/|\(psycopg/cursor\.py")
 
 
+SIGN_IN = ("POST /login", "POST /api/v1/auth/token")
+
+
+def _password_checks(routes: list[dict], page_costs: Path) -> tuple[int, float] | None:
+    """How many requests checked a password, and one check's CPU ms as page_costs.py measured it (None: unknown)."""
+    if not page_costs.exists():
+        return None
+    found = re.search(r"^\| `POST /login \(password hash check\)` \| (\d+(?:\.\d+)?) \|", page_costs.read_text("utf-8"), re.M)
+    checks = sum(int(_num(r, "Request Count")) for r in routes
+                 if r["Name"] in SIGN_IN or f"{r.get('Type', '')} {r['Name']}" in SIGN_IN)
+    return (checks, float(found.group(1))) if found and checks else None
+
+
 def hot_spots(path: Path, top: int = 20) -> tuple[int, list[tuple[str, int]]] | None:
     """Inclusive sample counts per frame from py-spy's folded stacks (`frame;frame;... count`), idle stacks dropped."""
     if not path.exists():
@@ -211,6 +224,14 @@ def build(run: Path) -> tuple[str, bool]:
         if requests:
             lines += ["", f"The app (gunicorn and its PostgreSQL backends) spent {app / requests * 1000:.1f} ms of CPU "
                       f"per request on average: {app / cpu.get('wall_s', 1):.2f} cores at this request rate."]
+            signing_in = _password_checks(routes, run / "page_costs.md")
+            if signing_in:
+                checks, each_ms = signing_in
+                rest = max(app - checks * each_ms / 1000, 0)
+                lines += ["", f"Of that, about {checks * each_ms / 1000:.0f} s went on the {checks:,} password checks "
+                          f"of signing in (`POST /login` and `POST /api/v1/auth/token`, {each_ms:.0f} ms of CPU each "
+                          "before the load: the scrypt hash, deliberately slow); the other requests cost about "
+                          f"{rest / max(requests - checks, 1) * 1000:.1f} ms each."]
     if tables:
         lines += ["", "## PostgreSQL table activity during the run", "",
                   "| table | seq scans | rows read by seq scans | index scans |", "|---|---:|---:|---:|"]
