@@ -89,3 +89,47 @@ def test_the_office_reads_the_register_in_index_order(web, staff):
         for statement, parameters in listed:
             plan = " / ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
             assert "INDEX ix_credit_record_basis" in plan and "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("path", ["/records/", "/public/records"])
+def test_a_common_document_prefix_lists_the_same_records(web, staff, monkeypatch, path):
+    """Whether the prefix is counted as rare (its index range, then sorted) or common (the list's order walked and
+    the prefix compared as it goes), the page holds the same records in the same order, and the count agrees."""
+    from app.services import record_search
+
+    for i in range(6):
+        factories.record(staff["applicant1"].unit, staff["verifier1"].unit, basis_date=date(2026, 3, 1 + i % 3))
+    factories.record(staff["applicant2"].unit, staff["verifier1"].unit, basis_doc_no="随其他〔2026〕1号")
+    db.session.commit()
+    client = web("intake1")
+    rare = _shown(client, f"{path}?q=随测罚")
+    monkeypatch.setattr(record_search, "COMMON_PREFIX", 2)
+    common = _shown(client, f"{path}?q=随测罚")
+    assert len(rare[0]) == 6 and common[0] == rare[0]
+    assert re.search(r"共 6 条", common[1]) and re.search(r"共 6 条", rare[1])
+    assert "随其他" not in common[1]
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("path,index", [("/records/?q=随测罚", "ix_credit_record_basis")])
+def test_a_common_prefix_walks_the_list_order(web, staff, monkeypatch, path, index):
+    from app.services import record_search
+
+    for _ in range(3):
+        factories.record(staff["applicant1"].unit, staff["verifier1"].unit)
+    db.session.commit()
+    monkeypatch.setattr(record_search, "COMMON_PREFIX", 1)
+    client = web("intake1")
+    client.get(path)
+    sent = []
+    event.listen(db.engine, "before_cursor_execute", keep := lambda c, cur, s, p, *a: sent.append((s, p)))
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    listed = [(s, p) for s, p in sent if "substr(credit_record.basis_doc_no" in s and "ORDER BY" in s]
+    assert listed, [s for s, _p in sent]
+    with db.engine.connect() as conn:
+        for statement, parameters in listed:
+            plan = " / ".join(r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+            assert f"INDEX {index}" in plan and "TEMP B-TREE" not in plan, plan
