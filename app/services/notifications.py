@@ -44,11 +44,14 @@ def notify_user(user: User, *, kind: str, title: str, body: str = "", case_id: i
                        {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{title}", "body": body or title})
 
 
+UNREAD_CAP = 99  # the top bar's badge says "99+" beyond this: every page shows it, so it counts no further
+
+
 def unread_count(user: User) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Notification).where(Notification.user_id == user.id,
-                                                              Notification.read_at.is_(None))
-    )
+    """The user's unread notifications, counted no further than UNREAD_CAP + 1."""
+    unread = (select(Notification.id).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+              .limit(UNREAD_CAP + 1).subquery())
+    return db.session.scalar(select(func.count()).select_from(unread))
 
 
 def recent(user: User, limit: int = 100) -> list[Notification]:

@@ -415,6 +415,15 @@ def measure(app, bench: Bench) -> list[Figure]:
         (f"public records: rare q (one unit's name)", public, f"/public/records?q={RARE_UNIT}", "≤ 30 ms"),
         ("public records: rare q (a document number)", public, f"/public/records?q={doc}", "≤ 30 ms"),
         ("public records: q matching nothing", public, "/public/records?q=不存在的单位", "≤ 30 ms"),
+        (f"public records: common document prefix ({ISSUERS[0]})", public, f"/public/records?q={ISSUERS[0]}",
+         "≤ 30 ms"),
+        # The staff's list of every record (/records, the credit office): the same searches over all statuses.
+        ("staff records list: first page", office, "/records/", "≤ 30 ms"),
+        ("staff records list: the middle (next-page cursor)", office, f"/records/?after={middle}", "≤ 30 ms"),
+        (f"staff records list: common q ({COMMON_Q})", office, f"/records/?q={COMMON_Q}", "≤ 30 ms"),
+        (f"staff records list: common document prefix ({ISSUERS[0]})", office, f"/records/?q={ISSUERS[0]}",
+         "≤ 30 ms"),
+        ("staff records list: a document number", office, f"/records/?q={doc}", "≤ 30 ms"),
         # Computed on every page (DASHBOARD_FIGURES_MAX_AGE=0, the tests' setting) and as served by default: the
         # figures of the last 60 s reused (one computation a minute per process; the page says "数据截至").
         ("dashboard: figures computed", office, "/dashboard/", "≤ 50 ms"),

@@ -97,3 +97,20 @@ def test_inbox_queries_do_not_grow_with_rows(api, web, both_applicants):
     file_objection(api, "applicant2", record=own_record("applicant2"))
     file_repair(api, repairable("applicant2"), "applicant2")
     assert queries() == one  # no query per row (case, unit or assignee are joined to the page)
+
+
+def test_the_unread_badge_counts_to_99_plus(web, staff):
+    from app.models import Notification
+    from app.services import notifications
+
+    user = staff["applicant1"]
+    db.session.add_all([Notification(unit_id=user.unit_id, user_id=user.id, kind="new_task", title=f"消息{i}", body="",
+                                     created_at=clock.now()) for i in range(100)])
+    db.session.commit()
+    assert notifications.unread_count(user) == 100  # counted no further than the cap + 1
+    client = web("applicant1")
+    assert '<span class="badge" aria-label="99+ 条未读">99+</span>' in client.get("/portal/records").get_data(as_text=True)
+    db.session.delete(db.session.scalars(select(Notification).where(Notification.user_id == user.id)).first())
+    db.session.commit()
+    assert notifications.unread_count(user) == 99
+    assert '<span class="badge" aria-label="99 条未读">99</span>' in client.get("/portal/records").get_data(as_text=True)
