@@ -25,6 +25,7 @@ from app.models.records import (
     CATEGORIES,
     RECORD_PUBLIC,
     RECORD_SHOWN_SQL,
+    RECORD_UNSHOWN_SQL,
     RECORD_SETTLED,
     RECORD_SOURCES,
     RECORD_STATUSES,

@@ -38,6 +38,8 @@ RECORD_SETTLED = ("published", "corrected")
 # Shown on public pages: a public status and publication begun. Literal SQL, the WHERE of the partial indexes
 # ix_credit_record_public*, so that a query saying the same words provably uses them (SQLite, generic plans).
 RECORD_SHOWN_SQL = "status IN ('published', 'disputed', 'corrected') AND published_at IS NOT NULL"
+# Its complement (neither part can be NULL): the records the public never sees, for the staff's list.
+RECORD_UNSHOWN_SQL = f"NOT ({RECORD_SHOWN_SQL})"
 # Not yet a record: entered by the recording unit, not (yet) accepted by the credit office — seen only by the recording
 # unit and the office, never by the subject or the public, never pushed.
 RECORD_UNREGISTERED = ("draft", "reviewing", "returned", "withdrawn")
@@ -104,8 +106,11 @@ class CreditRecord(db.Model):
         # in the index for the count of the pager) and the recording unit's (/records), read in order, never sorted.
         Index("ix_credit_record_subject_list", "subject_unit_id", "basis_date", "id", "status"),
         Index("ix_credit_record_recording_list", "recording_unit_id", "basis_date", "id"),
-        # The credit office's list of every record (/records, services/register.py), in the same order.
-        Index("ix_credit_record_basis", "basis_date", "id"),
+        # The credit office's list of every record (/records, services/register.py) reads the shown ones from
+        # ix_credit_record_public and the others from this one, in the same order, merged: an index of every record
+        # in that order drew SQLite's public-list plans off the covering public index (58 ms against 5).
+        Index("ix_credit_record_unshown", "basis_date", "id", sqlite_where=text(RECORD_UNSHOWN_SQL),
+              postgresql_where=text(RECORD_UNSHOWN_SQL)),
         # The basis document number searched by its beginning (services/prefix.py: byte-wise ranges).
         Index("ix_credit_record_doc_no", "basis_doc_no", postgresql_ops={"basis_doc_no": "text_pattern_ops"}),
     )

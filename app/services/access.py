@@ -23,6 +23,11 @@ def _reach(user: User, *, own_unit, made_by_unit):
     return or_(*conditions) if conditions else false()
 
 
+def reaches_all_records(user: User) -> bool:
+    """Whether record_filter lets the user see every record (the credit office's staff)."""
+    return user.has_role(*STAFF_ROLES)
+
+
 def record_filter(user: User):
     """SQL condition for the records a user may see."""
     # The subject sees a record once the office has registered it; before that only its recording unit does.

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import joinedload, lazyload
 
 from app.extensions import db
-from app.models import CreditRecord, User
+from app.models import RECORD_SHOWN_SQL, RECORD_UNSHOWN_SQL, CreditRecord, User
 from app.services import access, record_search
 from app.services.public import RecordsPage
 
@@ -23,6 +23,10 @@ def register_page(user: User, q: str = "", after: tuple[date, int] | None = None
     `after` (basis date and id of the previous page's last row)."""
     base = [access.record_filter(user)]
     q = (q or "").strip()[:60]
+    # The office reaches every record: the shown ones are read from the public list's index, the others from
+    # their own, each in list order, and merged (an index of all records in that order would draw the public
+    # list's plans away from its covering index). A unit's own records have their unit's index.
+    halves = ([text(RECORD_SHOWN_SQL)], [text(RECORD_UNSHOWN_SQL)]) if access.reaches_all_records(user) else ([],)
     if q:
         branches = [record_search.doc_no_branch(base, q)]
         units = record_search.matching_units(q)
@@ -30,6 +34,7 @@ def register_page(user: User, q: str = "", after: tuple[date, int] | None = None
             branches.append([*base, CreditRecord.subject_unit_id.in_(units)])
     else:
         branches = [base]
+    branches = [[*conditions, *half] for conditions in branches for half in halves]
     total = record_search.capped_count(branches, COUNT_CAP)
     if after is not None:
         branches = [[*conditions, tuple_(CreditRecord.basis_date, CreditRecord.id) < tuple_(*after)]
