@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -21,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.engine.definitions import SERIALIZER
 from app.extensions import db
-from app.models.workflow import HumanTask, ProcessDefinition, ProcessInstance, TimerJob
+from app.models.workflow import TIMER_IS_PENDING, HumanTask, ProcessDefinition, ProcessInstance, TimerJob
 from app.core import clock
 from app.core.errors import Conflict
 from app.core.faults import fault_point
@@ -73,6 +75,83 @@ def _ref(spec) -> dict:
     return {"typename": _SPEC_REF, "spec": spec}
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while (de)serializing: building or dumping a state makes thousands of
+    small dicts and lists that all live on, and each generation-0 threshold reached would scan them in vain. The
+    collector is turned back on afterwards (only if it was on), so a cycle made meanwhile is collected later."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def tasks_in_state(wf: BpmnWorkflow, state: int) -> list:
+    """The tasks of a workflow and of its subprocesses whose state is one of `state`, in the order
+    wf.get_tasks(state=state) gives them.
+
+    A flat scan of the task maps (wf.tasks, and each subprocess's), not get_tasks' walk from the root through every
+    completed step (which also stops at 1,000 levels deep, as a long-running case's task tree may be). Only live
+    states are asked for (READY, WAITING, STARTED): those are never under a finished subprocess task or a predicted
+    one, which the walk passes over."""
+    found = [task for task in wf.tasks.values() if task.state & state]
+    for sub in wf.subprocesses.values():
+        found.extend(task for task in sub.tasks.values() if task.state & state)
+    if len(found) > 1:
+        found.sort(key=_tree_position)
+    return found
+
+
+def _tree_position(task) -> tuple:
+    """Where a task is in get_tasks' depth-first order: the child indexes from the root; a subprocess comes right
+    after the task that runs it (-1), before that task's children."""
+    steps = []
+    while True:
+        parent = task.parent
+        if parent is not None:
+            steps.append(parent._children.index(task.id))
+            task = parent
+            continue
+        runner_id = getattr(task.workflow, "parent_task_id", None)
+        if runner_id is None:
+            return tuple(reversed(steps))
+        steps.append(-1)
+        task = task.workflow.top_workflow.get_task_from_id(runner_id)
+
+
+def is_completed(wf: BpmnWorkflow) -> bool:
+    """wf.is_completed() by a flat scan of its task map: no task of the top workflow is unfinished (the library
+    walks its tree for one, and remembers only a True answer)."""
+    if not wf.completed:
+        wf.completed = not any(task.state & TaskState.NOT_FINISHED_MASK for task in wf.tasks.values())
+    return wf.completed
+
+
+def ready_user_tasks(wf: BpmnWorkflow) -> list:
+    """The READY manual (user) tasks: wf.get_tasks(state=READY, manual=True), by a flat scan."""
+    return [task for task in tasks_in_state(wf, TaskState.READY) if task.task_spec.manual]
+
+
+def waiting_timer_instants(wf: BpmnWorkflow) -> dict[str, tuple[str, datetime]]:
+    """{task id: (bpmn id, instant)} of the WAITING timer tasks that have their instant: what timer_job projects."""
+    waiting = {}
+    for task in tasks_in_state(wf, TaskState.WAITING):
+        event = getattr(task.task_spec, "event_definition", None)
+        if isinstance(event, TimerEventDefinition):
+            value = task._get_internal_data("event_value")
+            if value:
+                waiting[str(task.id)] = (task.task_spec.bpmn_id, parse_instant(value))
+    return waiting
+
+
+# The timers a loaded workflow's timer_job rows hold (its waiting timers as loaded, then as last saved): a save
+# whose waiting timers are the same reads and writes no timer_job row (_project_timers).
+_PROJECTED = "app_projected_timers"
+
+
 @lru_cache(maxsize=64)
 def _cached_specs(definition_id: int, file_hash: str) -> tuple:
     """The spec objects of a deployed version, built once per process.
@@ -86,19 +165,22 @@ def _cached_specs(definition_id: int, file_hash: str) -> tuple:
             {name: SERIALIZER.from_dict(sub) for name, sub in parsed["subprocess_specs"].items()})
 
 
-def _spec_objects(definition_id: int) -> tuple:
-    """(spec, subprocess specs) of a deployed version: one small query for its hash, the objects from the cache."""
-    file_hash = db.session.scalar(select(ProcessDefinition.file_hash).where(ProcessDefinition.id == definition_id))
+def _spec_objects(definition_id: int, file_hash: str | None = None) -> tuple:
+    """(spec, subprocess specs) of a deployed version, the objects from the cache: by the hash read with the
+    instance under its lock (lock_instance, claim_due_timer), else by one small query for it."""
+    if file_hash is None:
+        file_hash = db.session.scalar(select(ProcessDefinition.file_hash).where(ProcessDefinition.id == definition_id))
     spec, subs = _cached_specs(definition_id, file_hash)
     return spec, dict(subs)  # the workflow keeps the mapping: its own, over the shared specs
 
 
 def new_workflow(definition: ProcessDefinition, data: dict, ctx: RunContext) -> BpmnWorkflow:
     """Create a workflow for a definition with initial data and run it to its first wait."""
-    spec, subs = _spec_objects(definition.id)
+    spec, subs = _spec_objects(definition.id, definition.file_hash)
     wf = BpmnWorkflow(spec, subs, script_engine=_script_engine(ctx))
+    setattr(wf, _PROJECTED, {})  # a new instance has no timer_job row
     wf.data.update(data)
-    for task in wf.get_tasks(state=TaskState.READY):
+    for task in tasks_in_state(wf, TaskState.READY):
         task.data.update(data)
     wf.do_engine_steps()
     return wf
@@ -108,15 +190,18 @@ def load_workflow(instance: ProcessInstance, ctx: RunContext) -> BpmnWorkflow:
     """Deserialize an instance's state onto its version's shared spec objects, with a fresh script engine."""
     dct = json.loads(instance.state)
     if dct.get(SERIALIZER.VERSION_KEY) == SERIALIZER.VERSION:
-        spec, subs = _spec_objects(instance.definition_id)
+        spec, subs = _spec_objects(instance.definition_id, _hash_read_with(instance))
         dct["spec"], dct["subprocess_specs"] = _ref(spec), {name: _ref(sub) for name, sub in subs.items()}
     else:  # an older format: its migration may rewrite the specs too, so it gets the definition's own dicts
         parsed = json.loads(db.session.scalar(
             select(ProcessDefinition.spec_json).where(ProcessDefinition.id == instance.definition_id)))
         dct["spec"], dct["subprocess_specs"] = parsed["spec"], parsed["subprocess_specs"]
     SERIALIZER.migrate(dct)
-    wf = SERIALIZER.from_dict(dct)
+    with _gc_paused():
+        wf = SERIALIZER.from_dict(dct)
     wf.script_engine = _script_engine(ctx)  # the engine is never serialized
+    # The rows of a saved instance project its waiting timers as they were saved, so as loaded.
+    setattr(wf, _PROJECTED, waiting_timer_instants(wf))
     return wf
 
 
@@ -133,30 +218,79 @@ def dump_state(wf: BpmnWorkflow) -> str:
     registry = SERIALIZER.registry
     registry._encoder_mode = True  # as serialize_json: data values are left to the encoder
     try:
-        dct = WorkflowConverter.to_dict(_WORKFLOW_CONVERTER, wf)
-        dct["subprocesses"] = _WORKFLOW_CONVERTER.mapping_to_dict(wf.subprocesses)
-        dct["bpmn_events"] = registry.convert(wf.bpmn_events)
-        dct["typename"] = _WORKFLOW_CONVERTER.typename
-        dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
-        return json.dumps(dct, cls=SERIALIZER._encoder_cls, ensure_ascii=False, separators=(",", ":"))
+        with _gc_paused():
+            dct = WorkflowConverter.to_dict(_WORKFLOW_CONVERTER, wf)
+            dct["subprocesses"] = _WORKFLOW_CONVERTER.mapping_to_dict(wf.subprocesses)
+            dct["bpmn_events"] = registry.convert(wf.bpmn_events)
+            dct["typename"] = _WORKFLOW_CONVERTER.typename
+            dct[SERIALIZER.VERSION_KEY] = SERIALIZER.VERSION
+            return json.dumps(dct, cls=SERIALIZER._encoder_cls, ensure_ascii=False, separators=(",", ":"))
     finally:
         registry._encoder_mode = False
 
 
-def lock_instance(instance_id: int, *, wait: bool) -> ProcessInstance:
-    """Lock an instance row for this transaction and read it afresh; NOWAIT turns a held lock into Conflict."""
-    lock = None
-    if db.session.get_bind().dialect.name == "postgresql":
-        lock = {"nowait": not wait}  # the read itself takes the lock: SELECT ... FOR UPDATE [NOWAIT]
+# Where an instance read by lock_instance or claim_due_timer keeps its definition's file hash (read in the same
+# statement): (definition id, hash), which load_workflow hands to _spec_objects instead of querying it.
+_FILE_HASH = "_app_definition_file_hash"
+
+
+def _remember_hash(instance: ProcessInstance, file_hash: str) -> ProcessInstance:
+    setattr(instance, _FILE_HASH, (instance.definition_id, file_hash))
+    return instance
+
+
+def _hash_read_with(instance: ProcessInstance) -> str | None:
+    known = getattr(instance, _FILE_HASH, None)
+    return known[1] if known is not None and known[0] == instance.definition_id else None
+
+
+def _instance_with_hash():
+    """SELECT an instance (read afresh) with its definition's file hash."""
+    return (select(ProcessInstance, ProcessDefinition.file_hash)
+            .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+            .execution_options(populate_existing=True))
+
+
+def lock_instance(instance_id: int, *, wait: bool) -> ProcessInstance | None:
+    """Lock an instance row for this transaction and read it afresh, with its definition's file hash (one
+    statement); NOWAIT turns a held lock into Conflict."""
+    query = _instance_with_hash().where(ProcessInstance.id == instance_id)
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    if postgres:  # the read itself takes the lock: SELECT ... FOR UPDATE OF process_instance [NOWAIT]
+        query = query.with_for_update(of=ProcessInstance, nowait=not wait)
     # SQLite: every write transaction is BEGIN IMMEDIATE, so writers are already serialized;
     # save_workflow's version check still catches a lost update.
     try:
-        return db.session.get(ProcessInstance, instance_id, populate_existing=True, with_for_update=lock)
+        row = db.session.execute(query).one_or_none()
     except OperationalError as exc:
-        if lock is None:
+        if not postgres:
             raise
         db.session.rollback()
         raise Conflict(_("该办件正由他人处理，请稍后重试。"), code="locked") from exc
+    return None if row is None else _remember_hash(*row)
+
+
+def claim_due_timer(at: datetime, skip: set[str]) -> tuple[TimerJob, ProcessInstance] | None:
+    """The earliest pending timer due by `at` (its id not in skip) with its instance, both locked and read afresh
+    with the definition's file hash, in one statement; None when none is due.
+
+    PostgreSQL: FOR UPDATE OF both rows, SKIP LOCKED, so a worker passes over instances another one holds; a row
+    another worker changed and committed after this statement's snapshot is re-read under the lock and checked
+    against the WHERE again, so a timer fired meanwhile is not returned. SQLite: the write transaction (BEGIN
+    IMMEDIATE) already excludes every other writer, and what it reads is current."""
+    query = (_instance_with_hash().add_columns(TimerJob)
+             .join(TimerJob, TimerJob.instance_id == ProcessInstance.id)
+             .where(TIMER_IS_PENDING, TimerJob.fire_at <= at)
+             .order_by(TimerJob.fire_at).limit(1))
+    if skip:
+        query = query.where(TimerJob.id.not_in(skip))
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=(TimerJob, ProcessInstance), skip_locked=True)
+    row = db.session.execute(query).one_or_none()
+    if row is None:
+        return None
+    instance, file_hash, job = row
+    return job, _remember_hash(instance, file_hash)
 
 
 @dataclass(frozen=True)
@@ -182,7 +316,7 @@ def save_workflow(
     """Store state and bring human_task and timer_job in line with it; return newly opened tasks."""
     current = clock.now()
     state = dump_state(wf)
-    status = "completed" if wf.is_completed() else "running"
+    status = "completed" if is_completed(wf) else "running"
     result = db.session.execute(
         update(ProcessInstance)
         .where(ProcessInstance.id == instance.id, ProcessInstance.lock_version == instance.lock_version)
@@ -212,7 +346,7 @@ def save_workflow(
 def _project_tasks(instance, wf, describe, current, actor_id) -> Opened:
     """Close the open rows whose task is no longer READY (completed or cancelled), add a row per newly READY user
     task; rows still open are not written."""
-    ready = {str(t.id): t for t in wf.get_tasks(state=TaskState.READY, manual=True)}
+    ready = {str(t.id): t for t in ready_user_tasks(wf)}
     open_rows = db.session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
     ).all()
@@ -257,13 +391,15 @@ def _project_tasks(instance, wf, describe, current, actor_id) -> Opened:
 
 
 def _project_timers(instance, wf, current) -> None:
-    waiting = {}
-    for task in wf.get_tasks(state=TaskState.WAITING):
-        event = getattr(task.task_spec, "event_definition", None)
-        if isinstance(event, TimerEventDefinition):
-            value = task._get_internal_data("event_value")
-            if value:
-                waiting[str(task.id)] = (task.task_spec.bpmn_id, parse_instant(value))
+    """Bring the instance's pending timer_job rows in line with its waiting timers: fired, cancelled, moved, new.
+
+    When the waiting timers are those the rows already hold (as loaded or last saved: no timer started, ended or
+    moved in this run), nothing is read or written. That trusts the rows to match the state, as every save keeps
+    them; a timer moved in the state (move_timers: reschedule, an undelivered letter's hold) differs and is written."""
+    waiting = waiting_timer_instants(wf)
+    if getattr(wf, _PROJECTED, None) == waiting:
+        return
+    setattr(wf, _PROJECTED, waiting)  # what the rows hold once this transaction's flush is done
     rows = db.session.scalars(select(TimerJob).where(TimerJob.instance_id == instance.id, TimerJob.status == "pending")).all()
     for row in rows:
         if row.id not in waiting:
@@ -291,13 +427,13 @@ def timer_variable(task) -> str | None:
 
 def waiting_timers(wf: BpmnWorkflow, variable: str) -> list:
     """The WAITING timer tasks (boundary or intermediate catch) whose timeDate is the variable."""
-    return [t for t in wf.get_tasks(state=TaskState.WAITING) if timer_variable(t) == variable]
+    return [t for t in tasks_in_state(wf, TaskState.WAITING) if timer_variable(t) == variable]
 
 
 def due_timers(wf: BpmnWorkflow, at: datetime) -> list[tuple[str, str]]:
     """(task id, variable) of the waiting variable timers whose instant has come by `at`."""
     found = []
-    for task in wf.get_tasks(state=TaskState.WAITING):
+    for task in tasks_in_state(wf, TaskState.WAITING):
         variable = timer_variable(task)
         value = task._get_internal_data("event_value") if variable else None
         if value and parse_instant(value) <= at:
@@ -316,7 +452,7 @@ def move_timers(wf: BpmnWorkflow, variable: str, value: str, *, provisional: boo
     if not timers:
         return []
     timer_ids = {t.id for t in timers}
-    for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+    for task in tasks_in_state(wf, TaskState.READY | TaskState.WAITING | TaskState.STARTED):
         if variable in task.data or task.id in timer_ids:
             task.data[variable] = value
         if provisional is not None and f"{variable}_provisional" in task.data:

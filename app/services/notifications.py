@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import lazyload
 
 from app.extensions import db
 from app.models import Notification, User, UserRole
@@ -25,8 +26,10 @@ def notify(unit_id: int | None, role: str, *, kind: str, title: str, body: str =
     """Tell every active user with this role in this unit; queue an e-mail for those with an address."""
     if unit_id is None:
         return 0
+    # Their roles are not needed here: left to load on access, not fetched with them (selectin) for nothing.
     recipients = db.session.scalars(
         select(User).join(UserRole).where(User.unit_id == unit_id, UserRole.role == role, User.active.is_(True))
+        .options(lazyload(User.role_rows))
     ).all()
     for user in recipients:
         notify_user(user, kind=kind, title=title, body=body, case_id=case_id)
@@ -38,8 +41,8 @@ def notify_user(user: User, *, kind: str, title: str, body: str = "", case_id: i
     row = Notification(unit_id=user.unit_id, role=None, user_id=user.id, case_id=case_id, kind=kind, title=title,
                        body=body, created_at=now())
     db.session.add(row)
-    db.session.flush()
     if current_app.config.get("MAIL_SERVER") and user.email:
+        db.session.flush()  # the e-mail's idempotency key is the row's id
         outbox.enqueue("email", f"email:notification:{row.id}",
                        {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{title}", "body": body or title})
 

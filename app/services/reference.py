@@ -44,13 +44,14 @@ def versions() -> dict[str, str]:
     return seen
 
 
-def cached(name: str, load: Callable[[], T]) -> T:
-    """`load()`'s value for reference data `name`, from this process's cache while its version is unchanged."""
+def cached(name: str, load: Callable[[], T], *, part: str = "") -> T:
+    """`load()`'s value for reference data `name`, from this process's cache while its version is unchanged; `part`
+    names one of several values read from the same data (each cached apart, all under its version)."""
     session = db.session()
     if name in session.info.get(_CHANGED, ()):
         return load()  # this transaction changed it: its own view, never cached
     version = versions().get(name, "")
-    key = (str(session.get_bind().url), name)  # one process may serve several databases (tests, the restore drill)
+    key = (str(session.get_bind().url), name, part)  # one process may serve several databases (tests, restore drill)
     hit = _cache.get(key)
     if hit is not None and hit[0] == version:
         return hit[1]  # type: ignore[return-value]
@@ -69,6 +70,12 @@ def unit_choices() -> list[UnitChoice]:
     """Every unit's id and name, by name (the inbox's unit filter), from the process cache."""
     return cached("units", lambda: [UnitChoice(*row) for row in db.session.execute(
         select(Unit.id, Unit.name).order_by(Unit.name))])
+
+
+def credit_office_id() -> int | None:
+    """The credit office's unit id, from the process cache (under the units' version)."""
+    return cached("units", lambda: db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)).limit(1)),
+                  part="credit_office")
 
 
 def changed(name: str) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
-from app.models import TIMER_IS_PENDING, AppSetting, ProcessInstance, TimerJob
+from app.models import AppSetting
 from app.models._types import UTCDateTime
 from app.services import audit, outbox, workflow
 from app.services.audit import checkpoint, checkpoint_file
@@ -42,25 +42,6 @@ class SweepResult:
     daily_ran: bool = False  # this sweep ran the daily rules (the first sweep of the local day)
 
 
-def _claim_due_timer(skip: set[str]) -> str | None:
-    """Pick one due timer and lock its instance; PostgreSQL skips instances another worker holds.
-
-    On SQLite the write transaction (BEGIN IMMEDIATE) already excludes every other worker.
-    """
-    query = (
-        select(TimerJob.id)
-        .join(ProcessInstance, ProcessInstance.id == TimerJob.instance_id)
-        .where(TIMER_IS_PENDING, TimerJob.fire_at <= now())
-        .order_by(TimerJob.fire_at)
-        .limit(1)
-    )
-    if skip:
-        query = query.where(TimerJob.id.not_in(skip))
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=ProcessInstance, skip_locked=True)
-    return db.session.scalar(query)
-
-
 def busy(exc: OperationalError) -> bool:
     """SQLite could not give this worker the write lock within its busy timeout: other workers hold it in turn.
 
@@ -74,12 +55,15 @@ def fire_due_timers(limit: int, result: SweepResult) -> None:
     """Fire up to `limit` due timers, one instance per transaction (a crash loses at most one, uncommitted)."""
     failed: set[str] = set()
     for _ in range(limit):
-        job_id = _claim_due_timer(failed)  # SQLite locked past the busy timeout: sweep() ends this phase
-        if job_id is None:
+        # One due timer with its instance, locked (PostgreSQL skips instances another worker holds; SQLite's write
+        # transaction already excludes the others). SQLite locked past the busy timeout: sweep() ends this phase.
+        claimed = workflow.claim_due_timer(failed)
+        if claimed is None:
             db.session.rollback()
             return
+        job_id = claimed[0].id
         try:
-            result.fired += int(workflow.fire_timer(job_id))
+            result.fired += int(workflow.fire_locked_timer(*claimed))
             fault_point("worker.timer.before_commit")
             db.session.commit()
             fault_point("worker.timer.after_commit")

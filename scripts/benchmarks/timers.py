@@ -21,9 +21,8 @@ T0 = datetime(2026, 11, 27, 2, 0, tzinfo=timezone.utc)
 
 # Where a fired timer's time goes: (label, file fragment, function name) read from the profile's cumulative times.
 PROFILE_PARTS = (
-    ("claim (due-timer query + instance lock)", "services/worker.py", "_claim_due_timer"),
-    ("fire_timer total", "workflow/run.py", "fire_timer"),
-    ("  lock_instance", "engine/runtime.py", "lock_instance"),
+    ("claim (due timer + instance, locked, one query)", "engine/runtime.py", "claim_due_timer"),
+    ("fire_locked_timer total", "workflow/run.py", "fire_locked_timer"),
     ("  load_workflow (deserialize)", "engine/runtime.py", "load_workflow"),
     ("  hold_undelivered", "services/delivery.py", "hold_undelivered"),
     ("  refresh_timers + do_engine_steps", "SpiffWorkflow/bpmn/workflow.py", "do_engine_steps"),

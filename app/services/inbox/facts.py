@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import event, inspect, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.models import Case, CreditRecord, HumanTask
@@ -58,7 +58,9 @@ def _keep_task_facts(session: Session, _context, _instances) -> None:
             if case is None:
                 continue
             task.applicant_unit_id = case.applicant_unit_id
-            record = session.get(CreditRecord, case.record_id) if case.record_id is not None else None
+            # The record's two facts: not its history (a selectin load of every change ever made to it).
+            record = (session.get(CreditRecord, case.record_id, options=[lazyload(CreditRecord.history)])
+                      if case.record_id is not None else None)
             task.category = record.category if record is not None else None
             task.severity = record.severity if record is not None else None
         records = {o.id: o for o in session.dirty

@@ -18,17 +18,18 @@ from app.engine import runtime
 from app.engine.definitions import latest_definition
 from app.extensions import db
 from app.models import (CASE_OPEN, TIMER_IS_PENDING, Case, CaseEvent, CreditRecord, HumanTask, ProcessInstance,
-                        TimerJob, Unit, User)
+                        TimerJob, User)
 from app.core import faults
 from app.core.clock import now
 from app.core.errors import Conflict
-from app.services import access, audit, calendar, notifications, rules
+from app.services import access, audit, calendar, notifications, reference, rules
 from app.services.workflow import registry
 from app.services.workflow.claims import check_separation, lock_open_task
 
 
 def credit_office_id() -> int | None:
-    return db.session.scalar(select(Unit.id).where(Unit.is_credit_office.is_(True)).limit(1))
+    """The credit office's unit (reference data: cached per process, its version checked per transaction)."""
+    return reference.credit_office_id()
 
 
 def _recording_unit_id(case: Case) -> int:
@@ -75,13 +76,13 @@ def _apply_effects(case: Case, ctx: runtime.RunContext, user_id: int | None) -> 
 
 
 def _after_save(case: Case, opened: runtime.Opened, wf) -> None:
-    if wf.is_completed() and case.status in CASE_OPEN:
+    if runtime.is_completed(wf) and case.status in CASE_OPEN:
         from app.services.transitions import change_case_status
 
         change_case_status(case, "closed", user_id=None, reason="流程办结")
     # The save has every open task of the case's instance in hand (one instance per case): no query.
     open_titles = [task.title for task in opened.open if task.status == "open"]
-    case.current_step = "、".join(open_titles) if open_titles else ("已办结" if wf.is_completed() else "")
+    case.current_step = "、".join(open_titles) if open_titles else ("已办结" if runtime.is_completed(wf) else "")
     for task in opened:
         db.session.add(CaseEvent(case_id=case.id, at=now(), action="task_opened", step=task.bpmn_id, comment=task.title,
                                  details={"task_id": task.id, "due_at": task.due_at.isoformat() if task.due_at else None}))
@@ -114,7 +115,7 @@ def _start(case: Case, user: User | None, data: dict | None) -> tuple[ProcessIns
     audit.record("process.start", object_type="case", object_id=case.id,
                  details={"process": definition.process_key, "version": definition.version})
     faults.fault_point("process.start.before_commit")
-    return instance, had_effects or wf.is_completed()
+    return instance, had_effects or runtime.is_completed(wf)
 
 
 def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
@@ -163,6 +164,12 @@ def fire_timer(job_id: str) -> bool:
         return False
     instance = runtime.lock_instance(job.instance_id, wait=True)
     db.session.refresh(job)
+    return fire_locked_timer(job, instance)
+
+
+def fire_locked_timer(job: TimerJob, instance: ProcessInstance) -> bool:
+    """fire_timer for a timer and its instance read under the instance's lock (runtime.claim_due_timer: the
+    worker's one statement)."""
     if job.status != "pending" or job.fire_at > now():
         return False
     case = db.session.get(Case, instance.case_id)
@@ -230,6 +237,12 @@ def reschedule(case: Case, variable: str, due: datetime, *, user_id: int | None,
     record_move(case, variable, moved, user_id=user_id, reason=reason)
     runtime.save_workflow(instance, wf, _describer(case), actor_id=user_id)
     return True
+
+
+def claim_due_timer(skip: set[str]) -> tuple[TimerJob, ProcessInstance] | None:
+    """The earliest due pending timer (not in skip) and its instance, locked, in one statement (the worker's pick;
+    runtime.claim_due_timer): hand them to fire_locked_timer."""
+    return runtime.claim_due_timer(now(), skip)
 
 
 def due_timer_ids(limit: int = 100) -> list[str]:
