@@ -23,22 +23,26 @@ def register_page(user: User, q: str = "", after: tuple[date, int] | None = None
     `after` (basis date and id of the previous page's last row)."""
     base = [access.record_filter(user)]
     q = (q or "").strip()[:60]
-    # The office reaches every record: the shown ones are read from the public list's index, the others from
-    # their own, each in list order, and merged (an index of all records in that order would draw the public
-    # list's plans away from its covering index). A unit's own records have their unit's index.
-    halves = ([text(RECORD_SHOWN_SQL)], [text(RECORD_UNSHOWN_SQL)]) if access.reaches_all_records(user) else ([],)
+    # Where the list's own order is walked (no search, or a document-number prefix many records share), the office
+    # reads the shown records from the public list's index and the others from their own, each in list order,
+    # merged: an index of every record in that order would draw the public list's plans off its covering index. A
+    # search's other branches (a rare prefix, a unit) are ranges of their own indexes, as they are; a unit's own
+    # records have their unit's index.
+    split = access.reaches_all_records(user)
+    halves = ([text(RECORD_SHOWN_SQL)], [text(RECORD_UNSHOWN_SQL)])
     if q:
-        branches = [record_search.doc_no_branch(base, q)]
+        doc = record_search.doc_no_branch(base, q)
+        branches = ([doc.with_conditions(*half) for half in halves] if split and isinstance(doc, record_search.Walked)
+                    else [doc])
         units = record_search.matching_units(q)
         if not isinstance(units, list) or units:
             branches.append([*base, CreditRecord.subject_unit_id.in_(units)])
     else:
-        branches = [base]
-    branches = [[*conditions, *half] for conditions in branches for half in halves]
+        branches = [[*base, *half] for half in halves] if split else [base]
     total = record_search.capped_count(branches, COUNT_CAP)
     if after is not None:
         branches = [[*conditions, tuple_(CreditRecord.basis_date, CreditRecord.id) < tuple_(*after)]
-                    for conditions in branches]
+                    for conditions in branches]  # the page's conditions only: the count was taken
     ids = record_search.page_ids(branches, 0, PAGE)
     found = {r.id: r for r in db.session.scalars(
         select(CreditRecord).where(CreditRecord.id.in_(ids))

@@ -98,7 +98,8 @@ def test_the_office_reads_the_register_in_index_order(web, staff, monkeypatch, q
     db.session.commit()
     monkeypatch.setattr(record_search, "COMMON_PREFIX", 1)  # the number compared as the list is walked
     plans = _list_plans(web("intake1"), "/records/" + query)
-    assert len(plans) == 2, plans  # the capped count and the page
+    # The capped count and the page; for a common prefix the count reads the prefix's range instead (no order).
+    assert len(plans) == (1 if query.startswith("?q=") else 2), plans
     for plan in plans:
         reads = [line for line in plan if "credit_record" in line]
         assert {"ix_credit_record_public", "ix_credit_record_unshown"} == {
