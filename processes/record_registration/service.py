@@ -200,8 +200,10 @@ def create_draft(user: User, entry: Entry, *, source: str = "web", import_id: in
     _require_recorder(user)
     same = find_same(user.unit_id, entry.basis_doc_no, entry.key())
     if same is not None:
+        # Named, as every duplicate_record refusal names the record on file (the API answers it as error.record_id):
+        # a concurrent request may have committed it after the caller's own check.
         raise Conflict(_("本单位已登记过该失信记录（认定文书号 %(doc)s，同一主体），不能重复登记。", doc=entry.basis_doc_no),
-                       code="duplicate_record", fields={"basis_doc_no": _("重复的认定文书")})
+                       code="duplicate_record", fields={"basis_doc_no": _("重复的认定文书")}, extra={"record_id": same.id})
     record = CreditRecord(recording_unit_id=user.unit_id, status="draft", source=source, import_id=import_id,
                           created_by_id=user.id, created_at=now())
     _apply(record, entry)
