@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, select, text, tuple_
+from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import joinedload, lazyload
 
 from app.extensions import db
@@ -77,26 +77,18 @@ def public_records(q: str = "", category: str = "", severity: str = "", page: in
     if q:
         # A unit's name or code finds the unit's own records, never those about its civil servants: a person's
         # record shows no unit publicly, so the search must not tie it to one either.
-        units = record_search.matching_units(q)
         branches = [record_search.doc_no_branch(base, q)]
-        if not isinstance(units, list) or units:
-            branches.append([*base, CreditRecord.subject_type == "unit", CreditRecord.subject_unit_id.in_(units)])
+        units = record_search.unit_branch(base, q, CreditRecord.subject_type == "unit")
+        if units is not None:
+            branches.append(units)
     else:
         branches = [base]
     total = capped_count(branches, COUNT_CAP)
-    start = (max(page, 1) - 1) * PAGE
-    if after is not None:
-        start = 0
-        branches = [[*conditions, tuple_(CreditRecord.basis_date, CreditRecord.id) < tuple_(*after)]
-                    for conditions in branches]
-    ids = page_ids(branches, start, PAGE)
-    rows = []
-    if ids:
-        found = {r.id: r for r in db.session.scalars(
-            select(CreditRecord).where(CreditRecord.id.in_(ids))
-            .options(joinedload(CreditRecord.subject_unit), joinedload(CreditRecord.recording_unit),
-                     lazyload(CreditRecord.history), lazyload(CreditRecord.rule_set)))}
-        rows = [found[i] for i in ids]
+    start = 0 if after is not None else (max(page, 1) - 1) * PAGE
+    ids = page_ids(record_search.after_row(branches, after), start, PAGE)
+    rows = record_search.rows_in_order(ids, joinedload(CreditRecord.subject_unit),
+                                       joinedload(CreditRecord.recording_unit), lazyload(CreditRecord.history),
+                                       lazyload(CreditRecord.rule_set))
     return RecordsPage(rows, min(total, COUNT_CAP), total > COUNT_CAP)
 
 

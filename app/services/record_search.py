@@ -4,7 +4,7 @@ date first); and a count that stops at a cap. The public list (services/public.p
 (services/register.py) are built from these."""
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, union
+from sqlalchemy import func, or_, select, tuple_, union
 
 from app.extensions import db
 from app.models import CreditRecord, Unit
@@ -22,11 +22,32 @@ def unit_match(q: str):
     return or_(Unit.name.contains(q, autoescape=True), Unit.uscc == q.upper())
 
 
-def matching_units(q: str):
-    """The ids of the units unit_match finds: a scan of the unit table (thousands of rows, not the records), so a
-    name is still found by any part of it; as a list, or as the query itself when the list would be long."""
+def unit_branch(base: list, q: str, *more) -> list | None:
+    """The records of `base` (and `more`) about a unit that unit_match finds, or None when no unit matches. The
+    units come from a scan of the unit table (thousands of rows, not the records), so a name is still found by any
+    part of it; a long list is sent as the unit query itself (bound parameters are limited in number)."""
     units = list(db.session.scalars(select(Unit.id).where(unit_match(q)).limit(UNIT_LIST + 1)))
-    return units if len(units) <= UNIT_LIST else select(Unit.id).where(unit_match(q))
+    if not units:
+        return None
+    ids = units if len(units) <= UNIT_LIST else select(Unit.id).where(unit_match(q))
+    return [*base, *more, CreditRecord.subject_unit_id.in_(ids)]
+
+
+def after_row(branches: list[list], after: tuple | None) -> list[list]:
+    """The branches narrowed to the rows after `after` (basis date and id of the previous page's last row) in list
+    order, for the page; a count is taken before, over the whole list."""
+    if after is None:
+        return branches
+    return [[*conditions, tuple_(CreditRecord.basis_date, CreditRecord.id) < tuple_(*after)] for conditions in branches]
+
+
+def rows_in_order(ids: list[int], *options) -> list[CreditRecord]:
+    """The records of a page's ids, in the ids' order, with the loader options the list needs."""
+    if not ids:
+        return []
+    rows = db.session.scalars(select(CreditRecord).where(CreditRecord.id.in_(ids)).options(*options))
+    found = {r.id: r for r in rows}
+    return [found[i] for i in ids]
 
 
 # A document-number prefix shared by more records than this is "common": its matches are dense in the list, so the

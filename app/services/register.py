@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import text
 from sqlalchemy.orm import joinedload, lazyload
 
-from app.extensions import db
 from app.models import RECORD_SHOWN_SQL, RECORD_UNSHOWN_SQL, CreditRecord, User
 from app.services import access, record_search
 from app.services.public import RecordsPage
@@ -34,18 +33,14 @@ def register_page(user: User, q: str = "", after: tuple[date, int] | None = None
         doc = record_search.doc_no_branch(base, q)
         branches = ([doc.with_conditions(*half) for half in halves] if split and isinstance(doc, record_search.Walked)
                     else [doc])
-        units = record_search.matching_units(q)
-        if not isinstance(units, list) or units:
-            branches.append([*base, CreditRecord.subject_unit_id.in_(units)])
+        units = record_search.unit_branch(base, q)
+        if units is not None:
+            branches.append(units)
     else:
         branches = [[*base, *half] for half in halves] if split else [base]
     total = record_search.capped_count(branches, COUNT_CAP)
-    if after is not None:
-        branches = [[*conditions, tuple_(CreditRecord.basis_date, CreditRecord.id) < tuple_(*after)]
-                    for conditions in branches]  # the page's conditions only: the count was taken
-    ids = record_search.page_ids(branches, 0, PAGE)
-    found = {r.id: r for r in db.session.scalars(
-        select(CreditRecord).where(CreditRecord.id.in_(ids))
-        .options(joinedload(CreditRecord.subject_unit), joinedload(CreditRecord.recording_unit),
-                 joinedload(CreditRecord.person), lazyload(CreditRecord.history)))} if ids else {}
-    return RecordsPage([found[i] for i in ids], min(total, COUNT_CAP), total > COUNT_CAP)
+    ids = record_search.page_ids(record_search.after_row(branches, after), 0, PAGE)
+    rows = record_search.rows_in_order(ids, joinedload(CreditRecord.subject_unit),
+                                       joinedload(CreditRecord.recording_unit), joinedload(CreditRecord.person),
+                                       lazyload(CreditRecord.history))
+    return RecordsPage(rows, min(total, COUNT_CAP), total > COUNT_CAP)
