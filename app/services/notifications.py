@@ -57,6 +57,12 @@ def unread_count(user: User) -> int:
     return db.session.scalar(select(func.count()).select_from(unread))
 
 
+def unread_badge(user: User) -> str:
+    """The top bar's badge: the unread count, "99+" beyond UNREAD_CAP, "" when none."""
+    count = unread_count(user)
+    return "" if not count else f"{UNREAD_CAP}+" if count > UNREAD_CAP else str(count)
+
+
 def recent(user: User, limit: int = 100) -> list[Notification]:
     return list(db.session.scalars(
         select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc()).limit(limit)

@@ -114,13 +114,13 @@ def register_web(app: Flask) -> None:
 
     @app.context_processor
     def globals_for_templates():
-        from app.services.notifications import unread_count
+        from app.services.notifications import unread_badge
 
         signed_in = current_user and current_user.is_authenticated
         locale = get_locale()
         return {"clock_shifted": clock.is_shifted(), "clock_now": clock.now(),
                 "current_locale": locale.language if locale else "zh",
-                "unread": unread_count(current_user) if signed_in else 0, "nav_links": _nav_links}
+                "unread": unread_badge(current_user) if signed_in else "", "nav_links": _nav_links}
 
     @app.errorhandler(404)
     def not_found(exc):
