@@ -99,7 +99,7 @@ def _worker_commands(app: Flask) -> None:
         """Fire due BPMN timers exactly once and deliver the outbox; several workers may run at once."""
         from app.core import clock
         from app.services import training_clock
-        from app.services.worker import CheckpointSchedule, sweep
+        from app.services.worker import Schedule, dashboard_snapshot_once, sweep
 
         if at:
             if not current_app.config["ALLOW_CLOCK_SHIFT"]:
@@ -111,12 +111,15 @@ def _worker_commands(app: Flask) -> None:
             training_clock.save_shared_offset(clock.offset_to(target))
             audit.record("clock.shift", details={"to": target.isoformat()})
             db.session.commit()
-        checkpoints = CheckpointSchedule(current_app.config["AUDIT_CHECKPOINT_INTERVAL"])
+        checkpoints = Schedule(current_app.config["AUDIT_CHECKPOINT_INTERVAL"])
+        # The dashboard's figures, computed here for the page to read (the page computes its own without a worker).
+        snapshots = Schedule(max(current_app.config["DASHBOARD_FIGURES_MAX_AGE"], 1), action=dashboard_snapshot_once)
         while True:
             if current_app.config["ALLOW_CLOCK_SHIFT"]:
                 training_clock.load_shared_offset()
             result = sweep()
             checkpoints.run_if_due()  # a keyed checkpoint of the audit chain's head, outside the database
+            snapshots.run_if_due()
             if result.fired or result.delivered or result.failed or result.timer_errors:
                 click.echo(f"计时器触发 {result.fired}，出错 {result.timer_errors}；消息送达 {result.delivered}，"
                            f"待重试 {result.retried}，失败 {result.failed}")

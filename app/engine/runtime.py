@@ -270,9 +270,11 @@ def lock_instance(instance_id: int, *, wait: bool) -> ProcessInstance | None:
     return None if row is None else _remember_hash(*row)
 
 
-def claim_due_timer(at: datetime, skip: set[str]) -> tuple[TimerJob, ProcessInstance] | None:
+def claim_due_timer(at: datetime, skip: set[str], *, owner: type | None = None) -> tuple | None:
     """The earliest pending timer due by `at` (its id not in skip) with its instance, both locked and read afresh
-    with the definition's file hash, in one statement; None when none is due.
+    with the definition's file hash, in one statement: (timer, instance), or (timer, instance, owner row) with
+    `owner`, a mapped class whose `id` is the instance's `case_id`, read in the same statement (not locked);
+    None when none is due.
 
     PostgreSQL: FOR UPDATE OF both rows, SKIP LOCKED, so a worker passes over instances another one holds; a row
     another worker changed and committed after this statement's snapshot is re-read under the lock and checked
@@ -284,13 +286,15 @@ def claim_due_timer(at: datetime, skip: set[str]) -> tuple[TimerJob, ProcessInst
              .order_by(TimerJob.fire_at).limit(1))
     if skip:
         query = query.where(TimerJob.id.not_in(skip))
+    if owner is not None:
+        query = query.add_columns(owner).join(owner, owner.id == ProcessInstance.case_id)
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=(TimerJob, ProcessInstance), skip_locked=True)
     row = db.session.execute(query).one_or_none()
     if row is None:
         return None
-    instance, file_hash, job = row
-    return job, _remember_hash(instance, file_hash)
+    instance, file_hash, job, *owned = row
+    return job, _remember_hash(instance, file_hash), *owned
 
 
 @dataclass(frozen=True)
@@ -393,27 +397,34 @@ def _project_tasks(instance, wf, describe, current, actor_id) -> Opened:
 def _project_timers(instance, wf, current) -> None:
     """Bring the instance's pending timer_job rows in line with its waiting timers: fired, cancelled, moved, new.
 
-    When the waiting timers are those the rows already hold (as loaded or last saved: no timer started, ended or
-    moved in this run), nothing is read or written. That trusts the rows to match the state, as every save keeps
-    them; a timer moved in the state (move_timers: reschedule, an undelivered letter's hold) differs and is written."""
+    The rows hold the waiting timers as loaded or last saved (`_PROJECTED`): that trusts the rows to match the
+    state, as every save keeps them. When the waiting timers are the same (no timer started, ended or moved in this
+    run) nothing is read or written; otherwise only the changed rows are written, none read. A timer moved in the
+    state (move_timers: reschedule, an undelivered letter's hold) differs and is written."""
     waiting = waiting_timer_instants(wf)
-    if getattr(wf, _PROJECTED, None) == waiting:
+    before = getattr(wf, _PROJECTED, None)
+    if before == waiting:
         return
     setattr(wf, _PROJECTED, waiting)  # what the rows hold once this transaction's flush is done
-    rows = db.session.scalars(select(TimerJob).where(TimerJob.instance_id == instance.id, TimerJob.status == "pending")).all()
-    for row in rows:
-        if row.id not in waiting:
-            spiff_task = wf.get_task_from_id(UUID(row.id))
+    if before is None:  # a workflow not from load_workflow or new_workflow: read what the rows hold
+        before = {row.id: (row.bpmn_id, row.fire_at) for row in db.session.scalars(
+            select(TimerJob).where(TimerJob.instance_id == instance.id, TimerJob.status == "pending"))}
+    ended: dict[str, list[str]] = {"fired": [], "cancelled": []}
+    for task_id in before:
+        if task_id not in waiting:
+            spiff_task = wf.get_task_from_id(UUID(task_id))
             fired = spiff_task is not None and spiff_task.state == TaskState.COMPLETED
-            row.status = "fired" if fired else "cancelled"
-            row.fired_at = current if fired else None
-    for row in rows:
-        if row.id in waiting and row.fire_at != waiting[row.id][1]:
-            row.fire_at = waiting[row.id][1]  # a moved timer (reschedule) keeps its row and its id
-    known = {r.id for r in rows}
+            ended["fired" if fired else "cancelled"].append(task_id)
+    for status, ids in ended.items():
+        if ids:  # an ORM update: a row loaded in the session (the claimed timer) is brought in line too
+            db.session.execute(update(TimerJob).where(TimerJob.id.in_(ids), TimerJob.status == "pending")
+                               .values(status=status, fired_at=current if status == "fired" else None))
     for task_id, (bpmn_id, fire_at) in waiting.items():
-        if task_id not in known:
+        if task_id not in before:
             db.session.add(TimerJob(id=task_id, instance_id=instance.id, bpmn_id=bpmn_id, fire_at=fire_at, status="pending"))
+        elif before[task_id][1] != fire_at:  # a moved timer (reschedule) keeps its row and its id
+            db.session.execute(update(TimerJob).where(TimerJob.id == task_id, TimerJob.status == "pending")
+                               .values(fire_at=fire_at))
 
 
 def timer_variable(task) -> str | None:

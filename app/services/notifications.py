@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask import current_app
-from sqlalchemy import func, select, update
+from typing import NamedTuple
+
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import lazyload
 
 from app.extensions import db
@@ -22,18 +24,44 @@ KINDS = {
 }
 
 
+class Message(NamedTuple):
+    """One notification for every active user with `role` in `unit_id` (see notify_many)."""
+
+    unit_id: int | None
+    role: str
+    kind: str
+    title: str
+    body: str = ""
+    case_id: int | None = None
+
+
 def notify(unit_id: int | None, role: str, *, kind: str, title: str, body: str = "", case_id: int | None = None) -> int:
     """Tell every active user with this role in this unit; queue an e-mail for those with an address."""
-    if unit_id is None:
+    return notify_many([Message(unit_id, role, kind, title, body, case_id)])
+
+
+def notify_many(messages: list[Message]) -> int:
+    """Send each message to every active user with its role in its unit, the recipients of all read in one query;
+    return how many notifications were made."""
+    wanted = {(m.unit_id, m.role) for m in messages if m.unit_id is not None}
+    if not wanted:
         return 0
     # Their roles are not needed here: left to load on access, not fetched with them (selectin) for nothing.
-    recipients = db.session.scalars(
-        select(User).join(UserRole).where(User.unit_id == unit_id, UserRole.role == role, User.active.is_(True))
-        .options(lazyload(User.role_rows))
+    rows = db.session.execute(
+        select(User, UserRole.role).join(UserRole)
+        .where(or_(*(and_(User.unit_id == unit_id, UserRole.role == role) for unit_id, role in sorted(wanted))),
+               User.active.is_(True))
+        .order_by(User.id).options(lazyload(User.role_rows))
     ).all()
-    for user in recipients:
-        notify_user(user, kind=kind, title=title, body=body, case_id=case_id)
-    return len(recipients)
+    holders: dict[tuple[int | None, str], list[User]] = {}
+    for user, role in rows:
+        holders.setdefault((user.unit_id, role), []).append(user)
+    sent = 0
+    for m in messages:
+        for user in holders.get((m.unit_id, m.role), ()):
+            notify_user(user, kind=m.kind, title=m.title, body=m.body, case_id=m.case_id)
+            sent += 1
+    return sent
 
 
 def notify_user(user: User, *, kind: str, title: str, body: str = "", case_id: int | None = None) -> None:

@@ -1,7 +1,6 @@
 """Gap-free numbers per series and year, allocated inside the caller's transaction."""
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.extensions import db
@@ -25,11 +24,10 @@ def reserve_numbers(series: str, year: int, count: int) -> int:
     audit.lock_chain()  # lock order: audit chain, then the sequence row (every issuer audits anyway)
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(insert(NumberSequence).values(series=series, year=year, last_seq=0).on_conflict_do_nothing())
-    result = db.session.execute(
-        update(NumberSequence)
-        .where(NumberSequence.series == series, NumberSequence.year == year)
-        .values(last_seq=NumberSequence.last_seq + count)
-        .returning(NumberSequence.last_seq)
-    )
+    # One statement: the year's first number makes the row, every later one bumps it under its row lock (a
+    # concurrent first insert waits for the row and then bumps it).
+    statement = insert(NumberSequence).values(series=series, year=year, last_seq=count)
+    result = db.session.execute(statement.on_conflict_do_update(
+        index_elements=[NumberSequence.series, NumberSequence.year],
+        set_={"last_seq": NumberSequence.last_seq + count}).returning(NumberSequence.last_seq))
     return int(result.scalar_one()) - count + 1

@@ -278,8 +278,28 @@ def audit_checkpoint_once() -> bool:
         db.session.remove()  # read-only otherwise; end the transaction before the worker sleeps
 
 
-class CheckpointSchedule:
-    """Run `audit_checkpoint_once` at the first sweep and then every `interval` seconds (AUDIT_CHECKPOINT_INTERVAL)."""
+def dashboard_snapshot_once() -> bool:
+    """Compute the dashboard's figures for the page to read (reports.dashboard.refresh_snapshot) unless another
+    worker just did; an error is logged, never raised. False also when the page computes its own (max age 0)."""
+    from app.core import clock
+    from app.services.reports import dashboard
+
+    max_age = current_app.config["DASHBOARD_FIGURES_MAX_AGE"]
+    if max_age <= 0:
+        return False
+    try:
+        return dashboard.refresh_snapshot(clock.local_today(), max_age)
+    except Exception:  # the page computes its own figures meanwhile
+        db.session.rollback()
+        log.exception("dashboard snapshot failed")
+        return False
+    finally:
+        db.session.remove()
+
+
+class Schedule:
+    """Run `action` at the first sweep and then every `interval` seconds: the audit checkpoint
+    (AUDIT_CHECKPOINT_INTERVAL), the dashboard's snapshot (DASHBOARD_FIGURES_MAX_AGE)."""
 
     def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic,
                  action: Callable[[], bool] = audit_checkpoint_once):

@@ -21,7 +21,7 @@ NAMES = {"cases": ("cases", "办件清单"), "figures": ("figures", "统计看�
 
 @bp.route("/")
 def index():
-    fig = dashboard.recent_figures(clock.local_today(), current_app.config["DASHBOARD_FIGURES_MAX_AGE"])
+    fig = dashboard.shown_figures(clock.local_today(), current_app.config["DASHBOARD_FIGURES_MAX_AGE"])
     return render_template("dashboard/index.html", fig=fig, tables=dashboard.figure_tables(fig), case_types=CASE_TYPES,
                            statuses=dashboard.EXPORT_STATUSES)
 

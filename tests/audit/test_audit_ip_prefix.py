@@ -10,6 +10,7 @@ from app.models import AuditEvent
 from app.services import audit
 from app.services.audit import search as audit_search
 from app.core import clock
+from tests.support import factories
 
 ADDRESSES = ("10.1.2.3", "10.1.2.200", "10.1.2", "10.1.20.5", "10.1.29.1", "110.1.2.3", "10.10.2.3",
              "2001:db8::1", "2001:db80::1", "192.168.0.9", "")
@@ -20,7 +21,7 @@ def by_address(seeded):
     ids = {}
     for i, ip in enumerate(ADDRESSES):
         with clock.frozen_at(datetime(2026, 11, 20, 8, i, tzinfo=timezone.utc)):
-            ids[ip] = audit.record("auth.login", actor=audit.Actor(username=f"ip{i}", ip=ip),
+            ids[ip] = factories.audit_event("auth.login", actor=audit.Actor(username=f"ip{i}", ip=ip),
                                    outcome="failure" if i % 2 else "success").id
     db.session.commit()
     return ids

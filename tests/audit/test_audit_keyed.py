@@ -18,8 +18,9 @@ from app.services import audit
 from app.services.audit import archive, chain, checkpoint, checkpoint_file as audit_checkpoint
 from app.core import clock
 from app.services.audit.keys import Keyring, KeyringError, keyring, load_keyring, parse_keys
-from app.services.worker import CheckpointSchedule
+from app.services.worker import Schedule
 from tests.support.constants import T0
+from tests.support import factories
 
 TODAY = T0.date()
 
@@ -34,7 +35,7 @@ def tamper(sql: str, **params) -> None:
 
 def events(n: int, *, days_ago: int = 0) -> list[int]:
     with clock.frozen_at(T0 - timedelta(days=days_ago)):
-        ids = [audit.record("auth.login", details={"n": i}, actor=audit.Actor(username=f"u{i}", ip="10.0.0.1")).id
+        ids = [factories.audit_event("auth.login", details={"n": i}, actor=audit.Actor(username=f"u{i}", ip="10.0.0.1")).id
                for i in range(n)]
     db.session.commit()
     return ids
@@ -199,7 +200,7 @@ def test_the_worker_checkpoints_at_once_and_then_every_interval(app):
     assert line["head_id"] == rows()[-1].id and line["reset"] is False
 
     moments, calls = [1000.0], []
-    schedule = CheckpointSchedule(300, clock=lambda: moments[0], action=lambda: calls.append(moments[0]) or True)
+    schedule = Schedule(300, clock=lambda: moments[0], action=lambda: calls.append(moments[0]) or True)
     for moment in (1000.0, 1100.0, 1299.9, 1300.0, 1450.0, 1600.0):
         moments[0] = moment
         schedule.run_if_due()

@@ -16,6 +16,7 @@ from app.services.audit import chain
 from app.core import clock
 from tests.support.constants import T0
 from tests.support.pg import assert_refused
+from tests.support import factories
 
 TODAY = T0.date()  # 2026-11-27 in Beijing as well
 
@@ -33,8 +34,8 @@ def history(*batches: tuple[int, int]) -> list[list[int]]:
     ids = []
     for days_ago, how_many in batches:
         with clock.frozen_at(T0 - timedelta(days=days_ago)):
-            ids.append([audit.record("auth.login", details={"n": n, "days_ago": days_ago},
-                                     actor=audit.Actor(username=f"u{days_ago}", ip="10.0.0.1")).id
+            ids.append([factories.audit_event("auth.login", details={"n": n, "days_ago": days_ago},
+                                            actor=audit.Actor(username=f"u{days_ago}", ip="10.0.0.1")).id
                         for n in range(how_many)])
     db.session.commit()
     return ids
@@ -166,7 +167,7 @@ def test_a_row_older_than_the_anchor_is_detected(app, tmp_path):
 
 
 def test_the_orm_never_changes_or_removes_an_event(app):
-    event = audit.record("auth.login")
+    event = factories.audit_event("auth.login")
     db.session.commit()
     event.outcome = "failure"
     with pytest.raises(AuditLogImmutable):

@@ -24,6 +24,7 @@ from app.core import clock
 from config import TestConfig
 from tests.support.constants import T0
 from tests.support.pg import admin_execute, assert_refused, create_login_role
+from tests.support import factories
 
 pytestmark = pytest.mark.postgres
 
@@ -72,7 +73,7 @@ def history(*batches: tuple[int, int]) -> list[list[int]]:
     ids = []
     for days_ago, how_many in batches:
         with clock.frozen_at(T0 - timedelta(days=days_ago)):
-            ids.append([audit.record("auth.login", details={"n": n}).id for n in range(how_many)])
+            ids.append([factories.audit_event("auth.login", details={"n": n}).id for n in range(how_many)])
     db.session.commit()
     return ids
 

@@ -40,7 +40,7 @@ def put(at_utc: datetime, action: str, **fields) -> int:
     actor = audit.Actor(user_id=fields.pop("user_id", None), username=fields.pop("username", ""),
                         unit_id=fields.pop("unit_id", None), ip=fields.pop("ip", ""))
     with clock.frozen_at(at_utc):
-        ev = audit.record(action, actor=actor, **fields)
+        ev = factories.audit_event(action, actor=actor, **fields)
     db.session.commit()
     return ev.id
 

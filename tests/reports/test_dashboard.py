@@ -291,3 +291,76 @@ def test_figures_for_another_day_or_another_setting_are_computed(cases, held):
     dashboard.recent_figures(today, 0)
     assert len(held) == 4  # 0: every time
     assert dashboard.recent_figures(today, 60) is not first and len(held) == 5  # one day's figures are held at a time
+
+
+def test_the_page_shows_the_workers_snapshot_without_computing(web, cases, held):
+    objection, _order = cases
+    start = clock.now()
+    assert dashboard.refresh_snapshot(clock.local_today(), 60) and len(held) == 1  # the worker's computation
+    closed = db.session.get(Case, objection["id"])
+    closed.status, closed.closed_at = "closed", start
+    db.session.commit()
+    clock.set_frozen(start + timedelta(seconds=170))
+    client = web("intake1")
+    body = client.get("/dashboard/").get_data(as_text=True)
+    assert len(held) == 1 and OPEN_OBJECTIONS.format(n=1) in body  # read, not computed: as of the snapshot
+    assert f"数据截至 {clock.local_text(start)}" in body
+    clock.set_frozen(start + timedelta(seconds=181))  # older than 3 × 60 s: no worker keeps it fresh
+    assert OPEN_OBJECTIONS.format(n=0) in client.get("/dashboard/").get_data(as_text=True) and len(held) == 2
+
+
+def test_the_worker_refreshes_the_snapshot_only_when_it_is_due(cases, held):
+    today, start = clock.local_today(), clock.now()
+    assert dashboard.refresh_snapshot(today, 60) and len(held) == 1
+    clock.set_frozen(start + timedelta(seconds=30))
+    assert not dashboard.refresh_snapshot(today, 60) and len(held) == 1  # another worker's, 30 s old: kept
+    clock.set_frozen(start + timedelta(seconds=60))
+    assert dashboard.refresh_snapshot(today, 60) and len(held) == 2
+    assert dashboard.stored_snapshot(today)["at"] == start + timedelta(seconds=60)
+    assert dashboard.stored_snapshot(today + timedelta(days=1)) is None  # another day's figures are not today's
+    clock.set_frozen(start + timedelta(days=1))
+    assert dashboard.shown_figures(today + timedelta(days=1), 60)["at"] == start + timedelta(days=1)  # computed
+    assert len(held) == 3
+
+
+def test_a_snapshot_reads_back_as_the_figures_it_stored(cases):
+    today = clock.local_today()
+    fig = dashboard.figures(today)
+    dashboard.refresh_snapshot(today, 60)
+    stored = dashboard.stored_snapshot(today)
+    assert stored == {**fig, "at": stored["at"]} and stored["at"] == fig["at"]
+    assert isinstance(stored["handling"]["since"], date) and isinstance(stored["monthly"]["months"][0], date)
+    assert all(isinstance(row, tuple) for row in stored["units"]) and stored["units"] == [(UNIT, 2, 0)]
+
+
+def test_an_unreadable_snapshot_is_computed_instead(cases, held):
+    from app.models import AppSetting
+
+    db.session.add(AppSetting(key=dashboard.SNAPSHOT_KEY, value="{not json"))
+    db.session.commit()
+    assert dashboard.stored_snapshot(clock.local_today()) is None
+    assert dashboard.shown_figures(clock.local_today(), 60)["open_by_type"]["objection"] == 1 and len(held) == 1
+
+
+@pytest.mark.sqlite
+def test_the_worker_aggregates_in_a_read_transaction_on_sqlite(cases, monkeypatch):
+    """SQLite: the aggregation holds no write lock (the web's writers would wait for it); the store is short."""
+    from app.core import write_intent
+
+    seen = []
+    real = dashboard.figures
+    monkeypatch.setattr(dashboard, "figures", lambda today: seen.append(write_intent.in_deferred_transaction())
+                        or real(today))
+    assert dashboard.refresh_snapshot(clock.local_today(), 60)
+    assert seen == [True] and write_intent.begin_mode() == write_intent.IMMEDIATE
+
+
+def test_the_worker_leaves_the_snapshot_alone_when_the_page_computes_its_own(app, cases, monkeypatch):
+    from app.services import worker
+
+    monkeypatch.setitem(app.config, "DASHBOARD_FIGURES_MAX_AGE", 0)
+    assert worker.dashboard_snapshot_once() is False
+    assert dashboard.stored_snapshot(clock.local_today()) is None
+    monkeypatch.setitem(app.config, "DASHBOARD_FIGURES_MAX_AGE", 60)
+    assert worker.dashboard_snapshot_once() is True
+    assert dashboard.stored_snapshot(clock.local_today()) is not None

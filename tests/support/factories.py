@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from app.core.clock import now
 from app.extensions import db
-from app.models import (RECORD_PUBLIC, Case, CreditRecord, HumanTask, ProcessDefinition, ProcessInstance, RecordHistory, Sanction,
+from app.models import (RECORD_PUBLIC, AuditEvent, Case, CreditRecord, HumanTask, ProcessDefinition, ProcessInstance, RecordHistory, Sanction,
                         Unit, User)
-from app.services import auth, calendar, rules, uscc
+from app.services import audit, auth, calendar, rules, uscc
 from tests.support.constants import PASSWORD, PROCESSES, TOTP_SECRET
 
 _serial = itertools.count(1)
@@ -175,3 +175,10 @@ def person_record(who, recorder: Unit, *, registered_at, **fields) -> CreditReco
                                  to_status="published", changes={}, reason="测试登记"))
     db.session.flush()
     return row
+
+
+def audit_event(action: str, **fields) -> AuditEvent:
+    """Record one audit event and write it now (the chain writes a transaction's events at its commit), so a test
+    has its id before committing."""
+    audit.record(action, **fields)
+    return audit.write_pending()[-1]

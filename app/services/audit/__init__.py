@@ -11,6 +11,7 @@ Every service audits through `from app.services import audit; audit.record(...)`
 everyday names. Everything else is imported from its module.
 """
 from app.services.audit.chain import (SYSTEM, Actor, current_actor, lock_chain, record, set_actor, unbind_actor,
-                                      verify_chain)
+                                      verify_chain, write_pending)
 
-__all__ = ["SYSTEM", "Actor", "current_actor", "lock_chain", "record", "set_actor", "unbind_actor", "verify_chain"]
+__all__ = ["SYSTEM", "Actor", "current_actor", "lock_chain", "record", "set_actor", "unbind_actor", "verify_chain",
+           "write_pending"]

@@ -19,7 +19,8 @@ from app.core.errors import ServiceError
 from app.extensions import db
 from app.models import AuditEvent
 from app.services.audit.chain import (ARCHIVED, GENESIS, _FIELDS, _anchors, _Checker, _columns, _row_fields,
-                                      latest_anchor, lock_chain, record, verify_chain)
+                                      latest_anchor, lock_chain, record, verify_chain,
+                                      write_pending)
 from app.services.audit.keys import keyring
 
 # QUALITY.md §3 / MLPS 2.0 level 3: audit records are kept at least six months.
@@ -105,11 +106,12 @@ def archive_before(before: date, out: Path) -> ArchiveResult:
         raise ServiceError(_("归档文件校验未通过，未删除任何事件：%(problem)s",
                              problem=(checked.problems or [_("文件内容与写入的不一致")])[0]), code="archive_mismatch")
 
-    anchor_event = record(ARCHIVED, object_type="audit_archive", object_id=through_id, details={
+    record(ARCHIVED, object_type="audit_archive", object_id=through_id, details={
         "before": before.isoformat(), "first_id": checked.first_id, "through_id": through_id,
         "count": checked.count, "first_prev_hash": start_hash, "last_hash": checked.last_hash, "file": out.name,
         "sha256": digest.hexdigest(), "retention_days": retention_days(),
     })
+    anchor_event = write_pending()[-1]  # the archive function checks the anchor's row: written now, not at commit
     if db.session.get_bind().dialect.name == "postgresql":
         try:
             db.session.execute(text(f"SELECT {ARCHIVE_FUNCTION}(:through_id, :anchor_id)"),

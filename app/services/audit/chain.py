@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core import write_intent
 from app.core.clock import local_text, now
@@ -99,46 +100,115 @@ def _row_fields(ev) -> dict:
     }
 
 
+# session.info keys. _PENDING: the events recorded in this transaction and not yet written, each with the session
+# transaction (root or savepoint) it was recorded in; _LOCKED: the transaction in which the chain lock was taken.
+_PENDING = "audit_pending"
+_LOCKED = "audit_chain_locked"
+
+
+def _innermost(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _inside(tag: SessionTransaction | None, transaction: SessionTransaction) -> bool:
+    """Whether what was done in `tag` (None: the root, before it began) is undone when `transaction` rolls back."""
+    if tag is None:
+        return transaction.parent is None
+    while tag is not None:
+        if tag is transaction:
+            return True
+        tag = tag.parent
+    return False
+
+
 def lock_chain() -> None:
-    """Take the audit chain's writer lock (held to the end of the transaction).
+    """Take the audit chain's writer lock (held to the end of the transaction; taken once in it).
 
     Other locks that audited transactions hold to their end (number sequences) are taken after this one,
     never before, so two transactions cannot wait on each other (PostgreSQL would abort one as a deadlock).
     """
     # One writer at a time extends the chain. PostgreSQL: a transaction-scoped advisory lock (the archive
     # function of migration 0010 takes the same one); SQLite: write transactions are BEGIN IMMEDIATE.
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(7071001)"))
+    session = db.session()
+    if session.info.get(_LOCKED) is None and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7071001)"))
+        session.info[_LOCKED] = _innermost(session)
 
 
 def record(action: str, *, outcome: str = "success", object_type: str = "", object_id: object = "",
-           details: dict | None = None, actor: Actor | None = None) -> AuditEvent:
-    """Append one audit event to the chain (flushes; commits with the caller's transaction)."""
+           details: dict | None = None, actor: Actor | None = None) -> None:
+    """Append one audit event to the chain, written and committed with the caller's transaction.
+
+    The chain's lock is taken now, as before any other lock the transaction holds to its end (lock_chain); the
+    event is sealed and written when the transaction commits (`write_pending`, with every other event it recorded:
+    one read of the chain's head and one insert for them all), or earlier when the transaction reads the log. An
+    event recorded in a savepoint that rolls back is dropped with it."""
     # An audited view of a reading page (a download, an export) writes, and the chain's last hash must be read under
     # the write lock: on SQLite a GET's deferred transaction becomes a writing one here (app/core/write_intent.py).
     write_intent.writing()
     actor = actor or current_actor()
-    ring = keyring()
     lock_chain()
-    last = db.session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
-    ev = AuditEvent(
-        at=now(),
-        user_id=actor.user_id,
-        username=actor.username,
-        unit_id=actor.unit_id,
-        ip=actor.ip,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        outcome=outcome,
-        details=details or {},
-        prev_hash=last or GENESIS,
-        key_id=ring.current,
-    )
-    ev.hash = ring.mac(ring.current, _payload(ev.prev_hash, _row_fields(ev), ring.current))
-    db.session.add(ev)
-    db.session.flush()
-    return ev
+    session = db.session()
+    session.info.setdefault(_PENDING, []).append((_innermost(session), {
+        "at": now(),
+        "user_id": actor.user_id,
+        "username": actor.username,
+        "unit_id": actor.unit_id,
+        "ip": actor.ip,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "outcome": outcome,
+        "details": details or {},
+    }))
+
+
+def write_pending(session: Session | None = None) -> list[AuditEvent]:
+    """Seal and write the events this transaction recorded, in order, after the chain's head (flushes); return them."""
+    session = session or db.session()
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return []
+    ring = keyring()
+    prev = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar() or GENESIS
+    written = []
+    for _tag, fields in pending:
+        ev = AuditEvent(**fields, prev_hash=prev, key_id=ring.current)
+        ev.hash = prev = ring.mac(ring.current, _payload(prev, _row_fields(ev), ring.current))
+        written.append(ev)
+    session.add_all(written)
+    session.flush()
+    return written
+
+
+@event.listens_for(Session, "before_commit")
+def _write_at_commit(session: Session) -> None:
+    if session.info.get(_PENDING) and session.get_nested_transaction() is None:  # the root commits, not a savepoint
+        write_pending(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_before_reading(state) -> None:
+    """A transaction that reads the log sees the events it recorded."""
+    if (state.session.info.get(_PENDING) and state.is_select
+            and any(mapper.class_ is AuditEvent for mapper in state.all_mappers)):
+        write_pending(state.session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, transaction: SessionTransaction) -> None:
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [item for item in pending if not _inside(item[0], transaction)]
+    if _LOCKED in session.info and _inside(session.info[_LOCKED], transaction):
+        del session.info[_LOCKED]  # a savepoint's rollback releases the locks taken in it
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_LOCKED, None)
 
 
 class _Checker:

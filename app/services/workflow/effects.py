@@ -21,14 +21,16 @@ def _close_case(case: Case, user_id: int | None, *, status: str, outcome: str) -
 
 
 def _notify_overdue(case: Case, user_id: int | None, *, step: str) -> None:
+    # Nothing pending changes an open task's row before the save: the events added so far are flushed with the rest.
     task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.bpmn_id == step,
-                                                     HumanTask.status == "open"))
+                                                     HumanTask.status == "open").execution_options(autoflush=False))
     if task is None:
         return
-    notifications.notify(task.candidate_unit_id, task.lane, kind="overdue", title=f"催办：{task.title}已超期",
-                         body=f"办件 {case.number}", case_id=case.id)
-    notifications.notify(credit_office_id(), "intake", kind="escalation", title=f"超期报告：{task.title}",
-                         body=f"办件 {case.number}", case_id=case.id)
+    notifications.notify_many([
+        notifications.Message(task.candidate_unit_id, task.lane, "overdue", f"催办：{task.title}已超期",
+                              f"办件 {case.number}", case.id),
+        notifications.Message(credit_office_id(), "intake", "escalation", f"超期报告：{task.title}",
+                              f"办件 {case.number}", case.id)])
     db.session.add(CaseEvent(case_id=case.id, at=now(), action="overdue_escalated", step=step, internal=True,
                              comment=f"{task.title}超期，已催办并报受理员"))
 

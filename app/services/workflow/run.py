@@ -10,8 +10,8 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 
 from flask_babel import gettext as _
-from sqlalchemy import inspect as sa_inspect, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import event, inspect as sa_inspect, select
+from sqlalchemy.orm import Session, joinedload, lazyload
 from sqlalchemy.orm.base import NO_VALUE
 
 from app.engine import runtime
@@ -86,8 +86,9 @@ def _after_save(case: Case, opened: runtime.Opened, wf) -> None:
     for task in opened:
         db.session.add(CaseEvent(case_id=case.id, at=now(), action="task_opened", step=task.bpmn_id, comment=task.title,
                                  details={"task_id": task.id, "due_at": task.due_at.isoformat() if task.due_at else None}))
-        notifications.notify(task.candidate_unit_id, task.lane, kind="new_task", title=f"新待办：{task.title}",
-                             body=f"办件 {case.number}，办理期限见待办列表。", case_id=case.id)
+    notifications.notify_many([notifications.Message(task.candidate_unit_id, task.lane, "new_task",
+                                                     f"新待办：{task.title}", f"办件 {case.number}，办理期限见待办列表。",
+                                                     case.id) for task in opened])
 
 
 def start_process(case: Case, user: User | None, data: dict | None = None) -> ProcessInstance:
@@ -124,8 +125,14 @@ def complete_task(user: User, task_id: str, values: dict) -> HumanTask:
     form = registry.form_for(task.form_key)
     clean = form.validate(values)  # before locking: bad input changes nothing
     instance = lock_open_task(user, task)
-    # Its rule set comes in the same query: the due date of the next step reads its time limits.
-    case = db.session.get(Case, task.case_id, options=[joinedload(Case.rule_set)])
+    # Its rule set comes in the same query (the due date of the next step reads its time limits), and its record
+    # with the record's two units, which the hooks, effects, letters and the verifier's lane read; not the record's
+    # history, which a step rarely reads (loaded then on access).
+    case = db.session.get(Case, task.case_id, options=[
+        joinedload(Case.rule_set),
+        joinedload(Case.record).options(joinedload(CreditRecord.subject_unit), joinedload(CreditRecord.recording_unit),
+                                        lazyload(CreditRecord.history))],
+        populate_existing=True)  # a case in the session already (expired, or read by the access check) is read so too
     check_separation(user, case, task)
     ctx = runtime.RunContext()
     wf = runtime.load_workflow(instance, ctx)
@@ -167,12 +174,12 @@ def fire_timer(job_id: str) -> bool:
     return fire_locked_timer(job, instance)
 
 
-def fire_locked_timer(job: TimerJob, instance: ProcessInstance) -> bool:
-    """fire_timer for a timer and its instance read under the instance's lock (runtime.claim_due_timer: the
-    worker's one statement)."""
+def fire_locked_timer(job: TimerJob, instance: ProcessInstance, case: Case | None = None) -> bool:
+    """fire_timer for a timer and its instance read under the instance's lock, and its case when read with them
+    (claim_due_timer: the worker's one statement)."""
     if job.status != "pending" or job.fire_at > now():
         return False
-    case = db.session.get(Case, instance.case_id)
+    case = case or db.session.get(Case, instance.case_id)
     ctx = runtime.RunContext()
     wf = runtime.load_workflow(instance, ctx)
     from app.services import delivery  # it moves timers through this module
@@ -239,10 +246,10 @@ def reschedule(case: Case, variable: str, due: datetime, *, user_id: int | None,
     return True
 
 
-def claim_due_timer(skip: set[str]) -> tuple[TimerJob, ProcessInstance] | None:
-    """The earliest due pending timer (not in skip) and its instance, locked, in one statement (the worker's pick;
+def claim_due_timer(skip: set[str]) -> tuple[TimerJob, ProcessInstance, Case] | None:
+    """The earliest due pending timer (not in skip) and its instance, locked, and its case, in one statement (the worker's pick;
     runtime.claim_due_timer): hand them to fire_locked_timer."""
-    return runtime.claim_due_timer(now(), skip)
+    return runtime.claim_due_timer(now(), skip, owner=Case)  # the case too: fire_locked_timer reads it
 
 
 def due_timer_ids(limit: int = 100) -> list[str]:
@@ -267,13 +274,38 @@ def drafted(case: Case, step: str, values: dict) -> Iterator[None]:
         _DRAFTED.reset(token)
 
 
+# session.info: {(case id, step): the values last submitted there} as read in this transaction. A step's hook, its
+# effects and its letter ask for the same steps' values several times; a new "task_completed" event empties it.
+_LAST_VALUES = "last_step_values"
+
+
 def last_values(case: Case, step: str) -> dict:
     """Return the values last submitted at a step of this case (from the history), or those being drafted there."""
     draft = _DRAFTED.get()
     if draft is not None and draft[:2] == (case.id, step):
         return dict(draft[2])
-    event = db.session.scalar(
-        select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed", CaseEvent.step == step)
-        .order_by(CaseEvent.id.desc()).limit(1)
-    )
-    return dict(event.details.get("values", {})) if event else {}
+    session = db.session()
+    known = session.info.setdefault(_LAST_VALUES, {})
+    if (case.id, step) not in known:
+        details = session.scalar(
+            select(CaseEvent.details).where(CaseEvent.case_id == case.id, CaseEvent.action == "task_completed",
+                                            CaseEvent.step == step)
+            .order_by(CaseEvent.id.desc()).limit(1))
+        known[(case.id, step)] = dict((details or {}).get("values", {}))
+    return dict(known[(case.id, step)])
+
+
+@event.listens_for(Session, "transient_to_pending")
+def _forget_last_values(session: Session, instance) -> None:
+    if isinstance(instance, CaseEvent) and instance.action == "task_completed":
+        known = session.info.get(_LAST_VALUES)
+        if known and instance.case_id is not None:
+            known.pop((instance.case_id, instance.step), None)
+        else:  # made through the relationship, its case not known yet
+            session.info.pop(_LAST_VALUES, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_last_values_at_end(session: Session, transaction) -> None:
+    if transaction.parent is None or transaction.nested:  # a rolled-back savepoint may have held an event
+        session.info.pop(_LAST_VALUES, None)
