@@ -33,12 +33,16 @@ def register_page(user: User, q: str = "", after: tuple[date, int] | None = None
         doc = record_search.doc_no_branch(base, q)
         branches = ([doc.with_conditions(*half) for half in halves] if split and isinstance(doc, record_search.Walked)
                     else [doc])
+        # Counted whole: the halves split the prefix's range only for the page's order, and a count of each half
+        # through the range reads the whole range to sort out the statuses (25 ms for 随财罚 at a million records).
+        counted = [doc]
         units = record_search.unit_branch(base, q)
         if units is not None:
             branches.append(units)
+            counted.append(units)
     else:
-        branches = [[*base, *half] for half in halves] if split else [base]
-    total = record_search.capped_count(branches, COUNT_CAP)
+        branches = counted = [[*base, *half] for half in halves] if split else [base]
+    total = record_search.capped_count(counted, COUNT_CAP)
     ids = record_search.page_ids(record_search.after_row(branches, after), 0, PAGE)
     rows = record_search.rows_in_order(ids, joinedload(CreditRecord.subject_unit),
                                        joinedload(CreditRecord.recording_unit), joinedload(CreditRecord.person),

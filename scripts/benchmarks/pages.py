@@ -389,6 +389,8 @@ def _replay(engine, statements: list):
 
 
 def measure(app, bench: Bench) -> list[Figure]:
+    from sqlalchemy import delete
+
     from app.extensions import db
     from app.demo.seed import DEMO_PASSWORD
 
@@ -424,10 +426,13 @@ def measure(app, bench: Bench) -> list[Figure]:
         (f"staff records list: common document prefix ({ISSUERS[0]})", office, f"/records/?q={ISSUERS[0]}",
          "≤ 30 ms"),
         ("staff records list: a document number", office, f"/records/?q={doc}", "≤ 30 ms"),
-        # Computed on every page (DASHBOARD_FIGURES_MAX_AGE=0, the tests' setting) and as served by default: the
-        # figures of the last 60 s reused (one computation a minute per process; the page says "数据截至").
-        ("dashboard: figures computed", office, "/dashboard/", "≤ 50 ms"),
-        ("dashboard: as served (figures at most 60 s old)", office, "/dashboard/", "≤ 50 ms", 60),
+        # As served: the page reads the figures the worker computes every 60 s (reports.dashboard.refresh_snapshot);
+        # without a worker, its own, reused for 60 s per process. The computation itself (the worker's, once a
+        # minute; DASHBOARD_FIGURES_MAX_AGE=0, the tests' setting, makes every page compute) is informative.
+        ("dashboard: as served (the worker's snapshot of the figures)", office, "/dashboard/", "≤ 50 ms", 60,
+         "snapshot"),
+        ("dashboard: without a worker (the page's own figures, reused 60 s)", office, "/dashboard/", "≤ 50 ms", 60),
+        ("dashboard: the figures computed (the worker's, every 60 s)", office, "/dashboard/", "", 0),
         (f"audit search: IP prefix {RARE_IP}", auditor, f"/audit/?ip={RARE_IP}", "≤ 50 ms"),
         ("audit search: failures only", auditor, "/audit/?outcome=failure", "≤ 50 ms"),
         ("audit search: failures, IP 10.1.", auditor, "/audit/?outcome=failure&ip=10.1.", "≤ 50 ms"),
@@ -435,8 +440,18 @@ def measure(app, bench: Bench) -> list[Figure]:
         ("audit search: no filter", auditor, "/audit/", "≤ 50 ms"),
     ]
     figures = []
-    for name, client, path, target, *max_age in pages:
-        app.config["DASHBOARD_FIGURES_MAX_AGE"] = max_age[0] if max_age else 0
+    from app.core import clock
+    from app.models import AppSetting
+    from app.services.reports import dashboard
+
+    for name, client, path, target, *dashboard_setting in pages:
+        max_age, *source = dashboard_setting or (0,)
+        app.config["DASHBOARD_FIGURES_MAX_AGE"] = max_age
+        dashboard.forget_recent()
+        db.session.execute(delete(AppSetting).where(AppSetting.key == dashboard.SNAPSHOT_KEY))
+        db.session.commit()
+        if source == ["snapshot"]:
+            dashboard.refresh_snapshot(clock.local_today(), max_age)  # as the worker does every max_age seconds
 
         def get(client=client, path=path):
             _fresh_g()
@@ -453,10 +468,10 @@ def measure(app, bench: Bench) -> list[Figure]:
             floor = timed(replay, repeat)
         finally:
             raw.close()
-        limit = float(target.split()[1])
+        limit = float(target.split()[1]) if target else None
         figures.append(Figure(
-            name=name, value=timing.median, target=f"p50 {target}", floor=floor.median,
-            floor_note="its SQL alone", met=timing.median <= limit,
+            name=name, value=timing.median, target=f"p50 {target}" if target else "", floor=floor.median,
+            floor_note="its SQL alone", met=timing.median <= limit if limit is not None else None,
             note=f"p95 {timing.p95:.1f} ms, CPU {timing.cpu_median:.1f} ms, {len(sent)} statements"))
     return figures
 

@@ -126,3 +126,28 @@ def test_a_common_document_prefix_lists_the_same_records(web, staff, monkeypatch
     assert "随其他" not in common[1]
 
 
+
+
+def test_the_office_counts_a_common_prefix_in_one_pass_of_its_range(web, staff, monkeypatch):
+    """The page reads shown and unshown records apart (two indexes in list order, merged); the count does not split
+    them, which would read the prefix's whole range twice to sort out the statuses: one capped pass of the range."""
+    from app.services import record_search
+
+    for i in range(4):
+        factories.record(staff["applicant1"].unit, staff["verifier1"].unit, basis_date=date(2026, 3, 1 + i))
+    unshown = factories.record(staff["applicant1"].unit, staff["verifier1"].unit, basis_date=date(2026, 3, 9))
+    unshown.status = "draft"
+    db.session.commit()
+    monkeypatch.setattr(record_search, "COMMON_PREFIX", 1)
+    client = web("intake1")
+    client.get("/records/?q=随测罚")  # reference data cached by the first view
+    sent = []
+    event.listen(db.engine, "before_cursor_execute", keep := lambda c, cur, s, p, *a: sent.append(" ".join(s.split())))
+    try:
+        docs, page = _shown(client, "/records/?q=随测罚")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    counts = [s for s in sent if s.startswith("SELECT count(*)") and "credit_record" in s]
+    # The probe that finds the prefix common (its range, up to COMMON_PREFIX + 1), then the capped count.
+    assert len(counts) == 2 and not [s for s in counts if "UNION" in s or "status IN" in s], counts
+    assert len(docs) == 5 and re.search(r"共 5 条", page)
