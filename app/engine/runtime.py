@@ -17,8 +17,9 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnviron
 from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.engine.definitions import SERIALIZER
@@ -150,6 +151,8 @@ def waiting_timer_instants(wf: BpmnWorkflow) -> dict[str, tuple[str, datetime]]:
 # The timers a loaded workflow's timer_job rows hold (its waiting timers as loaded, then as last saved): a save
 # whose waiting timers are the same reads and writes no timer_job row (_project_timers).
 _PROJECTED = "app_projected_timers"
+# Likewise the READY user tasks its open human_task rows hold: a save whose READY tasks are the same reads no row.
+_READY_PROJECTED = "app_projected_ready"
 
 
 @lru_cache(maxsize=64)
@@ -179,6 +182,7 @@ def new_workflow(definition: ProcessDefinition, data: dict, ctx: RunContext) -> 
     spec, subs = _spec_objects(definition.id, definition.file_hash)
     wf = BpmnWorkflow(spec, subs, script_engine=_script_engine(ctx))
     setattr(wf, _PROJECTED, {})  # a new instance has no timer_job row
+    setattr(wf, _READY_PROJECTED, frozenset())  # nor human_task row
     wf.data.update(data)
     for task in tasks_in_state(wf, TaskState.READY):
         task.data.update(data)
@@ -200,8 +204,9 @@ def load_workflow(instance: ProcessInstance, ctx: RunContext) -> BpmnWorkflow:
     with _gc_paused():
         wf = SERIALIZER.from_dict(dct)
     wf.script_engine = _script_engine(ctx)  # the engine is never serialized
-    # The rows of a saved instance project its waiting timers as they were saved, so as loaded.
+    # The rows of a saved instance project its waiting timers and READY tasks as they were saved, so as loaded.
     setattr(wf, _PROJECTED, waiting_timer_instants(wf))
+    setattr(wf, _READY_PROJECTED, frozenset(str(t.id) for t in ready_user_tasks(wf)))
     return wf
 
 
@@ -309,9 +314,10 @@ class TaskInfo:
 
 
 class Opened(list):
-    """The tasks a save opened (the list itself), and `open`: every task open after it, oldest first."""
+    """The tasks a save opened (the list itself), and `open`: every task open after it, oldest first; None when the
+    open tasks are those the instance had before the save (no row read or written)."""
 
-    open: list[HumanTask]
+    open: list[HumanTask] | None
 
 
 def save_workflow(
@@ -321,17 +327,19 @@ def save_workflow(
     current = clock.now()
     state = dump_state(wf)
     status = "completed" if is_completed(wf) else "running"
-    result = db.session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == instance.id, ProcessInstance.lock_version == instance.lock_version)
+    # A plain statement on the session's connection (the ORM's bulk update path costs more than the write itself);
+    # the objects added so far are flushed by the projection's first read.
+    table = _INSTANCE_TABLE
+    result = db.session.connection().execute(
+        table.update()
+        .where(table.c.id == instance.id, table.c.lock_version == instance.lock_version)
         .values(
             state=state,
             status=status,
-            lock_version=ProcessInstance.lock_version + 1,
+            lock_version=table.c.lock_version + 1,
             serializer_version=SERIALIZER.VERSION,
             updated_at=current,
         )
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         raise Conflict(_("该办件已被他人更新，请刷新后重试。"), code="stale")
@@ -349,9 +357,17 @@ def save_workflow(
 
 def _project_tasks(instance, wf, describe, current, actor_id) -> Opened:
     """Close the open rows whose task is no longer READY (completed or cancelled), add a row per newly READY user
-    task; rows still open are not written."""
+    task; rows still open are not written. When the READY tasks are those the rows already hold (as loaded or
+    last saved: a reminder fired, a deadline moved), nothing is read or written; a new instance has no row to read.
+    That trusts the rows to match the state, as every save keeps them."""
     ready = {str(t.id): t for t in ready_user_tasks(wf)}
-    open_rows = db.session.scalars(
+    before = getattr(wf, _READY_PROJECTED, None)
+    if before is not None and before == frozenset(ready):
+        unchanged = Opened()
+        unchanged.open = None
+        return unchanged
+    setattr(wf, _READY_PROJECTED, frozenset(ready))  # what the rows hold once this transaction's flush is done
+    open_rows = [] if before == frozenset() else db.session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
     ).all()
     still_open = []
@@ -416,15 +432,29 @@ def _project_timers(instance, wf, current) -> None:
             fired = spiff_task is not None and spiff_task.state == TaskState.COMPLETED
             ended["fired" if fired else "cancelled"].append(task_id)
     for status, ids in ended.items():
-        if ids:  # an ORM update: a row loaded in the session (the claimed timer) is brought in line too
-            db.session.execute(update(TimerJob).where(TimerJob.id.in_(ids), TimerJob.status == "pending")
-                               .values(status=status, fired_at=current if status == "fired" else None))
+        if ids:
+            _write_timer_rows(ids, status=status, fired_at=current if status == "fired" else None)
     for task_id, (bpmn_id, fire_at) in waiting.items():
         if task_id not in before:
             db.session.add(TimerJob(id=task_id, instance_id=instance.id, bpmn_id=bpmn_id, fire_at=fire_at, status="pending"))
         elif before[task_id][1] != fire_at:  # a moved timer (reschedule) keeps its row and its id
-            db.session.execute(update(TimerJob).where(TimerJob.id == task_id, TimerJob.status == "pending")
-                               .values(fire_at=fire_at))
+            _write_timer_rows([task_id], fire_at=fire_at)
+
+
+_TIMER_TABLE = TimerJob.__table__
+_INSTANCE_TABLE = ProcessInstance.__table__
+
+
+def _write_timer_rows(ids: list[str], **values) -> None:
+    """UPDATE the pending timer_job rows with these ids (a plain statement on the session's connection: the ORM's
+    bulk update costs more than the row), and bring a row loaded in the session (the claimed timer) in line."""
+    db.session.connection().execute(_TIMER_TABLE.update().where(_TIMER_TABLE.c.id.in_(ids),
+                                                                 _TIMER_TABLE.c.status == "pending").values(**values))
+    for task_id in ids:
+        row = db.session.identity_map.get(identity_key(TimerJob, task_id))
+        if row is not None:
+            for key, value in values.items():
+                set_committed_value(row, key, value)
 
 
 def timer_variable(task) -> str | None:

@@ -80,9 +80,13 @@ def _after_save(case: Case, opened: runtime.Opened, wf) -> None:
         from app.services.transitions import change_case_status
 
         change_case_status(case, "closed", user_id=None, reason="流程办结")
-    # The save has every open task of the case's instance in hand (one instance per case): no query.
-    open_titles = [task.title for task in opened.open if task.status == "open"]
-    case.current_step = "、".join(open_titles) if open_titles else ("已办结" if runtime.is_completed(wf) else "")
+    # The save has every open task of the case's instance in hand (one instance per case): no query. None: the
+    # open tasks did not change, nor does the step they name.
+    if opened.open is not None:
+        open_titles = [task.title for task in opened.open if task.status == "open"]
+        case.current_step = "、".join(open_titles) if open_titles else ("已办结" if runtime.is_completed(wf) else "")
+    elif runtime.is_completed(wf):
+        case.current_step = "已办结"
     for task in opened:
         db.session.add(CaseEvent(case_id=case.id, at=now(), action="task_opened", step=task.bpmn_id, comment=task.title,
                                  details={"task_id": task.id, "due_at": task.due_at.isoformat() if task.due_at else None}))
