@@ -46,12 +46,14 @@ def notify_many(messages: list[Message]) -> int:
     wanted = {(m.unit_id, m.role) for m in messages if m.unit_id is not None}
     if not wanted:
         return 0
-    # Their roles are not needed here: left to load on access, not fetched with them (selectin) for nothing.
+    # Their roles are not needed here: left to load on access, not fetched with them (selectin) for nothing. No flush
+    # first: recipients are accounts written before (an account is made and given its roles in a flush of its own),
+    # and the step's events and notifications pending now are written together later.
     rows = db.session.execute(
         select(User, UserRole.role).join(UserRole)
         .where(or_(*(and_(User.unit_id == unit_id, UserRole.role == role) for unit_id, role in sorted(wanted))),
                User.active.is_(True))
-        .order_by(User.id).options(lazyload(User.role_rows))
+        .order_by(User.id).options(lazyload(User.role_rows)).execution_options(autoflush=False)
     ).all()
     holders: dict[tuple[int | None, str], list[User]] = {}
     for user, role in rows:

@@ -39,7 +39,9 @@ def versions() -> dict[str, str]:
     session = db.session()
     seen = session.info.get(_VERSIONS)
     if seen is None:
-        rows = session.execute(select(AppSetting.key, AppSetting.value).where(AppSetting.key.startswith(PREFIX)))
+        # No flush first: the versions are written by plain statements (_bump), never by objects pending here.
+        rows = session.execute(select(AppSetting.key, AppSetting.value).where(AppSetting.key.startswith(PREFIX))
+                               .execution_options(autoflush=False))
         seen = session.info[_VERSIONS] = {key.removeprefix(PREFIX): value for key, value in rows}
     return seen
 

@@ -194,7 +194,9 @@ def fire_locked_timer(job: TimerJob, instance: ProcessInstance, case: Case | Non
         return False
     wf.refresh_timers()
     wf.do_engine_steps()
-    db.session.add(CaseEvent(case_id=case.id, at=now(), action="timer_fired", step=job.bpmn_id, comment="期限届满"))
+    # `internal` given as the effects' events give it: rows with the same columns set go in one INSERT.
+    db.session.add(CaseEvent(case_id=case.id, at=now(), action="timer_fired", step=job.bpmn_id, comment="期限届满",
+                             internal=False))
     audit.record("timer.fire", object_type="timer", object_id=job.id, details={"case_id": case.id, "step": job.bpmn_id})
     _apply_effects(case, ctx, None)
     opened = runtime.save_workflow(instance, wf, _describer(case))
