@@ -34,8 +34,9 @@ HANDLERS: dict[str, Callable[[OutboxMessage], None]] = {}
 def enqueue(kind: str, key: str, payload: dict) -> None:
     """Queue a side effect in the caller's transaction; the same key twice is one message."""
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    db.session.execute(
-        insert(OutboxMessage)
+    # A plain statement on the session's connection: the ORM's bulk-insert path costs more than the row.
+    db.session.connection().execute(
+        insert(OutboxMessage.__table__)
         .values(kind=kind, idempotency_key=key, payload=payload, status="pending", attempts=0,
                 next_attempt_at=now(), created_at=now(), last_error="")
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
