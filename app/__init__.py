@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from werkzeug.routing import IntegerConverter
 
 from app.i18n import LOCALES, install_request_cached_gettext
@@ -34,6 +36,9 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     _configure_database(app)
 
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        with app.app_context():
+            _ping_when_idle(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -110,8 +115,9 @@ def _configure_database(app: Flask) -> None:
     if uri.startswith("postgresql://"):
         app.config["SQLALCHEMY_DATABASE_URI"] = uri.replace("postgresql://", "postgresql+psycopg://", 1)
     if uri.startswith("postgresql"):
-        # A restarted server leaves dead connections in the pool; test each on checkout instead of failing a request.
-        options = {"pool_pre_ping": True, **(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
+        # A restarted server leaves dead connections in the pool: _ping_when_idle tests one on checkout when it has
+        # been idle (pool_pre_ping would test every checkout: a round trip before each transaction).
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         # PG_SESSION_OPTIONS: how every session plans (no parallel query, custom plans only).
         connect_args = dict(options.get("connect_args") or {})
         connect_args["options"] = " ".join(filter(None, (connect_args.get("options"), PG_SESSION_OPTIONS)))
@@ -130,6 +136,33 @@ def _configure_database(app: Flask) -> None:
         path = uri.removeprefix("sqlite:///")
         if path and uri not in ("sqlite://", "sqlite:///:memory:"):
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+
+
+# A pooled connection given back this recently is handed out again as it is; an older one is tested first.
+PING_AFTER_IDLE_S = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Test a pooled connection on checkout when it has been idle PING_AFTER_IDLE_S or longer, and replace it when
+    the server has gone (a restart, a dropped link). The worker commits once per fired timer and a request
+    checks a connection out at least once: a ping at every checkout (pool_pre_ping) was a round trip before each
+    transaction, for connections in use a moment ago. A connection that dies within the second fails its request,
+    which is rolled back whole (the next request gets a new connection: SQLAlchemy empties the pool on a
+    disconnect)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection, record) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, proxy) -> None:
+        last = record.info.get("checked_in_at")
+        if last is None or time.monotonic() - last < PING_AFTER_IDLE_S:
+            return  # new, or back in the pool a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("the server did not answer a pooled connection's ping") from exc
 
 
 @event.listens_for(Engine, "connect")
