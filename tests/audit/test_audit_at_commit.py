@@ -123,3 +123,13 @@ def test_a_savepoint_rolled_back_after_taking_the_lock_lets_the_next_record_take
     assert db.session.scalar(held) == 1  # and the next record took it again
     db.session.commit()
     assert _actions()[-1] == "test.kept"
+
+
+def test_a_read_of_the_log_inside_a_savepoint_leaves_the_events_to_the_commit(app):
+    db.session.commit()
+    audit.record("test.before_savepoint")
+    savepoint = db.session.begin_nested()
+    db.session.scalar(select(func.count()).select_from(AuditEvent))  # a read here must not write them in it
+    savepoint.rollback()
+    db.session.commit()
+    assert _actions()[-1] == "test.before_savepoint"

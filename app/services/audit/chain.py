@@ -189,8 +189,9 @@ def _write_at_commit(session: Session) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _write_before_reading(state) -> None:
-    """A transaction that reads the log sees the events it recorded."""
-    if (state.session.info.get(_PENDING) and state.is_select
+    """A transaction that reads the log sees the events it recorded; not inside a savepoint, whose rollback would
+    take with it events recorded before it (they wait for the commit)."""
+    if (state.session.info.get(_PENDING) and state.is_select and state.session.get_nested_transaction() is None
             and any(mapper.class_ is AuditEvent for mapper in state.all_mappers)):
         write_pending(state.session)
 
