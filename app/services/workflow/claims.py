@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from sqlalchemy import select, true, update
+from sqlalchemy import select, true
 
 from app.core.clock import now
 from app.core.errors import Conflict, Forbidden, Invalid
@@ -25,11 +25,11 @@ def lock_open_task(user: User, task: HumanTask) -> ProcessInstance:
 
 def _set_assignee(task: HumanTask, holder_now, assignee_id: int | None) -> bool:
     """Change an open task's assignee only if it is still held as expected; True when this call won."""
-    result = db.session.execute(
-        update(HumanTask)
-        .where(HumanTask.id == task.id, HumanTask.status == "open", holder_now)
+    table = HumanTask.__table__  # a plain statement on the session's connection (the ORM's bulk update costs more)
+    result = db.session.connection().execute(
+        table.update()
+        .where(table.c.id == task.id, table.c.status == "open", holder_now)
         .values(assignee_id=assignee_id)
-        .execution_options(synchronize_session=False)
     )
     db.session.refresh(task)
     return result.rowcount == 1

@@ -253,8 +253,8 @@ def reschedule(case: Case, variable: str, due: datetime, *, user_id: int | None,
 
 
 def claim_due_timer(skip: set[str]) -> tuple[TimerJob, ProcessInstance, Case] | None:
-    """The earliest due pending timer (not in skip) and its instance, locked, and its case, in one statement (the worker's pick;
-    runtime.claim_due_timer): hand them to fire_locked_timer."""
+    """The earliest due pending timer (not in skip) and its instance, locked, and its case, in one statement (the
+    worker's pick; runtime.claim_due_timer): hand them to fire_locked_timer."""
     return runtime.claim_due_timer(now(), skip, owner=Case)  # the case too: fire_locked_timer reads it
 
 
