@@ -364,3 +364,10 @@ def test_the_worker_leaves_the_snapshot_alone_when_the_page_computes_its_own(app
     monkeypatch.setitem(app.config, "DASHBOARD_FIGURES_MAX_AGE", 60)
     assert worker.dashboard_snapshot_once() is True
     assert dashboard.stored_snapshot(clock.local_today()) is not None
+
+
+def test_the_worker_command_stores_the_snapshot_at_its_first_sweep(app, cases, monkeypatch):
+    monkeypatch.setitem(app.config, "DASHBOARD_FIGURES_MAX_AGE", 60)
+    assert app.test_cli_runner().invoke(args=["worker", "--once"]).exit_code == 0
+    stored = dashboard.stored_snapshot(clock.local_today())
+    assert stored is not None and stored["open_by_type"]["objection"] == 1
