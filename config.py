@@ -136,10 +136,10 @@ class ProductionConfig(Config):
     # Behind the HTTPS reverse proxy (docs/deployment.md); SESSION_COOKIE_SECURE=0 only for a plain-HTTP trial.
     SESSION_COOKIE_SECURE = _env("SESSION_COOKIE_SECURE", "1") == "1"
     PREFERRED_URL_SCHEME = "https"
-    # Several gunicorn workers and `flask worker` processes share PostgreSQL: test pooled connections before
-    # use so a database restart costs a reconnect, not an error page; keep each process's pool small.
+    # Several gunicorn workers and `flask worker` processes share PostgreSQL: keep each process's pool small. (A
+    # pooled connection idle for a second or more is tested before use, so that a database restart costs a
+    # reconnect, not an error page: app/__init__.py::_ping_when_idle, for every configuration.)
     SQLALCHEMY_ENGINE_OPTIONS = {
-        "pool_pre_ping": True,
         "pool_size": int(_env("DB_POOL_SIZE", "5")),
         "max_overflow": int(_env("DB_MAX_OVERFLOW", "5")),
         "pool_recycle": 1800,

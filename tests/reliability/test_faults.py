@@ -478,10 +478,17 @@ def test_worker_killed_after_the_push_succeeded(fdb):
     assert push_row(fdb) == {"status": "delivered", "attempts": 2, "delivered": True}
 
 
-def test_postgres_pool_tests_connections_before_use(tmp_path):
+def test_postgres_pool_tests_idle_connections_before_use(tmp_path):
+    """A connection broken by a server restart is replaced, not used: one idle a second or more is pinged at
+    checkout (app._ping_when_idle; tests/reliability/test_pool_ping_pg.py runs it), not every one (pool_pre_ping,
+    which production's settings no longer ask for either)."""
+    from config import ProductionConfig
+
     app = make_app("postgresql://nobody@127.0.0.1:1/none", tmp_path)  # no connection is made
     with app.app_context():
-        assert db.engine.pool._pre_ping is True  # a connection broken by a server restart is replaced, not used
+        listeners = [fn.__name__ for fn in db.engine.pool.dispatch.checkout]
+        assert db.engine.pool._pre_ping is False and "_checked_out" in listeners
+    assert "pool_pre_ping" not in ProductionConfig.SQLALCHEMY_ENGINE_OPTIONS
 
 
 def test_a_repeated_objection_form_files_one_case(web, seeded):
