@@ -36,8 +36,8 @@ def create_app(config_class: type[Config] | None = None) -> Flask:
     _configure_database(app)
 
     db.init_app(app)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        with app.app_context():
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
             _ping_when_idle(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"), render_as_batch=True)
     csrf.init_app(app)

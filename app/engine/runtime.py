@@ -23,7 +23,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.engine.definitions import SERIALIZER
-from app.extensions import db
+from app.extensions import db, execute_plain
 from app.models.workflow import TIMER_IS_PENDING, HumanTask, ProcessDefinition, ProcessInstance, TimerJob
 from app.core import clock
 from app.core.errors import Conflict
@@ -327,10 +327,9 @@ def save_workflow(
     current = clock.now()
     state = dump_state(wf)
     status = "completed" if is_completed(wf) else "running"
-    # A plain statement on the session's connection (the ORM's bulk update path costs more than the write itself);
-    # the objects added so far are flushed by the projection's first read.
+    # A plain statement (execute_plain); the objects added so far are flushed by the projection's first read.
     table = _INSTANCE_TABLE
-    result = db.session.connection().execute(
+    result = execute_plain(
         table.update()
         .where(table.c.id == instance.id, table.c.lock_version == instance.lock_version)
         .values(
@@ -446,10 +445,10 @@ _INSTANCE_TABLE = ProcessInstance.__table__
 
 
 def _write_timer_rows(ids: list[str], **values) -> None:
-    """UPDATE the pending timer_job rows with these ids (a plain statement on the session's connection: the ORM's
-    bulk update costs more than the row), and bring a row loaded in the session (the claimed timer) in line."""
-    db.session.connection().execute(_TIMER_TABLE.update().where(_TIMER_TABLE.c.id.in_(ids),
-                                                                 _TIMER_TABLE.c.status == "pending").values(**values))
+    """UPDATE the pending timer_job rows with these ids (execute_plain), and bring a row loaded in the session (the
+    claimed timer) in line."""
+    execute_plain(_TIMER_TABLE.update().where(_TIMER_TABLE.c.id.in_(ids), _TIMER_TABLE.c.status == "pending")
+                  .values(**values))
     for task_id in ids:
         row = db.session.identity_map.get(identity_key(TimerJob, task_id))
         if row is not None:

@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.extensions import db
+from app.extensions import db, execute_plain
 from app.models import MESSAGE_IS_PENDING, OutboxMessage
 from app.services import audit
 from app.core.clock import now
@@ -34,8 +34,7 @@ HANDLERS: dict[str, Callable[[OutboxMessage], None]] = {}
 def enqueue(kind: str, key: str, payload: dict) -> None:
     """Queue a side effect in the caller's transaction; the same key twice is one message."""
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    # A plain statement on the session's connection: the ORM's bulk-insert path costs more than the row.
-    db.session.connection().execute(
+    execute_plain(
         insert(OutboxMessage.__table__)
         .values(kind=kind, idempotency_key=key, payload=payload, status="pending", attempts=0,
                 next_attempt_at=now(), created_at=now(), last_error="")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.extensions import db
+from app.extensions import db, execute_plain
 from app.models import NumberSequence
 from app.services import audit
 
@@ -25,10 +25,10 @@ def reserve_numbers(series: str, year: int, count: int) -> int:
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # One statement: the year's first number makes the row, every later one bumps it under its row lock (a
-    # concurrent first insert waits for the row and then bumps it). A plain statement on the session's connection.
+    # concurrent first insert waits for the row and then bumps it).
     table = NumberSequence.__table__
     statement = insert(table).values(series=series, year=year, last_seq=count)
-    result = db.session.connection().execute(statement.on_conflict_do_update(
+    result = execute_plain(statement.on_conflict_do_update(
         index_elements=[table.c.series, table.c.year],
         set_={"last_seq": table.c.last_seq + count}).returning(table.c.last_seq))
     return int(result.scalar_one()) - count + 1

@@ -171,12 +171,6 @@ def _floor_per_timer_ms(count: int) -> float:
     return (time.perf_counter() - begun) * 1000 / max(1, len(instance_ids))
 
 
-def db_remove() -> None:
-    from app.extensions import db
-
-    db.session.remove()
-
-
 def _profile_report(profile: cProfile.Profile, fired: int) -> list[str]:
     stats = pstats.Stats(profile).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
     lines = []
@@ -193,19 +187,20 @@ def _firing(bench: Bench, what: str, profiled: int, floor: float) -> list[Figure
 
     The sweep's other phases at the new instant (the day's rules, outbox messages come due again: the set-up's
     pushes to an endpoint that is not there, retried) run first, untimed: they are not the timers' cost."""
+    from app.extensions import db
     from app.services import worker
 
     for phase in worker.PHASES:
         if phase is not worker.fire_due_timers:
             phase(1_000, worker.SweepResult())
-    db_remove()
+    db.session.remove()
     profile = cProfile.Profile()
     profile.enable()
     result = worker.SweepResult()
     worker.fire_due_timers(profiled, result)
     first = result.fired
     profile.disable()
-    db_remove()
+    db.session.remove()
     print(f"\nper-timer profile, {what}, {bench.kind} (first {first} timers, cProfile cumulative, "
           "its overhead included):")
     print("\n".join(_profile_report(profile, first)))

@@ -7,7 +7,7 @@ from sqlalchemy import select, true
 from app.core.clock import now
 from app.core.errors import Conflict, Forbidden, Invalid
 from app.engine import runtime
-from app.extensions import db
+from app.extensions import db, execute_plain
 from app.models import Case, CaseEvent, HumanTask, ProcessInstance, User
 from app.services import access, audit, notifications
 
@@ -25,8 +25,8 @@ def lock_open_task(user: User, task: HumanTask) -> ProcessInstance:
 
 def _set_assignee(task: HumanTask, holder_now, assignee_id: int | None) -> bool:
     """Change an open task's assignee only if it is still held as expected; True when this call won."""
-    table = HumanTask.__table__  # a plain statement on the session's connection (the ORM's bulk update costs more)
-    result = db.session.connection().execute(
+    table = HumanTask.__table__
+    result = execute_plain(
         table.update()
         .where(table.c.id == task.id, table.c.status == "open", holder_now)
         .values(assignee_id=assignee_id)
