@@ -200,8 +200,8 @@ def _api_cursors(user, query: str) -> list[tuple[str, str | None]]:
     from app.services.inbox import queries
 
     scope, filters = _split(query)
-    keys = db.session.execute(queries._query(user, scope, filters).with_only_columns(HumanTask.due_at, HumanTask.id)
-                              .order_by(HumanTask.due_at, HumanTask.id)).all()
+    keys = db.session.execute(queries.tab_statement(user, scope, filters).with_only_columns(
+        HumanTask.due_at, HumanTask.id).order_by(HumanTask.due_at, HumanTask.id)).all()
     pages = max(1, (len(keys) + queries.PAGE_SIZE - 1) // queries.PAGE_SIZE)
 
     def after(page: int) -> str:  # the cursor that opens page `page` (0-based, > 0)
