@@ -290,3 +290,29 @@ def test_postgres_sessions_plan_for_their_values_without_parallel_workers(staff)
     with db.engine.connect() as fresh:
         for name, value in settings.items():
             assert fresh.scalar(text(f"SHOW {name}")) == value
+
+
+def test_a_queue_statement_is_built_once_per_shape_and_takes_each_request_s_values(queue, staff):
+    """The kept statement of a shape serves other values, other users and other cursors of that shape."""
+    intake = staff["intake1"]
+    tasks._KEPT.clear()
+
+    def built():
+        return {shape for kind, shape in tasks._KEPT if kind == "inbox"}
+
+    breach = tasks.inbox_page(intake, "mine", filters={"category": "breach"})
+    kept = built()
+    assert len(kept) == 1
+    penalty = tasks.inbox_page(intake, "mine", filters={"category": "admin_penalty"})
+    assert built() == kept  # the same shape: nothing new built
+    mine = {t.id: v for t, v in queue["mine"]}
+    assert {r.id for r in breach.rows} == {i for i, v in mine.items() if v["category"] == "breach"}
+    assert {r.id for r in penalty.rows} == {i for i, v in mine.items() if v["category"] == "admin_penalty"}
+    # Another reviewer with the same roles holds none of them: the user's id is a value, not part of the shape.
+    colleague = factories.user("intake", intake.unit, username="intake2")
+    db.session.commit()
+    assert tasks.inbox_page(colleague, "mine", filters={"category": "breach"}).rows == []
+    assert built() == kept
+    # Another due band is another shape (its condition differs), kept beside the first.
+    tasks.inbox_page(intake, "mine", filters={"category": "breach", "due": "soon"})
+    assert len(built()) == 2
