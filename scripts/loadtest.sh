@@ -114,8 +114,12 @@ trap 'exit 143' TERM
 # No max_requests recycling: a gthread worker that restarts drops the keep-alive connections it holds, requests
 # in flight on them included (gunicorn issue #3038, open); Locust saw them as lost requests. gunicorn.conf.py's
 # sync workers hold no keep-alive connections and are not affected.
+# Keep-alive longer than a user's longest think time (5 s, locustfile.py): with gunicorn.conf.py's 5 s, the server
+# closed an idle connection just as Locust reused it after a full think time, and a POST on it was lost without an
+# answer (geventhttpclient retries no POST; a browser resends on a reused connection closed before any answer) —
+# the "connection closed" errors on POST /tasks/[id]/release, the one request sent right after a think time.
 GUNICORN_ARGS=(-k gthread --workers "$WORKERS" --threads "$THREADS" --bind "127.0.0.1:$PORT" --timeout 60
-               --graceful-timeout 10 --max-requests 0)
+               --graceful-timeout 10 --max-requests 0 --keep-alive 15)
 if [[ -f gunicorn.conf.py ]]; then GUNICORN_ARGS=(-c gunicorn.conf.py "${GUNICORN_ARGS[@]}"); fi
 .venv/bin/gunicorn "${GUNICORN_ARGS[@]}" --error-logfile "$RUN/gunicorn.log" \
     --access-logfile "$RUN/access.log" --access-logformat '%(m)s %(U)s %(s)s %(B)s %(D)s' wsgi:app &
