@@ -6,7 +6,6 @@ from flask import current_app
 from typing import NamedTuple
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import lazyload
 
 from app.extensions import db
 from app.models import Notification, User, UserRole
@@ -46,18 +45,18 @@ def notify_many(messages: list[Message]) -> int:
     wanted = {(m.unit_id, m.role) for m in messages if m.unit_id is not None}
     if not wanted:
         return 0
-    # Their roles are not needed here: left to load on access, not fetched with them (selectin) for nothing. No flush
+    # The columns a notification needs, not the accounts as objects (a step or timer sends a few of these). No flush
     # first: recipients are accounts written before (an account is made and given its roles in a flush of its own),
     # and the step's events and notifications pending now are written together later.
     rows = db.session.execute(
-        select(User, UserRole.role).join(UserRole)
+        select(User.id, User.unit_id, User.email, UserRole.role).join(UserRole)
         .where(or_(*(and_(User.unit_id == unit_id, UserRole.role == role) for unit_id, role in sorted(wanted))),
                User.active.is_(True))
-        .order_by(User.id).options(lazyload(User.role_rows)).execution_options(autoflush=False)
+        .order_by(User.id).execution_options(autoflush=False)
     ).all()
-    holders: dict[tuple[int | None, str], list[User]] = {}
-    for user, role in rows:
-        holders.setdefault((user.unit_id, role), []).append(user)
+    holders: dict[tuple[int | None, str], list[Recipient]] = {}
+    for user_id, unit_id, email, role in rows:
+        holders.setdefault((unit_id, role), []).append(Recipient(user_id, unit_id, email))
     sent = 0
     for m in messages:
         for user in holders.get((m.unit_id, m.role), ()):
@@ -66,7 +65,15 @@ def notify_many(messages: list[Message]) -> int:
     return sent
 
 
-def notify_user(user: User, *, kind: str, title: str, body: str = "", case_id: int | None = None) -> None:
+class Recipient(NamedTuple):
+    """What a notification needs of its account (a User serves as well)."""
+
+    id: int
+    unit_id: int
+    email: str | None
+
+
+def notify_user(user: User | Recipient, *, kind: str, title: str, body: str = "", case_id: int | None = None) -> None:
     """Tell one user (and queue an e-mail when they have an address and mail is configured)."""
     row = Notification(unit_id=user.unit_id, role=None, user_id=user.id, case_id=case_id, kind=kind, title=title,
                        body=body, created_at=now())
