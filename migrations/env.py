@@ -98,10 +98,12 @@ def run_migrations_online():
             # would block the drop. The pragma only works outside a transaction, so it is set on the
             # raw connection before Alembic begins, and restored afterwards.
             connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        from app.models._types import schema_filter
+
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
-            **conf_args
+            **{"include_object": schema_filter(connection.dialect.name), **conf_args}
         )
         try:
             with context.begin_transaction():

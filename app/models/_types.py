@@ -40,3 +40,16 @@ def label(column: str, labels: Mapping, *, fallback: bool = False) -> property:
     if fallback:
         return property(lambda self: labels.get(getattr(self, column), getattr(self, column)))
     return property(lambda self: labels[getattr(self, column)])
+
+
+def schema_filter(dialect_name: str):
+    """Alembic's include_object for `dialect_name`: leaves out what the models build on other databases only
+    (`Index(...).ddl_if(dialect=...)`), which autogenerate would otherwise report as missing there."""
+
+    def include_object(obj, name, type_, reflected, compare_to) -> bool:
+        only = getattr(obj, "_ddl_if", None)
+        if only is None or only.dialect is None:
+            return True
+        return dialect_name == only.dialect if isinstance(only.dialect, str) else dialect_name in only.dialect
+
+    return include_object

@@ -113,6 +113,13 @@ class CreditRecord(db.Model):
               postgresql_where=text(RECORD_UNSHOWN_SQL)),
         # The basis document number searched by its beginning (services/prefix.py: byte-wise ranges).
         Index("ix_credit_record_doc_no", "basis_doc_no", postgresql_ops={"basis_doc_no": "text_pattern_ops"}),
+        # The public list's count of a document prefix many records share (migration 0018, PostgreSQL only): the
+        # shown records' numbers with the columns the list filters on, so the first 1,001 matches are read from
+        # the index alone instead of every entry of the prefix's range and its table rows (10–16 ms → 0.4 ms for
+        # 随财罚 at a million records). SQLite's plans for that count are already ranges of the index above.
+        Index("ix_credit_record_public_doc_no", "basis_doc_no", "category", "severity", "rule_set_id",
+              postgresql_ops={"basis_doc_no": "text_pattern_ops"},
+              postgresql_where=text(RECORD_SHOWN_SQL)).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
