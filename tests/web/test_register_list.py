@@ -151,3 +151,26 @@ def test_the_office_counts_a_common_prefix_in_one_pass_of_its_range(web, staff, 
     # The probe that finds the prefix common (its range, up to COMMON_PREFIX + 1), then the capped count.
     assert len(counts) == 2 and not [s for s in counts if "UNION" in s or "status IN" in s], counts
     assert len(docs) == 5 and re.search(r"共 5 条", page)
+
+
+@pytest.mark.parametrize("path", ["/records/", "/public/records"])
+def test_a_unit_search_counts_the_unit_s_records_in_its_index_order(web, staff, path):
+    """The count of a unit's records is the first 1,001 of the unit's index, not every match sorted into list
+    order first (the page keeps the list's order); it counts them all the same."""
+    named = factories.unit("随州市计数测试局")
+    for i in range(3):
+        factories.record(named, staff["verifier1"].unit, basis_date=date(2026, 3, 1 + i))
+    factories.record(staff["applicant1"].unit, staff["verifier1"].unit)
+    db.session.commit()
+    client = web("intake1")
+    client.get(f"{path}?q=计数测试局")  # reference data cached by the first view
+    sent = []
+    event.listen(db.engine, "before_cursor_execute", keep := lambda c, cur, s, p, *a: sent.append(" ".join(s.split())))
+    try:
+        docs, page = _shown(client, f"{path}?q=计数测试局")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    (count,) = [s for s in sent if s.startswith("SELECT count(*)") and "subject_unit_id IN" in s]
+    unit_part = count[count.index("subject_unit_id IN"):]
+    assert "ORDER BY" not in unit_part, count  # the unit branch comes last in the union
+    assert len(docs) == 3 and re.search(r"共 3 条", page)

@@ -22,8 +22,10 @@ def _close_case(case: Case, user_id: int | None, *, status: str, outcome: str) -
 
 def _notify_overdue(case: Case, user_id: int | None, *, step: str) -> None:
     # Nothing pending changes an open task's row before the save: the events added so far are flushed with the rest.
-    task = db.session.scalar(select(HumanTask).where(HumanTask.case_id == case.id, HumanTask.bpmn_id == step,
-                                                     HumanTask.status == "open").execution_options(autoflush=False))
+    # The three columns the messages name, not the task as an object.
+    task = db.session.execute(select(HumanTask.candidate_unit_id, HumanTask.lane, HumanTask.title).where(
+        HumanTask.case_id == case.id, HumanTask.bpmn_id == step, HumanTask.status == "open")
+        .limit(1).execution_options(autoflush=False)).first()
     if task is None:
         return
     notifications.notify_many([
