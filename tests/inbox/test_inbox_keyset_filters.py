@@ -316,3 +316,14 @@ def test_a_queue_statement_is_built_once_per_shape_and_takes_each_request_s_valu
     # Another due band is another shape (its condition differs), kept beside the first.
     tasks.inbox_page(intake, "mine", filters={"category": "breach", "due": "soon"})
     assert len(built()) == 2
+
+
+@pytest.mark.parametrize("scope", tasks.TABS)
+def test_every_tab_s_count_is_the_same_from_any_tab(queue, staff, scope):
+    """The tab counts shown on a page are each tab's own count with the same filters, whichever tab is open: a due
+    band narrows the open tabs' counts on the 已办 page too (the 已办 tab alone is by completion)."""
+    intake = staff["intake1"]
+    for filters in ({"due": "soon"}, {"due": "overdue", "category": "breach"}, {"severity": "serious"}):
+        expected = {tab: tasks.count_tasks(intake, tab, filters) for tab in tasks.TABS}
+        assert tasks.inbox_page(intake, scope, filters=filters).counts == expected, (scope, filters)
+        assert tasks.task_page(intake, scope, filters=filters, counts=True).counts == expected, (scope, filters)

@@ -105,22 +105,20 @@ class _Shape:
     roles: frozenset[str]
     scope: str
     filters: tuple[str, ...]  # the filter keys set, in FILTER order
-    due: str | None  # the due band, which picks the condition's form
+    due: str | None  # the due band, which picks the condition's form (the 已办 tab leaves it out: _filters)
     cursor: str  # "first", "dated" (after a due instant) or "undated" (after an undated task, by id)
     limit: int
 
     @classmethod
     def of(cls, user: User, scope: str, filters: dict | None, cursor, limit: int) -> _Shape:
-        filters = dict(filters or {})
-        if scope == "done":
-            filters.pop("due", None)  # due bands describe open work; the 已办 tab is by completion
+        filters = filters or {}
         kind = "first" if cursor is None else "undated" if cursor[0] is None else "dated"
         return cls(frozenset(user.roles), scope, tuple(k for k in _FILTER_PARAMS if k in filters), filters.get("due"),
                    kind, limit)
 
     def with_scope(self, scope: str) -> _Shape:
-        """The same filters on another tab, for its count (due bands dropped on 已办, as the tab itself does)."""
-        return _Shape(self.roles, scope, self.filters, None if scope == "done" else self.due, "first", self.limit)
+        """The same filters on another tab, for that tab's count."""
+        return _Shape(self.roles, scope, self.filters, self.due, "first", self.limit)
 
 
 def _filters(shape: _Shape):
@@ -131,7 +129,7 @@ def _filters(shape: _Shape):
         column = {"process": HumanTask.case_type, "unit": HumanTask.applicant_unit_id, "category": HumanTask.category,
                   "severity": HumanTask.severity}[key]
         conditions.append(column == _FILTER_PARAMS[key])
-    band = shape.due
+    band = None if shape.scope == "done" else shape.due  # due bands describe open work; 已办 is by completion
     if band == "overdue":
         conditions.append(HumanTask.due_at < _NOW)
     elif band == "today":
