@@ -293,7 +293,7 @@ def test_postgres_sessions_plan_for_their_values_without_parallel_workers(staff)
 
 
 def test_a_queue_statement_is_built_once_per_shape_and_takes_each_request_s_values(queue, staff):
-    """The kept statement of a shape serves other values, other users and other cursors of that shape."""
+    """The kept statement of a shape serves the other values and the other users of that shape."""
     intake = staff["intake1"]
     tasks._KEPT.clear()
 
