@@ -78,12 +78,10 @@ _USER = bindparam("user_id", type_=HumanTask.assignee_id.type)
 _UNIT = bindparam("unit_id", type_=HumanTask.candidate_unit_id.type)
 _AFTER_AT = bindparam("after_at", type_=HumanTask.due_at.type)
 _AFTER_ID = bindparam("after_id", type_=HumanTask.id.type)
-_FILTER_PARAMS = {
-    "process": bindparam("f_process", type_=HumanTask.case_type.type),
-    "unit": bindparam("f_unit", type_=HumanTask.applicant_unit_id.type),
-    "category": bindparam("f_category", type_=HumanTask.category.type),
-    "severity": bindparam("f_severity", type_=HumanTask.severity.type),
-}
+# Each business filter: the human_task column it compares and its parameter (named f_<key>).
+_FILTERS = {key: (column, bindparam(f"f_{key}", type_=column.type)) for key, column in (
+    ("process", HumanTask.case_type), ("unit", HumanTask.applicant_unit_id), ("category", HumanTask.category),
+    ("severity", HumanTask.severity))}
 
 
 @dataclass(frozen=True)
@@ -113,7 +111,7 @@ class _Shape:
     def of(cls, user: User, scope: str, filters: dict | None, cursor, limit: int) -> _Shape:
         filters = filters or {}
         kind = "first" if cursor is None else "undated" if cursor[0] is None else "dated"
-        return cls(frozenset(user.roles), scope, tuple(k for k in _FILTER_PARAMS if k in filters), filters.get("due"),
+        return cls(frozenset(user.roles), scope, tuple(k for k in _FILTERS if k in filters), filters.get("due"),
                    kind, limit)
 
     def with_scope(self, scope: str) -> _Shape:
@@ -126,9 +124,8 @@ def _filters(shape: _Shape):
     # index of its own in due order, so a value rare in the lane is a short range, not a walk of the lane.
     conditions = []
     for key in shape.filters:
-        column = {"process": HumanTask.case_type, "unit": HumanTask.applicant_unit_id, "category": HumanTask.category,
-                  "severity": HumanTask.severity}[key]
-        conditions.append(column == _FILTER_PARAMS[key])
+        column, parameter = _FILTERS[key]
+        conditions.append(column == parameter)
     band = None if shape.scope == "done" else shape.due  # due bands describe open work; 已办 is by completion
     if band == "overdue":
         conditions.append(HumanTask.due_at < _NOW)
@@ -202,8 +199,7 @@ def _paged(query, shape: _Shape):
         key = tuple_(HumanTask.completed_at, HumanTask.id)
         if shape.cursor == "dated":
             # completed_at <= s is the range the index reads; the row value breaks ties by id.
-            after_at = bindparam("after_at", type_=HumanTask.completed_at.type)
-            query = query.where(HumanTask.completed_at <= after_at, key < tuple_(after_at, _AFTER_ID))
+            query = query.where(HumanTask.completed_at <= _AFTER_AT, key < tuple_(_AFTER_AT, _AFTER_ID))
         return query.order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(limit + 1).subquery()
     dated = undated = None
     if shape.cursor == "first":
@@ -237,22 +233,28 @@ def _cursor(rows: list, scope: str, limit: int) -> str | None:
     return f"{stamp.isoformat() if stamp else NULL_STAMP}|{last.id}"
 
 
+# How each parameter's value is found from the request: (user, filters, cursor, bounds) -> value.
+_VALUES = {
+    "now": lambda user, filters, cursor, bounds: bounds.now,
+    "today_end": lambda user, filters, cursor, bounds: bounds.today_end,
+    "soon": lambda user, filters, cursor, bounds: bounds.soon,
+    "user_id": lambda user, filters, cursor, bounds: user.id,
+    "unit_id": lambda user, filters, cursor, bounds: user.unit_id,
+    "after_at": lambda user, filters, cursor, bounds: cursor[0],
+    "after_id": lambda user, filters, cursor, bounds: cursor[1],
+    **{parameter.key: (lambda user, filters, cursor, bounds, key=key: int(filters[key]) if key == "unit"
+                       else filters[key]) for key, (_column, parameter) in _FILTERS.items()},
+}
+_PARAMETERS = frozenset(_VALUES)
+
+
 def _values(names: frozenset[str], user: User, filters: dict | None, cursor, bounds: _Bounds) -> dict:
     """The request's values of a statement's parameters, each worked out only when the statement has it (the
     calendar's bounds cost a calendar walk)."""
     filters = filters or {}
-    makers = {
-        "now": lambda: bounds.now, "today_end": lambda: bounds.today_end, "soon": lambda: bounds.soon,
-        "user_id": lambda: user.id, "unit_id": lambda: user.unit_id,
-        "after_at": lambda: cursor[0], "after_id": lambda: cursor[1],
-        "f_process": lambda: filters["process"], "f_unit": lambda: int(filters["unit"]),
-        "f_category": lambda: filters["category"], "f_severity": lambda: filters["severity"],
-    }
-    return {name: makers[name]() for name in names}
+    return {name: _VALUES[name](user, filters, cursor, bounds) for name in names}
 
 
-_PARAMETERS = frozenset({"now", "today_end", "soon", "user_id", "unit_id", "after_at", "after_id",
-                         *(p.key for p in _FILTER_PARAMS.values())})
 _KEPT: dict = {}  # (kind, shape) -> (statement, the names of its request parameters)
 _KEEP_AT_MOST = 4096  # shapes are few (roles × tabs × filter sets × cursor kinds); past this, build and not keep
 
