@@ -24,14 +24,15 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
-def execute_plain(statement):
+def execute_plain(statement, parameters=None):
     """Run a Core statement (on a Table, not a mapped class) on the session's connection, in its transaction.
 
     For the writes of the hot paths (the state row, timer rows, an outbox row, a number, a task's assignee): the
     ORM's bulk INSERT/UPDATE path evaluates the session and autoflushes, about 2 ms of CPU per statement on
     PostgreSQL, more than the write itself. No flush comes first, and objects loaded in the session are not
-    brought in line: the caller does what it needs of either."""
-    return db.session.connection().execute(statement)
+    brought in line: the caller does what it needs of either. `parameters`: a dict, or a list of dicts with the same
+    keys for one INSERT of several rows (executemany)."""
+    return db.session.connection().execute(statement, parameters)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -17,7 +17,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnviron
 from SpiffWorkflow.bpmn.serializer.default.workflow import WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
@@ -285,21 +285,30 @@ def claim_due_timer(at: datetime, skip: set[str], *, owner: type | None = None) 
     another worker changed and committed after this statement's snapshot is re-read under the lock and checked
     against the WHERE again, so a timer fired meanwhile is not returned. SQLite: the write transaction (BEGIN
     IMMEDIATE) already excludes every other writer, and what it reads is current."""
-    query = (_instance_with_hash().add_columns(TimerJob)
-             .join(TimerJob, TimerJob.instance_id == ProcessInstance.id)
-             .where(TIMER_IS_PENDING, TimerJob.fire_at <= at)
-             .order_by(TimerJob.fire_at).limit(1))
-    if skip:
-        query = query.where(TimerJob.id.not_in(skip))
-    if owner is not None:
-        query = query.add_columns(owner).join(owner, owner.id == ProcessInstance.case_id)
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=(TimerJob, ProcessInstance), skip_locked=True)
-    row = db.session.execute(query).one_or_none()
+    query = _claim_statement(bool(skip), owner, db.session.get_bind().dialect.name == "postgresql")
+    params = {"claim_at": at, "claim_skip": sorted(skip)} if skip else {"claim_at": at}
+    row = db.session.execute(query, params).one_or_none()
     if row is None:
         return None
     instance, file_hash, job, *owned = row
     return job, _remember_hash(instance, file_hash), *owned
+
+
+@lru_cache(maxsize=None)
+def _claim_statement(skipping: bool, owner: type | None, postgres: bool):
+    """claim_due_timer's statement, built once per shape (the worker runs it for every timer it fires): the instant
+    and the ids to skip are bound parameters."""
+    query = (_instance_with_hash().add_columns(TimerJob)
+             .join(TimerJob, TimerJob.instance_id == ProcessInstance.id)
+             .where(TIMER_IS_PENDING, TimerJob.fire_at <= bindparam("claim_at"))
+             .order_by(TimerJob.fire_at).limit(1))
+    if skipping:
+        query = query.where(TimerJob.id.not_in(bindparam("claim_skip", expanding=True)))
+    if owner is not None:
+        query = query.add_columns(owner).join(owner, owner.id == ProcessInstance.case_id)
+    if postgres:
+        query = query.with_for_update(of=(TimerJob, ProcessInstance), skip_locked=True)
+    return query
 
 
 @dataclass(frozen=True)
@@ -327,19 +336,10 @@ def save_workflow(
     current = clock.now()
     state = dump_state(wf)
     status = "completed" if is_completed(wf) else "running"
-    # A plain statement (execute_plain); the objects added so far are flushed by the projection's first read.
-    table = _INSTANCE_TABLE
-    result = execute_plain(
-        table.update()
-        .where(table.c.id == instance.id, table.c.lock_version == instance.lock_version)
-        .values(
-            state=state,
-            status=status,
-            lock_version=table.c.lock_version + 1,
-            serializer_version=SERIALIZER.VERSION,
-            updated_at=current,
-        )
-    )
+    # A plain statement (execute_plain), built once; the objects added so far are flushed at the end.
+    result = execute_plain(_SAVE_STATE, {"save_id": instance.id, "save_version": instance.lock_version,
+                                         "save_state": state, "save_status": status,
+                                         "save_serializer": SERIALIZER.VERSION, "save_at": current})
     if result.rowcount != 1:
         raise Conflict(_("该办件已被他人更新，请刷新后重试。"), code="stale")
     fault_point("engine.save.after_state")
@@ -442,13 +442,28 @@ def _project_timers(instance, wf, current) -> None:
 
 _TIMER_TABLE = TimerJob.__table__
 _INSTANCE_TABLE = ProcessInstance.__table__
+# save_workflow's write of the state, checked against the version read (a lost update changes no row).
+_SAVE_STATE = (_INSTANCE_TABLE.update()
+               .where(_INSTANCE_TABLE.c.id == bindparam("save_id"),
+                      _INSTANCE_TABLE.c.lock_version == bindparam("save_version"))
+               .values(state=bindparam("save_state"), status=bindparam("save_status"),
+                       lock_version=_INSTANCE_TABLE.c.lock_version + 1,
+                       serializer_version=bindparam("save_serializer"), updated_at=bindparam("save_at")))
+
+
+@lru_cache(maxsize=None)
+def _timer_rows_update(columns: tuple[str, ...]):
+    """The UPDATE of pending timer rows by id setting these columns, built once per set of columns."""
+    return (_TIMER_TABLE.update()
+            .where(_TIMER_TABLE.c.id.in_(bindparam("timer_ids", expanding=True)), _TIMER_TABLE.c.status == "pending")
+            .values({name: bindparam(f"set_{name}") for name in columns}))
 
 
 def _write_timer_rows(ids: list[str], **values) -> None:
     """UPDATE the pending timer_job rows with these ids (execute_plain), and bring a row loaded in the session (the
     claimed timer) in line."""
-    execute_plain(_TIMER_TABLE.update().where(_TIMER_TABLE.c.id.in_(ids), _TIMER_TABLE.c.status == "pending")
-                  .values(**values))
+    execute_plain(_timer_rows_update(tuple(sorted(values))),
+                  {"timer_ids": list(ids), **{f"set_{name}": value for name, value in values.items()}})
     for task_id in ids:
         row = db.session.identity_map.get(identity_key(TimerJob, task_id))
         if row is not None:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask import current_app
+from functools import lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
-from app.extensions import db
+from app.extensions import db, execute_plain
 from app.models import Notification, User, UserRole
 from app.services import audit, outbox
 from app.core.clock import now
@@ -40,29 +41,33 @@ def notify(unit_id: int | None, role: str, *, kind: str, title: str, body: str =
 
 
 def notify_many(messages: list[Message]) -> int:
-    """Send each message to every active user with its role in its unit, the recipients of all read in one query;
-    return how many notifications were made."""
+    """Send each message to every active user with its role in its unit, the recipients of all read in one query and
+    the notifications written in one INSERT; return how many notifications were made."""
     wanted = {(m.unit_id, m.role) for m in messages if m.unit_id is not None}
     if not wanted:
         return 0
-    # The columns a notification needs, not the accounts as objects (a step or timer sends a few of these). No flush
-    # first: recipients are accounts written before (an account is made and given its roles in a flush of its own),
-    # and the step's events and notifications pending now are written together later.
-    rows = db.session.execute(
-        select(User.id, User.unit_id, User.email, UserRole.role).join(UserRole)
-        .where(or_(*(and_(User.unit_id == unit_id, UserRole.role == role) for unit_id, role in sorted(wanted))),
-               User.active.is_(True))
-        .order_by(User.id).execution_options(autoflush=False)
-    ).all()
+    # The columns a notification needs, not the accounts as objects (a step or timer sends a few of these), read on
+    # the session's connection: no flush first. Recipients are accounts written before (an account is made and
+    # given its roles in a flush of its own).
+    pairs = sorted(wanted)
+    rows = execute_plain(_recipients(len(pairs)), {f"{name}{i}": value for i, pair in enumerate(pairs)
+                                                   for name, value in zip(("unit", "role"), pair)}).all()
     holders: dict[tuple[int | None, str], list[Recipient]] = {}
     for user_id, unit_id, email, role in rows:
         holders.setdefault((unit_id, role), []).append(Recipient(user_id, unit_id, email))
-    sent = 0
-    for m in messages:
-        for user in holders.get((m.unit_id, m.role), ()):
-            notify_user(user, kind=m.kind, title=m.title, body=m.body, case_id=m.case_id)
-            sent += 1
-    return sent
+    made = [(user, m.kind, _values(user, m.kind, m.title, m.body, m.case_id))
+            for m in messages for user in holders.get((m.unit_id, m.role), ())]
+    _write(made)
+    return len(made)
+
+
+@lru_cache(maxsize=16)
+def _recipients(count: int):
+    """The active holders of `count` (unit, role) pairs (bound as unit0, role0, …), built once per count."""
+    return (select(User.id, User.unit_id, User.email, UserRole.role).join(UserRole)
+            .where(or_(*(and_(User.unit_id == bindparam(f"unit{i}"), UserRole.role == bindparam(f"role{i}"))
+                         for i in range(count))), User.active.is_(True))
+            .order_by(User.id))
 
 
 class Recipient(NamedTuple):
@@ -73,15 +78,34 @@ class Recipient(NamedTuple):
     email: str | None
 
 
+_TABLE = Notification.__table__
+
+
+def _values(user: User | Recipient, kind: str, title: str, body: str, case_id: int | None) -> dict:
+    return {"unit_id": user.unit_id, "role": None, "user_id": user.id, "case_id": case_id, "kind": kind,
+            "title": title, "body": body, "created_at": now(), "read_at": None}
+
+
+def _write(made: list[tuple[User | Recipient, str, dict]]) -> None:
+    """Write notifications as plain INSERTs (a notification is appended once, never read back as an object in its
+    transaction), all in one when no e-mail goes out; queue an e-mail for each recipient with an address when mail
+    is configured (its idempotency key is the row's id)."""
+    if not made:
+        return
+    if not current_app.config.get("MAIL_SERVER"):
+        execute_plain(_TABLE.insert(), [values for _user, _kind, values in made])
+        return
+    for user, kind, values in made:  # in order, each with its id
+        row_id = execute_plain(_TABLE.insert().returning(_TABLE.c.id), values).scalar_one()
+        if user.email:
+            title, body = values["title"], values["body"]
+            outbox.enqueue("email", f"email:notification:{row_id}",
+                           {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{title}", "body": body or title})
+
+
 def notify_user(user: User | Recipient, *, kind: str, title: str, body: str = "", case_id: int | None = None) -> None:
     """Tell one user (and queue an e-mail when they have an address and mail is configured)."""
-    row = Notification(unit_id=user.unit_id, role=None, user_id=user.id, case_id=case_id, kind=kind, title=title,
-                       body=body, created_at=now())
-    db.session.add(row)
-    if current_app.config.get("MAIL_SERVER") and user.email:
-        db.session.flush()  # the e-mail's idempotency key is the row's id
-        outbox.enqueue("email", f"email:notification:{row.id}",
-                       {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{title}", "body": body or title})
+    _write([(user, kind, _values(user, kind, title, body, case_id))])
 
 
 UNREAD_CAP = 99  # the top bar's badge says "99+" beyond this: every page shows it, so it counts no further

@@ -30,6 +30,7 @@ _WATCHED: dict[type, str] = {CalendarDay: "calendar", CalendarYear: "calendar", 
 _VERSIONS = "reference_versions"  # session.info: the versions read in this transaction
 _CHANGED = "reference_changed"  # session.info: names changed in this transaction (not committed yet)
 
+_VERSIONS_QUERY = select(AppSetting.key, AppSetting.value).where(AppSetting.key.startswith(PREFIX))
 _cache: dict[tuple[str, str], tuple[str, object]] = {}
 _lock = threading.Lock()
 
@@ -39,9 +40,9 @@ def versions() -> dict[str, str]:
     session = db.session()
     seen = session.info.get(_VERSIONS)
     if seen is None:
-        # No flush first: the versions are written by plain statements (_bump), never by objects pending here.
-        rows = session.execute(select(AppSetting.key, AppSetting.value).where(AppSetting.key.startswith(PREFIX))
-                               .execution_options(autoflush=False))
+        # On the session's connection, no flush first: the versions are written by plain statements (_bump), never
+        # by objects pending here.
+        rows = session.connection().execute(_VERSIONS_QUERY)
         seen = session.info[_VERSIONS] = {key.removeprefix(PREFIX): value for key, value in rows}
     return seen
 

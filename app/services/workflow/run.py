@@ -22,7 +22,7 @@ from app.models import (CASE_OPEN, TIMER_IS_PENDING, Case, CaseEvent, CreditReco
 from app.core import faults
 from app.core.clock import now
 from app.core.errors import Conflict
-from app.services import access, audit, calendar, notifications, reference, rules
+from app.services import access, audit, calendar, case_events, notifications, reference, rules
 from app.services.workflow import registry
 from app.services.workflow.claims import check_separation, lock_open_task
 
@@ -194,10 +194,10 @@ def fire_locked_timer(job: TimerJob, instance: ProcessInstance, case: Case | Non
         return False
     wf.refresh_timers()
     wf.do_engine_steps()
-    # `internal` given as the effects' events give it: rows with the same columns set go in one INSERT.
-    db.session.add(CaseEvent(case_id=case.id, at=now(), action="timer_fired", step=job.bpmn_id, comment="期限届满",
-                             internal=False))
     audit.record("timer.fire", object_type="timer", object_id=job.id, details={"case_id": case.id, "step": job.bpmn_id})
+    # A plain INSERT (case_events), after the audit chain's lock (audit.lock_chain): the history row comes before
+    # those the effects write.
+    case_events.append(case_events.row(case.id, "timer_fired", step=job.bpmn_id, comment="期限届满"))
     _apply_effects(case, ctx, None)
     opened = runtime.save_workflow(instance, wf, _describer(case))
     _after_save(case, opened, wf)
