@@ -79,6 +79,8 @@ class Recipient(NamedTuple):
 
 
 _TABLE = Notification.__table__
+# Several rows in one statement with their ids in the rows' order (SQLAlchemy's insertmanyvalues).
+_INSERT_RETURNING_ID = _TABLE.insert().returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 
 def _values(user: User | Recipient, kind: str, title: str, body: str, case_id: int | None) -> dict:
@@ -87,20 +89,21 @@ def _values(user: User | Recipient, kind: str, title: str, body: str, case_id: i
 
 
 def _write(made: list[tuple[User | Recipient, str, dict]]) -> None:
-    """Write notifications as plain INSERTs (a notification is appended once, never read back as an object in its
-    transaction), all in one when no e-mail goes out; queue an e-mail for each recipient with an address when mail
-    is configured (its idempotency key is the row's id)."""
+    """Write notifications as one plain INSERT (a notification is appended once, never read back as an object in its
+    transaction); with mail configured, the rows' ids come back in order and each recipient with an address gets an
+    e-mail keyed by its row's id, all queued in one more INSERT."""
     if not made:
         return
+    rows = [values for _user, _kind, values in made]
     if not current_app.config.get("MAIL_SERVER"):
-        execute_plain(_TABLE.insert(), [values for _user, _kind, values in made])
+        execute_plain(_TABLE.insert(), rows)
         return
-    for user, kind, values in made:  # in order, each with its id
-        row_id = execute_plain(_TABLE.insert().returning(_TABLE.c.id), values).scalar_one()
-        if user.email:
-            title, body = values["title"], values["body"]
-            outbox.enqueue("email", f"email:notification:{row_id}",
-                           {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{title}", "body": body or title})
+    ids = execute_plain(_INSERT_RETURNING_ID, rows).scalars().all()
+    outbox.enqueue_many("email", [
+        (f"email:notification:{row_id}",
+         {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{values['title']}",
+          "body": values["body"] or values["title"]})
+        for row_id, (user, kind, values) in zip(ids, made, strict=True) if user.email])
 
 
 def notify_user(user: User | Recipient, *, kind: str, title: str, body: str = "", case_id: int | None = None) -> None:

@@ -33,13 +33,20 @@ HANDLERS: dict[str, Callable[[OutboxMessage], None]] = {}
 
 def enqueue(kind: str, key: str, payload: dict) -> None:
     """Queue a side effect in the caller's transaction; the same key twice is one message."""
+    enqueue_many(kind, [(key, payload)])
+
+
+def enqueue_many(kind: str, messages: list[tuple[str, dict]]) -> None:
+    """Queue side effects of one kind, (idempotency key, payload) each, in one INSERT; a key already queued (or
+    twice in the list) is one message."""
+    if not messages:
+        return
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    at = now()
     execute_plain(
-        insert(OutboxMessage.__table__)
-        .values(kind=kind, idempotency_key=key, payload=payload, status="pending", attempts=0,
-                next_attempt_at=now(), created_at=now(), last_error="")
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
+        insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+        [{"kind": kind, "idempotency_key": key, "payload": payload, "status": "pending", "attempts": 0,
+          "next_attempt_at": at, "created_at": at, "last_error": ""} for key, payload in messages])
 
 
 def handler(kind: str):

@@ -4,10 +4,11 @@ from __future__ import annotations
 import email
 import socketserver
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update, select
+from sqlalchemy import event, func, update, select
 
 from app.core.clock import now
 from app.extensions import db
@@ -63,6 +64,21 @@ def smtp(app):
     app.config.update(MAIL_SERVER="", MAIL_PORT=25)
     server.shutdown()
     server.server_close()
+
+
+@contextmanager
+def sent_statements():
+    """The SQL statements sent inside the block."""
+    seen: list[str] = []
+
+    def listen(conn, cursor, statement, *rest):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listen)
 
 
 def give_email(username: str, address: str) -> User:
@@ -129,3 +145,47 @@ def test_a_claimed_message_is_not_claimed_twice_until_its_lease_expires(app):
     assert outbox.claim(message_id) is False  # a second worker loses
     clock.set_frozen(T0 + outbox.CLAIM_LEASE + timedelta(seconds=1))  # the first worker died
     assert outbox.claim(message_id) is True
+
+
+def test_with_mail_each_recipient_with_an_address_gets_one_mail_keyed_by_its_own_notification(seeded, app):
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=9)
+    try:
+        approver = give_email("approver1", "approver1@xinyong.example")
+        intake = db.session.scalar(select(User).where(User.username == "intake1"))
+        intake.email = None  # an account without an address: in-app only
+        db.session.execute(update(OutboxMessage).values(status="delivered", delivered_at=now()))
+        with sent_statements() as seen:
+            count = notifications.notify_many([
+                notifications.Message(intake.unit_id, "intake", "overdue", "超期：受理审查", "办件 YY-2"),
+                notifications.Message(approver.unit_id, "approver", "overdue", "超期：审批", "办件 YY-2")])
+        db.session.commit()
+        # PostgreSQL: the rows in one INSERT (their ids back in order), the mail in one more. SQLite's driver gives
+        # RETURNING in no set order, so SQLAlchemy inserts those rows one by one there (in-process, no round trip).
+        rows = 1 if db.engine.dialect.name == "postgresql" else 2
+        assert [sql.split(" (")[0] for sql in seen if sql.startswith("INSERT")] == [
+            *["INSERT INTO notification"] * rows, "INSERT INTO outbox"]
+        made = {row.user_id: row for row in db.session.scalars(
+            select(Notification).where(Notification.body == "办件 YY-2"))}
+        assert count == 2 and set(made) == {intake.id, approver.id}
+        assert made[approver.id].title == "超期：审批" and made[intake.id].title == "超期：受理审查"
+        mails = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "email",
+                                                               OutboxMessage.status == "pending")).all()
+        assert [(m.idempotency_key, m.payload["to"]) for m in mails] == [
+            (f"email:notification:{made[approver.id].id}", "approver1@xinyong.example")]
+    finally:
+        app.config.update(MAIL_SERVER="", MAIL_PORT=25)
+
+
+def test_without_mail_a_call_s_notifications_are_one_insert_and_queue_no_mail(seeded):
+    give_email("approver1", "approver1@xinyong.example")
+    approver = db.session.scalar(select(User).where(User.username == "approver1"))
+    db.session.execute(update(OutboxMessage).values(status="delivered", delivered_at=now()))
+    with sent_statements() as seen:
+        count = notifications.notify_many([
+            notifications.Message(approver.unit_id, "intake", "overdue", "甲", "办件 YY-3"),
+            notifications.Message(approver.unit_id, "approver", "overdue", "乙", "办件 YY-3")])
+    db.session.commit()
+    assert count == 2
+    assert len([sql for sql in seen if sql.startswith("INSERT INTO notification")]) == 1
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(Notification.body == "办件 YY-3")) == 2
+    assert not db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")).all()

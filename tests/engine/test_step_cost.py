@@ -405,6 +405,64 @@ def test_a_fired_timer_is_claimed_with_its_instance_in_one_statement_and_its_row
                        "INSERT INTO audit_event"]
 
 
+def test_a_timer_that_fails_is_passed_over_and_the_next_due_one_fires(objection, recorded_staff, monkeypatch):
+    """The claim skips the timers that failed in this sweep (their ids a bound list): one broken instance costs one
+    error, the next due timer fires, and the broken one stays pending for the next sweep."""
+    from app.core import clock
+    from app.services import worker
+
+    from tests.support import factories
+
+    applicant = recorded_staff["applicant1"]
+    record = factories.record(applicant.unit, recorded_staff["verifier1"].unit)  # a second record of the unit
+    db.session.commit()
+    second = submitted_objection(applicant, record)
+    complete_open(objection.id, recorded_staff["intake1"].id, ACCEPT)
+    complete_open(second.id, recorded_staff["intake1"].id, ACCEPT)
+    [(_b, _s, first_at, _f)] = timer_rows(objection.id)
+    [(_b, _s, second_at, _f)] = timer_rows(second.id)
+    assert first_at <= second_at  # the broken one is claimed first
+    broken = instance_of(objection.id).id
+    fire = workflow.fire_locked_timer
+
+    def fire_or_break(job, instance, *rest):
+        if instance.id == broken:
+            raise RuntimeError("a broken instance")
+        return fire(job, instance, *rest)
+
+    monkeypatch.setattr(workflow, "fire_locked_timer", fire_or_break)
+    clock.set_frozen(second_at + timedelta(seconds=1))
+    result = worker.SweepResult()
+    worker.fire_due_timers(5, result)
+    assert (result.fired, result.timer_errors) == (1, 1)
+    assert [row[1] for row in timer_rows(objection.id)] == ["pending"]
+    assert [row[1] for row in timer_rows(second.id)] == ["fired"]
+
+
+def test_history_rows_written_plain_keep_the_order_they_were_made_in(objection):
+    """case_events.append writes its rows in one INSERT, after a history object still pending in the session."""
+    from app.core.clock import now
+    from app.models import CaseEvent
+    from app.services import case_events
+
+    db.session.commit()
+    db.session.add(CaseEvent(case_id=objection.id, at=now(), action="first", comment="对象"))
+    with statements() as seen:
+        case_events.append(case_events.row(objection.id, "second", comment="行一"),
+                           case_events.row(objection.id, "third", step="s", internal=True))
+    db.session.commit()
+    assert [sql.split(" (")[0] for sql, _params in seen if sql.startswith("INSERT")] == [
+        "INSERT INTO case_event", "INSERT INTO case_event"]  # the pending object's, then both rows at once
+    made = ["first", "second", "third"]
+    rows = db.session.execute(select(CaseEvent.action, CaseEvent.step, CaseEvent.internal, CaseEvent.details)
+                              .where(CaseEvent.case_id == objection.id, CaseEvent.action.in_(made))
+                              .order_by(CaseEvent.id)).all()
+    assert [tuple(row) for row in rows] == [("first", "", False, {}), ("second", "", False, {}),
+                                            ("third", "s", True, {})]
+    with pytest.raises(TypeError):
+        case_events.row(objection.id, "x", colour="red")
+
+
 @pytest.mark.sqlite
 def test_sqlite_runs_wal_with_normal_sync(app):
     # WAL with synchronous=NORMAL: a commit is all or nothing after any crash, and costs no fsync (app/__init__.py).

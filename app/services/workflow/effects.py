@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select
 
-from app.core.clock import now
 from app.extensions import execute_plain
 from app.i18n import chinese
 from app.models import Case, HumanTask
