@@ -147,18 +147,26 @@ def test_a_claimed_message_is_not_claimed_twice_until_its_lease_expires(app):
     assert outbox.claim(message_id) is True
 
 
+def notify_office(to_intake: str, to_approver: str, body: str) -> tuple[int, list[str]]:
+    """One notify_many call to the credit office's intake and approver roles, committed, with the outbox emptied of
+    what came before: (notifications made, the SQL statements it sent)."""
+    office = db.session.scalar(select(User.unit_id).where(User.username == "approver1"))
+    db.session.execute(update(OutboxMessage).values(status="delivered", delivered_at=now()))
+    with sent_statements() as seen:
+        count = notifications.notify_many([
+            notifications.Message(office, "intake", "overdue", to_intake, body),
+            notifications.Message(office, "approver", "overdue", to_approver, body)])
+    db.session.commit()
+    return count, seen
+
+
 def test_with_mail_each_recipient_with_an_address_gets_one_mail_keyed_by_its_own_notification(seeded, app):
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=9)
     try:
         approver = give_email("approver1", "approver1@xinyong.example")
         intake = db.session.scalar(select(User).where(User.username == "intake1"))
         intake.email = None  # an account without an address: in-app only
-        db.session.execute(update(OutboxMessage).values(status="delivered", delivered_at=now()))
-        with sent_statements() as seen:
-            count = notifications.notify_many([
-                notifications.Message(intake.unit_id, "intake", "overdue", "超期：受理审查", "办件 YY-2"),
-                notifications.Message(approver.unit_id, "approver", "overdue", "超期：审批", "办件 YY-2")])
-        db.session.commit()
+        count, seen = notify_office("超期：受理审查", "超期：审批", "办件 YY-2")
         # PostgreSQL: the rows in one INSERT (their ids back in order), the mail in one more. SQLite's driver gives
         # RETURNING in no set order, so SQLAlchemy inserts those rows one by one there (in-process, no round trip).
         rows = 1 if db.engine.dialect.name == "postgresql" else 2
@@ -178,14 +186,9 @@ def test_with_mail_each_recipient_with_an_address_gets_one_mail_keyed_by_its_own
 
 def test_without_mail_a_call_s_notifications_are_one_insert_and_queue_no_mail(seeded):
     give_email("approver1", "approver1@xinyong.example")
-    approver = db.session.scalar(select(User).where(User.username == "approver1"))
-    db.session.execute(update(OutboxMessage).values(status="delivered", delivered_at=now()))
-    with sent_statements() as seen:
-        count = notifications.notify_many([
-            notifications.Message(approver.unit_id, "intake", "overdue", "甲", "办件 YY-3"),
-            notifications.Message(approver.unit_id, "approver", "overdue", "乙", "办件 YY-3")])
-    db.session.commit()
+    count, seen = notify_office("甲", "乙", "办件 YY-3")
     assert count == 2
     assert len([sql for sql in seen if sql.startswith("INSERT INTO notification")]) == 1
-    assert db.session.scalar(select(func.count()).select_from(Notification).where(Notification.body == "办件 YY-3")) == 2
+    made = select(func.count()).select_from(Notification).where(Notification.body == "办件 YY-3")
+    assert db.session.scalar(made) == 2
     assert not db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")).all()
