@@ -50,12 +50,14 @@ def notify_many(messages: list[Message]) -> int:
     # the session's connection: no flush first. Recipients are accounts written before (an account is made and
     # given its roles in a flush of its own).
     pairs = sorted(wanted)
-    rows = execute_plain(_recipients(len(pairs)), {f"{name}{i}": value for i, pair in enumerate(pairs)
-                                                   for name, value in zip(("unit", "role"), pair)}).all()
+    bound = {}
+    for i, (unit_id, role) in enumerate(pairs):
+        bound[f"unit{i}"], bound[f"role{i}"] = unit_id, role
+    rows = execute_plain(_recipients(len(pairs)), bound).all()
     holders: dict[tuple[int | None, str], list[Recipient]] = {}
     for user_id, unit_id, email, role in rows:
         holders.setdefault((unit_id, role), []).append(Recipient(user_id, unit_id, email))
-    made = [(user, m.kind, _values(user, m.kind, m.title, m.body, m.case_id))
+    made = [(user, _values(user, m.kind, m.title, m.body, m.case_id))
             for m in messages for user in holders.get((m.unit_id, m.role), ())]
     _write(made)
     return len(made)
@@ -88,27 +90,27 @@ def _values(user: User | Recipient, kind: str, title: str, body: str, case_id: i
             "title": title, "body": body, "created_at": now(), "read_at": None}
 
 
-def _write(made: list[tuple[User | Recipient, str, dict]]) -> None:
+def _write(made: list[tuple[User | Recipient, dict]]) -> None:
     """Write notifications as one plain INSERT (a notification is appended once, never read back as an object in its
     transaction); with mail configured, the rows' ids come back in order and each recipient with an address gets an
     e-mail keyed by its row's id, all queued in one more INSERT."""
     if not made:
         return
-    rows = [values for _user, _kind, values in made]
+    rows = [values for _user, values in made]
     if not current_app.config.get("MAIL_SERVER"):
         execute_plain(_TABLE.insert(), rows)
         return
     ids = execute_plain(_INSERT_RETURNING_ID, rows).scalars().all()
     outbox.enqueue_many("email", [
         (f"email:notification:{row_id}",
-         {"to": user.email, "subject": f"【{KINDS.get(kind, kind)}】{values['title']}",
+         {"to": user.email, "subject": f"【{KINDS.get(values['kind'], values['kind'])}】{values['title']}",
           "body": values["body"] or values["title"]})
-        for row_id, (user, kind, values) in zip(ids, made, strict=True) if user.email])
+        for row_id, (user, values) in zip(ids, made, strict=True) if user.email])
 
 
 def notify_user(user: User | Recipient, *, kind: str, title: str, body: str = "", case_id: int | None = None) -> None:
     """Tell one user (and queue an e-mail when they have an address and mail is configured)."""
-    _write([(user, kind, _values(user, kind, title, body, case_id))])
+    _write([(user, _values(user, kind, title, body, case_id))])
 
 
 UNREAD_CAP = 99  # the top bar's badge says "99+" beyond this: every page shows it, so it counts no further

@@ -91,23 +91,13 @@ _CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(7071001)")
 
 
 def _fields_of(values: dict) -> dict:
-    """The sealed fields of an event given as its column values (as _row_fields of its row)."""
+    """The sealed fields of an event, from its column values."""
     return {**{name: values[name] for name in _FIELDS}, "at": values["at"].isoformat()}
 
 
 def _row_fields(ev) -> dict:
-    return {
-        "at": ev.at.isoformat(),
-        "user_id": ev.user_id,
-        "username": ev.username,
-        "unit_id": ev.unit_id,
-        "ip": ev.ip,
-        "action": ev.action,
-        "object_type": ev.object_type,
-        "object_id": ev.object_id,
-        "outcome": ev.outcome,
-        "details": ev.details,
-    }
+    """The sealed fields of a stored event (an object or a row with the columns as attributes)."""
+    return _fields_of({name: getattr(ev, name) for name in _FIELDS})
 
 
 # session.info keys. _PENDING: the events recorded in this transaction and not yet written, each with the session

@@ -78,10 +78,11 @@ _USER = bindparam("user_id", type_=HumanTask.assignee_id.type)
 _UNIT = bindparam("unit_id", type_=HumanTask.candidate_unit_id.type)
 _AFTER_AT = bindparam("after_at", type_=HumanTask.due_at.type)
 _AFTER_ID = bindparam("after_id", type_=HumanTask.id.type)
-# Each business filter: the human_task column it compares and its parameter (named f_<key>).
-_FILTERS = {key: (column, bindparam(f"f_{key}", type_=column.type)) for key, column in (
-    ("process", HumanTask.case_type), ("unit", HumanTask.applicant_unit_id), ("category", HumanTask.category),
-    ("severity", HumanTask.severity))}
+# Each business filter: the human_task column it compares, its parameter (named f_<key>) and how the request's
+# value is read.
+_FILTERS = {key: (column, bindparam(f"f_{key}", type_=column.type), read) for key, column, read in (
+    ("process", HumanTask.case_type, str), ("unit", HumanTask.applicant_unit_id, int),
+    ("category", HumanTask.category, str), ("severity", HumanTask.severity, str))}
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _filters(shape: _Shape):
     # index of its own in due order, so a value rare in the lane is a short range, not a walk of the lane.
     conditions = []
     for key in shape.filters:
-        column, parameter = _FILTERS[key]
+        column, parameter, _read = _FILTERS[key]
         conditions.append(column == parameter)
     band = None if shape.scope == "done" else shape.due  # due bands describe open work; 已办 is by completion
     if band == "overdue":
@@ -242,8 +243,8 @@ _VALUES = {
     "unit_id": lambda user, filters, cursor, bounds: user.unit_id,
     "after_at": lambda user, filters, cursor, bounds: cursor[0],
     "after_id": lambda user, filters, cursor, bounds: cursor[1],
-    **{parameter.key: (lambda user, filters, cursor, bounds, key=key: int(filters[key]) if key == "unit"
-                       else filters[key]) for key, (_column, parameter) in _FILTERS.items()},
+    **{parameter.key: (lambda user, filters, cursor, bounds, key=key, read=read: read(filters[key]))
+       for key, (_column, parameter, read) in _FILTERS.items()},
 }
 _PARAMETERS = frozenset(_VALUES)
 
